@@ -1,0 +1,5 @@
+"""wtls: the worktree language server."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

@@ -1,0 +1,187 @@
+"""Keeps one repository's state current from change sets; thread-safe; no LSP.
+
+The server and the CLI share it: ``Engine.refresh()`` re-reads only what a
+:class:`~wtls.watch.ChangeSet` says may have changed and reports whether anything a client
+would see is different.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from wtls.git import GitError, run_git
+from wtls.watch import ChangeSet, WatchTargets
+from wtls.worktrees import (
+    Repository,
+    RepositoryState,
+    WorktreeState,
+    repository_state,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EngineSettings:
+    """What the engine needs from the user's settings."""
+
+    base_branch: str | None = None
+    ignore: tuple[str, ...] = ()
+    far_behind: int = 50
+
+
+@dataclass(frozen=True, kw_only=True)
+class Refreshed:
+    """The outcome of one refresh."""
+
+    state: RepositoryState
+    #: Whether the protocol payload differs from the previous one.
+    changed: bool
+    #: Whether the set of worktree folders changed (the watcher must be retargeted first).
+    listing_changed: bool
+    #: Worktrees that were re-read.
+    touched: frozenset[Path]
+    #: Files known to have changed, per worktree (for conflict-marker rescans).
+    files: Mapping[Path, frozenset[Path]] = field(default_factory=dict)
+
+
+def ignored_dirs(worktree: Path) -> frozenset[Path]:
+    """Folders git ignores in ``worktree`` (not recursed into), for cheap event filtering."""
+    try:
+        data = run_git(
+            ["ls-files", "-z", "--others", "--ignored", "--exclude-standard", "--directory"],
+            worktree,
+        ).stdout
+    except GitError:
+        return frozenset()
+    out = set()
+    for rel in data.split(b"\0"):
+        if rel.endswith(b"/"):
+            out.add(worktree / rel.decode("utf-8", "surrogateescape").rstrip("/"))
+    return frozenset(out)
+
+
+class Engine:
+    """The live state of one repository."""
+
+    def __init__(self, repository: Repository, settings: EngineSettings | None = None) -> None:
+        self.repository = repository
+        self.settings = settings or EngineSettings()
+        self.state: RepositoryState | None = None
+        self._lock = threading.RLock()
+        self._ignored: dict[Path, frozenset[Path]] = {}
+        #: Extra per-worktree fields (disk size, ports) kept across refreshes.
+        self._extras: dict[Path, dict[str, Any]] = {}
+        self._merge_order: tuple[dict[str, Any], ...] | None = None
+
+    def configure(self, settings: EngineSettings) -> None:
+        """Use new settings; the next refresh re-reads everything."""
+        with self._lock:
+            self.settings = settings
+            self.state = None
+
+    def refresh(self, change: ChangeSet | None = None) -> Refreshed:
+        """Re-read what ``change`` may have changed (everything when None). Blocking: run it
+        off the event loop."""
+        with self._lock:
+            previous = self.state
+            full = change is None or change.everything or previous is None
+            only: Iterable[Path] | None = None if full or change is None else change.worktrees
+            state = repository_state(
+                self.repository,
+                self.settings.base_branch,
+                previous=None if full else previous,
+                only=only,
+            )
+            state = self._with_extras(state)
+            listing_changed = previous is None or _paths(previous) != _paths(state)
+            if listing_changed or (change is not None and change.everything):
+                self._ignored = {
+                    wt.path: self._ignored.get(wt.path) or ignored_dirs(wt.path)
+                    for wt in state.worktrees
+                    if not wt.bare and wt.path.is_dir()
+                }
+            if change is not None and change.everything:
+                self._ignored = {p: ignored_dirs(p) for p in self._ignored}
+            self.state = state
+            touched = frozenset(
+                w.path
+                for w in state.worktrees
+                if full or change is None or w.path in change.worktrees
+            )
+            files = {k: frozenset(v) for k, v in change.files.items()} if change is not None else {}
+            return Refreshed(
+                state=state,
+                changed=previous is None or previous.to_json() != state.to_json(),
+                listing_changed=listing_changed,
+                touched=touched,
+                files=files,
+            )
+
+    def set_extra(self, worktree: Path, key: str, value: Any) -> bool:
+        """Attach a slow-to-compute field (``disk_bytes``, ``ports``); True if it changed."""
+        with self._lock:
+            extras = self._extras.setdefault(worktree, {})
+            if extras.get(key) == value:
+                return False
+            extras[key] = value
+            if self.state is not None:
+                self.state = self._with_extras(self.state)
+            return True
+
+    def set_conflicts(
+        self,
+        conflicts: Mapping[Path, tuple[dict[str, Any], ...]],
+        merge_order: tuple[dict[str, Any], ...] | None,
+    ) -> bool:
+        """Store predicted conflicts per worktree; True if the payload changed."""
+        with self._lock:
+            changed = False
+            for path, value in conflicts.items():
+                changed |= self.set_extra(path, "conflicts", tuple(value))
+            for path in list(self._extras):
+                if path not in conflicts and self._extras[path].get("conflicts"):
+                    changed |= self.set_extra(path, "conflicts", ())
+            if self._merge_order != merge_order:
+                self._merge_order = merge_order
+                changed = True
+                if self.state is not None:
+                    self.state = replace(self.state, merge_order=merge_order)
+            return changed
+
+    def watch_targets(self) -> WatchTargets:
+        """What the watcher should watch for the current state."""
+        with self._lock:
+            state = self.state
+            worktrees: dict[Path, Path | None] = {}
+            if state is not None:
+                worktrees = {w.path: w.gitdir for w in state.worktrees if not w.bare}
+            return WatchTargets(
+                common_dir=self.repository.common_dir,
+                worktrees=worktrees,
+                ignored_dirs=dict(self._ignored),
+                ignore_globs=self.settings.ignore,
+            )
+
+    def _with_extras(self, state: RepositoryState) -> RepositoryState:
+        worktrees: list[WorktreeState] = []
+        for wt in state.worktrees:
+            extras = self._extras.get(wt.path, {})
+            worktrees.append(
+                replace(
+                    wt,
+                    disk_bytes=extras.get("disk_bytes", wt.disk_bytes),
+                    ports=extras.get("ports", wt.ports),
+                    conflicts=extras.get("conflicts", wt.conflicts),
+                )
+            )
+        return replace(state, worktrees=tuple(worktrees), merge_order=self._merge_order)
+
+
+def _paths(state: RepositoryState) -> list[tuple[Path, bool]]:
+    return [(w.path, w.prunable) for w in state.worktrees]

@@ -1,0 +1,190 @@
+"""Conflict-marker diagnostics for every file of this session's worktrees, open or not.
+
+What is scanned: on start, every changed, untracked or unmerged file (from ``git status``) and
+every tracked file ``git grep`` finds markers in; afterwards, the files the watcher reports and
+every open buffer on each edit. A file whose markers are gone is cleared at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from wtls.engine import Refreshed
+from wtls.git import GitError, run_git
+from wtls.markers import MarkerScan, block_span, scan_file, scan_text, split_lines
+from wtls.problems import Problem
+from wtls.worktrees import WorktreeState
+
+if TYPE_CHECKING:
+    from wtls.server.server import RepoSession, WtlsServer
+
+CATEGORY = "markers"
+
+
+def marker_problems(
+    path: Path, text: str | None, scan: MarkerScan, unmerged: bool
+) -> list[Problem]:
+    """Problems for one file's conflict blocks (``text`` gives exact columns when known)."""
+    lines = split_lines(text) if text is not None else None
+    found: list[Problem] = []
+    for block in scan.blocks:
+        ours = block.ours_label or "current"
+        theirs = block.theirs_label or "incoming"
+        nested = " (nested)" if block.depth else ""
+        if lines is not None:
+            span = block_span(lines, block)
+            end_line, end_char = span.end_line, span.end_character
+        else:
+            end_line, end_char = block.end_line, None
+        found.append(
+            Problem(
+                path=path,
+                severity="error",
+                code="conflict-marker",
+                message=f"Merge conflict{nested}: {ours} vs {theirs}, lines "
+                f"{block.start_line + 1}–{block.end_line + 1}. Choose a side (code action) and "
+                "remove the markers.",
+                line=block.start_line,
+                end_line=end_line,
+                end_character=end_char,
+                data={
+                    "startLine": block.start_line,
+                    "endLine": block.end_line,
+                    "markerSize": block.marker_size,
+                },
+            )
+        )
+    for item in scan.unterminated:
+        found.append(
+            Problem(
+                path=path,
+                severity="error",
+                code="conflict-marker-unterminated",
+                message=item.message,
+                line=item.line,
+            )
+        )
+    if unmerged and not scan.blocks:
+        found.append(
+            Problem(
+                path=path,
+                severity="error",
+                code="unmerged",
+                message="git records an unresolved conflict on this file (e.g. modified on one "
+                "side, deleted on the other, or binary): resolve it, then `git add` or `git rm` it.",
+            )
+        )
+    return found
+
+
+class MarkerTracker:
+    """Keeps the ``markers`` diagnostics category current for every session."""
+
+    def __init__(self, server: WtlsServer) -> None:
+        self._server = server
+        #: Files currently flagged, per session key: rescanned on every refresh so fixes clear.
+        self._flagged: dict[str, set[Path]] = {}
+
+    def _open_text(self, path: Path) -> str | None:
+        from wtls.server.diagnostics import uri_of
+
+        doc = self._server.workspace.text_documents.get(uri_of(path))
+        return doc.source if doc is not None else None
+
+    async def scan_session(self, session: RepoSession, *, full: bool) -> None:
+        """Scan every candidate file of the session's own worktrees."""
+        worktrees = session.own_worktrees()
+        candidates: set[Path] = set()
+        for wt in worktrees:
+            candidates |= _status_candidates(wt)
+            if full:
+                candidates |= await asyncio.to_thread(_grep_markers, wt.path)
+        await self._scan(session, candidates, worktrees)
+
+    async def on_refreshed(self, session: RepoSession, refreshed: Refreshed) -> None:
+        """Rescan what a refresh says changed in the session's own worktrees."""
+        worktrees = session.own_worktrees()
+        own = {w.path for w in worktrees}
+        candidates: set[Path] = set()
+        for root, files in refreshed.files.items():
+            if root in own:
+                candidates |= set(files)
+        for wt in worktrees:
+            if wt.path in refreshed.touched:
+                candidates |= _status_candidates(wt)
+        await self._scan(session, candidates, worktrees)
+
+    def on_document(self, uri: str) -> None:
+        """Rescan an open (or just closed) buffer."""
+        from wtls.server.server import uri_to_path
+
+        path = uri_to_path(uri)
+        if path is None:
+            return
+        path = path.resolve()
+        session = self._server.session_for(path)
+        if session is None:
+            return
+        worktrees = session.own_worktrees()
+        self._server.spawn_task(self._scan(session, {path}, worktrees), "marker scan")
+
+    async def _scan(
+        self, session: RepoSession, candidates: set[Path], worktrees: list[WorktreeState]
+    ) -> None:
+        own = [w for w in worktrees if not w.bare]
+        flagged = self._flagged.setdefault(session.key, set())
+        paths = {
+            p for p in candidates | flagged if any(p == w.path or w.path in p.parents for w in own)
+        }
+        unmerged = {w.path / rel for w in own for rel in w.status.conflicted_paths}
+        texts = {p: self._open_text(p) for p in paths}
+        results = await asyncio.to_thread(_scan_all, texts, unmerged)
+        from wtls.server.diagnostics import uri_of
+
+        for path, problems in results.items():
+            if problems:
+                flagged.add(path)
+            else:
+                flagged.discard(path)
+            self._server.diagnostics.replace_uri(CATEGORY, session.key, uri_of(path), problems)
+
+
+def _scan_all(texts: dict[Path, str | None], unmerged: set[Path]) -> dict[Path, list[Problem]]:
+    out: dict[Path, list[Problem]] = {}
+    for path, text in texts.items():
+        if text is not None:
+            scan = scan_text(text)
+        elif path.is_file():
+            scan = scan_file(path)
+            if scan.blocks:
+                try:
+                    text = path.read_text(encoding="utf-8", errors="surrogateescape")
+                except OSError:
+                    text = None
+        else:
+            scan = MarkerScan()
+        out[path] = marker_problems(path, text, scan, path in unmerged)
+    return out
+
+
+def _status_candidates(wt: WorktreeState) -> set[Path]:
+    return {wt.path / rel for rel in (*wt.status.changed_paths, *wt.status.conflicted_paths)}
+
+
+def _grep_markers(worktree: Path) -> set[Path]:
+    """Tracked files whose working copy has a line that opens a conflict block."""
+    try:
+        result = run_git(
+            ["grep", "-l", "-z", "-I", "-E", "-e", "^<{7,}( |$)", "--", "."],
+            worktree,
+            ok_codes=(0, 1),
+        )
+    except GitError:
+        return set()
+    return {
+        worktree / rel.decode("utf-8", "surrogateescape")
+        for rel in result.stdout.split(b"\0")
+        if rel
+    }

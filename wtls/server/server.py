@@ -1,0 +1,612 @@
+"""The wtls language server: maps the core's live worktree state to LSP.
+
+One :class:`RepoSession` per repository open in the workspace: an engine (core), one file
+watcher over every worktree and the common git dir, and the diagnostics it published. File
+events arrive on the watcher thread, are coalesced per repository, and refreshed off the event
+loop; the ``wtls/worktrees`` notification goes out only when something a client shows changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcServerError
+from pygls.lsp.server import LanguageServer
+from pygls.uris import from_fs_path, to_fs_path
+
+from wtls import __version__
+from wtls.engine import Engine, Refreshed
+from wtls.errors import ERROR_CODE, REFUSED_CODE, Refused
+from wtls.git import GitError, GitUnavailable, require_git
+from wtls.problems import Problem, stale_problems, worktree_problems
+from wtls.server.config import Settings, parse_settings
+from wtls.server.diagnostics import DiagnosticsStore
+from wtls.server.markers_scan import MarkerTracker
+from wtls.watch import ChangeSet, RepoWatcher
+from wtls.worktrees import (
+    BrokenWorktreeLink,
+    RepositoryError,
+    RepositoryState,
+    WorktreeState,
+    discover,
+)
+
+log = logging.getLogger(__name__)
+
+WORKTREES_METHOD = "wtls/worktrees"
+
+RefreshHook = Callable[["WtlsServer", "RepoSession", Refreshed], Awaitable[None]]
+DocumentHook = Callable[["WtlsServer", str], Awaitable[None]]
+CommandHandler = Callable[["WtlsServer", dict[str, Any]], Awaitable[Any]]
+T = TypeVar("T")
+
+
+@dataclass(eq=False)
+class RepoSession:
+    """Everything the server keeps for one repository of the workspace."""
+
+    engine: Engine
+    #: Workspace folders that belong to this repository, in workspace order.
+    folders: list[Path] = field(default_factory=list)
+    watcher: RepoWatcher | None = None
+    pending: ChangeSet | None = None
+    refresh_task: asyncio.Task[None] | None = None
+    last_payload: dict[str, Any] | None = None
+    last_error: str | None = None
+
+    @property
+    def key(self) -> str:
+        """The repository's identity (its common git dir)."""
+        return self.engine.repository.key
+
+    @property
+    def state(self) -> RepositoryState | None:
+        """The latest state read."""
+        return self.engine.state
+
+    def this(self) -> WorktreeState | None:
+        """The worktree this session is opened on (the first workspace folder's)."""
+        state = self.engine.state
+        if state is None:
+            return None
+        for folder in self.folders:
+            wt = state.find(folder)
+            if wt is not None:
+                return wt
+        return None
+
+    def own_worktrees(self) -> list[WorktreeState]:
+        """Worktrees that contain a workspace folder (whose files this session reports on)."""
+        state = self.engine.state
+        if state is None:
+            return []
+        found: dict[Path, WorktreeState] = {}
+        for folder in self.folders:
+            wt = state.find(folder)
+            if wt is not None:
+                found[wt.path] = wt
+            # A folder that contains worktrees (e.g. a parent of several) owns all of them.
+            for other in state.worktrees:
+                if folder in other.path.parents:
+                    found[other.path] = other
+        return list(found.values())
+
+    def payload(self) -> dict[str, Any]:
+        """The ``wtls/worktrees`` object for this repository."""
+        state = self.engine.state
+        this = self.this()
+        if state is None:
+            return {"repository": self.key, "this": None, "worktrees": []}
+        return state.to_json(this.path if this else None)
+
+
+class WtlsServer(LanguageServer):
+    """pygls server holding one :class:`RepoSession` per repository."""
+
+    def __init__(self) -> None:
+        super().__init__("wtls", __version__)
+        self.settings = Settings()
+        self.trusted = False
+        self.sessions: dict[str, RepoSession] = {}
+        self.diagnostics = DiagnosticsStore(self)
+        self.markers = MarkerTracker(self)
+        self.refresh_hooks: list[RefreshHook] = []
+        self.document_hooks: list[DocumentHook] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._folder_errors: dict[Path, str] = {}
+        self._shutting_down = False
+        self._pending_problems: list[str] = []
+
+    # ---------------------------------------------------------------- helpers for features
+    def spawn_task(self, coro: Awaitable[T], name: str) -> asyncio.Task[T]:
+        """Run ``coro`` in the background; keep a reference and log its failure."""
+        task: asyncio.Task[T] = asyncio.ensure_future(coro)
+        task.set_name(name)
+        self._tasks.add(task)
+
+        def done(t: asyncio.Task[T]) -> None:
+            self._tasks.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                log.error("task %s failed", name, exc_info=t.exception())
+                self.window_log_message(
+                    types.LogMessageParams(
+                        type=types.MessageType.Error,
+                        message=f"wtls: {name} failed: {t.exception()}",
+                    )
+                )
+
+        task.add_done_callback(done)
+        return task
+
+    def log_message(self, message: str, kind: types.MessageType = types.MessageType.Info) -> None:
+        """A line in the client's output channel."""
+        self.window_log_message(types.LogMessageParams(type=kind, message=message))
+
+    def show_message(
+        self, message: str, kind: types.MessageType = types.MessageType.Warning
+    ) -> None:
+        """A notification the user sees."""
+        self.window_show_message(types.ShowMessageParams(type=kind, message=message))
+
+    def workspace_folders(self) -> list[Path]:
+        """Workspace folders as paths, in order (root_uri when the client sent no folders)."""
+        folders = [Path(p) for f in self.workspace.folders.values() if (p := to_fs_path(f.uri))]
+        if not folders and self.workspace.root_path:
+            folders = [Path(self.workspace.root_path)]
+        return [f.resolve() for f in folders]
+
+    def session_for(self, path: Path | str | None) -> RepoSession | None:
+        """The open session whose repository contains ``path`` (None: the first folder's)."""
+        if path is None:
+            return next(iter(self.sessions.values()), None)
+        target = Path(path).resolve()
+        for session in self.sessions.values():
+            state = session.state
+            if state is not None and state.find(target) is not None:
+                return session
+            common = session.engine.repository.common_dir
+            if target == common or common in target.parents:
+                return session
+        return None
+
+    async def engine_for(self, path: Path | str | None) -> Engine:
+        """The engine of the repository containing ``path``, opening a session if needed.
+
+        Raises :class:`Refused` when ``path`` is not in a repository.
+        """
+        session = self.session_for(path)
+        if session is not None:
+            return session.engine
+        if path is None:
+            raise Refused("no repository is open in this workspace")
+        try:
+            repo = await asyncio.to_thread(discover, Path(path))
+        except RepositoryError as exc:
+            raise Refused(str(exc)) from exc
+        session = self.sessions.get(repo.key)
+        if session is None:
+            session = await self._open_session(
+                repo.key, Engine(repo, self.settings.engine_settings()), []
+            )
+        return session.engine
+
+    async def refresh(self, engine: Engine, change: ChangeSet | None = None) -> None:
+        """Refresh a repository now (everything when ``change`` is None) and publish."""
+        session = self.sessions.get(engine.repository.key)
+        if session is None:
+            return
+        self.queue_change(session, change or ChangeSet(everything=True))
+        if session.refresh_task is not None:
+            await asyncio.shield(session.refresh_task)
+
+    # ---------------------------------------------------------------- sessions
+    async def open_folders(self, folders: Iterable[Path]) -> None:
+        """Discover the repositories of ``folders`` and start watching them."""
+        for folder in folders:
+            try:
+                repo = await asyncio.to_thread(discover, folder)
+            except BrokenWorktreeLink as exc:
+                self._report_folder_error(folder, str(exc), exc)
+                continue
+            except RepositoryError as exc:
+                self._report_folder_error(folder, str(exc), None)
+                continue
+            self._folder_errors.pop(folder, None)
+            session = self.sessions.get(repo.key)
+            if session is None:
+                engine = Engine(repo, self.settings.engine_settings())
+                await self._open_session(repo.key, engine, [folder])
+            elif folder not in session.folders:
+                session.folders.append(folder)
+                await self._publish(session, force=True)
+
+    def _report_folder_error(
+        self, folder: Path, message: str, broken: BrokenWorktreeLink | None
+    ) -> None:
+        if self._folder_errors.get(folder) == message:
+            return  # say it once, not on every refresh
+        self._folder_errors[folder] = message
+        self.log_message(f"wtls: {message}", types.MessageType.Warning)
+        if broken is not None:
+            problem = Problem(
+                path=broken.worktree / ".git",
+                severity="error",
+                code="broken-link",
+                message=message,
+                data={"worktree": str(broken.worktree), "gitdir": str(broken.gitdir)},
+            )
+            self.diagnostics.replace("broken", folder.as_posix(), [problem])
+            self.show_message(message, types.MessageType.Error)
+
+    async def _open_session(self, key: str, engine: Engine, folders: list[Path]) -> RepoSession:
+        session = RepoSession(engine=engine, folders=folders)
+        self.sessions[key] = session
+        token = await self._progress_begin("wtls: reading worktrees")
+        try:
+            # Watch first, then read: a change made while reading is never missed.
+            refreshed = await asyncio.to_thread(engine.refresh)
+            loop = asyncio.get_running_loop()
+
+            def on_changes(change: ChangeSet) -> None:
+                loop.call_soon_threadsafe(self.queue_change, session, change)
+
+            watcher = RepoWatcher(engine.watch_targets(), on_changes)
+            await asyncio.to_thread(watcher.start)
+            session.watcher = watcher
+            refreshed = await asyncio.to_thread(engine.refresh)
+            await self._after_refresh(session, refreshed, force=True)
+            self.spawn_task(self.markers.scan_session(session, full=True), "marker scan")
+        finally:
+            self._progress_end(token)
+        return session
+
+    def close_session(self, session: RepoSession) -> None:
+        """Stop watching a repository and clear what it published."""
+        if session.watcher is not None:
+            session.watcher.stop()
+        self.sessions.pop(session.key, None)
+        self.diagnostics.clear_owner(session.key)
+
+    # ---------------------------------------------------------------- refresh pipeline
+    def queue_change(self, session: RepoSession, change: ChangeSet) -> None:
+        """Coalesce ``change`` into the session's pending work and make sure a refresh runs."""
+        if self._shutting_down or session.key not in self.sessions:
+            return
+        if session.pending is None:
+            session.pending = change
+        else:
+            session.pending.merge(change)
+        if session.refresh_task is None or session.refresh_task.done():
+            session.refresh_task = self.spawn_task(self._refresh_loop(session), "refresh")
+
+    async def _refresh_loop(self, session: RepoSession) -> None:
+        while session.pending is not None and not self._shutting_down:
+            if self.settings.debounceMs:
+                await asyncio.sleep(self.settings.debounceMs / 1000)
+            change, session.pending = session.pending, None
+            try:
+                refreshed = await asyncio.to_thread(session.engine.refresh, change)
+            except (GitError, RepositoryError, OSError) as exc:
+                await self._refresh_failed(session, exc)
+                continue
+            session.last_error = None
+            if refreshed.listing_changed and session.watcher is not None:
+                # Watch new worktrees before announcing them, then re-read them: anything
+                # written between the read above and the new watch is caught.
+                await asyncio.to_thread(session.watcher.retarget, session.engine.watch_targets())
+                new = {w.path for w in refreshed.state.worktrees} - {
+                    p for p in (session.last_payload or {}).get("_paths", [])
+                }
+                if new:
+                    refreshed = await asyncio.to_thread(
+                        session.engine.refresh, ChangeSet(worktrees=set(new))
+                    )
+            await self._after_refresh(session, refreshed)
+
+    async def _refresh_failed(self, session: RepoSession, exc: Exception) -> None:
+        message = str(exc)
+        if session.last_error == message:
+            return
+        session.last_error = message
+        self.log_message(
+            f"wtls: could not read {session.key}: {message}", types.MessageType.Warning
+        )
+        # The repository may be gone or broken: re-discover the workspace folders once.
+        folders = list(session.folders)
+        common = session.engine.repository.common_dir
+        if not common.exists():
+            self.close_session(session)
+            await self.open_folders(folders)
+
+    async def _after_refresh(
+        self, session: RepoSession, refreshed: Refreshed, *, force: bool = False
+    ) -> None:
+        await self._publish(session, force=force)
+        self._publish_worktree_problems(session)
+        if refreshed.files or refreshed.touched:
+            self.spawn_task(self.markers.on_refreshed(session, refreshed), "marker scan")
+        for hook in self.refresh_hooks:
+            self.spawn_task(hook(self, session, refreshed), f"refresh hook {hook.__name__}")
+
+    async def _publish(self, session: RepoSession, *, force: bool = False) -> None:
+        payload = session.payload()
+        if not force and payload == {
+            k: v for k, v in (session.last_payload or {}).items() if k != "_paths"
+        }:
+            return
+        session.last_payload = {
+            **payload,
+            "_paths": [Path(w["path"]) for w in payload["worktrees"]],
+        }
+        self.protocol.notify(WORKTREES_METHOD, payload)
+
+    async def publish_state(self, session: RepoSession) -> None:
+        """Send the notification if the payload changed (for features that change state)."""
+        await self._publish(session)
+
+    def _publish_worktree_problems(self, session: RepoSession) -> None:
+        state = session.state
+        if state is None:
+            return
+        problems: list[Problem] = list(stale_problems(state))
+        for wt in session.own_worktrees():
+            problems.extend(worktree_problems(state, wt, far_behind=self.settings.farBehind))
+        self.diagnostics.replace("worktree", session.key, problems)
+
+    # ---------------------------------------------------------------- progress
+    async def _progress_begin(self, title: str) -> str | None:
+        caps = self.client_capabilities.window
+        if caps is None or not caps.work_done_progress:
+            return None
+        token = str(uuid.uuid4())
+        try:
+            await asyncio.wait_for(self.work_done_progress.create_async(token), timeout=5)
+        except Exception:  # the client may refuse or never answer: progress is optional
+            return None
+        self.work_done_progress.begin(token, types.WorkDoneProgressBegin(title=title))
+        return token
+
+    def _progress_end(self, token: str | None) -> None:
+        if token is not None:
+            self.work_done_progress.end(token, types.WorkDoneProgressEnd())
+
+    async def with_progress(self, title: str, work: Callable[[Callable[[str], None]], T]) -> T:
+        """Run blocking ``work(report)`` in a thread, showing work-done progress meanwhile."""
+        token = await self._progress_begin(title)
+        loop = asyncio.get_running_loop()
+
+        def report(message: str) -> None:
+            if token is not None:
+                loop.call_soon_threadsafe(
+                    self.work_done_progress.report,
+                    token,
+                    types.WorkDoneProgressReport(message=message[-200:]),
+                )
+
+        try:
+            return await asyncio.to_thread(work, report)
+        finally:
+            self._progress_end(token)
+
+    # ---------------------------------------------------------------- configuration
+    async def load_settings(self, raw: Any | None = None) -> None:
+        """Read settings (from ``raw``, or ask the client) and apply them everywhere."""
+        if raw is None:
+            caps = self.client_capabilities.workspace
+            if caps is not None and caps.configuration:
+                try:
+                    result = await asyncio.wait_for(
+                        self.workspace_configuration_async(
+                            types.ConfigurationParams(
+                                items=[types.ConfigurationItem(section="wtls")]
+                            )
+                        ),
+                        timeout=5,
+                    )
+                    raw = result[0] if result else None
+                except Exception as exc:  # a client that cannot answer keeps the defaults
+                    log.info("workspace/configuration failed: %s", exc)
+        if raw is None:
+            return
+        settings, problems = parse_settings(raw)
+        for problem in problems:
+            self.show_message(f"wtls: {problem}")
+        if settings == self.settings:
+            return
+        self.settings = settings
+        for session in list(self.sessions.values()):
+            session.engine.configure(settings.engine_settings())
+            if session.watcher is not None:
+                await asyncio.to_thread(session.engine.refresh)
+                session.watcher.retarget(session.engine.watch_targets())
+            self.queue_change(session, ChangeSet(everything=True))
+
+    async def shutdown_sessions(self) -> None:
+        """Stop every watcher and background task."""
+        self._shutting_down = True
+        for session in list(self.sessions.values()):
+            if session.watcher is not None:
+                await asyncio.to_thread(session.watcher.stop)
+        for task in list(self._tasks):
+            task.cancel()
+
+
+def command(server: WtlsServer, name: str) -> Callable[[CommandHandler], CommandHandler]:
+    """Register ``handler(ls, args)`` as the server command ``name``.
+
+    The single argument object arrives as a dict (``{}`` when omitted). :class:`Refused` becomes
+    a JSON-RPC error with code ``REFUSED_CODE``; git and repository errors ``ERROR_CODE``.
+    """
+
+    def decorator(handler: CommandHandler) -> CommandHandler:
+        @functools.wraps(handler)
+        async def run(ls: WtlsServer, *arguments: Any) -> Any:
+            args = to_dict(arguments[0]) if arguments else {}
+            if not isinstance(args, dict):
+                raise rpc_error(
+                    f"{name} takes one object argument, got {type(args).__name__}", ERROR_CODE
+                )
+            try:
+                return await handler(ls, args)
+            except Refused as exc:
+                raise rpc_error(str(exc), REFUSED_CODE, {"kind": "refused"}) from exc
+            except (GitError, RepositoryError, GitUnavailable, OSError) as exc:
+                raise rpc_error(str(exc), ERROR_CODE, {"kind": "error"}) from exc
+
+        server.command(name)(run)
+        return handler
+
+    return decorator
+
+
+def rpc_error(message: str, code: int, data: Any = None) -> JsonRpcServerError:
+    """A JSON-RPC error response carrying ``code`` (pygls' constructor is untyped)."""
+    return JsonRpcServerError(message, code, data)  # type: ignore[no-untyped-call]
+
+
+def to_dict(value: Any) -> Any:
+    """Turn pygls' namedtuples (how unknown JSON objects arrive) back into plain JSON values."""
+    if hasattr(value, "_asdict"):
+        return {k: to_dict(v) for k, v in value._asdict().items()}
+    if isinstance(value, Mapping):
+        return {k: to_dict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_dict(v) for v in value]
+    return value
+
+
+def arg_str(args: Mapping[str, Any], key: str, *, required: bool = False) -> str | None:
+    """A string argument of a command, with a clear refusal for a wrong type."""
+    value = args.get(key)
+    if value is None:
+        if required:
+            raise Refused(f"missing argument {key!r}")
+        return None
+    if not isinstance(value, str):
+        raise Refused(f"argument {key!r} must be a string, got {type(value).__name__}")
+    return value
+
+
+def arg_bool(args: Mapping[str, Any], key: str) -> bool:
+    """A boolean argument of a command (absent = False)."""
+    value = args.get(key, False)
+    if not isinstance(value, bool):
+        raise Refused(f"argument {key!r} must be true or false, got {value!r}")
+    return value
+
+
+def uri_to_path(uri: str) -> Path | None:
+    """A file URI as a path (None for other schemes)."""
+    path = to_fs_path(uri)
+    return Path(path) if path else None
+
+
+def path_to_uri(path: Path) -> str:
+    """A path as a file URI."""
+    return from_fs_path(str(path)) or path.as_uri()
+
+
+def create_server() -> WtlsServer:
+    """Build the server with every feature registered (capabilities are computed from them)."""
+    server = WtlsServer()
+    _register_core(server)
+    from wtls.server import features
+
+    features.register_all(server)
+    return server
+
+
+def _register_core(server: WtlsServer) -> None:
+    @server.feature(types.INITIALIZE)
+    def initialize(ls: WtlsServer, params: types.InitializeParams) -> None:
+        """Read initialization options: settings and workspace trust."""
+        options = to_dict(params.initialization_options) or {}
+        if isinstance(options, dict):
+            ls.trusted = bool(options.get("trusted", False))
+            raw = options.get("settings", options.get("wtls"))
+            if raw is not None:
+                settings, problems = parse_settings(raw)
+                ls.settings = settings
+                ls._pending_problems = problems
+
+    @server.feature(types.INITIALIZED)
+    async def initialized(ls: WtlsServer, params: types.InitializedParams) -> None:
+        """Discover the repositories of the workspace, watch them, announce their state."""
+        for problem in getattr(ls, "_pending_problems", []):
+            ls.show_message(f"wtls: {problem}")
+        try:
+            require_git()
+        except GitUnavailable as exc:
+            ls.show_message(f"wtls: {exc}", types.MessageType.Error)
+            return
+        await ls.load_settings()
+        await ls.open_folders(ls.workspace_folders())
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    async def did_change_configuration(
+        ls: WtlsServer, params: types.DidChangeConfigurationParams
+    ) -> None:
+        """Apply new settings without a restart."""
+        raw = to_dict(params.settings)
+        if isinstance(raw, dict) and raw.get("wtls") is not None:
+            await ls.load_settings(raw["wtls"])
+        else:
+            await ls.load_settings()
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)
+    async def did_change_folders(
+        ls: WtlsServer, params: types.DidChangeWorkspaceFoldersParams
+    ) -> None:
+        """Open sessions for added folders; drop folders (and idle sessions) that were removed."""
+        for removed in params.event.removed:
+            path = uri_to_path(removed.uri)
+            for session in list(ls.sessions.values()):
+                if path is not None and path.resolve() in session.folders:
+                    session.folders.remove(path.resolve())
+                    if not session.folders:
+                        ls.close_session(session)
+        added = [p.resolve() for f in params.event.added if (p := uri_to_path(f.uri))]
+        await ls.open_folders(added)
+
+    @server.feature(WORKTREES_METHOD)
+    async def worktrees_request(ls: WtlsServer, params: Any) -> dict[str, Any]:
+        """Return the ``wtls/worktrees`` object for the repository of ``params.uri``."""
+        args = to_dict(params) if params is not None else {}
+        uri = args.get("uri") if isinstance(args, dict) else None
+        path = uri_to_path(uri) if isinstance(uri, str) else None
+        if isinstance(uri, str) and path is None:
+            raise rpc_error(f"not a file URI: {uri}", ERROR_CODE)
+        try:
+            engine = await ls.engine_for(path)
+        except Refused as exc:
+            raise rpc_error(str(exc), REFUSED_CODE) from exc
+        session = ls.sessions[engine.repository.key]
+        if engine.state is None:
+            await ls.refresh(engine)
+        return session.payload()
+
+    @server.feature(types.SHUTDOWN)
+    async def shutdown(ls: WtlsServer, *args: Any) -> None:
+        """Stop watchers before the process ends."""
+        await ls.shutdown_sessions()
+
+    @command(server, "wtls.refresh")
+    async def refresh_command(ls: WtlsServer, args: dict[str, Any]) -> dict[str, Any]:
+        """Re-read every repository now."""
+        for session in list(ls.sessions.values()):
+            await ls.refresh(session.engine)
+        return {"repositories": [s.key for s in ls.sessions.values()]}
+
+
+def run_stdio() -> None:
+    """Start the server on stdin/stdout (``wtls serve``)."""
+    logging.basicConfig(level=logging.WARNING)
+    create_server().start_io()

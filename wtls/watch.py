@@ -1,0 +1,298 @@
+"""One file watcher per repository: every worktree folder plus the common git dir.
+
+watchfiles' Rust watcher reports raw file events; this module turns them into a
+:class:`ChangeSet` ("these worktrees changed, refs moved, the worktree list changed") and drops
+what cannot matter (object files, reflogs, lock files, ignored folders such as node_modules)
+before anything runs git. No LSP here.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from watchfiles._rust_notify import RustNotify
+
+log = logging.getLogger(__name__)
+
+#: Folder names never worth a refresh. git status ignores them anyway when they are ignored,
+#: but a flood of events from an `npm install` should not even reach git.
+DEFAULT_IGNORED_NAMES = frozenset(
+    {
+        "node_modules",
+        "__pycache__",
+        ".venv",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".ruff_cache",
+        ".tox",
+        ".cache",
+        ".gradle",
+        ".next",
+        "target",
+    }
+)
+
+#: Files in a git dir whose change means "this worktree's HEAD, index or operation changed".
+_WORKTREE_GIT_FILES = frozenset(
+    {
+        "HEAD",
+        "index",
+        "MERGE_HEAD",
+        "CHERRY_PICK_HEAD",
+        "REVERT_HEAD",
+        "BISECT_LOG",
+        "rebase-merge",
+        "rebase-apply",
+        "sequencer",
+        "AUTO_MERGE",
+    }
+)
+#: Files in a linked worktree's admin dir that change how `git worktree list` describes it.
+_LISTING_FILES = frozenset({"locked", "gitdir"})
+
+
+@dataclass
+class ChangeSet:
+    """What a batch of file events means for a repository."""
+
+    #: Worktree roots whose files, index, HEAD or operation changed.
+    worktrees: set[Path] = field(default_factory=set)
+    #: Changed files (absolute) per worktree root, for conflict-marker rescans.
+    files: dict[Path, set[Path]] = field(default_factory=dict)
+    #: Branch or tag refs moved (a commit, a branch created, deleted or force-moved).
+    refs: bool = False
+    #: Worktrees were added, removed, locked, moved, or a worktree folder vanished.
+    listing: bool = False
+    #: Ignore rules or config changed: everything may differ.
+    everything: bool = False
+
+    def __bool__(self) -> bool:
+        return bool(self.worktrees or self.refs or self.listing or self.everything)
+
+    def merge(self, other: ChangeSet) -> None:
+        """Fold ``other`` into this change set (coalescing bursts)."""
+        self.worktrees |= other.worktrees
+        for root, paths in other.files.items():
+            self.files.setdefault(root, set()).update(paths)
+        self.refs |= other.refs
+        self.listing |= other.listing
+        self.everything |= other.everything
+
+
+@dataclass(frozen=True, kw_only=True)
+class WatchTargets:
+    """What to watch for one repository and how to read events."""
+
+    common_dir: Path
+    #: worktree root → its per-worktree git dir (None when unknown).
+    worktrees: Mapping[Path, Path | None]
+    #: worktree root → folders git ignores there (absolute), dropped without a refresh.
+    ignored_dirs: Mapping[Path, frozenset[Path]] = field(default_factory=dict)
+    ignore_globs: tuple[str, ...] = ()
+
+    def paths(self) -> list[Path]:
+        """The folders to hand to the OS watcher: existing worktree roots and the common dir."""
+        roots = [p for p in self.worktrees if p.is_dir()]
+        out = sorted(set(roots))
+        if self.common_dir.is_dir() and not any(
+            r == self.common_dir or r in self.common_dir.parents for r in out
+        ):
+            out.append(self.common_dir)
+        # Where the main worktree is gone, its parent still tells us if it comes back or moves.
+        return out
+
+
+def classify(events: Iterable[Path], targets: WatchTargets) -> ChangeSet:
+    """Turn raw changed paths into a :class:`ChangeSet` for ``targets``."""
+    change = ChangeSet()
+    common = targets.common_dir
+    admin_to_root = {
+        gitdir: root for root, gitdir in targets.worktrees.items() if gitdir is not None
+    }
+    roots_by_depth = sorted(targets.worktrees, key=lambda p: len(p.parts), reverse=True)
+    for path in events:
+        if path == common or common in path.parents:
+            _classify_git_path(path.relative_to(common).parts, common, admin_to_root, change)
+            continue
+        if path in targets.worktrees:
+            # A worktree root itself was created or deleted.
+            change.listing = True
+            change.worktrees.add(path)
+            continue
+        root = next((r for r in roots_by_depth if r in path.parents), None)
+        if root is None:
+            continue
+        rel_parts = path.relative_to(root).parts
+        if rel_parts[0] == ".git":
+            # A linked worktree's .git file: its link to the repository changed.
+            change.listing = True
+            change.worktrees.add(root)
+            continue
+        if _ignored(path, rel_parts, root, targets):
+            continue
+        change.worktrees.add(root)
+        change.files.setdefault(root, set()).add(path)
+        if rel_parts[-1] == ".gitignore":
+            change.everything = True
+    return change
+
+
+def _classify_git_path(
+    parts: tuple[str, ...], common: Path, admin_to_root: Mapping[Path, Path], change: ChangeSet
+) -> None:
+    if not parts:
+        change.listing = True
+        change.everything = True
+        return
+    head = parts[0]
+    if head in ("objects", "logs", "hooks", "lfs") or parts[-1].endswith(".lock"):
+        return
+    if head in ("refs", "packed-refs"):
+        change.refs = True
+    elif head == "worktrees":
+        if len(parts) <= 2 or parts[2] in _LISTING_FILES:
+            change.listing = True
+        if len(parts) >= 2:
+            root = admin_to_root.get(common / "worktrees" / parts[1])
+            if root is not None and (len(parts) == 2 or parts[2] in _WORKTREE_GIT_FILES):
+                change.worktrees.add(root)
+            elif root is None:
+                change.listing = True
+    elif head in _WORKTREE_GIT_FILES:
+        root = admin_to_root.get(common)
+        if root is not None:
+            change.worktrees.add(root)
+    elif head in ("config", "info"):
+        change.everything = True
+
+
+def _ignored(path: Path, rel_parts: tuple[str, ...], root: Path, targets: WatchTargets) -> bool:
+    if any(part in DEFAULT_IGNORED_NAMES for part in rel_parts[:-1]):
+        return True
+    ignored = targets.ignored_dirs.get(root)
+    if ignored and any(parent in ignored for parent in path.parents):
+        return True
+    if targets.ignore_globs:
+        rel = "/".join(rel_parts)
+        return any(
+            fnmatch.fnmatch(rel, g) or fnmatch.fnmatch(path.name, g) for g in targets.ignore_globs
+        )
+    return False
+
+
+class RepoWatcher:
+    """A background thread running one OS watcher over a repository's folders.
+
+    ``on_changes`` is called from the watcher thread with each non-empty :class:`ChangeSet`.
+    :meth:`retarget` swaps the watched folders and returns only once the new watch is active,
+    so a caller can announce a new worktree knowing that its next change will be seen.
+    """
+
+    def __init__(
+        self,
+        targets: WatchTargets,
+        on_changes: Callable[[ChangeSet], None],
+        *,
+        step_ms: int = 40,
+        debounce_ms: int = 400,
+    ) -> None:
+        self._targets = targets
+        self._on_changes = on_changes
+        self._step_ms = step_ms
+        self._debounce_ms = debounce_ms
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._restart = threading.Event()
+        self._active = threading.Event()
+        self._watched: list[Path] = []
+        self._thread = threading.Thread(target=self._run, name="wtls-watch", daemon=True)
+
+    @property
+    def watched(self) -> list[Path]:
+        """The folders currently watched."""
+        return list(self._watched)
+
+    def start(self, timeout: float = 10.0) -> None:
+        """Start watching; returns once the OS watch is established."""
+        self._thread.start()
+        self._active.wait(timeout)
+
+    def retarget(self, targets: WatchTargets, timeout: float = 10.0) -> None:
+        """Watch ``targets`` instead; blocks until the new watch is established."""
+        with self._lock:
+            if targets.paths() == self._watched:
+                self._targets = targets  # same folders: only the reading of events changes
+                return
+            self._targets = targets
+            self._active.clear()
+            self._restart.set()
+        self._active.wait(timeout)
+
+    def stop(self) -> None:
+        """Stop watching and end the thread."""
+        self._stop.set()
+        self._restart.set()
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(timeout=5)
+
+    def _should_return(self) -> _Flag:
+        return _Flag(self._restart)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with self._lock:
+                targets = self._targets
+                self._restart.clear()
+            paths = [p for p in targets.paths() if p.exists()]
+            if not paths:
+                # Nothing left to watch (every folder gone): wait to be retargeted or stopped.
+                self._watched = []
+                self._active.set()
+                self._restart.wait()
+                continue
+            try:
+                notify = RustNotify([str(p) for p in paths], False, False, 300, True, True)
+            except (FileNotFoundError, OSError) as exc:
+                log.warning("could not watch %s: %s", paths, exc)
+                self._watched = []
+                self._active.set()
+                self._restart.wait(1.0)
+                continue
+            self._watched = paths
+            self._active.set()
+            try:
+                self._loop(notify)
+            finally:
+                notify.close()
+
+    def _loop(self, notify: RustNotify) -> None:
+        stop_flag = self._should_return()
+        while True:
+            result = notify.watch(self._debounce_ms, self._step_ms, 0, stop_flag)
+            if isinstance(result, str):
+                if result in ("stop", "signal"):
+                    return
+                continue
+            with self._lock:
+                targets = self._targets
+            events = [Path(os.path.normpath(path)) for _, path in result]
+            change = classify(events, targets)
+            if change:
+                try:
+                    self._on_changes(change)
+                except Exception:  # a consumer bug must not kill the watcher
+                    log.exception("change handler failed")
+
+
+@dataclass(frozen=True)
+class _Flag:
+    event: threading.Event
+
+    def is_set(self) -> bool:
+        return self.event.is_set()

@@ -1,0 +1,622 @@
+"""Repositories, their worktrees, and the state of each worktree.
+
+Pure core: knows git, nothing of LSP. Every function takes paths and returns frozen models;
+every git call goes through :mod:`wtls.git`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from wtls.git import GitError, run_git, split_z
+
+ZERO_OID = "0" * 40
+
+
+class RepositoryError(Exception):
+    """A path is not usable as a repository; the message says why in plain words."""
+
+
+class NotARepository(RepositoryError):
+    """The path is not inside any git repository."""
+
+
+class BrokenWorktreeLink(RepositoryError):
+    """A linked worktree whose ``.git`` file points at a git dir that no longer exists."""
+
+    def __init__(self, worktree: Path, gitdir: Path, message: str) -> None:
+        super().__init__(message)
+        self.worktree = worktree
+        self.gitdir = gitdir
+
+
+@dataclass(frozen=True, kw_only=True)
+class Repository:
+    """A repository, identified by its common git dir (shared by all of its worktrees)."""
+
+    common_dir: Path
+    bare: bool
+    #: Set when the repository is a submodule of another one.
+    superproject: Path | None = None
+
+    @property
+    def key(self) -> str:
+        """Stable identity used in the protocol: the absolute common git dir."""
+        return str(self.common_dir)
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorktreeEntry:
+    """One record of ``git worktree list --porcelain``."""
+
+    path: Path
+    head: str | None
+    branch: str | None
+    is_main: bool
+    bare: bool = False
+    detached: bool = False
+    locked: bool = False
+    lock_reason: str | None = None
+    prunable: bool = False
+    prunable_reason: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class BaseStatus:
+    """A worktree's branch compared with the repository's base branch."""
+
+    branch: str
+    ahead: int
+    behind: int
+    merged: bool
+
+    def to_json(self) -> dict[str, Any]:
+        """The protocol's ``base`` object."""
+        return {
+            "branch": self.branch,
+            "ahead": self.ahead,
+            "behind": self.behind,
+            "merged": self.merged,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class StatusCounts:
+    """What one ``git status --porcelain=v2 -z --branch`` says about a worktree."""
+
+    oid: str | None = None
+    branch: str | None = None
+    upstream: str | None = None
+    ahead: int | None = None
+    behind: int | None = None
+    staged: int = 0
+    unstaged: int = 0
+    untracked: int = 0
+    conflicted: int = 0
+    conflicted_paths: tuple[str, ...] = ()
+    #: Tracked files changed in the index or working tree, and untracked files (relative paths).
+    changed_paths: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorktreeState:
+    """Everything wtls knows about one worktree at one moment."""
+
+    path: Path
+    gitdir: Path | None
+    head: str | None
+    branch: str | None
+    is_main: bool
+    bare: bool = False
+    detached: bool = False
+    locked: bool = False
+    lock_reason: str | None = None
+    prunable: bool = False
+    prunable_reason: str | None = None
+    broken: str | None = None
+    operation: str | None = None
+    status: StatusCounts = field(default_factory=StatusCounts)
+    base: BaseStatus | None = None
+    #: Filled by conflict prediction: ``[{"path", "branch", "files"}]``.
+    conflicts: tuple[dict[str, Any], ...] = ()
+    disk_bytes: int | None = None
+    ports: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def dirty(self) -> bool:
+        """Whether the worktree has any uncommitted or untracked change."""
+        s = self.status
+        return bool(s.staged or s.unstaged or s.untracked or s.conflicted)
+
+    def to_json(self, this: Path | None = None) -> dict[str, Any]:
+        """The protocol's worktree object (camelCase, absolute paths)."""
+        s = self.status
+        return {
+            "path": str(self.path),
+            "branch": self.branch,
+            "head": self.head,
+            "isMain": self.is_main,
+            "isThis": this is not None and self.path == this,
+            "bare": self.bare,
+            "detached": self.detached,
+            "locked": self.locked,
+            "lockReason": self.lock_reason,
+            "prunable": self.prunable,
+            "prunableReason": self.prunable_reason,
+            "broken": self.broken,
+            "operation": self.operation,
+            "staged": s.staged,
+            "unstaged": s.unstaged,
+            "untracked": s.untracked,
+            "conflicted": s.conflicted,
+            "upstream": s.upstream,
+            "ahead": s.ahead,
+            "behind": s.behind,
+            "base": self.base.to_json() if self.base else None,
+            "conflicts": [dict(c) for c in self.conflicts],
+            "diskBytes": self.disk_bytes,
+            "ports": dict(self.ports),
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class RepositoryState:
+    """All worktrees of one repository at one moment."""
+
+    repository: Repository
+    base_branch: str | None
+    worktrees: tuple[WorktreeState, ...]
+    #: The base branch's tip when this state was read (kept states recompare when it moves).
+    base_head: str | None = None
+    #: Filled by conflict prediction: suggested merge order and what each step would hit.
+    merge_order: tuple[dict[str, Any], ...] | None = None
+
+    @property
+    def main(self) -> WorktreeState | None:
+        """The main worktree (None for a bare repository)."""
+        return next((w for w in self.worktrees if w.is_main and not w.bare), None)
+
+    def find(self, path: Path | str) -> WorktreeState | None:
+        """The worktree that contains ``path`` (deepest match), if any."""
+        target = _abs(Path(path))
+        best: WorktreeState | None = None
+        for wt in self.worktrees:
+            if wt.bare:
+                continue
+            if target == wt.path or wt.path in target.parents:
+                if best is None or len(wt.path.parts) > len(best.path.parts):
+                    best = wt
+        return best
+
+    def find_by_branch(self, branch: str) -> WorktreeState | None:
+        """The worktree that has ``branch`` checked out, if any."""
+        short = branch.removeprefix("refs/heads/")
+        return next((w for w in self.worktrees if w.branch == short), None)
+
+    def to_json(self, this: Path | None = None) -> dict[str, Any]:
+        """The payload of the ``wtls/worktrees`` notification and of ``wtls list --json``."""
+        main = self.main
+        return {
+            "repository": self.repository.key,
+            "this": str(this) if this is not None else None,
+            "mainWorktree": str(main.path) if main else None,
+            "baseBranch": self.base_branch,
+            "worktrees": [w.to_json(this) for w in self.worktrees],
+            "mergeOrder": list(self.merge_order) if self.merge_order is not None else None,
+        }
+
+
+def _abs(path: Path) -> Path:
+    """Absolute and normalised without touching the disk (the folder may be gone)."""
+    try:
+        return path.resolve()
+    except OSError:
+        return Path(os.path.abspath(path))
+
+
+def read_gitfile(worktree: Path) -> Path | None:
+    """The git dir a linked worktree's ``.git`` file points at, or None if it is no such file."""
+    dotgit = worktree / ".git"
+    try:
+        if not dotgit.is_file():
+            return None
+        text = dotgit.read_text(encoding="utf-8", errors="surrogateescape").strip()
+    except OSError:
+        return None
+    if not text.startswith("gitdir:"):
+        return None
+    target = Path(text.removeprefix("gitdir:").strip())
+    if not target.is_absolute():
+        target = worktree / target
+    return Path(os.path.normpath(target))
+
+
+def _find_broken_link(start: Path) -> BrokenWorktreeLink | None:
+    """Walk up from ``start`` for a ``.git`` file whose git dir is gone."""
+    for folder in (start, *start.parents):
+        dotgit = folder / ".git"
+        if dotgit.is_dir():
+            return None
+        gitdir = read_gitfile(folder)
+        if gitdir is not None:
+            if gitdir.exists():
+                return None
+            return BrokenWorktreeLink(
+                folder,
+                gitdir,
+                f"{folder} is a linked worktree whose repository data is missing: its .git file "
+                f"points at {gitdir}, which no longer exists (the main worktree was moved or "
+                f"deleted, or that folder was removed). Run `wtls repair` from the main "
+                f"worktree's new location to reconnect it.",
+            )
+    return None
+
+
+def discover(path: Path | str) -> Repository:
+    """Find the repository that ``path`` (a file or folder in any of its worktrees) belongs to.
+
+    Raises :class:`NotARepository` or :class:`BrokenWorktreeLink` with a plain-words message.
+    A bare repository is returned with ``bare=True``; a submodule has ``superproject`` set.
+    """
+    p = _abs(Path(path))
+    if not p.exists():
+        raise NotARepository(f"{p} does not exist")
+    start = p if p.is_dir() else p.parent
+    try:
+        out = run_git(
+            [
+                "rev-parse",
+                "--path-format=absolute",
+                "--git-common-dir",
+                "--is-bare-repository",
+                "--show-superproject-working-tree",
+            ],
+            start,
+        ).text.splitlines()
+    except GitError as exc:
+        broken = _find_broken_link(start)
+        if broken is not None:
+            raise broken from exc
+        if "not a git repository" in exc.stderr:
+            raise NotARepository(
+                f"{start} is not inside a git repository (run `git init` there, or open a "
+                "folder of a repository)"
+            ) from exc
+        if "dubious ownership" in exc.stderr:
+            raise NotARepository(
+                f"git refuses to use {start}: it is owned by another user (add it with "
+                "`git config --global --add safe.directory <path>`)"
+            ) from exc
+        raise NotARepository(f"{start}: {exc}") from exc
+    common_dir = _abs(Path(out[0]))
+    bare = out[1] == "true"
+    superproject = _abs(Path(out[2])) if len(out) > 2 and out[2] else None
+    return Repository(common_dir=common_dir, bare=bare, superproject=superproject)
+
+
+def list_worktrees(repo: Repository) -> list[WorktreeEntry]:
+    """Every worktree registered in ``repo``, from ``git worktree list --porcelain -z``."""
+    data = run_git(["worktree", "list", "--porcelain", "-z"], repo.common_dir).stdout
+    entries: list[WorktreeEntry] = []
+    for record in data.split(b"\0\0"):
+        fields = split_z(record)
+        if not fields:
+            continue
+        values: dict[str, Any] = {"is_main": not entries}
+        for item in fields:
+            key, _, value = item.partition(" ")
+            if key == "worktree":
+                values["path"] = _abs(Path(value))
+            elif key == "HEAD":
+                values["head"] = None if value == ZERO_OID else value
+            elif key == "branch":
+                values["branch"] = value.removeprefix("refs/heads/")
+            elif key == "detached":
+                values["detached"] = True
+            elif key == "bare":
+                values["bare"] = True
+            elif key == "locked":
+                values["locked"] = True
+                values["lock_reason"] = value or None
+            elif key == "prunable":
+                values["prunable"] = True
+                values["prunable_reason"] = value or None
+        values.setdefault("head", None)
+        values.setdefault("branch", None)
+        entries.append(WorktreeEntry(**values))
+    return entries
+
+
+def worktree_gitdir(repo: Repository, entry: WorktreeEntry) -> Path | None:
+    """The per-worktree git dir: the common dir for the main worktree, ``worktrees/<id>`` else."""
+    if entry.is_main:
+        return repo.common_dir
+    linked = read_gitfile(entry.path)
+    if linked is not None:
+        return linked
+    # Folder gone (prunable): find the admin dir whose gitdir file names this path.
+    admin = repo.common_dir / "worktrees"
+    try:
+        for candidate in admin.iterdir():
+            try:
+                recorded = (candidate / "gitdir").read_text().strip()
+            except OSError:
+                continue
+            if _abs(Path(recorded)).parent == entry.path:
+                return candidate
+    except OSError:
+        pass
+    return None
+
+
+def operation_in_progress(gitdir: Path | None) -> str | None:
+    """The git operation a worktree is in the middle of, read from its git dir."""
+    if gitdir is None:
+        return None
+    checks = (
+        ("rebase-merge", "rebase"),
+        ("rebase-apply/applying", "am"),
+        ("rebase-apply", "rebase"),
+        ("MERGE_HEAD", "merge"),
+        ("CHERRY_PICK_HEAD", "cherry-pick"),
+        ("REVERT_HEAD", "revert"),
+        ("BISECT_LOG", "bisect"),
+    )
+    for name, op in checks:
+        if (gitdir / name).exists():
+            return op
+    return None
+
+
+def parse_status_v2(data: bytes) -> StatusCounts:
+    """Parse ``git status --porcelain=v2 -z --branch`` output into counts."""
+    values: dict[str, Any] = {}
+    staged = unstaged = untracked = conflicted = 0
+    conflicted_paths: list[str] = []
+    changed: list[str] = []
+    fields = data.split(b"\0")
+    i = 0
+    while i < len(fields):
+        raw = fields[i]
+        i += 1
+        if not raw:
+            continue
+        line = raw.decode("utf-8", "surrogateescape")
+        kind = line[0]
+        if kind == "#":
+            parts = line.split(" ")
+            if parts[1] == "branch.oid":
+                values["oid"] = None if parts[2] == "(initial)" else parts[2]
+            elif parts[1] == "branch.head":
+                values["branch"] = None if parts[2] == "(detached)" else " ".join(parts[2:])
+            elif parts[1] == "branch.upstream":
+                values["upstream"] = " ".join(parts[2:])
+            elif parts[1] == "branch.ab":
+                values["ahead"] = int(parts[2].lstrip("+"))
+                values["behind"] = int(parts[3].lstrip("-"))
+        elif kind in "12":
+            xy = line[2:4]
+            # Ordinary entries have 8 fields before the path; renames 9 and an extra origPath.
+            path = line.split(" ", 8 if kind == "1" else 9)[-1]
+            if kind == "2":
+                i += 1  # the rename's original path
+            if xy[0] != ".":
+                staged += 1
+            if xy[1] != ".":
+                unstaged += 1
+            changed.append(path)
+        elif kind == "u":
+            path = line.split(" ", 10)[-1]
+            conflicted += 1
+            conflicted_paths.append(path)
+            changed.append(path)
+        elif kind == "?":
+            untracked += 1
+            changed.append(line[2:])
+    return StatusCounts(
+        staged=staged,
+        unstaged=unstaged,
+        untracked=untracked,
+        conflicted=conflicted,
+        conflicted_paths=tuple(conflicted_paths),
+        changed_paths=tuple(changed),
+        **values,
+    )
+
+
+def read_status(worktree: Path) -> StatusCounts:
+    """One ``git status`` for ``worktree``: branch, upstream ahead/behind and change counts."""
+    data = run_git(["status", "--porcelain=v2", "-z", "--branch"], worktree).stdout
+    return parse_status_v2(data)
+
+
+def ref_exists(repo_dir: Path, ref: str) -> bool:
+    """Whether ``ref`` resolves to a commit."""
+    try:
+        run_git(
+            ["rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"], repo_dir
+        )
+    except GitError:
+        return False
+    return True
+
+
+def default_base_branch(
+    repo: Repository, entries: Sequence[WorktreeEntry], configured: str | None = None
+) -> str | None:
+    """The base branch: the configured one, else the main worktree's branch, else main/master."""
+    if configured:
+        return configured.removeprefix("refs/heads/")
+    main = next((e for e in entries if e.is_main and not e.bare), None)
+    if main is not None and main.branch is not None:
+        return main.branch
+    for candidate in ("main", "master"):
+        if ref_exists(repo.common_dir, f"refs/heads/{candidate}"):
+            return candidate
+    return None
+
+
+def ahead_behind(repo_dir: Path, base: str, head: str) -> tuple[int, int]:
+    """(ahead, behind) of ``head`` relative to ``base``."""
+    out = run_git(
+        ["rev-list", "--left-right", "--count", f"{base}...{head}", "--"], repo_dir
+    ).text.split()
+    behind, ahead = int(out[0]), int(out[1])
+    return ahead, behind
+
+
+def content_merged(repo_dir: Path, base: str, head: str) -> bool:
+    """Whether merging ``head`` into ``base`` would change nothing (squash/rebase merges too)."""
+    try:
+        result = run_git(
+            ["merge-tree", "--write-tree", "--no-messages", base, head], repo_dir, ok_codes=(0, 1)
+        )
+    except GitError:
+        return False
+    if result.returncode != 0:
+        return False
+    merged_tree = result.text.splitlines()[0]
+    base_tree = run_git(["rev-parse", f"{base}^{{tree}}"], repo_dir).text
+    return merged_tree == base_tree
+
+
+def branch_creation_point(repo_dir: Path, branch: str) -> str | None:
+    """The commit a branch pointed at when it was created (its oldest reflog entry), if logged."""
+    try:
+        out = run_git(
+            ["reflog", "show", "--format=%H", f"refs/heads/{branch}", "--"], repo_dir
+        ).text.split()
+    except GitError:
+        return None
+    return out[-1] if out else None
+
+
+def is_merged(repo_dir: Path, branch: str | None, head: str, base: str, ahead: int) -> bool:
+    """Whether the work of ``head`` is already in ``base`` (merge, fast-forward, squash, rebase).
+
+    A branch that never had a commit of its own (just spawned, still at its starting point) is
+    *not* called merged: there is nothing of it in base, and "safe to remove" would mislead.
+    """
+    if ahead == 0:
+        if branch is None:
+            return True
+        created = branch_creation_point(repo_dir, branch)
+        return created is None or created != head
+    return content_merged(repo_dir, base, head)
+
+
+def base_status(
+    repo_dir: Path, base: str | None, entry_branch: str | None, head: str | None
+) -> BaseStatus | None:
+    """Compare a worktree's HEAD with the base branch; None when it cannot be compared."""
+    if base is None or head is None or entry_branch == base:
+        return None
+    base_ref = f"refs/heads/{base}"
+    if not ref_exists(repo_dir, base_ref):
+        return None
+    ahead, behind = ahead_behind(repo_dir, base_ref, head)
+    merged = is_merged(repo_dir, entry_branch, head, base_ref, ahead)
+    return BaseStatus(branch=base, ahead=ahead, behind=behind, merged=merged)
+
+
+def worktree_state(
+    repo: Repository, entry: WorktreeEntry, base_branch: str | None
+) -> WorktreeState:
+    """The full state of one worktree (one ``git status`` plus base comparison)."""
+    gitdir = worktree_gitdir(repo, entry)
+    state = WorktreeState(
+        path=entry.path,
+        gitdir=gitdir,
+        head=entry.head,
+        branch=entry.branch,
+        is_main=entry.is_main,
+        bare=entry.bare,
+        detached=entry.detached,
+        locked=entry.locked,
+        lock_reason=entry.lock_reason,
+        prunable=entry.prunable,
+        prunable_reason=entry.prunable_reason,
+    )
+    if entry.bare or entry.prunable or not entry.path.is_dir():
+        return state
+    if gitdir is not None and not gitdir.exists():
+        return replace(state, broken=f"its git dir {gitdir} is missing")
+    try:
+        status = read_status(entry.path)
+    except GitError as exc:
+        return replace(state, broken=str(exc))
+    head = status.oid if status.oid is not None else entry.head
+    branch = status.branch if status.branch is not None else None
+    return replace(
+        state,
+        head=head,
+        branch=branch,
+        detached=branch is None and head is not None,
+        operation=operation_in_progress(gitdir),
+        status=status,
+        base=base_status(repo.common_dir, base_branch, branch, head),
+    )
+
+
+def resolve_commit(repo_dir: Path, ref: str) -> str | None:
+    """The commit id ``ref`` points at, or None."""
+    try:
+        return run_git(
+            ["rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"], repo_dir
+        ).text
+    except GitError:
+        return None
+
+
+def repository_state(
+    repo: Repository,
+    base_branch: str | None = None,
+    *,
+    previous: RepositoryState | None = None,
+    only: Iterable[Path] | None = None,
+) -> RepositoryState:
+    """State of every worktree of ``repo``.
+
+    With ``previous`` and ``only``, a worktree outside ``only`` whose HEAD and branch did not
+    move keeps its previous status (no ``git status``); its base comparison is redone only if the
+    base branch moved. So a change in one worktree costs one ``git status``.
+    """
+    entries = list_worktrees(repo)
+    base = default_base_branch(repo, entries, base_branch)
+    base_head = resolve_commit(repo.common_dir, f"refs/heads/{base}") if base else None
+    keep: dict[Path, WorktreeState] = {}
+    if previous is not None and only is not None and previous.base_branch == base:
+        wanted = {_abs(p) for p in only}
+        keep = {w.path: w for w in previous.worktrees if w.path not in wanted}
+    base_moved = previous is None or previous.base_head != base_head
+    states: list[WorktreeState] = []
+    for entry in entries:
+        old = keep.get(entry.path)
+        reusable = (
+            old is not None
+            and old.head == entry.head
+            and old.branch == entry.branch
+            and old.prunable == entry.prunable
+            and old.broken is None
+        )
+        if old is not None and reusable:
+            base_state = old.base
+            if base_moved:
+                base_state = base_status(repo.common_dir, base, old.branch, old.head)
+            states.append(
+                replace(
+                    old,
+                    locked=entry.locked,
+                    lock_reason=entry.lock_reason,
+                    base=base_state,
+                )
+            )
+        else:
+            states.append(worktree_state(repo, entry, base))
+    return RepositoryState(
+        repository=repo, base_branch=base, worktrees=tuple(states), base_head=base_head
+    )
