@@ -1,0 +1,122 @@
+"""The watcher on real folders: what reaches the engine and what is dropped before any git runs."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from pathlib import Path
+
+from tests.gitutil import add_worktree, commit_all, git
+from wtls.engine import Engine
+from wtls.watch import ChangeSet, RepoWatcher, WatchTargets, classify
+from wtls.worktrees import discover
+
+
+def targets_for(repo: Path) -> tuple[Engine, WatchTargets]:
+    engine = Engine(discover(repo))
+    engine.refresh()
+    return engine, engine.watch_targets()
+
+
+def test_classify_git_dir_events(repo: Path, tmp_path: Path) -> None:
+    linked = add_worktree(repo, tmp_path / "linked", "feature/x")
+    _, t = targets_for(repo)
+    common = (repo / ".git").resolve()
+    admin = Path(git(linked, "rev-parse", "--absolute-git-dir"))
+    main = repo.resolve()
+
+    c = classify([common / "refs" / "heads" / "main"], t)
+    assert c.refs and not c.worktrees
+    c = classify([common / "objects" / "ab" / "cdef", common / "logs" / "HEAD"], t)
+    assert not c
+    c = classify([common / "index.lock"], t)
+    assert not c
+    c = classify([common / "index"], t)
+    assert c.worktrees == {main}
+    c = classify([admin / "HEAD"], t)
+    assert c.worktrees == {linked.resolve()} and not c.listing
+    c = classify([common / "worktrees" / "new-one"], t)
+    assert c.listing
+    c = classify([admin / "locked"], t)
+    assert c.listing
+    c = classify([common / "MERGE_HEAD"], t)
+    assert c.worktrees == {main}
+
+
+def test_classify_worktree_files(repo: Path, tmp_path: Path) -> None:
+    linked = add_worktree(repo, tmp_path / "linked", "feature/x")
+    (linked / "build").mkdir()
+    (linked / ".gitignore").write_text("build/\n")
+    engine, t = targets_for(repo)
+    lroot = linked.resolve()
+    c = classify([lroot / "src" / "a.py"], t)
+    assert c.worktrees == {lroot} and c.files == {lroot: {lroot / "src" / "a.py"}}
+    assert not classify([lroot / "node_modules" / "x" / "index.js"], t)
+    # Folders git ignores are dropped once known.
+    assert (lroot / "build") in t.ignored_dirs[lroot]
+    assert not classify([lroot / "build" / "out.o"], t)
+    # The linked worktree's .git file is its link: a listing change.
+    assert classify([lroot / ".git"], t).listing
+    # A .gitignore change means everything may differ.
+    assert classify([lroot / ".gitignore"], t).everything
+    # Deleting a worktree root is a listing change.
+    assert classify([lroot], t).listing
+    # Globs from settings.
+    t2 = WatchTargets(common_dir=t.common_dir, worktrees=t.worktrees, ignore_globs=("*.log",))
+    assert not classify([lroot / "debug.log"], t2)
+
+
+def test_watcher_sees_real_writes_and_drops_ignored_floods(repo: Path, tmp_path: Path) -> None:
+    (repo / ".gitignore").write_text("node_modules/\n")
+    commit_all(repo, "ignore")
+    (repo / "node_modules").mkdir()
+    engine, t = targets_for(repo)
+    got: queue.Queue[ChangeSet] = queue.Queue()
+    watcher = RepoWatcher(t, got.put)
+    watcher.start()
+    try:
+        # A flood in an ignored folder: nothing comes through.
+        for i in range(300):
+            (repo / "node_modules" / f"f{i}.js").write_text("x")
+        # Then one real edit: exactly that comes through (no flood events mixed in).
+        (repo / "cli.py").write_text("edited\n")
+        change = got.get(timeout=10)
+        while not change.files:
+            change = got.get(timeout=10)
+        assert change.files == {repo.resolve(): {repo.resolve() / "cli.py"}}
+    finally:
+        watcher.stop()
+
+
+def test_retarget_watches_a_new_worktree_before_returning(repo: Path, tmp_path: Path) -> None:
+    engine, t = targets_for(repo)
+    got: queue.Queue[ChangeSet] = queue.Queue()
+    watcher = RepoWatcher(t, got.put)
+    watcher.start()
+    try:
+        new = add_worktree(repo, tmp_path / "new", "feature/new")
+        engine.refresh()
+        watcher.retarget(engine.watch_targets())
+        assert new.resolve() in watcher.watched
+        # The very next write there is seen.
+        (new / "first.txt").write_text("x\n")
+        seen = threading.Event()
+        for _ in range(20):
+            change = got.get(timeout=10)
+            if new.resolve() in change.worktrees and change.files.get(new.resolve()):
+                seen.set()
+                break
+        assert seen.is_set()
+    finally:
+        watcher.stop()
+
+
+def test_engine_refresh_reports_only_real_changes(repo: Path) -> None:
+    engine = Engine(discover(repo))
+    first = engine.refresh()
+    assert first.changed and first.listing_changed
+    again = engine.refresh(ChangeSet(worktrees={repo.resolve()}))
+    assert not again.changed and not again.listing_changed
+    (repo / "x.txt").write_text("x\n")
+    third = engine.refresh(ChangeSet(worktrees={repo.resolve()}))
+    assert third.changed and third.state.worktrees[0].status.untracked == 1
