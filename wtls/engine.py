@@ -91,7 +91,12 @@ class Engine:
         with self._lock:
             previous = self.state
             full = change is None or change.everything or previous is None
-            only: Iterable[Path] | None = None if full or change is None else change.worktrees
+            only: Iterable[Path] | None = None
+            if not full and change is not None:
+                only = set(change.worktrees)
+                if change.refs and previous is not None:
+                    # A moved remote-tracking ref (fetch, push) changes ahead/behind upstream.
+                    only |= {w.path for w in previous.worktrees if w.status.upstream}
             state = repository_state(
                 self.repository,
                 self.settings.base_branch,

@@ -120,3 +120,15 @@ def test_engine_refresh_reports_only_real_changes(repo: Path) -> None:
     (repo / "x.txt").write_text("x\n")
     third = engine.refresh(ChangeSet(worktrees={repo.resolve()}))
     assert third.changed and third.state.worktrees[0].status.untracked == 1
+
+
+def test_refs_change_rereads_worktrees_with_an_upstream(repo: Path, tmp_path: Path) -> None:
+    work = add_worktree(repo, tmp_path / "work", "feature/w")
+    git(work, "branch", "--set-upstream-to=main")
+    engine = Engine(discover(repo))
+    engine.refresh()
+    (repo / "m.txt").write_text("m\n")
+    commit_all(repo, "m")  # moves main, the upstream of feature/w
+    refreshed = engine.refresh(ChangeSet(refs=True))
+    wt = refreshed.state.find(work)
+    assert wt is not None and wt.status.behind == 1
