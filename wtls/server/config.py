@@ -7,7 +7,7 @@ Bad values never stop the server: each is reported (the caller shows the message
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, cast
 
 from wtls.engine import EngineSettings
 
@@ -79,10 +79,11 @@ def parse_settings(raw: Any) -> tuple[Settings, list[str]]:
             )
             continue
         if key == "ignore":
-            if not all(isinstance(v, str) for v in value):
+            globs: list[Any] = list(cast("list[Any]", value))
+            if not all(isinstance(v, str) for v in globs):
                 problems.append("wtls.ignore: expected a list of glob strings; using the default")
                 continue
-            value = tuple(value)
+            value = tuple(globs)
         if key in ("debounceMs", "farBehind") and value < 0:
             problems.append(f"wtls.{key}: must not be negative, got {value}; using the default")
             continue

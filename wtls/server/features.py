@@ -9,7 +9,10 @@ if TYPE_CHECKING:
     from wtls.server.server import WtlsServer
 
 #: Registered in this order at server construction (capabilities are computed from them).
-FEATURES = ("wtls.server.documents",)
+FEATURES = (
+    "wtls.server.documents",
+    "wtls.server.markers_feature",
+)
 
 
 def register_all(server: WtlsServer) -> None:

@@ -72,8 +72,9 @@ def marker_problems(
                 path=path,
                 severity="error",
                 code="unmerged",
-                message="git records an unresolved conflict on this file (e.g. modified on one "
-                "side, deleted on the other, or binary): resolve it, then `git add` or `git rm` it.",
+                message="git records an unresolved conflict on this file (e.g. modified on "
+                "one side, deleted on the other, or binary): resolve it, then `git add` or "
+                "`git rm` it.",
             )
         )
     return found
@@ -101,7 +102,16 @@ class MarkerTracker:
             candidates |= _status_candidates(wt)
             if full:
                 candidates |= await asyncio.to_thread(_grep_markers, wt.path)
+        if full:
+            # Buffers opened before this repository's session existed were not scanned yet.
+            candidates |= self._open_paths()
         await self._scan(session, candidates, worktrees)
+
+    def _open_paths(self) -> set[Path]:
+        from wtls.server.server import uri_to_path
+
+        paths = (uri_to_path(uri) for uri in list(self._server.workspace.text_documents))
+        return {p.resolve() for p in paths if p is not None}
 
     async def on_refreshed(self, session: RepoSession, refreshed: Refreshed) -> None:
         """Rescan what a refresh says changed in the session's own worktrees."""

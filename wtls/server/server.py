@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcServerError
+from pygls.exceptions import JsonRpcInvalidParams, JsonRpcInvalidRequest, JsonRpcServerError
 from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol
 from pygls.uris import from_fs_path, to_fs_path
 
 from wtls import __version__
@@ -45,6 +46,9 @@ WORKTREES_METHOD = "wtls/worktrees"
 
 RefreshHook = Callable[["WtlsServer", "RepoSession", Refreshed], Awaitable[None]]
 DocumentHook = Callable[["WtlsServer", str], Awaitable[None]]
+CodeActionProvider = Callable[
+    ["WtlsServer", types.CodeActionParams], Awaitable[list[types.CodeAction]]
+]
 CommandHandler = Callable[["WtlsServer", dict[str, Any]], Awaitable[Any]]
 T = TypeVar("T")
 
@@ -108,11 +112,26 @@ class RepoSession:
         return state.to_json(this.path if this else None)
 
 
+class WtlsProtocol(LanguageServerProtocol):
+    """pygls' protocol, except that requests arriving after ``shutdown`` get an answer."""
+
+    def handle_message(self, message: Any) -> None:
+        """LSP: requests after shutdown "should error with InvalidRequest"; pygls drops them
+        without a word, which leaves the client waiting forever."""
+        method = getattr(message, "method", None)
+        msg_id = getattr(message, "id", None)
+        if self._shutdown and msg_id is not None and method not in (None, types.EXIT):
+            error = JsonRpcInvalidRequest("the server is shutting down")
+            self._send_response(msg_id, error=error.to_response_error())
+            return
+        super().handle_message(message)
+
+
 class WtlsServer(LanguageServer):
     """pygls server holding one :class:`RepoSession` per repository."""
 
     def __init__(self) -> None:
-        super().__init__("wtls", __version__)
+        super().__init__("wtls", __version__, protocol_cls=WtlsProtocol)
         self.settings = Settings()
         self.trusted = False
         self.sessions: dict[str, RepoSession] = {}
@@ -120,6 +139,8 @@ class WtlsServer(LanguageServer):
         self.markers = MarkerTracker(self)
         self.refresh_hooks: list[RefreshHook] = []
         self.document_hooks: list[DocumentHook] = []
+        #: LSP allows one codeAction handler per server; features add providers here.
+        self.code_action_providers: list[CodeActionProvider] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._folder_errors: dict[Path, str] = {}
         self._shutting_down = False
@@ -180,13 +201,15 @@ class WtlsServer(LanguageServer):
     async def engine_for(self, path: Path | str | None) -> Engine:
         """The engine of the repository containing ``path``, opening a session if needed.
 
-        Raises :class:`Refused` when ``path`` is not in a repository.
+        Raises :class:`Refused` when ``path`` is not in a repository, :class:`GitUnavailable`
+        when git is missing or too old (no session is opened with an unusable git).
         """
         session = self.session_for(path)
         if session is not None:
             return session.engine
         if path is None:
             raise Refused("no repository is open in this workspace")
+        await asyncio.to_thread(require_git)
         try:
             repo = await asyncio.to_thread(discover, Path(path))
         except RepositoryError as exc:
@@ -582,16 +605,33 @@ def _register_core(server: WtlsServer) -> None:
         args = to_dict(params) if params is not None else {}
         uri = args.get("uri") if isinstance(args, dict) else None
         path = uri_to_path(uri) if isinstance(uri, str) else None
+        if uri is not None and not isinstance(uri, str):
+            raise rpc_error(f"uri must be a string, got {type(uri).__name__}", ERROR_CODE)
         if isinstance(uri, str) and path is None:
             raise rpc_error(f"not a file URI: {uri}", ERROR_CODE)
         try:
             engine = await ls.engine_for(path)
         except Refused as exc:
             raise rpc_error(str(exc), REFUSED_CODE) from exc
+        except GitUnavailable as exc:
+            raise rpc_error(str(exc), ERROR_CODE) from exc
         session = ls.sessions[engine.repository.key]
         if engine.state is None:
             await ls.refresh(engine)
         return session.payload()
+
+    @server.feature(
+        types.TEXT_DOCUMENT_CODE_ACTION,
+        types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.QuickFix]),
+    )
+    async def code_action(
+        ls: WtlsServer, params: types.CodeActionParams
+    ) -> list[types.CodeAction] | None:
+        """Quick fixes from every feature that offers some."""
+        found: list[types.CodeAction] = []
+        for provider in list(ls.code_action_providers):
+            found.extend(await provider(ls, params))
+        return found or None
 
     @server.feature(types.SHUTDOWN)
     async def shutdown(ls: WtlsServer, *args: Any) -> None:
@@ -606,7 +646,24 @@ def _register_core(server: WtlsServer) -> None:
         return {"repositories": [s.key for s in ls.sessions.values()]}
 
 
+class _AnsweredOnPurpose(logging.Filter):
+    """pygls logs a traceback for every error response; a refusal or a git failure that wtls
+    answers on purpose, or a client's invalid params, is an outcome, not a crash: keep one line,
+    drop the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, JsonRpcInvalidParams) or (
+            isinstance(exc, JsonRpcServerError) and exc.code in (REFUSED_CODE, ERROR_CODE)
+        ):
+            record.msg, record.args = "answered with error %s: %s", (exc.code, exc)
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
 def run_stdio() -> None:
     """Start the server on stdin/stdout (``wtls serve``)."""
     logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("pygls.protocol.json_rpc").addFilter(_AnsweredOnPurpose())
     create_server().start_io()
