@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,19 +13,6 @@ from tests.lsp.harness import DEFAULT_TIMEOUT, Session, open_session, uri
 from wtls.git import run_git
 from wtls.markers import scan_text, split_lines
 from wtls.server.markers_feature import conflict_actions
-
-#: ``wtls serve`` with the marker quick fixes registered even if the server's feature list does
-#: not name them yet (that list is the lead's to edit).
-SERVER = [
-    sys.executable,
-    "-c",
-    "from wtls.server import features\n"
-    "name = 'wtls.server.markers_feature'\n"
-    "if name not in features.FEATURES:\n"
-    "    features.FEATURES = (*features.FEATURES, name)\n"
-    "from wtls.server.server import run_stdio\n"
-    "run_stdio()\n",
-]
 
 ALL_TITLES = [
     "Accept current change",
@@ -120,7 +106,7 @@ async def test_quick_fixes_on_a_real_merge_conflict(repo: Path, tmp_path: Path) 
     git(repo, "merge", "feature/other", check=False)
     text = cli.read_text()
     (block,) = scan_text(text).blocks
-    async with open_session([repo], server_command=SERVER) as s:
+    async with open_session([repo]) as s:
         await s.wait_for_state(lambda st: bool(st["worktrees"]), "initial state")
         s.open_document(cli)
         diags = await s.wait_for_diagnostics(cli, lambda d: len(markers(d)) == 1, "marker")
@@ -176,7 +162,7 @@ BUFFER = (
 
 async def test_the_block_under_the_cursor_in_an_unsaved_buffer(repo: Path) -> None:
     path = repo / "notes.txt"  # never written to disk: only the editor has it
-    async with open_session([repo], server_command=SERVER) as s:
+    async with open_session([repo]) as s:
         # Open once the repository is read: a buffer opened earlier is not scanned until edited.
         await s.wait_for_state(lambda st: bool(st["worktrees"]), "initial state")
         s.open_document(path, BUFFER, language="plaintext")
@@ -224,7 +210,7 @@ async def test_a_file_that_is_not_open(repo: Path) -> None:
     on_disk.write_text("<<<<<<< mine\nm\n||||||| base\nb\n=======\nt\n>>>>>>> theirs\ntail\n")
     latin = repo / "latin1.txt"
     latin.write_bytes(b"<<<<<<< caf\xe9\nm\n=======\nt\n>>>>>>> b\n")
-    async with open_session([repo], server_command=SERVER) as s:
+    async with open_session([repo]) as s:
         actions = by_title(await code_actions(s, on_disk, 1))
         assert list(actions) == ALL_TITLES
         # Not open in the editor: no version to check against.
