@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 from wtls import __version__
 from wtls.errors import Refused
 from wtls.git import GitError, GitUnavailable, require_git
-from wtls.worktrees import RepositoryError, RepositoryState, WorktreeState
+from wtls.worktrees import BrokenWorktreeLink, RepositoryError, RepositoryState, WorktreeState
 
 EXIT_OK = 0
 EXIT_REFUSED = 1
@@ -137,7 +137,15 @@ def format_table(state: RepositoryState, this: Path | None) -> str:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    state, folder = _state_for(args.path)
+    from wtls.engine import Engine
+    from wtls.worktrees import discover
+
+    folder = Path(args.path or ".").resolve()
+    engine = Engine(discover(folder))
+    state = engine.refresh().state
+    if not args.no_size:
+        engine.measure_disk()
+        state = engine.state or state
     this_wt = state.find(folder)
     this = this_wt.path if this_wt else None
     if args.json:
@@ -150,8 +158,18 @@ def _cmd_list(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------- status
 def _cmd_status(args: argparse.Namespace) -> int:
     from wtls.problems import stale_problems, worktree_problems
+    from wtls.repair import describe, diagnose
 
-    state, folder = _state_for(args.path)
+    try:
+        state, folder = _state_for(args.path)
+    except BrokenWorktreeLink as exc:
+        # git cannot even open this worktree: explain which case it is and the fix.
+        breakages = diagnose(exc.worktree)
+        if args.json:
+            print_json({"broken": [b.to_json() for b in breakages]})
+        else:
+            print(describe(breakages))
+        return EXIT_REFUSED
     wt = state.find(folder)
     problems = stale_problems(state)
     if wt is not None:
@@ -208,6 +226,19 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(keep=args.keep)
 
 
+# ----------------------------------------------------------------------------- check
+def _cmd_check(args: argparse.Namespace) -> int:
+    from wtls.predict import format_prediction, predict
+
+    folder = Path(args.path or ".").resolve()
+    prediction = predict(folder, args.base)
+    if args.json:
+        print_json(prediction.to_check_json())
+    else:
+        print(format_prediction(prediction, cwd=Path.cwd(), order=args.order))
+    return EXIT_REFUSED if prediction.has_conflicts else EXIT_OK
+
+
 # ----------------------------------------------------------------------------- repair, move
 def _cmd_repair(args: argparse.Namespace) -> int:
     from wtls.repair import describe, repair
@@ -250,6 +281,198 @@ def _cmd_move(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ----------------------------------------------------------------------------- lifecycle
+def _lifecycle_settings() -> Any:
+    """Lifecycle settings for the CLI: the open command comes from ``$WTLS_OPEN_COMMAND``."""
+    import os
+
+    from wtls.lifecycle import LifecycleSettings
+
+    return LifecycleSettings(open_command=os.environ.get("WTLS_OPEN_COMMAND") or None)
+
+
+def _err(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _ask_trust(commands: Sequence[Sequence[str]]) -> bool:
+    """Ask on the terminal whether to run the setup commands (only when stdin is a terminal)."""
+    import shlex
+
+    if not sys.stdin.isatty():
+        return False
+    _err("This repository's .wtls.toml asks to run in the new worktree:")
+    for argv in commands:
+        _err(f"  {shlex.join(argv)}")
+    try:
+        answer = input("Run them? [y/N] ")
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")
+
+
+def _cmd_spawn(args: argparse.Namespace) -> int:
+    from wtls.lifecycle import run_open_command, spawn, spawn_recipe
+
+    settings = _lifecycle_settings()
+    prompt = args.prompt
+    if args.prompt_file is not None:
+        try:
+            prompt = Path(args.prompt_file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            _err(f"wtls: error: cannot read the prompt file {args.prompt_file}: {exc}")
+            return EXIT_ERROR
+    cwd = Path.cwd()
+    trusted = bool(args.trust)
+    if not trusted:
+        recipe = spawn_recipe(cwd)
+        if recipe.setup:
+            trusted = _ask_trust(recipe.setup)
+    result = spawn(
+        cwd,
+        args.name,
+        base=args.base,
+        path=args.path,
+        prompt=prompt,
+        trusted=trusted,
+        settings=settings,
+        on_output=_err,
+        on_progress=lambda text: _err(f"wtls: {text}"),
+    )
+    problems = list(result.problems)
+    if args.open:
+        if settings.open_command:
+            code = run_open_command(
+                settings.open_command, result.path, branch=result.branch, wait=True
+            )
+            if code != 0:
+                problems.append(f"the open command exited with status {code}")
+        else:
+            _err("wtls: --open: set WTLS_OPEN_COMMAND (e.g. 'code -n {path}') to open it")
+    if args.json:
+        print_json(result.to_json())
+    else:
+        print(f"created {result.path} on branch {result.branch} (from {result.base})")
+        if result.prompt_file:
+            print(f"  task prompt: {result.prompt_file}")
+        if result.ports:
+            print("  ports:       " + " ".join(f"{k}={v}" for k, v in result.ports.items()))
+        if result.copied:
+            print("  copied:      " + ", ".join(result.copied))
+        if result.setup.ran and result.setup.ok:
+            print(f"  setup:       {len(result.setup.commands)} command(s) ran")
+    if result.setup.skipped:
+        _err(f"wtls: {result.setup.skipped}; pass --trust to run them")
+    if result.setup.message:
+        problems.append(result.setup.message)
+    for problem in problems:
+        _err(f"wtls: error: {problem}")
+    return EXIT_ERROR if problems else EXIT_OK
+
+
+def _cmd_open(args: argparse.Namespace) -> int:
+    from wtls.lifecycle import open_worktree
+
+    settings = _lifecycle_settings()
+    result = open_worktree(
+        Path.cwd(),
+        args.worktree,
+        open_window=args.worktree is not None,
+        wait=True,
+        settings=settings,
+    )
+    if args.json:
+        print_json(result.to_json())
+    elif result.path is None:
+        for wt in result.worktrees or ():
+            label = wt["branch"] or "(detached)"
+            print(f"{wt['path']}\t{label}{' (main)' if wt['isMain'] else ''}")
+    elif not result.opened:
+        print(result.path)
+    if result.exit_status:
+        _err(f"wtls: error: the open command exited with status {result.exit_status}")
+        return EXIT_ERROR
+    return EXIT_OK
+
+
+def _cmd_merge(args: argparse.Namespace) -> int:
+    from wtls.lifecycle import merge_back
+
+    result = merge_back(
+        Path.cwd(),
+        args.worktree,
+        remove=args.remove,
+        abort=args.abort,
+        settings=_lifecycle_settings(),
+    )
+    if args.json:
+        print_json(result.to_json())
+    elif result.merged or result.aborted:
+        print(result.message)
+    if result.conflicts:
+        _err(f"wtls: {result.message}")
+        for path in result.conflicts:
+            _err(f"  conflict: {result.base_worktree / path}")
+        return EXIT_ERROR
+    for problem in result.problems:
+        _err(f"wtls: error: {problem}")
+    return EXIT_ERROR if result.problems else EXIT_OK
+
+
+def _cmd_remove(args: argparse.Namespace) -> int:
+    from wtls.lifecycle import remove
+
+    result = remove(
+        Path.cwd(),
+        args.worktree,
+        force=args.force,
+        delete_branch=args.delete_branch,
+        dry_run=args.dry_run,
+        settings=_lifecycle_settings(),
+    )
+    if args.json:
+        print_json(result.to_json())
+        return EXIT_OK
+    print(result.message)
+    if result.dry_run and result.would_back_up:
+        print("would back up: " + ", ".join(result.would_back_up))
+    if result.restore_command:
+        print(f"restore with:\n  {result.restore_command}")
+    return EXIT_OK
+
+
+def _cmd_prune(args: argparse.Namespace) -> int:
+    from wtls.lifecycle import prune
+
+    result = prune(Path.cwd(), dry_run=args.dry_run)
+    if args.json:
+        print_json(result.to_json())
+        return EXIT_OK
+    verb = "would prune" if result.dry_run else "pruned"
+    for item in result.pruned:
+        print(f"{verb} {item['path']} ({item['reason'] or 'folder gone'})")
+    for item in result.kept:
+        print(f"kept {item['path']} ({item['reason']})")
+    if not result.pruned:
+        print("no stale worktree records")
+    return EXIT_OK
+
+
+def _cmd_lock(args: argparse.Namespace) -> int:
+    from wtls.lifecycle import lock, unlock
+
+    if args.command == "lock":
+        result = lock(Path.cwd(), args.worktree, args.reason)
+    else:
+        result = unlock(Path.cwd(), args.worktree)
+    if args.json:
+        print_json(result.to_json())
+    else:
+        state = "locked" if result.locked else "unlocked"
+        print(f"{state} {result.path}" + (f" ({result.reason})" if result.reason else ""))
+    return EXIT_OK
+
+
 # ----------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     """The full ``wtls`` argument parser."""
@@ -280,6 +503,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("path", nargs="?", metavar="PATH", help="any folder or file in the repository")
     p.add_argument("--json", action="store_true", help="print the wtls/worktrees protocol object")
+    p.add_argument(
+        "--no-size", action="store_true", help="skip measuring each worktree's size on disk"
+    )
     p.set_defaults(handler=_cmd_list)
 
     p = sub.add_parser(
@@ -306,7 +532,129 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_cmd_demo)
 
     # --- lifecycle (spawn, open, merge, remove, prune, lock, unlock): lifecycle helper ---
+    wt_help = "the worktree: its path (or a path inside it), its branch, or its folder name"
+    p = sub.add_parser(
+        "spawn",
+        help="create a worktree for a fresh AI session",
+        description="Create a worktree on a new branch for an AI session: `git worktree add "
+        "PATH -b BRANCH BASE`, then copy the ignored files .wtls.toml `copy` and "
+        ".worktreeinclude name, assign its `ports` (.wtls/ports.env), write the task prompt "
+        "to .wtls/task.md, and run the `setup` commands if you trust them. NAME is a task "
+        "name (branch agent/<slug>, folder <repo>-<slug> beside the main worktree) or a "
+        "branch name with a '/' (used as-is). A NAME starting with '-' must come after `--` "
+        "(and is then refused). Refused, with nothing changed: an invalid branch name, an "
+        "existing branch or path, a base that does not exist.",
+    )
+    p.add_argument("name", metavar="NAME", help="task name or branch name")
+    p.add_argument("--base", metavar="REF", help="start from REF (default: the base branch)")
+    p.add_argument("--path", metavar="DIR", help="folder for the worktree (must not exist)")
+    prompt = p.add_mutually_exclusive_group()
+    prompt.add_argument("--prompt", metavar="TEXT", help="task prompt for the agent")
+    prompt.add_argument("--prompt-file", metavar="FILE", help="read the task prompt from FILE")
+    p.add_argument(
+        "--open",
+        action="store_true",
+        help="open it with $WTLS_OPEN_COMMAND (e.g. 'code -n {path}')",
+    )
+    p.add_argument(
+        "--trust", action="store_true", help="run .wtls.toml's setup commands without asking"
+    )
+    p.add_argument("--json", action="store_true", help="print the result object")
+    p.set_defaults(handler=_cmd_spawn)
+
+    p = sub.add_parser(
+        "open",
+        help="list worktrees, or open one",
+        description="Without WORKTREE: list the worktrees (path and branch). With it: run "
+        "$WTLS_OPEN_COMMAND for it ({path}, {uri} and {branch} are filled in, no shell), or "
+        'print its path when that is not set (`cd "$(wtls open feature/x)"`).',
+    )
+    p.add_argument("worktree", nargs="?", metavar="WORKTREE", help=wt_help)
+    p.add_argument("--json", action="store_true", help="print the result object")
+    p.set_defaults(handler=_cmd_open)
+
+    p = sub.add_parser(
+        "merge",
+        help="merge a worktree's branch back into the base branch",
+        description="Merge WORKTREE's branch into the base branch, in the worktree that has the "
+        "base branch checked out. Refused, with nothing changed: the base worktree has "
+        "uncommitted changes or an operation in progress, WORKTREE has uncommitted work. On "
+        "conflicts the merge is left in progress (exit 2, the files are listed): resolve and "
+        "commit, or run again with --abort.",
+    )
+    p.add_argument("worktree", metavar="WORKTREE", help=wt_help)
+    p.add_argument(
+        "--remove", action="store_true", help="after a clean merge, remove it and its branch"
+    )
+    p.add_argument("--abort", action="store_true", help="abort a merge of it left in progress")
+    p.add_argument("--json", action="store_true", help="print the result object")
+    p.set_defaults(handler=_cmd_merge)
+
+    p = sub.add_parser(
+        "remove",
+        help="remove a worktree safely",
+        description="Remove WORKTREE (`git worktree remove`) and delete its branch when it is "
+        "merged into base (squash and rebase merges count). Refused, with nothing changed: the "
+        "main worktree; a locked one; one with uncommitted or untracked changes (listed). "
+        "--force removes those anyway after saving every change in a backup ref "
+        "(refs/wtls/backup/...) and prints the command that restores it.",
+    )
+    p.add_argument("worktree", metavar="WORKTREE", help=wt_help)
+    p.add_argument(
+        "--force", action="store_true", help="remove even if dirty or locked (changes backed up)"
+    )
+    p.add_argument(
+        "--delete-branch",
+        action="store_true",
+        help="delete the branch even if not merged (its tip is kept in a backup ref)",
+    )
+    p.add_argument("--dry-run", action="store_true", help="say what would happen, change nothing")
+    p.add_argument("--json", action="store_true", help="print the result object")
+    p.set_defaults(handler=_cmd_remove)
+
+    p = sub.add_parser(
+        "prune",
+        help="forget worktrees whose folders were deleted by hand",
+        description="List the stale worktree records (folders deleted by hand) and prune them "
+        "with `git worktree prune`; --dry-run only lists them. Locked records are kept.",
+    )
+    p.add_argument("--dry-run", action="store_true", help="only list what would be pruned")
+    p.add_argument("--json", action="store_true", help="print the result object")
+    p.set_defaults(handler=_cmd_prune)
+
+    p = sub.add_parser(
+        "lock",
+        help="lock a worktree against prune, move and remove",
+        description="`git worktree lock` WORKTREE, with an optional one-line reason.",
+    )
+    p.add_argument("worktree", metavar="WORKTREE", help=wt_help)
+    p.add_argument("--reason", metavar="TEXT", help="why it is locked")
+    p.add_argument("--json", action="store_true", help="print the result object")
+    p.set_defaults(handler=_cmd_lock)
+
+    p = sub.add_parser("unlock", help="unlock a worktree", description="`git worktree unlock`.")
+    p.add_argument("worktree", metavar="WORKTREE", help=wt_help)
+    p.add_argument("--json", action="store_true", help="print the result object")
+    p.set_defaults(handler=_cmd_lock)
+
     # --- conflict foresight (check): predict helper ---
+    p = sub.add_parser(
+        "check",
+        help="predict merge conflicts between worktrees (uncommitted work included)",
+        description="Predict what merging the current working state of every worktree (commits, "
+        "uncommitted and untracked files; not ignored ones) with every other worktree and with "
+        "the base branch would do, with git's own merge (`git merge-tree`). Nothing in the "
+        "repository changes. Exit 0: no conflict predicted; 1: a conflict is predicted; "
+        "2: error.",
+    )
+    p.add_argument("path", nargs="?", metavar="PATH", help="any folder or file in the repository")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument(
+        "--order", action="store_true", help="also suggest the merge order that conflicts least"
+    )
+    p.add_argument("--base", metavar="BRANCH", help="base branch (default: the main worktree's)")
+    p.set_defaults(handler=_cmd_check)
+
     p = sub.add_parser(
         "repair",
         help="find and repair broken worktree links (moved or deleted folders)",

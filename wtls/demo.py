@@ -134,7 +134,7 @@ def run_demo(*, keep: bool = False) -> int:
     root = Path(tempfile.mkdtemp(prefix="wtls-demo-")).resolve()
     try:
         print(f"Building the course's tasks-app lab in {root} ...")
-        app, wipe, remaining = build_lab(root)
+        app, _wipe, _remaining = build_lab(root)
         print("  agent A (feature/wipe) added `wipe` to the usage line and committed")
         print("  agent B (feature/remaining) added `remaining` to the same line, not committed\n")
         engine = Engine(discover(app))

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from wtls.git import GitError, run_git
+from wtls.lifecycle import disk_usage, read_ports
 from wtls.watch import ChangeSet, WatchTargets
 from wtls.worktrees import (
     Repository,
@@ -103,6 +104,15 @@ class Engine:
                 previous=None if full else previous,
                 only=only,
             )
+            touched = frozenset(
+                w.path
+                for w in state.worktrees
+                if full or change is None or w.path in change.worktrees
+            )
+            for wt in state.worktrees:
+                if wt.path in touched and not wt.bare:
+                    ports = tuple(read_ports(wt.path).items())
+                    self._extras.setdefault(wt.path, {})["ports"] = ports
             state = self._with_extras(state)
             listing_changed = previous is None or _paths(previous) != _paths(state)
             if listing_changed or (change is not None and change.everything):
@@ -114,11 +124,6 @@ class Engine:
             if change is not None and change.everything:
                 self._ignored = {p: ignored_dirs(p) for p in self._ignored}
             self.state = state
-            touched = frozenset(
-                w.path
-                for w in state.worktrees
-                if full or change is None or w.path in change.worktrees
-            )
             files = {k: frozenset(v) for k, v in change.files.items()} if change is not None else {}
             return Refreshed(
                 state=state,
@@ -138,6 +143,26 @@ class Engine:
             if self.state is not None:
                 self.state = self._with_extras(self.state)
             return True
+
+    def measure_disk(self) -> bool:
+        """Measure every worktree's size on disk (cached for a minute); True if any changed.
+
+        Walks the folders: blocking and proportional to their file counts, so run it off the
+        event loop and not on every keystroke.
+        """
+        state = self.state
+        if state is None:
+            return False
+        roots = [w.path for w in state.worktrees if not w.bare and w.path.is_dir()]
+        changed = False
+        for root in roots:
+            nested = [r for r in roots if root in r.parents]
+            try:
+                size = disk_usage(root, exclude=nested)
+            except OSError:
+                continue
+            changed |= self.set_extra(root, "disk_bytes", size)
+        return changed
 
     def set_conflicts(
         self,

@@ -13,14 +13,17 @@ porcelain directly, here.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 #: ``git merge-tree --write-tree`` (conflict prediction) needs 2.38.
 MIN_GIT_VERSION = (2, 38)
@@ -123,6 +126,45 @@ _KEPT_GIT_VARIABLES = frozenset(
     }
 )
 
+#: Commands that only read, run many times a second by refreshes: their output comes through
+#: pipes. Any other command may change the repository and must finish even if wtls is killed
+#: meanwhile, so its output goes to files: through a pipe, git's next write after our death
+#: kills it (SIGPIPE) half-way, e.g. ``worktree add -b`` after creating the branch but before
+#: the worktree exists, which leaves a branch that blocks a retry.
+_READ_ONLY = frozenset(
+    {
+        "status",
+        "rev-parse",
+        "rev-list",
+        "ls-files",
+        "ls-tree",
+        "for-each-ref",
+        "show-ref",
+        "cat-file",
+        "diff",
+        "diff-tree",
+        "grep",
+        "log",
+        "show",
+        "merge-base",
+        "merge-tree",
+        "check-ref-format",
+        "check-ignore",
+        "--version",
+    }
+)
+
+
+def _may_change_repository(args: Sequence[str]) -> bool:
+    if not args:
+        return False
+    if args[0] == "worktree":
+        return len(args) < 2 or args[1] != "list"
+    if args[0] == "reflog":
+        return len(args) > 1 and args[1] not in ("show", "exists")
+    return args[0] not in _READ_ONLY
+
+
 _LOCK_RE = re.compile(r"\.lock'?: File exists|Unable to create '.*\.lock'|cannot lock ref")
 
 
@@ -142,16 +184,27 @@ def run_git(
     """
     argv = [git_executable(), *args]
     try:
-        proc = subprocess.run(
-            argv,
-            cwd=str(cwd),
-            env=scrubbed_env(env),
-            input=input,
-            stdin=None if input is not None else subprocess.DEVNULL,
-            capture_output=True,
-            timeout=timeout,
-            check=False,
-        )
+        with contextlib.ExitStack() as files:
+            out: Any = subprocess.PIPE
+            err: Any = subprocess.PIPE
+            if _may_change_repository(args):
+                out = files.enter_context(tempfile.TemporaryFile())
+                err = files.enter_context(tempfile.TemporaryFile())
+            proc = subprocess.run(
+                argv,
+                cwd=str(cwd),
+                env=scrubbed_env(env),
+                input=input,
+                stdin=None if input is not None else subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                timeout=timeout,
+                check=False,
+            )
+            if out is not subprocess.PIPE:
+                out.seek(0)
+                err.seek(0)
+                proc.stdout, proc.stderr = out.read(), err.read()
     except FileNotFoundError as exc:
         # Either git vanished or cwd does not exist; say which.
         if not Path(cwd).is_dir():

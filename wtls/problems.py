@@ -174,7 +174,8 @@ def stale_problems(state: RepositoryState) -> list[Problem]:
                 code="prunable",
                 message=f"The folder of worktree {wt.path} is gone{why}, but git still records "
                 f"it (branch {wt.branch or short(wt.head)} cannot be checked out elsewhere). "
-                f"Run `wtls prune` to forget it.{locked}",
+                f"If you moved the folder, run `wtls repair <new path>` to reconnect it; if "
+                f"you deleted it, run `wtls prune` to forget it.{locked}",
                 data={"worktree": str(wt.path)},
             )
         )

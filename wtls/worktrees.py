@@ -187,9 +187,9 @@ class RepositoryState:
         for wt in self.worktrees:
             if wt.bare:
                 continue
-            if target == wt.path or wt.path in target.parents:
-                if best is None or len(wt.path.parts) > len(best.path.parts):
-                    best = wt
+            contains = target == wt.path or wt.path in target.parents
+            if contains and (best is None or len(wt.path.parts) > len(best.path.parts)):
+                best = wt
         return best
 
     def find_by_branch(self, branch: str) -> WorktreeState | None:
@@ -245,14 +245,21 @@ def _find_broken_link(start: Path) -> BrokenWorktreeLink | None:
         if gitdir is not None:
             if gitdir.exists():
                 return None
-            return BrokenWorktreeLink(
-                folder,
-                gitdir,
+            message = (
                 f"{folder} is a linked worktree whose repository data is missing: its .git file "
                 f"points at {gitdir}, which no longer exists (the main worktree was moved or "
                 f"deleted, or that folder was removed). Run `wtls repair` from the main "
-                f"worktree's new location to reconnect it.",
+                f"worktree's new location to reconnect it."
             )
+            try:
+                # Lazy import: wtls.repair builds on this module. It says which case this is
+                # (moved: where to; deleted: what is left) and the exact fix.
+                from wtls.repair import explain_broken_link
+
+                message = explain_broken_link(folder, gitdir)
+            except (OSError, GitError):
+                pass
+            return BrokenWorktreeLink(folder, gitdir, message)
     return None
 
 

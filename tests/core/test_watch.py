@@ -47,7 +47,7 @@ def test_classify_worktree_files(repo: Path, tmp_path: Path) -> None:
     linked = add_worktree(repo, tmp_path / "linked", "feature/x")
     (linked / "build").mkdir()
     (linked / ".gitignore").write_text("build/\n")
-    engine, t = targets_for(repo)
+    _engine, t = targets_for(repo)
     lroot = linked.resolve()
     c = classify([lroot / "src" / "a.py"], t)
     assert c.worktrees == {lroot} and c.files == {lroot: {lroot / "src" / "a.py"}}
@@ -70,7 +70,7 @@ def test_watcher_sees_real_writes_and_drops_ignored_floods(repo: Path, tmp_path:
     (repo / ".gitignore").write_text("node_modules/\n")
     commit_all(repo, "ignore")
     (repo / "node_modules").mkdir()
-    engine, t = targets_for(repo)
+    _engine, t = targets_for(repo)
     got: queue.Queue[ChangeSet] = queue.Queue()
     watcher = RepoWatcher(t, got.put)
     watcher.start()

@@ -7,6 +7,7 @@ then keep looking as messages arrive, and always give up after a timeout with wh
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -66,11 +67,9 @@ class Session:
             if remaining <= 0:
                 raise AssertionError(f"timed out after {timeout}s waiting for {what}")
             self._changed.clear()
-            try:
-                # Diagnostics land in client.diagnostics without a signal of ours: re-check often.
+            # Diagnostics land in client.diagnostics without a signal of ours: re-check often.
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), timeout=min(remaining, 0.05))
-            except TimeoutError:
-                pass
 
     async def wait_for_state(
         self,
@@ -193,8 +192,6 @@ async def open_session(
         )
         yield session
     finally:
-        try:
+        with contextlib.suppress(Exception):  # a test may have killed the server on purpose
             await asyncio.wait_for(client.shutdown_session(), 10)
-        except Exception:
-            pass
         await client.stop()

@@ -33,7 +33,16 @@ async def test_initial_notification_describes_every_worktree(repo: Path, tmp_pat
         assert me["head"] == git(wipe, "rev-parse", "HEAD")
         # The request returns the same object.
         pulled = await s.request_worktrees(wipe / "cli.py")
-        assert pulled["worktrees"] == state["worktrees"]
+
+        # Sizes on disk are measured in the background after the first notification.
+        def without_size(ws: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            return [{k: v for k, v in w.items() if k != "diskBytes"} for w in ws]
+
+        assert without_size(pulled["worktrees"]) == without_size(state["worktrees"])
+        sized = await s.wait_for_state(
+            lambda st: all(w["diskBytes"] for w in st["worktrees"]), "disk sizes"
+        )
+        assert wt(sized, wipe)["diskBytes"] > 0  # type: ignore[index]
 
 
 async def test_changes_from_a_terminal_are_announced(repo: Path, tmp_path: Path) -> None:

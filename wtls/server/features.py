@@ -12,6 +12,9 @@ if TYPE_CHECKING:
 FEATURES = (
     "wtls.server.documents",
     "wtls.server.markers_feature",
+    "wtls.server.repair",
+    "wtls.server.commands",
+    "wtls.server.conflicts",
 )
 
 

@@ -158,12 +158,7 @@ def register(server: WtlsServer) -> None:
     async def reopen_repaired(ls: WtlsServer) -> None:
         """Open again the workspace folders whose repository could not be found, and clear
         the broken-link diagnostics of those that work now."""
-        folders = ls.workspace_folders()
-        await ls.open_folders(folders)
-        errors: dict[Path, str] = getattr(ls, "_folder_errors", {})
-        for folder in folders:
-            if folder not in errors and any(folder in s.folders for s in ls.sessions.values()):
-                ls.diagnostics.replace("broken", folder.as_posix(), [])
+        await ls.open_folders(ls.workspace_folders())
         for session in list(ls.sessions.values()):
             await ls.refresh(session.engine)
 

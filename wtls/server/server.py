@@ -38,6 +38,7 @@ from wtls.worktrees import (
     RepositoryState,
     WorktreeState,
     discover,
+    read_gitfile,
 )
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ class RepoSession:
     watcher: RepoWatcher | None = None
     pending: ChangeSet | None = None
     refresh_task: asyncio.Task[None] | None = None
+    disk_task: asyncio.Task[None] | None = None
     last_payload: dict[str, Any] | None = None
     last_error: str | None = None
 
@@ -143,6 +145,8 @@ class WtlsServer(LanguageServer):
         self.code_action_providers: list[CodeActionProvider] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._folder_errors: dict[Path, str] = {}
+        #: Folders with an error whose link files are polled (see :meth:`_retry_folder`).
+        self._retrying: set[Path] = set()
         self._shutting_down = False
         self._pending_problems: list[str] = []
 
@@ -242,7 +246,8 @@ class WtlsServer(LanguageServer):
             except RepositoryError as exc:
                 self._report_folder_error(folder, str(exc), None)
                 continue
-            self._folder_errors.pop(folder, None)
+            if self._folder_errors.pop(folder, None) is not None:
+                self.diagnostics.replace("broken", folder.as_posix(), [])
             session = self.sessions.get(repo.key)
             if session is None:
                 engine = Engine(repo, self.settings.engine_settings())
@@ -254,6 +259,9 @@ class WtlsServer(LanguageServer):
     def _report_folder_error(
         self, folder: Path, message: str, broken: BrokenWorktreeLink | None
     ) -> None:
+        if folder not in self._retrying and not self._shutting_down:
+            self._retrying.add(folder)
+            self.spawn_task(self._retry_folder(folder), "retry folder")
         if self._folder_errors.get(folder) == message:
             return  # say it once, not on every refresh
         self._folder_errors[folder] = message
@@ -268,6 +276,23 @@ class WtlsServer(LanguageServer):
             )
             self.diagnostics.replace("broken", folder.as_posix(), [problem])
             self.show_message(message, types.MessageType.Error)
+
+    async def _retry_folder(self, folder: Path) -> None:
+        """Open a failed workspace folder again once its link files change.
+
+        A repair, a move back or a ``git init`` made from a terminal is seen by no watcher (the
+        repository's session is closed); polling a few ``stat`` calls a second is cheap.
+        """
+        try:
+            seen = _link_signature(folder)
+            while folder in self._folder_errors and not self._shutting_down:
+                await asyncio.sleep(1.0)
+                now = await asyncio.to_thread(_link_signature, folder)
+                if now != seen and folder in self.workspace_folders():
+                    seen = now
+                    await self.open_folders([folder])
+        finally:
+            self._retrying.discard(folder)
 
     async def _open_session(self, key: str, engine: Engine, folders: list[Path]) -> RepoSession:
         session = RepoSession(engine=engine, folders=folders)
@@ -333,6 +358,20 @@ class WtlsServer(LanguageServer):
                         session.engine.refresh, ChangeSet(worktrees=set(new))
                     )
             await self._after_refresh(session, refreshed)
+            if refreshed.listing_changed:
+                await self._recheck_lost_folders(session)
+
+    async def _recheck_lost_folders(self, session: RepoSession) -> None:
+        """Discover again the workspace folders the repository no longer lists (git data
+        deleted, folder moved or removed): the error names the case and its fix, and
+        :meth:`_retry_folder` reopens the folder once it is repaired."""
+        state = session.state
+        lost = [f for f in session.folders if state is not None and state.find(f) is None]
+        if not lost:
+            return
+        for folder in lost:
+            session.folders.remove(folder)
+        await self.open_folders(lost)
 
     async def _refresh_failed(self, session: RepoSession, exc: Exception) -> None:
         message = str(exc)
@@ -358,6 +397,13 @@ class WtlsServer(LanguageServer):
             self.spawn_task(self.markers.on_refreshed(session, refreshed), "marker scan")
         for hook in self.refresh_hooks:
             self.spawn_task(hook(self, session, refreshed), f"refresh hook {hook.__name__}")
+        if session.disk_task is None or session.disk_task.done():
+            session.disk_task = self.spawn_task(self._measure_disk(session), "disk usage")
+
+    async def _measure_disk(self, session: RepoSession) -> None:
+        """Sizes on disk, off the loop; cached a minute by the core, so bursts cost one walk."""
+        if await asyncio.to_thread(session.engine.measure_disk):
+            await self._publish(session)
 
     async def _publish(self, session: RepoSession, *, force: bool = False) -> None:
         payload = session.payload()
@@ -460,6 +506,20 @@ class WtlsServer(LanguageServer):
                 await asyncio.to_thread(session.watcher.stop)
         for task in list(self._tasks):
             task.cancel()
+
+
+def _link_signature(folder: Path) -> tuple[Any, ...]:
+    """What changes when a folder is repaired, moved back or made a repository."""
+    out: list[Any] = []
+    for path in (folder, folder / ".git"):
+        try:
+            st = path.stat()
+            out.append((st.st_ino, st.st_mtime_ns, st.st_size))
+        except OSError:
+            out.append(None)
+    gitdir = read_gitfile(folder)
+    out.append(gitdir is not None and gitdir.is_dir())
+    return tuple(out)
 
 
 def command(server: WtlsServer, name: str) -> Callable[[CommandHandler], CommandHandler]:

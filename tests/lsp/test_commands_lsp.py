@@ -1,0 +1,161 @@
+"""Lifecycle commands through a real ``wtls serve`` over stdio, as an editor sends them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pygls.exceptions import JsonRpcException
+
+from tests.core.lifecycle_util import repo_snapshot
+from tests.gitutil import add_worktree, commit_all, git
+from tests.lsp.harness import Session, open_session
+from wtls.errors import REFUSED_CODE
+
+
+def paths(state: dict[str, Any]) -> list[str]:
+    return [w["path"] for w in state["worktrees"]]
+
+
+def main_operation(state: dict[str, Any]) -> str | None:
+    return next((w["operation"] for w in state["worktrees"] if w["isMain"]), None)
+
+
+async def refused(s: Session, name: str, args: dict[str, Any]) -> str:
+    with pytest.raises(JsonRpcException) as info:
+        await s.command(name, args)
+    assert info.value.code == REFUSED_CODE, info.value
+    return str(info.value)
+
+
+async def test_spawn_announces_the_new_worktree(repo: Path) -> None:
+    (repo / ".wtls.toml").write_text(
+        'ports = ["PORT"]\nsetup = ["sh -c \\"echo installing; touch installed\\""]\n'
+    )
+    (repo / ".gitignore").write_text("tasks.json\ninstalled\n")
+    commit_all(repo, "recipe")
+    async with open_session([repo]) as s:
+        await s.wait_for_state(lambda st: paths(st) == [str(repo)], "initial state")
+        check = await s.command("wtls.validateName", {"name": "Fix Login"})
+        assert check["ok"] is True and check["branch"] == "agent/fix-login"
+        result = await s.command(
+            "wtls.spawn", {"name": "Fix Login", "prompt": "Fix it.", "trusted": True}
+        )
+        path = repo.parent / "tasks-app-fix-login"
+        assert result["path"] == str(path)
+        assert result["uri"] == path.as_uri()
+        assert result["branch"] == "agent/fix-login"
+        assert result["promptFile"] == str(path / ".wtls" / "task.md")
+        assert result["setup"]["ok"] is True and (path / "installed").exists()
+        port = result["ports"]["PORT"]
+
+        def announced(st: dict[str, Any]) -> bool:
+            return any(
+                w["path"] == str(path) and w["ports"] == {"PORT": port} for w in st["worktrees"]
+            )
+
+        state = await s.wait_for_state(announced, "the spawned worktree with its port")
+        new = next(w for w in state["worktrees"] if w["path"] == str(path))
+        assert new["branch"] == "agent/fix-login"
+        # Work-done progress was reported while spawning.
+        reports = [r for rs in s.client.progress_reports.values() for r in rs]
+        messages = [getattr(r, "message", None) or getattr(r, "title", "") for r in reports]
+        assert any("spawning Fix Login" in m for m in messages)
+        assert any("creating" in m for m in messages)
+        taken = await s.command("wtls.validateName", {"name": "Fix Login"})
+        assert taken["ok"] is False and "already checked out" in taken["message"]
+
+
+async def test_untrusted_spawn_skips_setup(repo: Path) -> None:
+    (repo / ".wtls.toml").write_text('setup = ["touch ran"]\n')
+    commit_all(repo, "recipe")
+    async with open_session([repo], trusted=False) as s:
+        result = await s.command("wtls.spawn", {"name": "u"})
+        assert result["setup"]["ran"] is False and "not trusted" in result["setup"]["skipped"]
+        assert not (repo.parent / "tasks-app-u" / "ran").exists()
+
+
+async def test_refusals_are_error_code_32001_and_change_nothing(repo: Path) -> None:
+    add_worktree(repo, repo.parent / "taken", "feature/taken")
+    async with open_session([repo]) as s:
+        await s.wait_for_state(lambda st: len(st["worktrees"]) == 2, "initial state")
+        before = repo_snapshot(repo)
+        message = await refused(s, "wtls.spawn", {"name": "feature/taken"})
+        assert "already checked out in worktree" in message
+        assert "cannot start with '-'" in await refused(s, "wtls.spawn", {"name": "-b"})
+        assert "missing argument 'name'" in await refused(s, "wtls.spawn", {})
+        assert "must be a string" in await refused(s, "wtls.spawn", {"name": 3})
+        assert "main worktree" in await refused(s, "wtls.remove", {"worktree": str(repo)})
+        assert "no worktree matches" in await refused(s, "wtls.merge", {"worktree": "nope"})
+        assert repo_snapshot(repo) == before
+
+
+async def test_merge_remove_prune_lock_through_the_server(repo: Path, tmp_path: Path) -> None:
+    a = add_worktree(repo, tmp_path / "a", "feature/a")
+    (a / "a.txt").write_text("a\n")
+    commit_all(a, "a")
+    b = add_worktree(repo, tmp_path / "b", "feature/b")
+    (b / "cli.py").write_text("b\n")
+    (b / "new.txt").write_text("untracked\n")
+    async with open_session([repo]) as s:
+        await s.wait_for_state(lambda st: len(st["worktrees"]) == 3, "initial state")
+        listing = await s.command("wtls.open", {})
+        assert [w["path"] for w in listing["worktrees"]] == [str(repo), str(a), str(b)]
+        chosen = await s.command("wtls.open", {"worktree": "feature/a"})
+        assert chosen["path"] == str(a) and chosen["uri"] == a.as_uri()
+
+        locked = await s.command("wtls.lock", {"worktree": b.as_uri(), "reason": "agent"})
+        assert locked == {"path": str(b), "locked": True, "reason": "agent"}
+        await s.wait_for_state(
+            lambda st: any(w["path"] == str(b) and w["locked"] for w in st["worktrees"]),
+            "the lock announced",
+        )
+        assert (await s.command("wtls.unlock", {"worktree": str(b)}))["locked"] is False
+
+        mark = len(s.states)
+        merged = await s.command("wtls.merge", {"worktree": "feature/a", "remove": True})
+        assert merged["merged"] and merged["removed"] and merged["branchDeleted"]
+        await s.wait_for_state(
+            lambda st: str(repo) in paths(st) and str(a) not in paths(st),
+            "the merged worktree gone",
+            since=mark,
+        )
+
+        assert "uncommitted changes" in await refused(s, "wtls.remove", {"worktree": "feature/b"})
+        dry = await s.command(
+            "wtls.remove", {"worktree": "feature/b", "force": True, "dryRun": True}
+        )
+        assert sorted(dry["wouldBackUp"]) == ["cli.py", "new.txt"] and b.exists()
+        removed = await s.command("wtls.remove", {"worktree": "feature/b", "force": True})
+        assert removed["removed"] is True
+        ref = removed["backupRef"]
+        assert ref.startswith("refs/wtls/backup/feature/b-")
+        assert git(repo, "rev-parse", "--verify", ref)
+        assert "stash apply --index" in removed["restoreCommand"]
+        assert git(repo, "show", f"{ref}:cli.py") == "b"
+        assert git(repo, "show", f"{ref}^3:new.txt") == "untracked"
+        await s.wait_for_state(lambda st: paths(st) == [str(repo)], "only main left")
+
+        pruned = await s.command("wtls.prune", {"dryRun": True})
+        assert pruned == {"pruned": [], "dryRun": True, "kept": []}
+
+
+async def test_merge_conflict_through_the_server(repo: Path, tmp_path: Path) -> None:
+    a = add_worktree(repo, tmp_path / "a", "feature/a")
+    (a / "cli.py").write_text("agent\n")
+    commit_all(a, "a")
+    (repo / "cli.py").write_text("main\n")
+    commit_all(repo, "main")
+    async with open_session([repo]) as s:
+        result = await s.command("wtls.merge", {"worktree": str(a)})
+        assert result["merged"] is False and result["conflicts"] == ["cli.py"]
+        await s.wait_for_state(lambda st: main_operation(st) == "merge", "the merge in progress")
+        mark = len(s.states)
+        aborted = await s.command("wtls.merge", {"worktree": "feature/a", "abort": True})
+        assert aborted["aborted"] is True
+        await s.wait_for_state(
+            lambda st: main_operation(st) is None and bool(st["worktrees"]),
+            "the merge aborted",
+            since=mark,
+        )

@@ -1,0 +1,97 @@
+"""Conflict foresight live, through a real server over stdio: an edit in one worktree shows up
+as a Warning on the colliding lines in a session opened on another worktree, clears when it is
+undone, and an unsaved buffer counts too."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+
+from tests.gitutil import add_worktree, commit_all, git, make_repo
+from tests.lsp.harness import open_session
+
+#: ``wtls serve`` with the conflicts feature registered even if the feature list does not name
+
+OLD = "done <index>"
+
+
+def predicted(diags: Sequence[types.Diagnostic]) -> list[types.Diagnostic]:
+    return [d for d in diags if d.code == "predicted-conflict"]
+
+
+def entry(state: dict[str, Any], path: Path) -> dict[str, Any]:
+    return next(w for w in state["worktrees"] if w["path"] == str(path))
+
+
+def setup(tmp_path: Path) -> tuple[Path, Path, Path]:
+    repo = make_repo(tmp_path).resolve()
+    wipe = add_worktree(repo, tmp_path / "tasks-app-wipe", "feature/wipe").resolve()
+    remaining = add_worktree(repo, tmp_path / "tasks-app-remaining", "feature/remaining").resolve()
+    return repo, wipe, remaining
+
+
+async def test_edit_on_disk_in_one_worktree_warns_in_the_other(tmp_path: Path) -> None:
+    _, wipe, remaining = setup(tmp_path)
+    cli = remaining / "cli.py"
+    cli.write_text(cli.read_text().replace(OLD, "done <index> | remaining"))  # not committed
+    async with open_session([remaining]) as s:
+        await s.wait_for_state(lambda st: len(st["worktrees"]) == 3, "initial state")
+        assert predicted(s.diagnostics(cli)) == []
+
+        # Agent A edits the same line in its own worktree, on disk, without committing.
+        (wipe / "cli.py").write_text((wipe / "cli.py").read_text().replace(OLD, OLD + " | wipe"))
+        diags = await s.wait_for_diagnostics(cli, lambda d: len(predicted(d)) == 1, "warning")
+        (warning,) = predicted(diags)
+        assert warning.severity == types.DiagnosticSeverity.Warning
+        assert (warning.range.start.line, warning.range.end.line) == (4, 4)  # the usage line
+        assert warning.message == (
+            "cli.py:5 will conflict with feature/wipe (../tasks-app-wipe, lines 5–5) when merged"
+        )
+        state = await s.wait_for_state(
+            lambda st: bool(entry(st, remaining)["conflicts"]), "conflicts in the notification"
+        )
+        assert entry(state, remaining)["conflicts"] == [
+            {"path": str(wipe), "branch": "feature/wipe", "files": ["cli.py"], "againstBase": False}
+        ]
+        assert entry(state, wipe)["conflicts"][0]["path"] == str(remaining)
+        assert state["mergeOrder"] is not None
+        assert {step["branch"] for step in state["mergeOrder"]} == {
+            "feature/wipe",
+            "feature/remaining",
+        }
+
+        result = await s.command("wtls.check", {"uri": cli.as_uri()})
+        assert [c["branches"] for c in result["conflicts"]] == [
+            ["feature/remaining", "feature/wipe"]
+        ]
+        assert result["conflicts"][0]["files"][0]["lines"][str(remaining)] == [[5, 5]]
+
+        # Agent A undoes it: the warning and the notification entry clear.
+        git(wipe, "checkout", "--", "cli.py")
+        await s.wait_for_diagnostics(cli, lambda d: not predicted(d), "warning cleared")
+        await s.wait_for_state(
+            lambda st: not entry(st, remaining)["conflicts"], "conflicts cleared"
+        )
+
+
+async def test_unsaved_buffer_edit_predicts_a_conflict(tmp_path: Path) -> None:
+    _, wipe, remaining = setup(tmp_path)
+    (wipe / "cli.py").write_text((wipe / "cli.py").read_text().replace(OLD, OLD + " | wipe"))
+    commit_all(wipe, "Add wipe command")
+    cli = remaining / "cli.py"
+    on_disk = cli.read_text()
+    async with open_session([remaining]) as s:
+        await s.wait_for_state(lambda st: len(st["worktrees"]) == 3, "initial state")
+        s.open_document(cli)
+        s.change_document(cli, on_disk.replace(OLD, "done <index> | remaining"))  # unsaved
+        diags = await s.wait_for_diagnostics(cli, lambda d: len(predicted(d)) == 1, "warning")
+        assert predicted(diags)[0].range.start.line == 4
+        assert "feature/wipe" in predicted(diags)[0].message
+        assert cli.read_text() == on_disk  # nothing was written
+
+        # Typing it back to what is on disk clears the prediction.
+        s.change_document(cli, on_disk, version=3)
+        await s.wait_for_diagnostics(cli, lambda d: not predicted(d), "warning cleared")

@@ -1,0 +1,141 @@
+"""A repository's own spawn recipe: ``.wtls.toml`` and ``.worktreeinclude``.
+
+Both files live at the top of the worktree a spawn starts from (usually committed, so every
+clone shares the recipe). ``.wtls.toml``::
+
+    copy = [".env", "config/local.json"]   # ignored files a new worktree needs (gitignore syntax)
+    ports = ["PORT", "DB_PORT"]            # a free, stable number per worktree for each name
+    setup = ["npm ci"]                     # run in a new worktree, only when trusted
+
+``.worktreeinclude`` is the convention other agent tools already use: gitignore-syntax patterns
+of ignored files to copy into a new worktree. Its patterns are added to ``copy``.
+
+A file that cannot be read or has a wrong shape makes spawn refuse with the exact problem:
+silently dropping a ``setup`` command or a port would be worse than saying so before anything
+is created.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from wtls.errors import Refused
+
+CONFIG_NAME = ".wtls.toml"
+INCLUDE_NAME = ".worktreeinclude"
+
+_KNOWN_KEYS = ("copy", "ports", "setup")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProjectConfig:
+    """The spawn recipe of one worktree (empty when it has neither file)."""
+
+    #: Gitignore-syntax patterns of ignored files to copy (``copy`` then ``.worktreeinclude``).
+    copy: tuple[str, ...] = ()
+    #: Environment variable names that get a per-worktree port.
+    ports: tuple[str, ...] = ()
+    #: Setup commands, each already split into an argument list (never run through a shell).
+    setup: tuple[tuple[str, ...], ...] = ()
+    #: The files the recipe came from (for messages).
+    sources: tuple[Path, ...] = ()
+
+
+def _string_list(value: Any, key: str, path: Path) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise Refused(f"{path}: `{key}` must be a list of strings, got {value!r}")
+    return list(value)
+
+
+def _parse_setup(value: Any, path: Path) -> tuple[tuple[str, ...], ...]:
+    """``setup`` entries: a string (split like a shell would, no shell run) or an argv list."""
+    if not isinstance(value, list):
+        raise Refused(f"{path}: `setup` must be a list of commands, got {value!r}")
+    commands: list[tuple[str, ...]] = []
+    for item in value:
+        if isinstance(item, str):
+            try:
+                argv = shlex.split(item)
+            except ValueError as exc:
+                raise Refused(f"{path}: setup command {item!r} cannot be split: {exc}") from exc
+        elif isinstance(item, list) and all(isinstance(v, str) for v in item):
+            argv = list(item)
+        else:
+            raise Refused(
+                f"{path}: each setup command must be a string or a list of strings, got {item!r}"
+            )
+        if not argv:
+            raise Refused(f"{path}: empty setup command in `setup`")
+        commands.append(tuple(argv))
+    return tuple(commands)
+
+
+def read_include_file(root: Path) -> tuple[str, ...]:
+    """The patterns of ``root/.worktreeinclude`` (gitignore syntax; comments and blanks dropped)."""
+    path = root / INCLUDE_NAME
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return ()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise Refused(f"cannot read {path}: {exc}") from exc
+    patterns = []
+    for line in text.splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        patterns.append(line)
+    return tuple(patterns)
+
+
+def load_project_config(root: Path) -> ProjectConfig:
+    """Read ``.wtls.toml`` and ``.worktreeinclude`` at the top of worktree ``root``.
+
+    Raises :class:`~wtls.errors.Refused` naming the file and the problem when either is invalid.
+    """
+    path = root / CONFIG_NAME
+    sources: list[Path] = []
+    data: dict[str, Any] = {}
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raw = None
+    except OSError as exc:
+        raise Refused(f"cannot read {path}: {exc}") from exc
+    if raw is not None:
+        sources.append(path)
+        try:
+            data = tomllib.loads(raw.decode("utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise Refused(f"{path} is not valid TOML: {exc}") from exc
+    unknown = sorted(set(data) - set(_KNOWN_KEYS))
+    if unknown:
+        raise Refused(
+            f"{path}: unknown key{'s' * (len(unknown) > 1)} {', '.join(map(repr, unknown))} "
+            f"(known: {', '.join(_KNOWN_KEYS)})"
+        )
+    copy = _string_list(data.get("copy", []), "copy", path)
+    for pattern in copy:
+        if "\n" in pattern or "\r" in pattern or not pattern.strip():
+            raise Refused(f"{path}: bad pattern {pattern!r} in `copy`")
+    ports = _string_list(data.get("ports", []), "ports", path)
+    for name in ports:
+        if not _ENV_NAME.fullmatch(name):
+            raise Refused(
+                f"{path}: port name {name!r} is not an environment variable name "
+                "(letters, digits and _, not starting with a digit)"
+            )
+    if len(set(ports)) != len(ports):
+        raise Refused(f"{path}: a port name appears twice in `ports`")
+    setup = _parse_setup(data.get("setup", []), path)
+    include = read_include_file(root)
+    if include:
+        sources.append(root / INCLUDE_NAME)
+    return ProjectConfig(
+        copy=(*copy, *include), ports=tuple(ports), setup=setup, sources=tuple(sources)
+    )

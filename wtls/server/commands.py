@@ -1,0 +1,264 @@
+"""Lifecycle commands in the editor: ``workspace/executeCommand`` over :mod:`wtls.lifecycle`.
+
+Each handler reads its single argument object, runs the core function in a thread (git never
+blocks the event loop), refreshes the repository so the ``wtls/worktrees`` notification goes
+out, and returns the core result's ``to_json()``. Refusals become JSON-RPC errors with code
+``REFUSED_CODE`` (-32001) through :func:`wtls.server.server.command`.
+
+Every command takes an optional ``uri`` (a file URI or path anywhere in the repository); the
+default is the first workspace folder. ``worktree`` arguments are a path, a file URI or a
+branch name; relative paths are relative to that folder.
+
+* ``wtls.spawn {name, base?, path?, prompt?, open?, trusted?}`` reports ``$/progress`` while
+  it works and streams setup output to the output channel. ``trusted`` is the client's word
+  (VS Code passes ``vscode.workspace.isTrusted``); when absent, the ``trusted`` initialization
+  option counts. ``open`` runs the ``openCommand`` setting (for clients other than VS Code,
+  which opens ``uri`` in a new window itself).
+* ``wtls.validateName {name, base?, path?}`` never fails on a bad name: it answers ``ok: false``.
+* ``wtls.open {worktree?, open?}``, ``wtls.merge {worktree, remove?, deleteBranch?, abort?}``,
+  ``wtls.remove {worktree, force?, deleteBranch?, dryRun?}``, ``wtls.prune {dryRun?}``,
+  ``wtls.lock {worktree, reason?}``, ``wtls.unlock {worktree}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from lsprotocol import types
+
+from wtls.errors import Refused
+from wtls.lifecycle import (
+    LifecycleSettings,
+    SpawnResult,
+    lock,
+    merge_back,
+    open_worktree,
+    prune,
+    remove,
+    spawn,
+    unlock,
+    validate_name,
+)
+from wtls.server.server import WtlsServer, arg_bool, arg_str, command, uri_to_path
+
+T = TypeVar("T")
+
+SPAWN = "wtls.spawn"
+VALIDATE_NAME = "wtls.validateName"
+OPEN = "wtls.open"
+MERGE = "wtls.merge"
+REMOVE = "wtls.remove"
+PRUNE = "wtls.prune"
+LOCK = "wtls.lock"
+UNLOCK = "wtls.unlock"
+
+
+def lifecycle_settings(ls: WtlsServer) -> LifecycleSettings:
+    """The lifecycle part of the editor's ``wtls`` settings."""
+    s = ls.settings
+    return LifecycleSettings(
+        branch_template=s.branchTemplate,
+        path_template=s.worktreePathTemplate,
+        open_command=s.openCommand or None,
+        base_branch=s.baseBranch or None,
+    )
+
+
+def _as_path(text: str) -> Path:
+    if text.startswith("file:"):
+        path = uri_to_path(text)
+        if path is None:
+            raise Refused(f"not a file URI: {text}")
+        return path
+    return Path(text).expanduser()
+
+
+def start_path(ls: WtlsServer, args: dict[str, Any]) -> Path:
+    """Where the command runs from: the ``uri`` argument, else the first workspace folder."""
+    raw = arg_str(args, "uri")
+    if raw:
+        return _as_path(raw)
+    folders = ls.workspace_folders()
+    if not folders:
+        raise Refused("no workspace folder is open: pass a `uri` inside the repository")
+    return folders[0]
+
+
+def _worktree_arg(args: dict[str, Any], *, required: bool = True) -> str | None:
+    value = arg_str(args, "worktree", required=required)
+    if value is not None and value.startswith("file:"):
+        return str(_as_path(value))
+    return value
+
+
+def _optional_bool(args: dict[str, Any], key: str) -> bool | None:
+    return arg_bool(args, key) if key in args and args[key] is not None else None
+
+
+async def _changing(ls: WtlsServer, start: Path, work: Callable[[], T]) -> T:
+    """Run ``work`` in a thread, then refresh the repository so clients see the change."""
+    engine = await ls.engine_for(start)
+    try:
+        return await asyncio.to_thread(work)
+    finally:
+        await ls.refresh(engine)
+
+
+def register(server: WtlsServer) -> None:
+    """Register the lifecycle commands."""
+
+    @command(server, SPAWN)
+    async def spawn_command(ls: WtlsServer, args: dict[str, Any]) -> dict[str, Any]:
+        """Create a worktree for a fresh AI session."""
+        name = arg_str(args, "name", required=True)
+        assert name is not None
+        base = arg_str(args, "base")
+        path = arg_str(args, "path")
+        prompt = arg_str(args, "prompt")
+        open_window = arg_bool(args, "open")
+        given = _optional_bool(args, "trusted")
+        trusted = ls.trusted if given is None else given
+        start = start_path(ls, args)
+        settings = lifecycle_settings(ls)
+        engine = await ls.engine_for(start)
+        loop = asyncio.get_running_loop()
+
+        def work(report: Callable[[str], None]) -> SpawnResult:
+            def output(line: str) -> None:
+                loop.call_soon_threadsafe(ls.log_message, f"wtls spawn {name}: {line}")
+                report(line)
+
+            return spawn(
+                start,
+                name,
+                base=base,
+                path=_as_path(path) if path else None,
+                prompt=prompt,
+                trusted=trusted,
+                open_window=open_window,
+                settings=settings,
+                on_output=output,
+                on_progress=report,
+            )
+
+        try:
+            result = await ls.with_progress(f"wtls: spawning {name}", work)
+        finally:
+            await ls.refresh(engine)
+        if result.ports:
+            engine.set_extra(result.path, "ports", tuple(result.ports.items()))
+            await ls.refresh(engine)
+        if result.setup.skipped:
+            ls.log_message(f"wtls: {result.setup.skipped}")
+        for problem in [*result.problems, *filter(None, [result.setup.message])]:
+            ls.show_message(f"wtls: {problem}", types.MessageType.Error)
+        return result.to_json()
+
+    @command(server, VALIDATE_NAME)
+    async def validate_name_command(ls: WtlsServer, args: dict[str, Any]) -> dict[str, Any]:
+        """Check a spawn name as the user types it."""
+        name = arg_str(args, "name") or ""
+        base = arg_str(args, "base")
+        path = arg_str(args, "path")
+        start = start_path(ls, args)
+        check = await asyncio.to_thread(
+            validate_name,
+            start,
+            name,
+            lifecycle_settings(ls),
+            base=base,
+            path=_as_path(path) if path else None,
+        )
+        return check.to_json()
+
+    @command(server, OPEN)
+    async def open_command(ls: WtlsServer, args: dict[str, Any]) -> dict[str, Any]:
+        """List the worktrees to pick from, or resolve (and with ``open``, open) one."""
+        worktree = _worktree_arg(args, required=False)
+        open_window = arg_bool(args, "open")
+        start = start_path(ls, args)
+        result = await asyncio.to_thread(
+            open_worktree,
+            start,
+            worktree,
+            open_window=open_window,
+            wait=False,
+            settings=lifecycle_settings(ls),
+        )
+        return result.to_json()
+
+    @command(server, MERGE)
+    async def merge_command(ls: WtlsServer, args: dict[str, Any]) -> dict[str, Any]:
+        """Merge a worktree's branch back into the base branch."""
+        worktree = _worktree_arg(args)
+        assert worktree is not None
+        start = start_path(ls, args)
+        result = await _changing(
+            ls,
+            start,
+            lambda: merge_back(
+                start,
+                worktree,
+                remove=arg_bool(args, "remove"),
+                delete_branch=_optional_bool(args, "deleteBranch"),
+                abort=arg_bool(args, "abort"),
+                settings=lifecycle_settings(ls),
+            ),
+        )
+        if result.conflicts:
+            ls.show_message(f"wtls: {result.message}", types.MessageType.Warning)
+        for problem in result.problems:
+            ls.show_message(f"wtls: {problem}", types.MessageType.Warning)
+        return result.to_json()
+
+    @command(server, REMOVE)
+    async def remove_command(ls: WtlsServer, args: dict[str, Any]) -> dict[str, Any]:
+        """Remove a worktree safely (forced: after backing up every change)."""
+        worktree = _worktree_arg(args)
+        assert worktree is not None
+        start = start_path(ls, args)
+        result = await _changing(
+            ls,
+            start,
+            lambda: remove(
+                start,
+                worktree,
+                force=arg_bool(args, "force"),
+                delete_branch=arg_bool(args, "deleteBranch"),
+                dry_run=arg_bool(args, "dryRun"),
+                settings=lifecycle_settings(ls),
+            ),
+        )
+        if result.restore_command:
+            ls.log_message(f"wtls: {result.message}; restore with: {result.restore_command}")
+        return result.to_json()
+
+    @command(server, PRUNE)
+    async def prune_command(ls: WtlsServer, args: dict[str, Any]) -> dict[str, Any]:
+        """Forget worktrees whose folders were deleted by hand."""
+        start = start_path(ls, args)
+        dry_run = arg_bool(args, "dryRun")
+        result = await _changing(ls, start, lambda: prune(start, dry_run=dry_run))
+        return result.to_json()
+
+    @command(server, LOCK)
+    async def lock_command(ls: WtlsServer, args: dict[str, Any]) -> dict[str, Any]:
+        """Lock a worktree, with an optional reason."""
+        worktree = _worktree_arg(args)
+        assert worktree is not None
+        reason = arg_str(args, "reason")
+        start = start_path(ls, args)
+        result = await _changing(ls, start, lambda: lock(start, worktree, reason))
+        return result.to_json()
+
+    @command(server, UNLOCK)
+    async def unlock_command(ls: WtlsServer, args: dict[str, Any]) -> dict[str, Any]:
+        """Unlock a worktree."""
+        worktree = _worktree_arg(args)
+        assert worktree is not None
+        start = start_path(ls, args)
+        result = await _changing(ls, start, lambda: unlock(start, worktree))
+        return result.to_json()
