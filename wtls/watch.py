@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 import logging
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -53,6 +54,10 @@ _WORKTREE_GIT_FILES = frozenset(
         "AUTO_MERGE",
     }
 )
+#: watchfiles' change kind for "modified" (1 added, 2 modified, 3 deleted).
+_MODIFIED = 2
+#: inotify watches each folder separately (and cannot watch an unreadable one).
+_INOTIFY = sys.platform.startswith("linux")
 #: Files in a linked worktree's admin dir that change how `git worktree list` describes it.
 _LISTING_FILES = frozenset({"locked", "gitdir"})
 
@@ -115,32 +120,50 @@ def classify(events: Iterable[Path], targets: WatchTargets) -> ChangeSet:
     admin_to_root = {
         gitdir: root for root, gitdir in targets.worktrees.items() if gitdir is not None
     }
-    roots_by_depth = sorted(targets.worktrees, key=lambda p: len(p.parts), reverse=True)
+    # String prefixes, not ``Path.parents``: an `npm install` delivers ~100,000 events and
+    # walking each one's parents (a Path object per level, per root) cost ~90 µs per event,
+    # seconds of CPU holding the GIL; a prefix test costs well under a microsecond.
+    common_str = str(common)
+    common_prefix = _prefix(common)
+    roots_by_depth = [
+        (root, _prefix(root))
+        for root in sorted(targets.worktrees, key=lambda p: len(p.parts), reverse=True)
+    ]
+    ignored_strs = {root: {str(d) for d in dirs} for root, dirs in targets.ignored_dirs.items()}
+    root_strs = {str(root) for root in targets.worktrees}
     for path in events:
-        if path == common or common in path.parents:
-            _classify_git_path(path.relative_to(common).parts, common, admin_to_root, change)
+        text = str(path)
+        if text == common_str or text.startswith(common_prefix):
+            parts = tuple(text[len(common_prefix) :].split("/")) if text != common_str else ()
+            _classify_git_path(parts, common, admin_to_root, change)
             continue
-        if path in targets.worktrees:
+        if text in root_strs:
             # A worktree root itself was created or deleted.
             change.listing = True
             change.worktrees.add(path)
             continue
-        root = next((r for r in roots_by_depth if r in path.parents), None)
-        if root is None:
+        found = next(((r, p) for r, p in roots_by_depth if text.startswith(p)), None)
+        if found is None:
             continue
-        rel_parts = path.relative_to(root).parts
+        root, prefix = found
+        rel_parts = tuple(text[len(prefix) :].split("/"))
         if rel_parts[0] == ".git":
             # A linked worktree's .git file: its link to the repository changed.
             change.listing = True
             change.worktrees.add(root)
             continue
-        if _ignored(path, rel_parts, root, targets):
+        if _ignored(path, rel_parts, prefix, ignored_strs.get(root), targets):
             continue
         change.worktrees.add(root)
         change.files.setdefault(root, set()).add(path)
         if rel_parts[-1] == ".gitignore":
             change.everything = True
     return change
+
+
+def _prefix(folder: Path) -> str:
+    """``folder`` as a string prefix of the paths inside it (``/a/b`` → ``/a/b/``)."""
+    return str(folder).rstrip("/") + "/"
 
 
 def _classify_git_path(
@@ -172,12 +195,20 @@ def _classify_git_path(
         change.everything = True
 
 
-def _ignored(path: Path, rel_parts: tuple[str, ...], root: Path, targets: WatchTargets) -> bool:
+def _ignored(
+    path: Path,
+    rel_parts: tuple[str, ...],
+    prefix: str,
+    ignored: set[str] | None,
+    targets: WatchTargets,
+) -> bool:
     if any(part in DEFAULT_IGNORED_NAMES for part in rel_parts[:-1]):
         return True
-    ignored = targets.ignored_dirs.get(root)
-    if ignored and any(parent in ignored for parent in path.parents):
-        return True
+    if ignored:
+        # Is a folder above the file (inside the worktree) one that git ignores?
+        for depth in range(1, len(rel_parts)):
+            if prefix + "/".join(rel_parts[:depth]) in ignored:
+                return True
     if targets.ignore_globs:
         rel = "/".join(rel_parts)
         return any(
@@ -211,6 +242,8 @@ class RepoWatcher:
         self._restart = threading.Event()
         self._active = threading.Event()
         self._watched: list[Path] = []
+        #: Worktrees to re-read once the watch is re-established.
+        self._reread: set[Path] = set()
         self._thread = threading.Thread(target=self._run, name="wtls-watch", daemon=True)
 
     @property
@@ -266,6 +299,12 @@ class RepoWatcher:
                 continue
             self._watched = paths
             self._active.set()
+            if self._reread:
+                reread, self._reread = self._reread, set()
+                try:
+                    self._on_changes(ChangeSet(worktrees=reread))
+                except Exception:  # a consumer bug must not kill the watcher
+                    log.exception("change handler failed")
             try:
                 self._loop(notify)
             finally:
@@ -288,6 +327,13 @@ class RepoWatcher:
                     self._on_changes(change)
                 except Exception:  # a consumer bug must not kill the watcher
                     log.exception("change handler failed")
+            if _INOTIFY and any(kind == _MODIFIED and os.path.isdir(p) for kind, p in result):
+                # A folder's permissions or owner changed (inotify reports no other
+                # modification of a folder): one that was unreadable when the watch started
+                # was never watched, so watch everything again and it is from now on (and
+                # re-read those worktrees then: a write in between is not missed).
+                self._reread |= change.worktrees
+                return
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,9 @@ class MarkerTracker:
         self._server = server
         #: Files currently flagged, per session key: rescanned on every refresh so fixes clear.
         self._flagged: dict[str, set[Path]] = {}
+        #: One scan at a time per session, in arrival order: an older scan must never publish
+        #: after a newer one (a just-fixed file would show its markers again).
+        self._locks: dict[str, asyncio.Lock] = {}
 
     def _open_text(self, path: Path) -> str | None:
         from wtls.server.diagnostics import uri_of
@@ -141,6 +144,12 @@ class MarkerTracker:
         self._server.spawn_task(self._scan(session, {path}, worktrees), "marker scan")
 
     async def _scan(
+        self, session: RepoSession, candidates: set[Path], worktrees: list[WorktreeState]
+    ) -> None:
+        async with self._locks.setdefault(session.key, asyncio.Lock()):
+            await self._scan_locked(session, candidates, worktrees)
+
+    async def _scan_locked(
         self, session: RepoSession, candidates: set[Path], worktrees: list[WorktreeState]
     ) -> None:
         own = [w for w in worktrees if not w.bare]

@@ -9,7 +9,6 @@ loop; the ``wtls/worktrees`` notification goes out only when something a client 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -115,7 +114,22 @@ class RepoSession:
 
 
 class WtlsProtocol(LanguageServerProtocol):
-    """pygls' protocol, except that requests arriving after ``shutdown`` get an answer."""
+    """pygls' protocol, except that every request gets an answer: one without ``params``, one
+    whose params cannot be read, and one arriving after ``shutdown``."""
+
+    def structure_message(self, data: dict[str, Any]) -> Any:
+        """JSON-RPC lets a request omit ``params`` (Neovim does for ``request(m, nil)``), which
+        pygls cannot structure; and a request pygls cannot read is never answered, so the
+        client would wait forever: answer it with an error."""
+        if "jsonrpc" in data and "method" in data and "params" not in data:
+            data = {**data, "params": None}
+        try:
+            return super().structure_message(data)
+        except Exception:
+            if "method" in data and data.get("id") is not None:
+                error = JsonRpcInvalidParams(f"invalid params for {data['method']!r}")
+                self._send_response(data["id"], error=error.to_response_error())
+            raise
 
     def handle_message(self, message: Any) -> None:
         """LSP: requests after shutdown "should error with InvalidRequest"; pygls drops them
@@ -530,7 +544,8 @@ def command(server: WtlsServer, name: str) -> Callable[[CommandHandler], Command
     """
 
     def decorator(handler: CommandHandler) -> CommandHandler:
-        @functools.wraps(handler)
+        # Not functools.wraps: pygls validates arguments against the visible signature, and
+        # the handler's (ls, args) would reject a wrong argument before our clear message.
         async def run(ls: WtlsServer, *arguments: Any) -> Any:
             args = to_dict(arguments[0]) if arguments else {}
             if not isinstance(args, dict):
@@ -544,6 +559,8 @@ def command(server: WtlsServer, name: str) -> Callable[[CommandHandler], Command
             except (GitError, RepositoryError, GitUnavailable, OSError) as exc:
                 raise rpc_error(str(exc), ERROR_CODE, {"kind": "error"}) from exc
 
+        run.__doc__ = handler.__doc__
+        run.__name__ = handler.__name__
         server.command(name)(run)
         return handler
 
@@ -726,4 +743,9 @@ def run_stdio() -> None:
     """Start the server on stdin/stdout (``wtls serve``)."""
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("pygls.protocol.json_rpc").addFilter(_AnsweredOnPurpose())
-    create_server().start_io()
+    server = create_server()
+    server.start_io()
+    if not server._shutting_down:
+        # LSP: `exit` without `shutdown` first (or a client that vanished) exits with 1;
+        # pygls' own sys.exit(1) is swallowed by its event loop.
+        raise SystemExit(1)
