@@ -18,19 +18,10 @@ from lsprotocol import types
 from pytest_lsp import LanguageClient, client_capabilities
 from pytest_lsp.client import make_test_lsp_client
 
+from wtls.server.server import to_dict
+
 WORKTREES = "wtls/worktrees"
 DEFAULT_TIMEOUT = 20.0
-
-
-def plain(value: Any) -> Any:
-    """pygls delivers unknown JSON objects as namedtuple-like objects: turn them back to JSON."""
-    if hasattr(value, "_asdict"):
-        return {k: plain(v) for k, v in value._asdict().items()}
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    return value
 
 
 def uri(path: Path) -> str:
@@ -47,7 +38,7 @@ class Session:
         self._changed = asyncio.Event()
 
     def _record(self, payload: Any) -> None:
-        self.states.append(plain(payload))
+        self.states.append(to_dict(payload))
         self._signal()
 
     def _signal(self) -> None:
@@ -123,7 +114,7 @@ class Session:
         result = await asyncio.wait_for(
             self.client.protocol.send_request_async(WORKTREES, params), DEFAULT_TIMEOUT
         )
-        return plain(result)  # type: ignore[no-any-return]
+        return to_dict(result)  # type: ignore[no-any-return]
 
     async def command(self, name: str, args: dict[str, Any] | None = None) -> Any:
         """Run ``workspace/executeCommand`` with one argument object."""
@@ -133,7 +124,7 @@ class Session:
             ),
             timeout=120,
         )
-        return plain(result)
+        return to_dict(result)
 
     def open_document(self, path: Path, text: str | None = None, language: str = "python") -> None:
         """didOpen with the file's text (or ``text``)."""

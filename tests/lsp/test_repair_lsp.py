@@ -13,8 +13,9 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
 from tests.gitutil import add_worktree, git
-from tests.lsp.harness import DEFAULT_TIMEOUT, Session, open_session, plain, uri
+from tests.lsp.harness import DEFAULT_TIMEOUT, Session, open_session, uri
 from wtls.errors import REFUSED_CODE
+from wtls.server.server import to_dict
 
 MOVED = "wtls/moved"
 
@@ -61,7 +62,7 @@ def record_moves(s: Session) -> list[dict[str, Any]]:
 
     @s.client.feature(MOVED)
     def on_moved(params: Any) -> None:
-        payload = plain(params)
+        payload = to_dict(params)
         # pygls turns unknown JSON objects into namedtuples, which rename the keyword "from".
         if "_0" in payload:
             payload = {"from": payload.pop("_0"), **payload}
@@ -96,7 +97,7 @@ async def test_main_moved_is_detected_live_and_repaired_by_the_quick_fix(
         assert action.title == "Repair worktree links"
         assert action.command.command == "wtls.repair"
         n = len(s.states)
-        result = await s.command("wtls.repair", plain(action.command.arguments[0]))
+        result = await s.command("wtls.repair", to_dict(action.command.arguments[0]))
         assert result["applied"] is True and result["verified"] is True, result
         assert str(dotgit) in {c["file"] for c in result["changed"]}
 
@@ -140,7 +141,7 @@ async def test_folder_moved_by_hand_into_the_workspace_gets_error_and_fix(
         assert diagnostic.code == "folder-moved"
         assert str(wipe) in diagnostic.message and "moved by hand" in diagnostic.message
         [action] = await quick_fixes(s, dotgit, diagnostic)
-        result = await s.command("wtls.repair", plain(action.command.arguments[0]))
+        result = await s.command("wtls.repair", to_dict(action.command.arguments[0]))
         assert result["verified"] is True, result
         await s.wait_for_diagnostics(dotgit, lambda ds: not errors(ds), "error cleared")
         await s.wait_for_state(
