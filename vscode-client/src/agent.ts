@@ -1,0 +1,129 @@
+/**
+ * A fresh AI session per window: when a window opens on a worktree that wtls spawned with a
+ * task prompt, show the task and start `wtls.agent.command` in a terminal named after the
+ * branch, once per worktree and only in a trusted workspace.
+ *
+ * `wtls spawn` (from any window or the CLI) records what it did in the worktree's
+ * `.wtls/spawn.json` (`branch`, `promptFile` relative to the worktree, `created`); the window
+ * that opens on the worktree reads it. "Once" is remembered in the extension's global state,
+ * keyed by worktree path and spawn time, so a worktree re-created at the same path starts anew.
+ */
+
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { substituteAgentCommand } from './format';
+import { agentCommand } from './settings';
+import type { WorktreeStore } from './state';
+
+/** Where spawn records its work, relative to the worktree (wtls.lifecycle.SPAWN_INFO_FILE). */
+export const SPAWN_INFO_FILE = '.wtls/spawn.json';
+
+/** The parts of `.wtls/spawn.json` the agent launch needs. */
+export interface SpawnInfo {
+    branch: string;
+    promptFile: string;
+    created: string;
+}
+
+/** Reads a worktree's spawn record; undefined when it has none or no task prompt. */
+export async function readSpawnInfo(worktree: string): Promise<SpawnInfo | undefined> {
+    try {
+        const raw = JSON.parse(await fs.readFile(path.join(worktree, SPAWN_INFO_FILE), 'utf8')) as Record<string, unknown>;
+        if (typeof raw.promptFile !== 'string' || raw.promptFile === '') {
+            return undefined;
+        }
+        return {
+            branch: typeof raw.branch === 'string' ? raw.branch : path.basename(worktree),
+            promptFile: path.resolve(worktree, raw.promptFile),
+            created: typeof raw.created === 'string' ? raw.created : '',
+        };
+    } catch {
+        return undefined;
+    }
+}
+
+export class AgentLauncher implements vscode.Disposable {
+    private readonly disposables: vscode.Disposable[] = [];
+    /** Worktrees this window has looked at (the store fires often; read spawn.json once). */
+    private readonly seen = new Set<string>();
+
+    constructor(
+        private readonly store: WorktreeStore,
+        private readonly log: vscode.LogOutputChannel,
+        private readonly memento: vscode.Memento,
+    ) {
+        this.disposables.push(
+            store.onDidChange(() => void this.check()),
+            vscode.workspace.onDidGrantWorkspaceTrust(() => {
+                this.seen.clear();
+                void this.check();
+            }),
+        );
+    }
+
+    dispose(): void {
+        for (const d of this.disposables) {
+            d.dispose();
+        }
+    }
+
+    private async check(): Promise<void> {
+        for (const { worktree } of this.store.thisWorktrees()) {
+            if (this.seen.has(worktree.path)) {
+                continue;
+            }
+            this.seen.add(worktree.path);
+            const info = await readSpawnInfo(worktree.path);
+            if (!info) {
+                continue;
+            }
+            const key = `agentStarted:${worktree.path}:${info.created}`;
+            if (this.memento.get<boolean>(key)) {
+                continue;
+            }
+            if (await this.launch(worktree.path, info)) {
+                await this.memento.update(key, true);
+            }
+        }
+    }
+
+    /** Shows the task and starts the agent; false when it must wait (untrusted workspace). */
+    private async launch(worktree: string, info: SpawnInfo): Promise<boolean> {
+        const promptUri = vscode.Uri.file(info.promptFile);
+        let prompt = '';
+        try {
+            prompt = await fs.readFile(info.promptFile, 'utf8');
+            await vscode.window.showTextDocument(promptUri, { preview: true, preserveFocus: true });
+        } catch (err) {
+            this.log.warn(`Cannot read the task prompt ${info.promptFile}: ${String(err)}`);
+        }
+        const template = agentCommand(vscode.Uri.file(worktree));
+        if (!template) {
+            this.log.info(`Task of ${info.branch} shown; wtls.agent.command is empty, so no agent starts.`);
+            return true;
+        }
+        if (!vscode.workspace.isTrusted) {
+            this.log.info(`Not starting the agent of ${info.branch}: this workspace is not trusted.`);
+            void vscode.window.showInformationMessage(
+                `The task of ${info.branch} is open. Trust this workspace to start the agent (${template}).`,
+            );
+            return false;
+        }
+        const command = substituteAgentCommand(template, {
+            promptFile: info.promptFile,
+            prompt: prompt.trim(),
+            branch: info.branch,
+            worktree,
+        });
+        const terminal = vscode.window.createTerminal({
+            name: info.branch,
+            cwd: worktree,
+            iconPath: new vscode.ThemeIcon('hubot'),
+        });
+        terminal.show(true);
+        terminal.sendText(command, true);
+        this.log.info(`Started the agent of ${info.branch} in ${worktree}: ${command}`);
+        return true;
+    }
+}

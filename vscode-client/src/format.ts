@@ -1,0 +1,420 @@
+/**
+ * Pure presentation of wtls state: status-bar text, tooltips, quick pick items, tree labels,
+ * confirmation texts, agent command substitution and the restart back-off.
+ *
+ * Everything here maps protocol objects to strings and plain objects; nothing decides anything
+ * the server knows better. No `vscode` import: `node --test` runs these functions directly.
+ */
+
+import type { ConflictPrediction, RemoveResult, SpawnResult, Worktree, WorktreesPayload } from './protocol';
+
+/** Paths that have changes of any kind (staged, unstaged, untracked or unmerged). */
+export function dirtyCount(w: Worktree): number {
+    return w.staged + w.unstaged + w.untracked + w.conflicted;
+}
+
+/** Predicted conflicting files, summed over every other worktree (and the base branch). */
+export function conflictCount(w: Worktree): number {
+    return w.conflicts.reduce((n, c) => n + c.files.length, 0);
+}
+
+/** The name a person knows a worktree by: its branch, or what stands in for one. */
+export function branchLabel(w: Worktree): string {
+    if (w.branch) {
+        return w.branch;
+    }
+    if (w.bare) {
+        return '(bare)';
+    }
+    if (w.detached && w.head) {
+        return `(detached ${w.head.slice(0, 7)})`;
+    }
+    return w.detached ? '(detached)' : '(no branch)';
+}
+
+/** The last path segment, for short labels. */
+export function baseName(path: string): string {
+    const trimmed = path.replace(/[\\/]+$/, '');
+    const i = Math.max(trimmed.lastIndexOf('/'), trimmed.lastIndexOf('\\'));
+    return i >= 0 ? trimmed.slice(i + 1) : trimmed;
+}
+
+/** `/home/me/x` → `~/x` when `home` is given and contains the path. */
+export function tildify(path: string, home?: string): string {
+    if (home && home.length > 1) {
+        const h = home.replace(/[\\/]+$/, '');
+        if (path === h) {
+            return '~';
+        }
+        if (path.startsWith(h + '/') || path.startsWith(h + '\\')) {
+            return '~' + path.slice(h.length);
+        }
+    }
+    return path;
+}
+
+/**
+ * The compact counters after a branch name: `↑2 ↓1 ●3 ⚠1` (ahead/behind the base branch,
+ * changed paths, predicted conflicting files); zero counters are left out.
+ */
+export function counters(w: Worktree): string {
+    const parts: string[] = [];
+    if (w.base && w.base.ahead > 0) {
+        parts.push(`↑${w.base.ahead}`);
+    }
+    if (w.base && w.base.behind > 0) {
+        parts.push(`↓${w.base.behind}`);
+    }
+    const dirty = dirtyCount(w);
+    if (dirty > 0) {
+        parts.push(`●${dirty}`);
+    }
+    const conflicts = conflictCount(w);
+    if (conflicts > 0) {
+        parts.push(`⚠${conflicts}`);
+    }
+    return parts.join(' ');
+}
+
+/** Status-bar text of this window's worktree, e.g. `$(git-branch) agent/wipe ↑2 ●3 ⚠1`. */
+export function statusText(w: Worktree): string {
+    const icon = w.locked ? '$(lock)' : w.operation ? '$(git-merge)' : '$(git-branch)';
+    const parts = [`${icon} ${branchLabel(w)}`];
+    const c = counters(w);
+    if (c) {
+        parts.push(c);
+    }
+    if (w.operation) {
+        parts.push(w.operation.toUpperCase());
+    }
+    return parts.join(' ');
+}
+
+function plural(n: number, one: string, many = `${one}s`): string {
+    return `${n} ${n === 1 ? one : many}`;
+}
+
+function conflictWith(c: ConflictPrediction): string {
+    const name = c.branch ?? (c.path ? baseName(c.path) : 'another worktree');
+    return c.againstBase ? `base ${name}` : name;
+}
+
+/** The suggested merge order in words (as `wtls check` says it), or undefined for none. */
+export function mergeOrderText(payload: WorktreesPayload): string | undefined {
+    const steps = (payload.mergeOrder ?? []).map((s) => s.description).filter((d) => d !== '');
+    if (steps.length === 0) {
+        return undefined;
+    }
+    const [first, ...rest] = steps;
+    return rest.length > 0 ? `${first}: ${rest.join('; ')}` : first;
+}
+
+/** One line of plain words describing a worktree's state, for tooltips and quick picks. */
+export function stateSummary(w: Worktree): string {
+    const parts: string[] = [];
+    if (w.broken) {
+        parts.push(`broken: ${w.broken}`);
+    }
+    if (w.prunable) {
+        parts.push(w.prunableReason ? `prunable: ${w.prunableReason}` : 'prunable (folder is gone)');
+    }
+    if (w.locked) {
+        parts.push(w.lockReason ? `locked: ${w.lockReason}` : 'locked');
+    }
+    if (w.operation) {
+        parts.push(`${w.operation} in progress`);
+    }
+    if (w.base) {
+        if (w.base.merged) {
+            parts.push(`merged into ${w.base.branch}`);
+        } else if (w.base.ahead > 0 || w.base.behind > 0) {
+            parts.push(`↑${w.base.ahead} ↓${w.base.behind} vs ${w.base.branch}`);
+        }
+    }
+    const dirty = dirtyCount(w);
+    if (w.conflicted > 0) {
+        parts.push(plural(w.conflicted, 'unmerged path'));
+    }
+    parts.push(dirty > 0 ? plural(dirty, 'changed path') : 'clean');
+    const conflicts = conflictCount(w);
+    if (conflicts > 0) {
+        const names = [...new Set(w.conflicts.filter((c) => c.files.length > 0).map(conflictWith))];
+        parts.push(`⚠ ${plural(conflicts, 'predicted conflict')} with ${names.join(', ')}`);
+    }
+    return parts.join(' · ');
+}
+
+/** Escapes text for a markdown tooltip. */
+export function escapeMarkdown(text: string): string {
+    // The characters that start emphasis, code, links, HTML or tables in VS Code's markdown.
+    return text.replace(/[\\`*_[\]<>|]/g, (ch) => `\\${ch}`);
+}
+
+/** The status-bar tooltip (markdown): this worktree, then every other one with its state. */
+export function tooltipMarkdown(payload: WorktreesPayload, home?: string): string {
+    const me = payload.worktrees.find((w) => w.isThis);
+    const lines: string[] = [];
+    if (me) {
+        lines.push(`**${escapeMarkdown(branchLabel(me))}** — this window`, '');
+        lines.push(escapeMarkdown(stateSummary(me)), '');
+        for (const c of me.conflicts) {
+            if (c.files.length > 0) {
+                lines.push(
+                    `- ⚠ with ${escapeMarkdown(conflictWith(c))}: ${c.files.map((f) => `\`${f}\``).join(', ')}`,
+                );
+            }
+        }
+        if (me.conflicts.some((c) => c.files.length > 0)) {
+            lines.push('');
+        }
+    }
+    const others = payload.worktrees.filter((w) => !w.isThis);
+    if (others.length === 0) {
+        lines.push('No other worktree.');
+    } else {
+        lines.push('**Other worktrees**', '');
+        for (const w of others) {
+            const main = w.isMain ? ' (main)' : '';
+            lines.push(
+                `- **${escapeMarkdown(branchLabel(w))}**${main} — ${escapeMarkdown(tildify(w.path, home))} — ${escapeMarkdown(stateSummary(w))}`,
+            );
+        }
+    }
+    const order = mergeOrderText(payload);
+    if (order) {
+        lines.push('', `Merge order: ${escapeMarkdown(order)}.`);
+    }
+    lines.push('', '_Click to open a worktree in a new window._');
+    return lines.join('\n');
+}
+
+/** A quick pick entry for one worktree (a plain object; the UI layer adds nothing to it). */
+export interface WorktreePickItem {
+    label: string;
+    description: string;
+    detail: string;
+    path: string;
+    isThis: boolean;
+}
+
+/** Which worktrees a quick pick offers. */
+export type PickFilter = (w: Worktree, payload: WorktreesPayload) => boolean;
+
+/** Filters for the lifecycle commands (what git itself allows, not a policy of ours). */
+export const pickFilters = {
+    any: (() => true) as PickFilter,
+    /** Linked worktrees: everything but the main worktree (git cannot remove it). */
+    linked: ((w) => !w.isMain && !w.bare) as PickFilter,
+    /** Worktrees with a branch that is not the base branch: something to merge back. */
+    mergeable: ((w, p) => !w.bare && w.branch !== null && w.branch !== p.baseBranch) as PickFilter,
+    lockable: ((w) => !w.isMain && !w.bare && !w.locked) as PickFilter,
+    unlockable: ((w) => w.locked) as PickFilter,
+};
+
+/** Quick pick items for the worktrees of one or more repositories; the current window is marked. */
+export function quickPickItems(
+    payloads: readonly WorktreesPayload[],
+    filter: PickFilter = pickFilters.any,
+    home?: string,
+): WorktreePickItem[] {
+    const items: WorktreePickItem[] = [];
+    const several = payloads.length > 1;
+    for (const p of payloads) {
+        for (const w of p.worktrees) {
+            if (!filter(w, p)) {
+                continue;
+            }
+            const marks: string[] = [];
+            if (w.isThis) {
+                marks.push('current window');
+            }
+            if (w.isMain) {
+                marks.push('main worktree');
+            }
+            if (several && p.mainWorktree) {
+                marks.push(baseName(p.mainWorktree));
+            }
+            const where = tildify(w.path, home);
+            items.push({
+                label: `${w.isThis ? '$(window)' : '$(git-branch)'} ${branchLabel(w)}`,
+                description: marks.length > 0 ? `${marks.join(', ')} — ${where}` : where,
+                detail: stateSummary(w),
+                path: w.path,
+                isThis: w.isThis,
+            });
+        }
+    }
+    return items;
+}
+
+/** Tree item description: counters, then the folder's name (the tooltip has the full path). */
+export function treeDescription(w: Worktree): string {
+    const c = counters(w);
+    const where = baseName(w.path);
+    return c ? `${c}  ${where}` : where;
+}
+
+/** Codicon id for a worktree's node in the tree. */
+export function treeIcon(w: Worktree): string {
+    if (w.broken || w.prunable) {
+        return 'error';
+    }
+    if (w.operation || w.conflicted > 0) {
+        return 'git-merge';
+    }
+    if (conflictCount(w) > 0) {
+        return 'warning';
+    }
+    if (w.locked) {
+        return 'lock';
+    }
+    if (w.isThis) {
+        return 'window';
+    }
+    return w.isMain ? 'home' : 'git-branch';
+}
+
+/**
+ * `contextValue` of a worktree node: space-separated words the menus' `when` clauses match
+ * with `viewItem =~ /\bword\b/`.
+ */
+export function contextValue(w: Worktree, baseBranch: string | null): string {
+    const words = ['wtls-worktree'];
+    words.push(w.isMain ? 'main' : 'linked');
+    if (w.isThis) {
+        words.push('this');
+    }
+    words.push(w.locked ? 'locked' : 'unlocked');
+    if (w.prunable) {
+        words.push('prunable');
+    }
+    if (dirtyCount(w) > 0) {
+        words.push('dirty');
+    }
+    if (!w.bare && w.branch !== null && w.branch !== baseBranch) {
+        words.push('mergeable');
+    }
+    return words.join(' ');
+}
+
+/**
+ * The modal confirmation of `Remove Worktree…`, from the server's dry run of a forced removal
+ * (which lists what would be backed up instead of refusing a dirty worktree).
+ */
+export function removeConfirmation(w: Worktree, dryRun: RemoveResult): { message: string; detail: string } {
+    const files = dryRun.wouldBackUp ?? [];
+    const message = `Remove the worktree of ${branchLabel(w)}?`;
+    const parts: string[] = [];
+    if (files.length === 0) {
+        parts.push(`${w.path} has no uncommitted changes.`);
+    } else {
+        const shown = files.slice(0, 15).map((f) => `  • ${f}`);
+        if (files.length > shown.length) {
+            shown.push(`  … and ${files.length - shown.length} more`);
+        }
+        parts.push(
+            `${w.path} has uncommitted work. wtls backs up ${plural(files.length, 'file')} to a ref ` +
+                `before removing it, so nothing is lost:\n${shown.join('\n')}`,
+        );
+    }
+    if (w.locked) {
+        parts.push(`It is locked${w.lockReason ? ` (${w.lockReason})` : ''}; removing it unlocks it.`);
+    }
+    if (dryRun.wouldDeleteBranch && w.branch) {
+        parts.push(`Its branch ${w.branch} is merged into the base branch and will be deleted.`);
+    } else if (w.branch) {
+        parts.push('The branch is kept unless you also delete it.');
+    }
+    return { message, detail: parts.join('\n\n') };
+}
+
+/** Whether the removal must be forced: uncommitted work (backed up first) or a lock. */
+export function removeNeedsForce(w: Worktree, dryRun: RemoveResult): boolean {
+    return w.locked || (dryRun.wouldBackUp ?? []).length > 0;
+}
+
+/** Quotes one argument for the integrated terminal's shell. */
+export function shellQuote(value: string, platform: string = process.platform): string {
+    if (platform === 'win32') {
+        return `"${value.replace(/"/g, '""')}"`;
+    }
+    if (/^[A-Za-z0-9_\-./:=@%+,]+$/.test(value)) {
+        return value;
+    }
+    return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Values for the agent command's placeholders. */
+export interface AgentVariables {
+    promptFile: string;
+    prompt: string;
+    branch: string;
+    worktree: string;
+}
+
+/**
+ * The agent command with `{promptFile}`, `{prompt}`, `{branch}` and `{worktree}` replaced by
+ * shell-quoted values; other braces are left as they are.
+ */
+export function substituteAgentCommand(
+    template: string,
+    vars: AgentVariables,
+    platform: string = process.platform,
+): string {
+    return template.replace(/\{(promptFile|prompt|branch|worktree)\}/g, (_m, key: keyof AgentVariables) =>
+        shellQuote(vars[key], platform),
+    );
+}
+
+/**
+ * Expands `${workspaceFolder}` and a leading `~` in a configured server command; `${workspaceFolder}`
+ * stays as it is when there is no folder.
+ */
+export function expandServerCommand(command: string, workspaceFolder: string | undefined, home: string): string {
+    let out = command.trim();
+    if (workspaceFolder !== undefined) {
+        out = out.split('${workspaceFolder}').join(workspaceFolder);
+    }
+    if (out === '~' || out.startsWith('~/')) {
+        out = home + out.slice(1);
+    }
+    return out;
+}
+
+/** Milliseconds to wait before restart attempt `attempt` (0-based): 1 s, 2 s, 4 s, … capped at 60 s. */
+export function backoffDelay(attempt: number): number {
+    return Math.min(1000 * 2 ** Math.max(0, attempt), 60_000);
+}
+
+/** The message of a finished `Check Conflicts`, from the server's `wtls.check` result. */
+export function checkSummary(result: unknown): string {
+    const r = (result ?? {}) as { conflicts?: unknown; mergeOrderText?: unknown };
+    if (!Array.isArray(r.conflicts)) {
+        return 'Conflict check finished. Predicted conflicts are in the Problems panel.';
+    }
+    let files = 0;
+    for (const entry of r.conflicts) {
+        const f = (entry as { files?: unknown }).files;
+        files += Array.isArray(f) ? f.length : 1;
+    }
+    if (files === 0) {
+        return 'No predicted conflicts between worktrees.';
+    }
+    const order = typeof r.mergeOrderText === 'string' && r.mergeOrderText ? ` Merge order: ${r.mergeOrderText}.` : '';
+    return `${plural(files, 'predicted conflict')} — see the Problems panel.${order}`;
+}
+
+/** What a person should know about a finished spawn besides success: skipped or failed setup, problems. */
+export function spawnNotes(result: SpawnResult): string[] {
+    const notes: string[] = [];
+    const setup = result.setup;
+    if (setup?.skipped) {
+        notes.push(`Setup not run: ${setup.skipped}.`.replace(/\.\.$/, '.'));
+    } else if (setup && setup.ok === false) {
+        notes.push(setup.message ?? 'A setup command failed; see the output.');
+    }
+    for (const problem of result.problems ?? []) {
+        notes.push(problem);
+    }
+    return notes;
+}

@@ -1,0 +1,349 @@
+/**
+ * Unit tests of the client's pure parts (status text, tooltips, quick pick items, tree labels,
+ * agent command substitution, back-off), run by `node --test` without VS Code.
+ */
+
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+    backoffDelay,
+    branchLabel,
+    checkSummary,
+    contextValue,
+    counters,
+    escapeMarkdown,
+    expandServerCommand,
+    mergeOrderText,
+    pickFilters,
+    quickPickItems,
+    removeConfirmation,
+    removeNeedsForce,
+    shellQuote,
+    spawnNotes,
+    stateSummary,
+    statusText,
+    treeDescription,
+    substituteAgentCommand,
+    tildify,
+    tooltipMarkdown,
+    treeIcon,
+} from '../src/format';
+import { payloadWithDefaults, type WireWorktreesPayload, type Worktree } from '../src/protocol';
+
+/** The README's example payload, plus a main worktree and the other agent's worktree. */
+function examplePayload(): WireWorktreesPayload {
+    return {
+        repository: '/home/me/tasks-app/.git',
+        this: '/home/me/tasks-app-wipe',
+        mainWorktree: '/home/me/tasks-app',
+        baseBranch: 'main',
+        worktrees: [
+            { path: '/home/me/tasks-app', branch: 'main', isMain: true, head: 'a'.repeat(40) },
+            {
+                path: '/home/me/tasks-app-wipe',
+                branch: 'agent/wipe',
+                head: 'd7d27570ec2f60aa13705cdb04941383e9abec9b',
+                isThis: true,
+                staged: 1,
+                unstaged: 2,
+                base: { branch: 'main', ahead: 2, behind: 0, merged: false },
+                conflicts: [
+                    { path: '/home/me/tasks-app-remaining', branch: 'feature/remaining', files: ['cli.py'] },
+                ],
+            },
+            {
+                path: '/home/me/tasks-app-remaining',
+                branch: 'feature/remaining',
+                locked: true,
+                lockReason: 'agent running',
+                untracked: 1,
+                base: { branch: 'main', ahead: 1, behind: 3, merged: false },
+                conflicts: [{ path: '/home/me/tasks-app-wipe', branch: 'agent/wipe', files: ['cli.py'] }],
+            },
+        ],
+    };
+}
+
+function worktree(over: Partial<Worktree> = {}): Worktree {
+    const p = payloadWithDefaults({ repository: '/r/.git', worktrees: [{ path: '/r' }] });
+    return { ...p.worktrees[0], ...over };
+}
+
+describe('payloadWithDefaults', () => {
+    it('fills every omitted field with its default', () => {
+        const p = payloadWithDefaults({ repository: '/r/.git', worktrees: [{ path: '/r' }] });
+        assert.equal(p.this, null);
+        assert.equal(p.mergeOrder, null);
+        const w = p.worktrees[0];
+        assert.deepEqual(
+            [w.branch, w.isMain, w.isThis, w.locked, w.staged, w.ahead, w.base, w.conflicts, w.ports],
+            [null, false, false, false, 0, null, null, [], {}],
+        );
+    });
+
+    it('marks the worktree named by `this` even when isThis is omitted', () => {
+        const p = payloadWithDefaults({ repository: '/r/.git', this: '/b', worktrees: [{ path: '/a' }, { path: '/b' }] });
+        assert.deepEqual(
+            p.worktrees.map((w) => w.isThis),
+            [false, true],
+        );
+    });
+
+    it('keeps base and conflicts as sent', () => {
+        const p = payloadWithDefaults(examplePayload());
+        assert.deepEqual(p.worktrees[1].base, { branch: 'main', ahead: 2, behind: 0, merged: false });
+        assert.deepEqual(p.worktrees[1].conflicts[0].files, ['cli.py']);
+    });
+});
+
+describe('statusText', () => {
+    it('shows branch, ahead/behind base, dirty count and predicted conflicts', () => {
+        const p = payloadWithDefaults(examplePayload());
+        assert.equal(statusText(p.worktrees[1]), '$(git-branch) agent/wipe ↑2 ●3 ⚠1');
+    });
+
+    it('shows only the branch for a clean worktree level with its base', () => {
+        assert.equal(statusText(worktree({ branch: 'main' })), '$(git-branch) main');
+    });
+
+    it('shows behind, a lock icon and an operation in progress', () => {
+        const w = worktree({
+            branch: 'x',
+            locked: true,
+            base: { branch: 'main', ahead: 0, behind: 4, merged: false },
+        });
+        assert.equal(statusText(w), '$(lock) x ↓4');
+        assert.equal(statusText(worktree({ branch: 'x', operation: 'rebase', conflicted: 2 })), '$(git-merge) x ●2 REBASE');
+    });
+
+    it('names a detached worktree by its short commit', () => {
+        const w = worktree({ detached: true, head: 'abcdef0123456789' });
+        assert.equal(branchLabel(w), '(detached abcdef0)');
+        assert.equal(statusText(w), '$(git-branch) (detached abcdef0)');
+    });
+
+    it('sums conflicting files over all other worktrees', () => {
+        const w = worktree({
+            branch: 'b',
+            conflicts: [
+                { path: '/x', branch: 'x', files: ['a.py', 'b.py'], againstBase: false },
+                { path: null, branch: 'main', files: ['c.py'], againstBase: true },
+            ],
+        });
+        assert.equal(counters(w), '⚠3');
+    });
+});
+
+describe('stateSummary and tooltip', () => {
+    it('describes lock, base and changes in words', () => {
+        const p = payloadWithDefaults(examplePayload());
+        assert.equal(
+            stateSummary(p.worktrees[2]),
+            'locked: agent running · ↑1 ↓3 vs main · 1 changed path · ⚠ 1 predicted conflict with agent/wipe',
+        );
+        assert.equal(stateSummary(worktree({ base: { branch: 'main', ahead: 0, behind: 0, merged: true } })), 'merged into main · clean');
+    });
+
+    it('lists the other worktrees but not this one among them', () => {
+        const md = tooltipMarkdown(payloadWithDefaults(examplePayload()), '/home/me');
+        const [mine, others] = md.split('**Other worktrees**');
+        assert.match(mine, /agent\/wipe/);
+        assert.match(mine, /`cli\.py`/);
+        assert.match(others, /\*\*main\*\* \(main\) — ~\/tasks-app — clean/);
+        assert.match(others, /feature\/remaining/);
+        assert.doesNotMatch(others, /agent\/wipe\*\*/);
+    });
+
+    it('ends with the suggested merge order in words', () => {
+        const wire = examplePayload();
+        wire.mergeOrder = [
+            { path: '/home/me/tasks-app-wipe', branch: 'agent/wipe', files: [], description: 'merge agent/wipe first' },
+            { path: '/x', branch: 'feature/remaining', files: ['cli.py'], description: 'then feature/remaining conflicts in cli.py:5' },
+        ];
+        const p = payloadWithDefaults(wire);
+        assert.equal(mergeOrderText(p), 'merge agent/wipe first: then feature/remaining conflicts in cli.py:5');
+        assert.match(tooltipMarkdown(p), /Merge order: merge agent\/wipe first: then feature\/remaining conflicts in cli\.py:5\.\n/);
+    });
+
+    it('names a conflict with the base branch as such', () => {
+        const w = worktree({ branch: 'b', conflicts: [{ path: '/r', branch: 'main', files: ['x.py'], againstBase: true }] });
+        assert.match(stateSummary(w), /⚠ 1 predicted conflict with base main$/);
+    });
+
+    it('says when there is no other worktree', () => {
+        const md = tooltipMarkdown(payloadWithDefaults({ repository: '/r/.git', this: '/r', worktrees: [{ path: '/r', branch: 'main' }] }));
+        assert.match(md, /No other worktree\./);
+    });
+
+    it('escapes markdown in branch names', () => {
+        assert.equal(escapeMarkdown('feat/*x*_[y]'), 'feat/\\*x\\*\\_\\[y\\]');
+    });
+});
+
+describe('quickPickItems', () => {
+    it('lists every worktree with branch, path and state; marks the current window', () => {
+        const items = quickPickItems([payloadWithDefaults(examplePayload())], pickFilters.any, '/home/me');
+        assert.deepEqual(
+            items.map((i) => [i.label, i.description, i.isThis]),
+            [
+                ['$(git-branch) main', 'main worktree — ~/tasks-app', false],
+                ['$(window) agent/wipe', 'current window — ~/tasks-app-wipe', true],
+                ['$(git-branch) feature/remaining', '~/tasks-app-remaining', false],
+            ],
+        );
+        assert.match(items[1].detail, /3 changed paths/);
+    });
+
+    it('filters for the lifecycle commands', () => {
+        const p = [payloadWithDefaults(examplePayload())];
+        const labels = (f: typeof pickFilters.any): string[] => quickPickItems(p, f).map((i) => i.path);
+        assert.deepEqual(labels(pickFilters.linked), ['/home/me/tasks-app-wipe', '/home/me/tasks-app-remaining']);
+        assert.deepEqual(labels(pickFilters.mergeable), ['/home/me/tasks-app-wipe', '/home/me/tasks-app-remaining']);
+        assert.deepEqual(labels(pickFilters.lockable), ['/home/me/tasks-app-wipe']);
+        assert.deepEqual(labels(pickFilters.unlockable), ['/home/me/tasks-app-remaining']);
+    });
+
+    it('names the repository when there are several', () => {
+        const a = payloadWithDefaults(examplePayload());
+        const b = payloadWithDefaults({
+            repository: '/w/other/.git',
+            mainWorktree: '/w/other',
+            worktrees: [{ path: '/w/other', branch: 'trunk', isMain: true }],
+        });
+        const items = quickPickItems([a, b]);
+        assert.equal(items.length, 4);
+        assert.equal(items[3].description, 'main worktree, other — /w/other');
+    });
+});
+
+describe('tree presentation', () => {
+    it('encodes what menus need in the context value', () => {
+        const p = payloadWithDefaults(examplePayload());
+        assert.equal(contextValue(p.worktrees[0], 'main'), 'wtls-worktree main unlocked');
+        assert.equal(contextValue(p.worktrees[1], 'main'), 'wtls-worktree linked this unlocked dirty mergeable');
+        assert.equal(contextValue(p.worktrees[2], 'main'), 'wtls-worktree linked locked dirty mergeable');
+    });
+
+    it('describes a node by its counters and folder name', () => {
+        const p = payloadWithDefaults(examplePayload());
+        assert.equal(treeDescription(p.worktrees[0]), 'tasks-app');
+        assert.equal(treeDescription(p.worktrees[1]), '↑2 ●3 ⚠1  tasks-app-wipe');
+    });
+
+    it('picks an icon by the most urgent state', () => {
+        const p = payloadWithDefaults(examplePayload());
+        assert.equal(treeIcon(p.worktrees[0]), 'home');
+        assert.equal(treeIcon(p.worktrees[1]), 'warning');
+        assert.equal(treeIcon(worktree({ prunable: true })), 'error');
+        assert.equal(treeIcon(worktree({ locked: true })), 'lock');
+    });
+});
+
+describe('removeConfirmation', () => {
+    it('lists the files that would be backed up, and forces the removal', () => {
+        const w = worktree({ branch: 'agent/x', path: '/r-x' });
+        const dryRun = { wouldBackUp: ['a.py', 'notes.md'] };
+        const { message, detail } = removeConfirmation(w, dryRun);
+        assert.equal(message, 'Remove the worktree of agent/x?');
+        assert.match(detail, /backs up 2 files/);
+        assert.match(detail, /• a\.py\n {2}• notes\.md\n\nThe branch is kept/);
+        assert.equal(removeNeedsForce(w, dryRun), true);
+    });
+
+    it('says so when nothing needs a backup, and needs no force', () => {
+        const w = worktree({ path: '/r-x' });
+        const { detail } = removeConfirmation(w, { wouldBackUp: [] });
+        assert.match(detail, /no uncommitted changes/);
+        assert.equal(removeNeedsForce(w, { wouldBackUp: [] }), false);
+    });
+
+    it('mentions a lock and a merged branch that goes too', () => {
+        const w = worktree({ path: '/r-x', branch: 'agent/x', locked: true, lockReason: 'busy' });
+        const { detail } = removeConfirmation(w, { wouldBackUp: [], wouldDeleteBranch: true });
+        assert.match(detail, /It is locked \(busy\); removing it unlocks it\./);
+        assert.match(detail, /agent\/x is merged into the base branch and will be deleted/);
+        assert.equal(removeNeedsForce(w, {}), true);
+    });
+});
+
+describe('agent command substitution', () => {
+    const vars = {
+        promptFile: '/tmp/wt prompts/task.md',
+        prompt: "Add a 'wipe' command",
+        branch: 'agent/wipe',
+        worktree: '/home/me/tasks-app-wipe',
+    };
+
+    it('substitutes and shell-quotes every placeholder', () => {
+        assert.equal(
+            substituteAgentCommand('aider --message-file {promptFile}', vars, 'linux'),
+            "aider --message-file '/tmp/wt prompts/task.md'",
+        );
+        assert.equal(substituteAgentCommand('claude {prompt}', vars, 'linux'), `claude 'Add a '\\''wipe'\\'' command'`);
+        assert.equal(substituteAgentCommand('run {branch} {worktree}', vars, 'linux'), 'run agent/wipe /home/me/tasks-app-wipe');
+    });
+
+    it('leaves a command without placeholders and unknown braces alone', () => {
+        assert.equal(substituteAgentCommand('claude', vars, 'linux'), 'claude');
+        assert.equal(substituteAgentCommand('echo {other}', vars, 'linux'), 'echo {other}');
+    });
+
+    it('quotes for cmd/PowerShell on Windows', () => {
+        assert.equal(shellQuote('C:\\a b\\"x".md', 'win32'), '"C:\\a b\\""x"".md"');
+    });
+});
+
+describe('server command and back-off', () => {
+    it('expands ${workspaceFolder} and ~', () => {
+        assert.equal(expandServerCommand('${workspaceFolder}/.venv/bin/wtls', '/w', '/home/me'), '/w/.venv/bin/wtls');
+        assert.equal(expandServerCommand('~/bin/wtls', undefined, '/home/me'), '/home/me/bin/wtls');
+        assert.equal(expandServerCommand(' wtls ', '/w', '/home/me'), 'wtls');
+    });
+
+    it('doubles the delay up to a minute', () => {
+        assert.deepEqual(
+            [0, 1, 2, 3, 5, 6, 20].map(backoffDelay),
+            [1000, 2000, 4000, 8000, 32000, 60000, 60000],
+        );
+    });
+
+    it('shortens home to ~ only for paths inside it', () => {
+        assert.equal(tildify('/home/me/x', '/home/me'), '~/x');
+        assert.equal(tildify('/home/mex/x', '/home/me'), '/home/mex/x');
+    });
+});
+
+describe('checkSummary', () => {
+    it('counts predicted conflicts in the check result', () => {
+        assert.equal(checkSummary({ conflicts: [] }), 'No predicted conflicts between worktrees.');
+        assert.equal(checkSummary({ conflicts: [{ files: ['a', 'b'] }] }), '2 predicted conflicts — see the Problems panel.');
+        assert.equal(
+            checkSummary({ conflicts: [{ files: [{ path: 'cli.py' }] }], mergeOrderText: 'merge a first: then b merges cleanly' }),
+            '1 predicted conflict — see the Problems panel. Merge order: merge a first: then b merges cleanly.',
+        );
+        assert.match(checkSummary(null), /Problems panel/);
+    });
+});
+
+describe('spawnNotes', () => {
+    const base = { path: '/w', branch: 'agent/x', uri: 'file:///w' };
+
+    it('is empty for a clean spawn', () => {
+        assert.deepEqual(spawnNotes({ ...base, setup: { ran: true, ok: true, skipped: null }, problems: [] }), []);
+    });
+
+    it('says why setup was skipped or failed, and lists problems', () => {
+        assert.deepEqual(
+            spawnNotes({
+                ...base,
+                setup: { ran: false, skipped: 'the workspace is not trusted: setup commands were not run (npm ci)' },
+                problems: ['could not assign ports: none free'],
+            }),
+            [
+                'Setup not run: the workspace is not trusted: setup commands were not run (npm ci).',
+                'could not assign ports: none free',
+            ],
+        );
+        assert.deepEqual(spawnNotes({ ...base, setup: { ran: true, ok: false, message: 'npm ci exited 1' } }), ['npm ci exited 1']);
+    });
+});
