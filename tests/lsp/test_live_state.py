@@ -6,6 +6,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from lsprotocol import types as lsp
+
 from tests.gitutil import add_worktree, commit_all, git
 from tests.lsp.harness import open_session
 
@@ -31,6 +33,19 @@ async def test_initial_notification_describes_every_worktree(repo: Path, tmp_pat
         assert main["isMain"] and main["branch"] == "main"
         assert me["base"] == {"branch": "main", "ahead": 1, "behind": 0, "merged": False}
         assert me["head"] == git(wipe, "rev-parse", "HEAD")
+
+        # The initial read reported work-done progress, begun and ended.
+        def reports() -> list[object]:
+            return [r for rs in s.client.progress_reports.values() for r in rs]
+
+        assert any(
+            isinstance(r, lsp.WorkDoneProgressBegin) and "reading worktrees" in r.title
+            for r in reports()
+        )
+        await s.wait_until(
+            lambda: any(isinstance(r, lsp.WorkDoneProgressEnd) for r in reports()),
+            "progress end",
+        )
         # The request returns the same object.
         pulled = await s.request_worktrees(wipe / "cli.py")
 
