@@ -218,3 +218,22 @@ async def test_move_refusals_are_refused_errors(repo: Path, tmp_path: Path) -> N
                 await s.command("wtls.move", args)
             assert err.value.code == REFUSED_CODE and reason in str(err.value)
         assert wipe.is_dir() and not (tmp_path / "x").exists()
+
+
+async def test_window_on_a_worktree_moved_from_a_terminal(repo: Path, tmp_path: Path) -> None:
+    # The agent's own window: its folder is the one that moves (a path lost and a path added
+    # in the same batch of events).
+    wipe = add_worktree(repo, tmp_path / "wipe", "feature/wipe")
+    async with open_session([wipe]) as s:
+        seen = record_moves(s)
+        await s.wait_for_state(lambda st: st["this"] == str(wipe), "initial state")
+        git(repo, "worktree", "move", str(wipe), str(tmp_path / "wipe2"))
+        await s.wait_until(lambda: seen, "wtls/moved for this window's own folder")
+        assert seen[0]["to"] == str(tmp_path / "wipe2")
+        await s.wait_until(
+            lambda: any(
+                str(wipe) in m.message and "does not exist" in m.message
+                for m in s.client.log_messages
+            ),
+            "the window is told its folder is gone",
+        )

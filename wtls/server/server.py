@@ -65,6 +65,8 @@ class RepoSession:
     refresh_task: asyncio.Task[None] | None = None
     disk_task: asyncio.Task[None] | None = None
     last_payload: dict[str, Any] | None = None
+    #: Worktree paths the last notification announced (new ones are re-read once watched).
+    announced: frozenset[Path] = frozenset()
     last_error: str | None = None
 
     @property
@@ -360,19 +362,18 @@ class WtlsServer(LanguageServer):
                 await self._refresh_failed(session, exc)
                 continue
             session.last_error = None
-            if refreshed.listing_changed and session.watcher is not None:
+            listing_changed = refreshed.listing_changed
+            if listing_changed and session.watcher is not None:
                 # Watch new worktrees before announcing them, then re-read them: anything
                 # written between the read above and the new watch is caught.
                 await asyncio.to_thread(session.watcher.retarget, session.engine.watch_targets())
-                new = {w.path for w in refreshed.state.worktrees} - {
-                    p for p in (session.last_payload or {}).get("_paths", [])
-                }
+                new = {w.path for w in refreshed.state.worktrees} - session.announced
                 if new:
                     refreshed = await asyncio.to_thread(
-                        session.engine.refresh, ChangeSet(worktrees=set(new))
+                        session.engine.refresh, ChangeSet(worktrees=new)
                     )
             await self._after_refresh(session, refreshed)
-            if refreshed.listing_changed:
+            if listing_changed:
                 await self._recheck_lost_folders(session)
 
     async def _recheck_lost_folders(self, session: RepoSession) -> None:
@@ -421,14 +422,10 @@ class WtlsServer(LanguageServer):
 
     async def _publish(self, session: RepoSession, *, force: bool = False) -> None:
         payload = session.payload()
-        if not force and payload == {
-            k: v for k, v in (session.last_payload or {}).items() if k != "_paths"
-        }:
+        if not force and payload == session.last_payload:
             return
-        session.last_payload = {
-            **payload,
-            "_paths": [Path(w["path"]) for w in payload["worktrees"]],
-        }
+        session.last_payload = payload
+        session.announced = frozenset(Path(w["path"]) for w in payload["worktrees"])
         self.protocol.notify(WORKTREES_METHOD, payload)
 
     async def publish_state(self, session: RepoSession) -> None:
