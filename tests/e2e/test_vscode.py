@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -64,6 +65,24 @@ def test_vscode_extension_end_to_end() -> None:
         venv_wtls = Path(sys.executable).parent / "wtls"
         if venv_wtls.exists():
             env["WTLS_SERVER"] = str(venv_wtls)
+    # A real browser driving a real workbench has timing flakes of its own (a toast that never
+    # renders, a workspace page that loads empty): one full retry, and the first attempt's
+    # failures are reported as a warning, never hidden. Two failures in a row fail the test.
+    first_failure = _run_scenario(node, env)
+    if first_failure is None:
+        return
+    warnings.warn(
+        f"VS Code e2e failed once, retrying the whole scenario:\n{first_failure}", stacklevel=1
+    )
+    second_failure = _run_scenario(node, env)
+    if second_failure is not None:
+        pytest.fail(
+            f"the VS Code e2e failed twice.\nfirst:\n{first_failure}\nsecond:\n{second_failure}"
+        )
+
+
+def _run_scenario(node: str, env: dict[str, str]) -> str | None:
+    """Run the e2e script once; None when every step passed, else why (its failing lines)."""
     proc = subprocess.Popen(
         [node, str(SCRIPT)],
         cwd=ROOT,
@@ -83,8 +102,10 @@ def test_vscode_extension_end_to_end() -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             out, _ = proc.communicate()
-        pytest.fail(f"the VS Code e2e did not finish in {TIMEOUT_S} s:\n{out}")
+        return f"did not finish in {TIMEOUT_S} s:\n{out}"
     print(out)
-    if proc.returncode != 0:
-        pytest.fail(f"the VS Code e2e failed (exit {proc.returncode}):\n{out}")
-    assert out.rstrip().splitlines()[-1].endswith(" 0 failed"), out
+    lines = out.rstrip().splitlines()
+    if proc.returncode != 0 or not lines or not lines[-1].endswith(" 0 failed"):
+        failed = [line for line in lines if "FAILED" in line] or lines[-40:]
+        return f"exit {proc.returncode}:\n" + "\n".join(failed)
+    return None
