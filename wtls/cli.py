@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -158,7 +159,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------- status
 def _cmd_status(args: argparse.Namespace) -> int:
     from wtls.problems import stale_problems, worktree_problems
-    from wtls.repair import describe, diagnose
+    from wtls.repair import describe, diagnose, unlisted
 
     try:
         state, folder = _state_for(args.path)
@@ -169,6 +170,14 @@ def _cmd_status(args: argparse.Namespace) -> int:
             print_json({"broken": [b.to_json() for b in breakages]})
         else:
             print(describe(breakages))
+        return EXIT_REFUSED
+    missing = unlisted(state, folder)
+    if missing:
+        # git works here but does not list this worktree (its record is damaged).
+        if args.json:
+            print_json({"broken": [b.to_json() for b in missing]})
+        else:
+            print(describe(missing))
         return EXIT_REFUSED
     wt = state.find(folder)
     problems = stale_problems(state)
@@ -706,7 +715,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command != "serve":
             require_git()
-        return handler(args)
+        code = handler(args)
+        if args.command != "serve":  # the server owns stdout (LSP) and closes it itself
+            sys.stdout.flush()  # here, so a closed pipe is handled below
+        return code
     except Refused as exc:
         print(f"wtls: refused: {exc}", file=sys.stderr)
         return EXIT_REFUSED
@@ -714,4 +726,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"wtls: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
+        return EXIT_ERROR
+    except BrokenPipeError:
+        # The reader went away (`wtls list --json | head`): no traceback, and none at exit
+        # when Python flushes stdout again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
         return EXIT_ERROR

@@ -24,14 +24,17 @@ from typing import Any, Literal
 
 from wtls.errors import Refused
 from wtls.git import GitError, run_git
+from wtls.problems import Problem
 from wtls.worktrees import (
     NotARepository,
     Repository,
     RepositoryError,
+    RepositoryState,
     discover,
     list_worktrees,
     read_gitfile,
     read_status,
+    worktree_root,
 )
 
 BreakageKind = Literal[
@@ -41,6 +44,7 @@ BreakageKind = Literal[
     "main-deleted",
     "folder-copied",
     "dotgit-missing",
+    "backlink-missing",
 ]
 
 #: How many entries of one folder the relocation search looks at (keeps it cheap on big homes).
@@ -71,6 +75,22 @@ class Breakage:
     def dotgit(self) -> Path:
         """The worktree's ``.git`` file: where an editor shows this breakage."""
         return self.worktree / ".git"
+
+    def to_problem(self) -> Problem:
+        """This breakage as an Error on the worktree's ``.git`` file, with the fix in it."""
+        return Problem(
+            path=self.dotgit,
+            severity="error",
+            code=self.kind,
+            message=f"{self.message} Fix: {self.fix}",
+            data={
+                "worktree": str(self.worktree),
+                "kind": self.kind,
+                "fix": self.fix,
+                "repairable": self.repairable,
+                "repository": str(self.repository) if self.repository else None,
+            },
+        )
 
     def to_json(self) -> dict[str, Any]:
         """JSON form (``wtls repair --json``, server results)."""
@@ -199,15 +219,6 @@ def _main_folder(common: Path) -> Path:
     return common
 
 
-def _worktree_root(path: Path) -> Path | None:
-    """The nearest folder at or above ``path`` that has a ``.git`` (file or folder)."""
-    start = path if path.is_dir() else path.parent
-    for folder in (start, *start.parents):
-        if (folder / ".git").exists() or (folder / ".git").is_symlink():
-            return folder
-    return None
-
-
 def _children(folder: Path) -> Iterator[Path]:
     """Sub-folders of ``folder`` (bounded), nothing if it cannot be listed."""
     try:
@@ -261,7 +272,7 @@ def diagnose(path: Path, candidates: Sequence[Path] = ()) -> list[Breakage]:
     """
     p = _abs(Path(path))
     cands = [_abs(Path(c)) for c in candidates]
-    root = _worktree_root(p)
+    root = worktree_root(p)
     found: list[Breakage] = []
     common: Path | None = None
     if root is not None and (root / ".git").is_file():
@@ -285,6 +296,25 @@ def diagnose(path: Path, candidates: Sequence[Path] = ()) -> list[Breakage]:
             if all(b.worktree != breakage.worktree for b in found):
                 found.append(breakage)
     return found
+
+
+def unlisted(state: RepositoryState, folder: Path) -> list[Breakage] | None:
+    """None when git lists the worktree that ``folder`` is in; else what is broken about that
+    worktree (an empty list: nothing wtls can name, mostly a change still being made, such as
+    its git data half deleted). Blocking: reads the disk."""
+    folder = _abs(folder)
+    common = state.repository.common_dir
+    if state.repository.bare and (folder == common or common in folder.parents):
+        return None  # the bare repository itself
+    listed = state.find(folder)
+    root = worktree_root(folder)
+    if listed is not None and (root is None or listed.path == root):
+        return None
+    where = root or folder
+    try:
+        return [b for b in diagnose(where) if b.worktree == where]
+    except (RepositoryError, GitError, OSError):
+        return []
 
 
 def _diagnose_missing_gitdir(root: Path, target: Path, cands: Sequence[Path]) -> Breakage:
@@ -375,8 +405,24 @@ def _diagnose_backlink(root: Path, admin: Path) -> Breakage | None:
     """A linked worktree whose admin dir exists: does the admin dir point back at it?"""
     recorded = _admin_backlink(admin)
     here = _abs(root / ".git")
-    if recorded is None or recorded == here:
+    if recorded == here:
         return None
+    if recorded is None:
+        # Without its `gitdir` file git cannot tell where the worktree is: `git worktree list`
+        # leaves it out and `git worktree prune` would delete the admin dir.
+        return Breakage(
+            kind="backlink-missing",
+            worktree=root,
+            gitdir=admin,
+            repository=_common_of_admin(admin),
+            message=(
+                f"The worktree {root} is missing from `git worktree list`: its record "
+                f"{admin}/gitdir is missing or unreadable, so git no longer knows where it is "
+                "(and `git worktree prune` would forget it). Its files and git data are intact."
+            ),
+            fix=f"wtls repair --apply -- {_q(root)}",
+            repairable=True,
+        )
     registered = recorded.parent
     main = _main_folder(_common_of_admin(admin))
     if recorded.exists() and _points_at(read_gitfile(registered), admin):

@@ -235,6 +235,16 @@ def read_gitfile(worktree: Path) -> Path | None:
     return Path(os.path.normpath(target))
 
 
+def worktree_root(path: Path) -> Path | None:
+    """The nearest folder at or above ``path`` that has a ``.git`` (file or folder): the root of
+    the worktree ``path`` is in, as the disk says (git's listing may disagree when broken)."""
+    start = path if path.is_dir() else path.parent
+    for folder in (start, *start.parents):
+        if (folder / ".git").exists() or (folder / ".git").is_symlink():
+            return folder
+    return None
+
+
 def _find_broken_link(start: Path) -> BrokenWorktreeLink | None:
     """Walk up from ``start`` for a ``.git`` file whose git dir is gone."""
     for folder in (start, *start.parents):

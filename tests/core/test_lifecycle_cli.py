@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -296,3 +299,21 @@ def test_two_cli_spawns_of_the_same_name_at_once(repo: Path) -> None:
     assert "wtls: refused: branch agent/race is already checked out in worktree" in loser
     assert sorted(worktree_paths(repo)) == sorted([str(repo), str(repo.parent / "tasks-app-race")])
     assert git(repo.parent / "tasks-app-race", "status", "--porcelain") == ""
+
+
+def test_output_into_a_closed_pipe_is_no_traceback(repo: Path) -> None:
+    # `wtls list --json | head -1`: the reader leaves early; wtls stops quietly (exit 2).
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    proc = subprocess.run(
+        [sys.executable, "-m", "wtls", "list", "--json", "--no-size"],
+        cwd=repo,
+        stdout=write_end,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+    )
+    os.close(write_end)
+    assert proc.stderr == "" and proc.returncode == 2

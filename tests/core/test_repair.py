@@ -345,3 +345,54 @@ def test_deleted_dotgit_file_is_rewritten_from_main_side(setup: tuple[Path, Path
     assert change.file == wipe / ".git" and change.before is None
     assert change.after == f"gitdir: {main}/.git/worktrees/{WIPE}"
     assert git_ok(wipe)
+
+
+def test_missing_admin_gitdir_file_is_named_and_repaired(setup: tuple[Path, Path, Path]) -> None:
+    # `git worktree list` silently leaves out a worktree whose record lost its `gitdir` file,
+    # and `git worktree prune` would delete the record: wtls names it and git repairs it.
+    main, wipe, remaining = setup
+    before = snapshot(wipe)
+    admin = main / ".git" / "worktrees" / WIPE
+    (admin / "gitdir").unlink()
+    assert wipe not in listed(main)[1]
+    [b] = diagnose(wipe)
+    assert b.kind == "backlink-missing" and b.worktree == wipe and b.repairable
+    assert b.gitdir == admin and b.repository == main / ".git"
+    assert "missing from `git worktree list`" in b.message
+    assert b.fix == f"wtls repair --apply -- {wipe}"
+    problem = b.to_problem()
+    assert problem.path == wipe / ".git" and problem.code == "backlink-missing"
+    assert problem.message.endswith(f"Fix: {b.fix}")
+    # The main side cannot know where the worktree is: nothing to report from there.
+    assert diagnose(remaining) == []
+
+    result = repair(wipe, apply=True)
+    assert result.verified, result.messages
+    assert result.commands == (f"git -C {main} worktree repair -- {wipe}",)
+    [change] = result.changed
+    assert change.file == admin / "gitdir" and change.before is None
+    assert change.after == f"{wipe}/.git"
+    assert listed(main)[1] == {wipe, remaining}
+    assert diagnose(wipe) == [] and snapshot(wipe) == before
+
+
+def test_status_in_a_worktree_git_no_longer_lists(
+    setup: tuple[Path, Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from wtls.cli import main as cli
+
+    main, wipe, _ = setup
+    (main / ".git" / "worktrees" / WIPE / "gitdir").unlink()
+    monkeypatch.chdir(wipe)
+    assert cli(["status"]) == 1
+    out = capsys.readouterr().out
+    assert "backlink-missing" in out and f"wtls repair --apply -- {wipe}" in out
+    assert cli(["status", "--json"]) == 1
+    [broken] = json.loads(capsys.readouterr().out)["broken"]
+    assert broken["kind"] == "backlink-missing" and broken["worktree"] == str(wipe)
+    assert cli(["repair", "--apply"]) == 0
+    capsys.readouterr()
+    assert cli(["status"]) == 0
+    assert "feature/wipe" in capsys.readouterr().out

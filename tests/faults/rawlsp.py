@@ -236,9 +236,11 @@ class RawServer:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 last = self.states[-1] if self.states else None
+                logs = [m.get("message") for m in self.logs[-20:]]
                 raise AssertionError(
                     f"timed out after {timeout}s waiting for {what}; alive={self.alive}; "
-                    f"last state: {last}; stderr tail: {self.stderr_text()[-2000:]}"
+                    f"last state: {last}; server log: {logs}; "
+                    f"stderr tail: {self.stderr_text()[-2000:]}"
                 )
             if not self.alive:
                 raise ServerDied(

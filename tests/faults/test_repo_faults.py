@@ -207,6 +207,87 @@ async def test_worktree_admin_dir_deleted(repo: Path, tmp_path: Path) -> None:
     assert fingerprint(wipe) == before
 
 
+async def test_worktree_record_lost_then_deleted(repo: Path, tmp_path: Path) -> None:
+    """The record of a worktree broken in two steps, each seen by no folder the server watches
+    differently: first its ``gitdir`` file goes (git stops listing the worktree, although git
+    still works in it), then the rest of it (the listing does not change again). Each step gets
+    its own diagnostic and fix; this is also what a slow ``rm -rf`` of the record looks like."""
+    wipe, _ = two_agents(repo, tmp_path)
+    admin = Path(git(wipe, "rev-parse", "--absolute-git-dir"))
+    before = fingerprint(wipe)
+    async with running([repo, wipe]) as server:
+        await server.wait_for_state(lambda s: len(s["worktrees"]) == 3, "initial state")
+        n = len(server.states)
+        (admin / "gitdir").unlink()
+        await server.wait_for_state(lambda s: wt(s, wipe) is None, "unlisted", since=n)
+        diags = await server.wait_for_diagnostics(
+            wipe / ".git", lambda d: "backlink-missing" in codes(d), "backlink-missing diagnostic"
+        )
+        assert diags[0]["severity"] == ERROR
+        assert f"wtls repair --apply -- {wipe}" in diags[0]["message"]
+        actions = await server.result(
+            "textDocument/codeAction",
+            {
+                "textDocument": {"uri": uri(wipe / ".git")},
+                "range": diags[0]["range"],
+                "context": {"diagnostics": diags},
+            },
+        )
+        assert [a["title"] for a in actions] == ["Repair worktree links"]
+
+        # git's listing does not change now; the server still sees the record go.
+        remove_tree(admin)
+        diags = await server.wait_for_diagnostics(
+            wipe / ".git", lambda d: codes(d) == {"broken-link"}, "broken-link diagnostic"
+        )
+        assert "--branch" in diags[0]["message"]
+
+        n = len(server.states)
+        proc = wtls_cli(repo, "repair", "--apply", "--branch", "feature/wipe", str(wipe))
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        await server.wait_for_state(
+            lambda s: (w := wt(s, wipe)) is not None and w["branch"] == "feature/wipe",
+            "re-attached",
+            since=n,
+        )
+        await server.wait_for_diagnostics(wipe / ".git", lambda d: not d, "diagnostic cleared")
+    assert fingerprint(wipe) == before
+
+
+async def test_lost_record_repaired_by_the_quick_fix(repo: Path, tmp_path: Path) -> None:
+    wipe, _ = two_agents(repo, tmp_path)
+    admin = Path(git(wipe, "rev-parse", "--absolute-git-dir"))
+    before = fingerprint(wipe)
+    async with running([wipe]) as server:
+        await server.wait_for_state(lambda s: len(s["worktrees"]) == 3, "initial state")
+        (admin / "gitdir").unlink()
+        diags = await server.wait_for_diagnostics(
+            wipe / ".git", lambda d: "backlink-missing" in codes(d), "backlink-missing diagnostic"
+        )
+        [action] = await server.result(
+            "textDocument/codeAction",
+            {
+                "textDocument": {"uri": uri(wipe / ".git")},
+                "range": diags[0]["range"],
+                "context": {"diagnostics": diags},
+            },
+        )
+        n = len(server.states)
+        [arguments] = action["command"]["arguments"]
+        assert arguments == {"apply": True, "paths": [str(wipe)]}
+        response = await server.command(action["command"]["command"], arguments)
+        assert response["result"]["verified"] is True, response
+        state = await server.wait_for_state(
+            lambda s: wt(s, wipe) is not None and s["this"] == str(wipe.resolve()),
+            "the folder is a listed worktree again",
+            since=n,
+        )
+        assert wt(state, wipe)["branch"] == "feature/wipe"  # type: ignore[index]
+        await server.wait_for_diagnostics(wipe / ".git", lambda d: not d, "diagnostic cleared")
+    assert (admin / "gitdir").read_text().strip() == str(wipe / ".git")
+    assert fingerprint(wipe) == before
+
+
 async def test_git_worktree_move_from_a_terminal(repo: Path, tmp_path: Path) -> None:
     wipe, _ = two_agents(repo, tmp_path)
     before = fingerprint(wipe)
@@ -318,7 +399,8 @@ async def test_rebase_started_and_aborted(repo: Path, tmp_path: Path) -> None:
         diags = await server.wait_for_diagnostics(
             wipe / "cli.py", lambda d: "conflict-marker" in codes(d), "marker diagnostic"
         )
-        assert diags[0]["severity"] == ERROR
+        # Other diagnostics (a predicted conflict with main) may share the file.
+        assert [d["severity"] for d in diags if d["code"] == "conflict-marker"] == [ERROR]
 
         n = len(server.states)
         git(wipe, "rebase", "--abort")

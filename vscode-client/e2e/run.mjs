@@ -189,6 +189,7 @@ const sel = {
     quickInputRows: '.quick-input-widget .quick-input-list .monaco-list-row',
     quickInputMessage: '.quick-input-widget .quick-input-message',
     notifications: '.notifications-toasts .notification-list-item-message',
+    notificationCenter: '.notifications-center .notification-list-item-message',
     terminalRows: '.terminal-wrapper .xterm-rows',
     problemsRows: '.markers-panel .monaco-list-row',
 };
@@ -206,6 +207,34 @@ async function waitForText(page, selector, predicate, what, timeout = TIMEOUT) {
         await page.waitForTimeout(250);
     }
     throw new Error(`timed out waiting for ${what}; saw: ${JSON.stringify(last.slice(0, 30))}`);
+}
+
+/**
+ * Waits for a notification whose text matches `pattern`. A toast can be hidden before it is
+ * read (another one replaces it, the window lost focus); the notification center keeps every
+ * message, so after a few seconds without the toast, open the center and read it there.
+ */
+async function waitForNotification(page, pattern, what) {
+    const start = Date.now();
+    let centerOpened = false;
+    let seen = [];
+    while (Date.now() - start < TIMEOUT) {
+        seen = [];
+        for (const selector of [sel.notifications, sel.notificationCenter]) {
+            seen.push(...(await page.locator(selector).allInnerTexts().catch(() => [])));
+        }
+        const hit = seen.find((t) => pattern.test(t.replace(/\u00a0/g, ' ')));
+        if (hit !== undefined) {
+            return hit;
+        }
+        if (!centerOpened && Date.now() - start > 8000) {
+            log(`no toast for ${what} yet; reading the notification center`);
+            await runCommand(page, 'Notifications: Show Notifications').catch(() => {});
+            centerOpened = true;
+        }
+        await page.waitForTimeout(250);
+    }
+    throw new Error(`timed out waiting for ${what}; saw: ${JSON.stringify(seen.slice(0, 10))}`);
 }
 
 async function openPalette(page) {
@@ -261,6 +290,33 @@ async function quickInputText(page) {
 
 async function waitForWorkbench(page) {
     await page.locator(sel.workbench).waitFor({ state: 'visible', timeout: TIMEOUT });
+}
+
+/**
+ * Opens a .code-workspace URL and waits until its folders are loaded. Under load, code-server
+ * now and then brings the workbench up on the workspace with no folders at all ("You have not
+ * yet added a folder to the workspace"): nothing of ours runs in such a window, so reload it, as
+ * a user would, and say so in the log.
+ */
+async function openWorkspace(page, address) {
+    await page.goto(address);
+    for (let attempt = 1; ; attempt++) {
+        await waitForWorkbench(page);
+        const empty = page.getByText('You have not yet added a folder to the workspace');
+        const loaded = page.locator('.explorer-folders-view .monaco-list-row').first();
+        const which = await Promise.race([
+            empty.waitFor({ state: 'visible', timeout: TIMEOUT }).then(() => 'empty'),
+            loaded.waitFor({ state: 'visible', timeout: TIMEOUT }).then(() => 'loaded'),
+        ]).catch(() => 'timeout');
+        if (which !== 'empty') {
+            return attempt;
+        }
+        if (attempt >= 3) {
+            throw new Error(`code-server opened ${address} with no folders ${attempt} times`);
+        }
+        log(`code-server opened the workspace with no folders (attempt ${attempt}); reloading the page`);
+        await page.reload();
+    }
 }
 
 /** Text of the extension's own status-bar item (its DOM id ends with the item id). */
@@ -746,7 +802,7 @@ async function scenario(tmp, { codeServer, wtls, chromiumPath }) {
                 (t) => /feature\/remaining/.test(t) && /conflict/i.test(t),
                 'a predicted-conflict problem naming feature/remaining',
             );
-            const note = await waitForText(page, sel.notifications, (t) => /predicted conflict/.test(t), 'the Check Conflicts summary');
+            const note = await waitForNotification(page, /predicted conflict/, 'the Check Conflicts summary');
             return `status ${JSON.stringify(text.trim())}; problem ${JSON.stringify(row.replace(/\s+/g, ' ').slice(0, 160))}; ${JSON.stringify(note)}`;
         });
         await step('conflict block quick fix from the light bulb', page, async () => {
@@ -883,7 +939,7 @@ async function scenario(tmp, { codeServer, wtls, chromiumPath }) {
             await pickQuickItem(page, 'feature/wipe');
             await pickQuickItem(page, 'Merge feature/wipe into main');
             await waitUntil(() => git(repo.main, 'show', 'main:cli.py').includes('add|list|done|wipe'), 'main to contain the wipe change');
-            const note = await waitForText(page, sel.notifications, (t) => /Merged feature\/wipe into main/.test(t), 'the merge message');
+            const note = await waitForNotification(page, /Merged feature\/wipe into main/, 'the merge message');
             return JSON.stringify(note);
         });
 
@@ -891,8 +947,7 @@ async function scenario(tmp, { codeServer, wtls, chromiumPath }) {
         writeFileSync(workspaceFile, JSON.stringify({ folders: [{ path: repo.remaining }, { path: repo.otherDraft }] }));
         const multi = await context.newPage();
         await step('multi-root: worktrees of two repositories', multi, async () => {
-            await multi.goto(`${url}/?workspace=${encodeURIComponent(workspaceFile)}`);
-            await waitForWorkbench(multi);
+            await openWorkspace(multi, `${url}/?workspace=${encodeURIComponent(workspaceFile)}`);
             await statusItem(multi, (t) => t.includes('feature/remaining'), 'the first folder\'s worktree in the status bar');
             await runCommand(multi, 'Focus on Worktrees View');
             // One node per repository, each with its worktrees.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 from pygls.uris import from_fs_path
@@ -94,8 +94,14 @@ class DiagnosticsStore:
     def _flush(self, uris: Iterable[str]) -> None:
         for uri in sorted(uris):
             merged: list[types.Diagnostic] = []
+            # Two features may find the same thing (a workspace folder moved by hand is both
+            # a folder git does not list and a hand-moved worktree): one finding per code and
+            # range across categories, the first one kept.
+            seen: set[tuple[Any, ...]] = set()
             for per_uri in self._by_key.values():
-                merged.extend(per_uri.get(uri, ()))
+                own = per_uri.get(uri, ())
+                merged.extend(d for d in own if _finding(d) not in seen)
+                seen.update(_finding(d) for d in own)
             if merged == self._published.get(uri, []):
                 continue
             if merged:
@@ -105,3 +111,8 @@ class DiagnosticsStore:
             self._server.text_document_publish_diagnostics(
                 types.PublishDiagnosticsParams(uri=uri, diagnostics=merged)
             )
+
+
+def _finding(diagnostic: types.Diagnostic) -> tuple[Any, ...]:
+    r = diagnostic.range
+    return (diagnostic.code, r.start.line, r.start.character, r.end.line, r.end.character)

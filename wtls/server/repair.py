@@ -24,7 +24,7 @@ from lsprotocol import types
 from wtls.engine import Refreshed
 from wtls.errors import Refused
 from wtls.problems import Problem
-from wtls.repair import Breakage, diagnose, move, repair
+from wtls.repair import diagnose, move, repair
 from wtls.server.server import (
     RepoSession,
     WtlsServer,
@@ -41,7 +41,7 @@ REPAIR_COMMAND = "wtls.repair"
 MOVE_COMMAND = "wtls.move"
 REPAIR_TITLE = "Repair worktree links"
 #: Diagnostic codes a repair can fix (``broken-link`` is published by the server core).
-REPAIRABLE_CODES = frozenset({"broken-link", "folder-moved", "dotgit-missing"})
+REPAIRABLE_CODES = frozenset({"broken-link", "folder-moved", "dotgit-missing", "backlink-missing"})
 #: Breakage kinds this module publishes itself (the core already covers the others).
 _PUBLISHED_KINDS = frozenset({"folder-moved", "folder-copied"})
 #: Diagnostics category in the server's store.
@@ -62,23 +62,6 @@ def _paths_arg(args: dict[str, Any]) -> list[Path]:
             raise Refused(f"not a file path or URI: {item}")
         out.append(path.expanduser())
     return out
-
-
-def breakage_problem(b: Breakage) -> Problem:
-    """A breakage as an Error on the worktree's ``.git`` file, with the fix in the message."""
-    return Problem(
-        path=b.dotgit,
-        severity="error",
-        code=b.kind,
-        message=f"{b.message} Fix: {b.fix}",
-        data={
-            "worktree": str(b.worktree),
-            "kind": b.kind,
-            "fix": b.fix,
-            "repairable": b.repairable,
-            "repository": str(b.repository) if b.repository else None,
-        },
-    )
 
 
 def _diagnostic_data(diagnostic: types.Diagnostic) -> dict[str, Any]:
@@ -226,7 +209,7 @@ def register(server: WtlsServer) -> None:
                 found = await asyncio.to_thread(diagnose, start, [*session.folders, *folders])
             except (RepositoryError, OSError):
                 found = []
-            problems = [breakage_problem(b) for b in found if b.kind in _PUBLISHED_KINDS]
+            problems = [b.to_problem() for b in found if b.kind in _PUBLISHED_KINDS]
         ls.diagnostics.replace(_CATEGORY, session.key, problems)
 
     server.refresh_hooks.append(on_refresh)

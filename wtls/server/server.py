@@ -27,6 +27,7 @@ from wtls.engine import Engine, Refreshed
 from wtls.errors import ERROR_CODE, REFUSED_CODE, Refused
 from wtls.git import GitError, GitUnavailable, require_git
 from wtls.problems import Problem, stale_problems, worktree_problems
+from wtls.repair import unlisted
 from wtls.server.config import Settings, parse_settings
 from wtls.server.diagnostics import DiagnosticsStore
 from wtls.server.markers_scan import MarkerTracker
@@ -38,6 +39,7 @@ from wtls.worktrees import (
     WorktreeState,
     discover,
     read_gitfile,
+    worktree_root,
 )
 
 log = logging.getLogger(__name__)
@@ -160,7 +162,10 @@ class WtlsServer(LanguageServer):
         #: LSP allows one codeAction handler per server; features add providers here.
         self.code_action_providers: list[CodeActionProvider] = []
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: Workspace folders that could not be opened: the message said about each.
         self._folder_errors: dict[Path, str] = {}
+        #: Their link files as read just before the failed attempt (see :meth:`_retry_folder`).
+        self._folder_signatures: dict[Path, tuple[Any, ...]] = {}
         #: Folders with an error whose link files are polled (see :meth:`_retry_folder`).
         self._retrying: set[Path] = set()
         self._shutting_down = False
@@ -252,29 +257,60 @@ class WtlsServer(LanguageServer):
 
     # ---------------------------------------------------------------- sessions
     async def open_folders(self, folders: Iterable[Path]) -> None:
-        """Discover the repositories of ``folders`` and start watching them."""
+        """Discover the repositories of ``folders`` and start watching them.
+
+        A folder that cannot be opened (no repository, a broken link, a worktree git does not
+        list) gets a message, a diagnostic when there is a fix, and a poll of its link files
+        (:meth:`_retry_folder`) that opens it again once they change.
+        """
         for folder in folders:
+            # Read the link files before git does: a change made while discovering then
+            # shows as a difference to the retry poll and is never missed.
+            signature = await asyncio.to_thread(_link_signature, folder)
             try:
                 repo = await asyncio.to_thread(discover, folder)
             except BrokenWorktreeLink as exc:
-                self._report_folder_error(folder, str(exc), exc)
+                self._report_folder_error(folder, str(exc), signature, [_broken_link_problem(exc)])
                 continue
             except RepositoryError as exc:
-                self._report_folder_error(folder, str(exc), None)
+                self._report_folder_error(folder, str(exc), signature)
                 continue
-            if self._folder_errors.pop(folder, None) is not None:
-                self.diagnostics.replace("broken", folder.as_posix(), [])
             session = self.sessions.get(repo.key)
+            added = False
             if session is None:
                 engine = Engine(repo, self.settings.engine_settings())
-                await self._open_session(repo.key, engine, [folder])
+                session = await self._open_session(repo.key, engine, [folder])
             elif folder not in session.folders:
                 session.folders.append(folder)
+                added = True
+            unlisted = await asyncio.to_thread(_unlisted_folder, session.state, folder)
+            if unlisted is not None:
+                session.folders.remove(folder)
+                if not session.folders:
+                    self.close_session(session)
+                message, problems = unlisted
+                self._report_folder_error(folder, message, signature, problems)
+                continue
+            if self._folder_errors.pop(folder, None) is not None:
+                self._folder_signatures.pop(folder, None)
+                self.diagnostics.replace("broken", folder.as_posix(), [])
+            if added:
                 await self._publish(session, force=True)
 
+    def forget_folder(self, folder: Path) -> None:
+        """A workspace folder was removed: stop retrying it and clear what was said about it."""
+        self._folder_signatures.pop(folder, None)
+        if self._folder_errors.pop(folder, None) is not None:
+            self.diagnostics.replace("broken", folder.as_posix(), [])
+
     def _report_folder_error(
-        self, folder: Path, message: str, broken: BrokenWorktreeLink | None
+        self,
+        folder: Path,
+        message: str,
+        signature: tuple[Any, ...],
+        problems: list[Problem] | None = None,
     ) -> None:
+        self._folder_signatures[folder] = signature
         if folder not in self._retrying and not self._shutting_down:
             self._retrying.add(folder)
             self.spawn_task(self._retry_folder(folder), "retry folder")
@@ -282,30 +318,23 @@ class WtlsServer(LanguageServer):
             return  # say it once, not on every refresh
         self._folder_errors[folder] = message
         self.log_message(f"wtls: {message}", types.MessageType.Warning)
-        if broken is not None:
-            problem = Problem(
-                path=broken.worktree / ".git",
-                severity="error",
-                code="broken-link",
-                message=message,
-                data={"worktree": str(broken.worktree), "gitdir": str(broken.gitdir)},
-            )
-            self.diagnostics.replace("broken", folder.as_posix(), [problem])
+        self.diagnostics.replace("broken", folder.as_posix(), problems or [])
+        if problems:
             self.show_message(message, types.MessageType.Error)
 
     async def _retry_folder(self, folder: Path) -> None:
         """Open a failed workspace folder again once its link files change.
 
         A repair, a move back or a ``git init`` made from a terminal is seen by no watcher (the
-        repository's session is closed); polling a few ``stat`` calls a second is cheap.
+        repository's session is closed); polling a few ``stat`` calls a second is cheap. The
+        signature compared against is the one read before the failed attempt, so a change that
+        raced with that attempt is retried too.
         """
         try:
-            seen = _link_signature(folder)
             while folder in self._folder_errors and not self._shutting_down:
                 await asyncio.sleep(1.0)
                 now = await asyncio.to_thread(_link_signature, folder)
-                if now != seen and folder in self.workspace_folders():
-                    seen = now
+                if now != self._folder_signatures.get(folder):
                     await self.open_folders([folder])
         finally:
             self._retrying.discard(folder)
@@ -381,7 +410,9 @@ class WtlsServer(LanguageServer):
         deleted, folder moved or removed): the error names the case and its fix, and
         :meth:`_retry_folder` reopens the folder once it is repaired."""
         state = session.state
-        lost = [f for f in session.folders if state is not None and state.find(f) is None]
+        if state is None:
+            return
+        lost = [f for f in session.folders if await asyncio.to_thread(_unlisted_folder, state, f)]
         if not lost:
             return
         for folder in lost:
@@ -520,17 +551,49 @@ class WtlsServer(LanguageServer):
 
 
 def _link_signature(folder: Path) -> tuple[Any, ...]:
-    """What changes when a folder is repaired, moved back or made a repository."""
+    """What changes when a folder is repaired, moved back, made a repository, or when the git
+    data its ``.git`` file points at is written, deleted or restored."""
+    gitdir = read_gitfile(folder)
+    paths = [folder, folder / ".git"]
+    if gitdir is not None:
+        paths += [gitdir, gitdir / "gitdir"]
     out: list[Any] = []
-    for path in (folder, folder / ".git"):
+    for path in paths:
         try:
             st = path.stat()
             out.append((st.st_ino, st.st_mtime_ns, st.st_size))
         except OSError:
             out.append(None)
-    gitdir = read_gitfile(folder)
-    out.append(gitdir is not None and gitdir.is_dir())
     return tuple(out)
+
+
+def _unlisted_folder(
+    state: RepositoryState | None, folder: Path
+) -> tuple[str, list[Problem]] | None:
+    """Why ``folder``'s worktree is missing from the repository's listing (a message and the
+    diagnostics that name the fix), or None when git lists it. Blocking: reads the disk."""
+    if state is None:
+        return None
+    breakages = unlisted(state, folder)
+    if breakages is None:
+        return None
+    if breakages:
+        message = " ".join(f"{b.message} Fix: {b.fix}" for b in breakages)
+        return message, [b.to_problem() for b in breakages]
+    # Mostly a moment in the middle of a change (git data being removed or written); the
+    # retry poll opens the folder again when it settles.
+    where = worktree_root(folder) or folder
+    return f"{where} is not one of the worktrees git lists for {state.repository.key}", []
+
+
+def _broken_link_problem(broken: BrokenWorktreeLink) -> Problem:
+    return Problem(
+        path=broken.worktree / ".git",
+        severity="error",
+        code="broken-link",
+        message=str(broken),
+        data={"worktree": str(broken.worktree), "gitdir": str(broken.gitdir)},
+    )
 
 
 def command(server: WtlsServer, name: str) -> Callable[[CommandHandler], CommandHandler]:
@@ -670,6 +733,8 @@ def _register_core(server: WtlsServer) -> None:
                     session.folders.remove(path.resolve())
                     if not session.folders:
                         ls.close_session(session)
+            if path is not None:
+                ls.forget_folder(path.resolve())
         added = [p.resolve() for f in params.event.added if (p := uri_to_path(f.uri))]
         await ls.open_folders(added)
 
