@@ -12,12 +12,15 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from wtls import __version__
 from wtls.errors import Refused
 from wtls.git import GitError, GitUnavailable, require_git
 from wtls.worktrees import BrokenWorktreeLink, RepositoryError, RepositoryState, WorktreeState
+
+if TYPE_CHECKING:
+    from wtls.engine import Engine
 
 EXIT_OK = 0
 EXIT_REFUSED = 1
@@ -39,14 +42,23 @@ def print_json(obj: Any) -> None:
     print(json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False))
 
 
-def _state_for(path: str | None) -> tuple[RepositoryState, Path]:
-    """The repository state for ``path`` (default: the current folder) and that folder."""
+def _engine_for(path: str | None) -> tuple[Engine, Path]:
+    """A refreshed engine for the repository of ``path`` (default: the current folder) and
+    that folder."""
     from wtls.engine import Engine
     from wtls.worktrees import discover
 
     folder = Path(path or ".").resolve()
     engine = Engine(discover(folder))
-    return engine.refresh().state, folder
+    engine.refresh()
+    return engine, folder
+
+
+def _state_for(path: str | None) -> tuple[RepositoryState, Path]:
+    """The repository state for ``path`` (default: the current folder) and that folder."""
+    engine, folder = _engine_for(path)
+    assert engine.state is not None  # refreshed above
+    return engine.state, folder
 
 
 # ----------------------------------------------------------------------------- serve
@@ -131,22 +143,19 @@ def format_table(state: RepositoryState, this: Path | None) -> str:
         for r in rows
     ]
     total = sum(w.disk_bytes or 0 for w in state.worktrees)
-    footer = f"{len(state.worktrees)} worktrees; base branch: {state.base_branch or '(none)'}"
+    n = len(state.worktrees)
+    footer = f"{n} worktree{'' if n == 1 else 's'}; base branch: {state.base_branch or '(none)'}"
     if any(w.disk_bytes is not None for w in state.worktrees):
         footer += f"; total size {human_size(total)}"
     return "\n".join([*(line.rstrip() for line in lines), footer])
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from wtls.engine import Engine
-    from wtls.worktrees import discover
-
-    folder = Path(args.path or ".").resolve()
-    engine = Engine(discover(folder))
-    state = engine.refresh().state
+    engine, folder = _engine_for(args.path)
     if not args.no_size:
         engine.measure_disk()
-        state = engine.state or state
+    state = engine.state
+    assert state is not None  # refreshed by _engine_for
     this_wt = state.find(folder)
     this = this_wt.path if this_wt else None
     if args.json:

@@ -317,3 +317,18 @@ def test_output_into_a_closed_pipe_is_no_traceback(repo: Path) -> None:
     )
     os.close(write_end)
     assert proc.stderr == "" and proc.returncode == 2
+
+
+def test_list_table(repo: Path, tmp_path: Path) -> None:
+    out = run_wtls(repo, "list", "--no-size")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[-1] == "1 worktree; base branch: main"
+    wipe = add_worktree(repo, tmp_path / "wipe", "feature/wipe")
+    (wipe / "new.txt").write_text("x\n")
+    out = run_wtls(wipe, "list")
+    assert out.returncode == 0, out.stderr
+    header, *rows, footer = out.stdout.splitlines()
+    assert header.split() == ["BRANCH", "HEAD", "VS", "BASE", "CHANGES", "SIZE", "PATH", "NOTES"]
+    [mine] = [r for r in rows if r.startswith("*")]
+    assert "feature/wipe" in mine and str(wipe) in mine and "untracked" in mine
+    assert footer.startswith("2 worktrees; base branch: main; total size ")
