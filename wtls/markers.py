@@ -18,14 +18,15 @@ marker of a size-7 block. A lone ``=======`` outside a block (a Markdown setext 
 underline) or a lone ``>>>>>>>`` is not a conflict.
 
 Lines are numbered the way LSP numbers them (0-based; ``\\n``, ``\\r\\n`` and a lone ``\\r`` each
-end a line), so a block's line numbers can go straight into LSP ranges; :func:`utf16_length` gives
-LSP's character offsets. This module knows nothing of LSP types: the server translates.
+end a line), so a block's line numbers can go straight into LSP ranges; character offsets are
+counted by a function the caller passes (the editor's negotiated position encoding), UTF-16 by
+default (:func:`utf16_length`). This module knows nothing of LSP types: the server translates.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -222,29 +223,21 @@ def utf16_length(text: str) -> int:
     return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
 
 
-def block_span(lines: Sequence[str], block: ConflictBlock) -> LineSpan:
+def block_span(
+    lines: Sequence[str], block: ConflictBlock, units: Callable[[str], int] = utf16_length
+) -> LineSpan:
     """A block's range for a diagnostic: from the opener's start to the closer's last character.
 
-    ``lines`` are the document's lines as :func:`split_lines` gives them.
+    ``lines`` are the document's lines as :func:`split_lines` gives them; ``units`` counts a
+    line's length in the position encoding the editor agreed to (UTF-16 unless told).
     """
     closer = lines[block.end_line]
-    end_character = utf16_length(closer[: len(closer) - len(line_break(closer))])
+    end_character = units(closer[: len(closer) - len(line_break(closer))])
     return LineSpan(
         start_line=block.start_line,
         start_character=0,
         end_line=block.end_line,
         end_character=end_character,
-    )
-
-
-def line_span(lines: Sequence[str], line: int) -> LineSpan:
-    """The range of one whole line without its line break (for an unterminated opener)."""
-    text = lines[line]
-    return LineSpan(
-        start_line=line,
-        start_character=0,
-        end_line=line,
-        end_character=utf16_length(text[: len(text) - len(line_break(text))]),
     )
 
 

@@ -156,8 +156,10 @@ async def open_session(
     settings: dict[str, Any] | None = None,
     trusted: bool = True,
     server_command: Sequence[str] | None = None,
+    client_name: str = "visual-studio-code",
 ) -> AsyncIterator[Session]:
-    """Start ``wtls serve``, initialize it on ``folders`` as VS Code would, yield, shut down."""
+    """Start ``wtls serve``, initialize it on ``folders`` with the capabilities of
+    ``client_name`` (a pytest-lsp client spec: VS Code by default), yield, shut down."""
     client = make_test_lsp_client()
     session = Session(client)
 
@@ -171,7 +173,7 @@ async def open_session(
         await asyncio.wait_for(
             client.initialize_session(
                 types.InitializeParams(
-                    capabilities=client_capabilities("visual-studio-code"),
+                    capabilities=client_capabilities(client_name),
                     workspace_folders=[
                         types.WorkspaceFolder(uri=uri(f), name=f.name) for f in folders
                     ],

@@ -95,6 +95,30 @@ async def test_markers_in_an_unsaved_buffer_and_a_committed_file(tmp_path: Path)
         assert not markers(s.diagnostics(clean))
 
 
+@pytest.mark.parametrize(
+    ("client_name", "units"),
+    [
+        ("visual-studio-code", lambda t: len(t.encode("utf-16-le")) // 2),
+        # Neovim offers UTF-8 first, and the server takes it: columns count bytes.
+        ("neovim", lambda t: len(t.encode("utf-8"))),
+    ],
+)
+async def test_marker_columns_in_the_negotiated_encoding(
+    tmp_path: Path, client_name: str, units: Any
+) -> None:
+    closer = ">>>>>>> feature/ünïcode-🎉"
+    text = f"a\n<<<<<<< HEAD\nb\n=======\nc\n{closer}\n"
+    repo = make_repo(tmp_path, files={"notes.txt": text})
+    async with open_session([repo], client_name=client_name) as s:
+        [diagnostic] = markers(
+            await s.wait_for_diagnostics(
+                repo / "notes.txt", lambda d: len(markers(d)) == 1, "markers"
+            )
+        )
+        assert diagnostic.range.end.line == 5
+        assert diagnostic.range.end.character == units(closer)
+
+
 async def test_two_repositories_in_one_multi_root_workspace(tmp_path: Path) -> None:
     first = make_repo(tmp_path / "one")
     second = make_repo(tmp_path / "two")

@@ -8,12 +8,20 @@ every open buffer on each edit. A file whose markers are gone is cleared at once
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from wtls.engine import Refreshed
 from wtls.git import GitError, run_git
-from wtls.markers import MarkerScan, block_span, scan_file, scan_text, split_lines
+from wtls.markers import (
+    MarkerScan,
+    block_span,
+    scan_file,
+    scan_text,
+    split_lines,
+    utf16_length,
+)
 from wtls.problems import Problem
 from wtls.worktrees import WorktreeState
 
@@ -24,9 +32,14 @@ CATEGORY = "markers"
 
 
 def marker_problems(
-    path: Path, text: str | None, scan: MarkerScan, unmerged: bool
+    path: Path,
+    text: str | None,
+    scan: MarkerScan,
+    unmerged: bool,
+    units: Callable[[str], int] = utf16_length,
 ) -> list[Problem]:
-    """Problems for one file's conflict blocks (``text`` gives exact columns when known)."""
+    """Problems for one file's conflict blocks (``text`` gives exact columns when known, counted
+    by ``units`` in the editor's position encoding)."""
     lines = split_lines(text) if text is not None else None
     found: list[Problem] = []
     for block in scan.blocks:
@@ -34,7 +47,7 @@ def marker_problems(
         theirs = block.theirs_label or "incoming"
         nested = " (nested)" if block.depth else ""
         if lines is not None:
-            span = block_span(lines, block)
+            span = block_span(lines, block, units)
             end_line, end_char = span.end_line, span.end_character
         else:
             end_line, end_char = block.end_line, None
@@ -159,7 +172,8 @@ class MarkerTracker:
         }
         unmerged = {w.path / rel for w in own for rel in w.status.conflicted_paths}
         texts = {p: self._open_text(p) for p in paths}
-        results = await asyncio.to_thread(_scan_all, texts, unmerged)
+        units = self._server.workspace.position_codec.client_num_units
+        results = await asyncio.to_thread(_scan_all, texts, unmerged, units)
         from wtls.server.diagnostics import uri_of
 
         for path, problems in results.items():
@@ -170,7 +184,9 @@ class MarkerTracker:
             self._server.diagnostics.replace_uri(CATEGORY, session.key, uri_of(path), problems)
 
 
-def _scan_all(texts: dict[Path, str | None], unmerged: set[Path]) -> dict[Path, list[Problem]]:
+def _scan_all(
+    texts: dict[Path, str | None], unmerged: set[Path], units: Callable[[str], int]
+) -> dict[Path, list[Problem]]:
     out: dict[Path, list[Problem]] = {}
     for path, text in texts.items():
         if text is not None:
@@ -184,7 +200,7 @@ def _scan_all(texts: dict[Path, str | None], unmerged: set[Path]) -> dict[Path, 
                     text = None
         else:
             scan = MarkerScan()
-        out[path] = marker_problems(path, text, scan, path in unmerged)
+        out[path] = marker_problems(path, text, scan, path in unmerged, units)
     return out
 
 
