@@ -180,7 +180,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
         else:
             print(describe(breakages))
         return EXIT_REFUSED
-    missing = unlisted(state, folder)
+    missing = unlisted(state.repository, folder)
     if missing:
         # git works here but does not list this worktree (its record is damaged).
         if args.json:
@@ -721,13 +721,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return EXIT_ERROR
+    if args.command == "serve":  # the server owns stdin/stdout (LSP)
+        return handler(args)
     try:
-        if args.command != "serve":
-            require_git()
-        code = handler(args)
-        if args.command != "serve":  # the server owns stdout (LSP) and closes it itself
-            sys.stdout.flush()  # here, so a closed pipe is handled below
+        code = _run(handler, args)
+        sys.stdout.flush()  # here, so that a closed pipe is handled below
+        sys.stderr.flush()
         return code
+    except BrokenPipeError:
+        # The reader went away (`wtls list --json | head`): no traceback, and none at exit
+        # when Python flushes the streams again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        for stream in (sys.stdout, sys.stderr):
+            os.dup2(devnull, stream.fileno())
+        return EXIT_ERROR
+
+
+def _run(handler: Handler, args: argparse.Namespace) -> int:
+    try:
+        require_git()
+        return handler(args)
     except Refused as exc:
         print(f"wtls: refused: {exc}", file=sys.stderr)
         return EXIT_REFUSED
@@ -735,10 +748,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"wtls: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
-        return EXIT_ERROR
-    except BrokenPipeError:
-        # The reader went away (`wtls list --json | head`): no traceback, and none at exit
-        # when Python flushes stdout again.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
         return EXIT_ERROR

@@ -7,6 +7,7 @@ would see is different.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Iterable, Mapping
@@ -67,6 +68,28 @@ def ignored_dirs(worktree: Path) -> frozenset[Path]:
     return frozenset(out)
 
 
+#: How long a refresh waits for a git command that is writing a worktree's index (seconds).
+GIT_WRITE_GRACE = 2.0
+
+
+def git_writing_until(lock_files: Iterable[Path], now: float) -> float | None:
+    """When the git command holding one of ``lock_files`` should be done, at the latest: the
+    youngest lock's mtime plus :data:`GIT_WRITE_GRACE`. None when no young lock exists (a
+    lock older than that is a long operation or a stale lock of a crashed git: not waited for).
+    """
+    until: float | None = None
+    for lock in lock_files:
+        try:
+            mtime = lock.stat().st_mtime
+        except OSError:
+            continue
+        # A clock step backwards must not make a wait longer than the grace.
+        end = min(mtime, now) + GIT_WRITE_GRACE
+        if end > now and (until is None or end > until):
+            until = end
+    return until
+
+
 class Engine:
     """The live state of one repository."""
 
@@ -79,19 +102,22 @@ class Engine:
         #: Extra per-worktree fields (disk size, ports) kept across refreshes.
         self._extras: dict[Path, dict[str, Any]] = {}
         self._merge_order: tuple[dict[str, Any], ...] | None = None
+        #: Set by :meth:`configure`: the next refresh reads everything with the new settings.
+        self._reread_all = False
 
     def configure(self, settings: EngineSettings) -> None:
-        """Use new settings; the next refresh re-reads everything."""
+        """Use new settings; the next refresh re-reads everything. The current state stays
+        readable until then (a client asking meanwhile gets it, not an empty answer)."""
         with self._lock:
             self.settings = settings
-            self.state = None
+            self._reread_all = True
 
     def refresh(self, change: ChangeSet | None = None) -> Refreshed:
         """Re-read what ``change`` may have changed (everything when None). Blocking: run it
         off the event loop."""
         with self._lock:
             previous = self.state
-            full = change is None or change.everything or previous is None
+            full = change is None or change.everything or previous is None or self._reread_all
             only: Iterable[Path] | None = None
             if not full and change is not None:
                 only = set(change.worktrees)
@@ -124,6 +150,7 @@ class Engine:
             if change is not None and change.everything:
                 self._ignored = {p: ignored_dirs(p) for p in self._ignored}
             self.state = state
+            self._reread_all = False
             files = {k: frozenset(v) for k, v in change.files.items()} if change is not None else {}
             return Refreshed(
                 state=state,
@@ -183,6 +210,30 @@ class Engine:
                 if self.state is not None:
                     self.state = replace(self.state, merge_order=merge_order)
             return changed
+
+    def index_locks(self, change: ChangeSet) -> list[Path]:
+        """The ``index.lock`` files a git command would hold while it rewrites a worktree that
+        ``change`` concerns (a checkout, a merge, a reset, a commit; a ``worktree add``).
+
+        Reading such a worktree before git is done shows a half-written state and costs a
+        ``git status`` and a conflict prediction that the next event repeats.
+        """
+        state = self.state
+        if state is None:
+            return []
+        every = change.everything or change.listing
+        gitdirs = {
+            w.gitdir
+            for w in state.worktrees
+            if w.gitdir is not None and (every or w.path in change.worktrees)
+        }
+        locks = [g / "index.lock" for g in gitdirs]
+        if every:
+            # A worktree being added is in no listing yet: its admin dir already has the lock.
+            admin = self.repository.common_dir / "worktrees"
+            with contextlib.suppress(OSError):
+                locks += [a / "index.lock" for a in admin.iterdir()]
+        return locks
 
     def watch_targets(self) -> WatchTargets:
         """What the watcher should watch for the current state."""

@@ -29,7 +29,6 @@ from wtls.worktrees import (
     NotARepository,
     Repository,
     RepositoryError,
-    RepositoryState,
     discover,
     list_worktrees,
     read_gitfile,
@@ -298,19 +297,24 @@ def diagnose(path: Path, candidates: Sequence[Path] = ()) -> list[Breakage]:
     return found
 
 
-def unlisted(state: RepositoryState, folder: Path) -> list[Breakage] | None:
-    """None when git lists the worktree that ``folder`` is in; else what is broken about that
-    worktree (an empty list: nothing wtls can name, mostly a change still being made, such as
-    its git data half deleted). Blocking: reads the disk."""
+def unlisted(repo: Repository, folder: Path) -> list[Breakage] | None:
+    """None when ``git worktree list`` (read now) lists the worktree that ``folder`` is in;
+    else what is broken about that worktree (an empty list: nothing wtls can name, mostly a
+    change still being made, such as its git data half deleted). Blocking: runs git once."""
     folder = _abs(folder)
-    common = state.repository.common_dir
-    if state.repository.bare and (folder == common or common in folder.parents):
-        return None  # the bare repository itself
-    listed = state.find(folder)
+    common = repo.common_dir
+    if folder == common or common in folder.parents:
+        return None  # the git dir itself (a bare repository)
     root = worktree_root(folder)
-    if listed is not None and (root is None or listed.path == root):
-        return None
+    if root is not None and read_gitfile(root) is not None:
+        target = _abs(read_gitfile(root) or root)
+        if target == common:
+            # A main worktree whose .git is a file: a submodule, `--separate-git-dir`, a
+            # `.bare` layout. git may list it under its git dir's path; it is no linked one.
+            return None
     where = root or folder
+    if where in {e.path for e in list_worktrees(repo)}:
+        return None
     try:
         return [b for b in diagnose(where) if b.worktree == where]
     except (RepositoryError, GitError, OSError):
@@ -407,6 +411,9 @@ def _diagnose_backlink(root: Path, admin: Path) -> Breakage | None:
     here = _abs(root / ".git")
     if recorded == here:
         return None
+    linked = admin.parent.name == "worktrees" and (admin / "commondir").is_file()
+    if recorded is None and not linked:
+        return None  # a main worktree's git dir (a submodule's, a separate one): no back-link
     if recorded is None:
         # Without its `gitdir` file git cannot tell where the worktree is: `git worktree list`
         # leaves it out and `git worktree prune` would delete the admin dir.

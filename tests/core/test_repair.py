@@ -396,3 +396,41 @@ def test_status_in_a_worktree_git_no_longer_lists(
     capsys.readouterr()
     assert cli(["status"]) == 0
     assert "feature/wipe" in capsys.readouterr().out
+
+
+def test_main_worktrees_with_a_git_file_are_not_broken(tmp_path: Path) -> None:
+    # A main worktree whose .git is a file (a submodule, `git init --separate-git-dir`, the
+    # "bare repository + .git file" layout) has no back-link record: nothing is broken.
+    from wtls.repair import unlisted
+    from wtls.worktrees import discover
+
+    separate = tmp_path / "separate"
+    git(
+        tmp_path,
+        "init",
+        "-q",
+        "-b",
+        "main",
+        "--separate-git-dir",
+        str(tmp_path / "sep.git"),
+        str(separate),
+    )
+    git(separate, "commit", "-q", "--allow-empty", "-m", "init")
+
+    layout = tmp_path / "layout"
+    source = make_repo(tmp_path / "src")
+    git(tmp_path, "clone", "-q", "--bare", str(source), str(layout / ".bare"))
+    (layout / ".git").write_text("gitdir: ./.bare\n")
+    add_worktree(layout, layout / "feat", "feat", "main")
+
+    sub_source = make_repo(tmp_path / "subsrc")
+    outer = make_repo(tmp_path / "outer")
+    git(outer, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(sub_source), "sub")
+    submodule = outer / "sub"
+
+    for folder in (separate, layout, layout / "feat", submodule):
+        repo = discover(folder)
+        assert unlisted(repo, folder) is None, folder
+        assert diagnose(folder) == [], folder
+    # Inside the bare git dir itself: no worktree to look for.
+    assert unlisted(discover(layout / ".bare"), layout / ".bare") is None

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
+import time
 from pathlib import Path
 
 from tests.gitutil import add_worktree, commit_all, git
-from wtls.engine import Engine
+from wtls.engine import GIT_WRITE_GRACE, Engine, git_writing_until
 from wtls.watch import ChangeSet, RepoWatcher, WatchTargets, classify
 from wtls.worktrees import discover
 
@@ -132,3 +134,43 @@ def test_refs_change_rereads_worktrees_with_an_upstream(repo: Path, tmp_path: Pa
     refreshed = engine.refresh(ChangeSet(refs=True))
     wt = refreshed.state.find(work)
     assert wt is not None and wt.status.behind == 1
+
+
+def test_git_writing_until_waits_only_for_young_locks(tmp_path: Path) -> None:
+    lock = tmp_path / "index.lock"
+    now = time.time()
+    assert git_writing_until([lock], now) is None  # no lock
+    lock.write_bytes(b"")
+    os.utime(lock, (now - 0.5, now - 0.5))
+    assert git_writing_until([lock], now) == now - 0.5 + GIT_WRITE_GRACE
+    # A lock older than the grace (a long operation, a crashed git) is not waited for.
+    os.utime(lock, (now - GIT_WRITE_GRACE - 1, now - GIT_WRITE_GRACE - 1))
+    assert git_writing_until([lock], now) is None
+    # A lock from the future (clock skew) is waited for no longer than the grace.
+    os.utime(lock, (now + 3600, now + 3600))
+    assert git_writing_until([lock], now) == now + GIT_WRITE_GRACE
+    # The youngest of several decides.
+    other = tmp_path / "other.lock"
+    other.write_bytes(b"")
+    os.utime(lock, (now - 1.5, now - 1.5))
+    os.utime(other, (now - 0.2, now - 0.2))
+    assert git_writing_until([lock, other], now) == now - 0.2 + GIT_WRITE_GRACE
+
+
+def test_index_locks_of_a_change(repo: Path, tmp_path: Path) -> None:
+    wipe = add_worktree(repo, tmp_path / "wipe", "feature/wipe")
+    engine = Engine(discover(repo))
+    engine.refresh()
+    common = repo / ".git"
+    wipe_admin = common / "worktrees" / "wipe"
+    assert engine.index_locks(ChangeSet(worktrees={wipe})) == [wipe_admin / "index.lock"]
+    assert engine.index_locks(ChangeSet(worktrees={repo})) == [common / "index.lock"]
+    assert engine.index_locks(ChangeSet(refs=True)) == []
+    # A listing change (a worktree being added) also looks at every admin dir, listed or not.
+    (common / "worktrees" / "new").mkdir()
+    locks = set(engine.index_locks(ChangeSet(listing=True)))
+    assert locks == {
+        common / "index.lock",
+        wipe_admin / "index.lock",
+        common / "worktrees" / "new" / "index.lock",
+    }

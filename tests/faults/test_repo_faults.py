@@ -288,6 +288,45 @@ async def test_lost_record_repaired_by_the_quick_fix(repo: Path, tmp_path: Path)
     assert fingerprint(wipe) == before
 
 
+async def test_folder_opened_while_its_worktree_is_being_added(repo: Path, tmp_path: Path) -> None:
+    """An agent runs `git worktree add` and its editor opens the folder at once: whatever the
+    server read first, the folder ends up served (its conflict markers are reported)."""
+    async with running([repo]) as server:
+        await server.wait_for_state(lambda s: len(s["worktrees"]) == 1, "initial state")
+        new = tmp_path / "agent"
+        git(repo, "worktree", "add", "-q", "-b", "agent/x", str(new))
+        server.notify(
+            "workspace/didChangeWorkspaceFolders",
+            {"event": {"added": [{"uri": uri(new), "name": "agent"}], "removed": []}},
+        )
+        (new / "notes.txt").write_text(MARKERS)
+        await server.wait_for_diagnostics(
+            new / "notes.txt", lambda d: "conflict-marker" in codes(d), "markers in the new folder"
+        )
+        assert not server.diagnostics_for(new / ".git")
+
+
+async def test_subfolder_of_a_worktree_reopens_after_repair(repo: Path, tmp_path: Path) -> None:
+    wipe, _ = two_agents(repo, tmp_path)
+    sub = wipe / "docs"
+    sub.mkdir()
+    admin = Path(git(wipe, "rev-parse", "--absolute-git-dir"))
+    (admin / "gitdir").unlink()
+    async with running([sub]) as server:
+        await server.wait_for_diagnostics(
+            wipe / ".git", lambda d: "backlink-missing" in codes(d), "backlink-missing diagnostic"
+        )
+        # Ordinary git work in the broken worktree is not a reason to retry.
+        git(wipe, "add", "-A")
+        n = len(server.states)
+        git(repo, "worktree", "repair", "--", str(wipe))  # from a terminal
+        state = await server.wait_for_state(
+            lambda s: s["this"] == str(wipe.resolve()), "the subfolder served", since=n
+        )
+        assert wt(state, wipe)["branch"] == "feature/wipe"  # type: ignore[index]
+        await server.wait_for_diagnostics(wipe / ".git", lambda d: not d, "diagnostic cleared")
+
+
 async def test_git_worktree_move_from_a_terminal(repo: Path, tmp_path: Path) -> None:
     wipe, _ = two_agents(repo, tmp_path)
     before = fingerprint(wipe)
@@ -452,6 +491,31 @@ async def test_index_lock_held_for_seconds(repo: Path, tmp_path: Path) -> None:
             lambda s: (w := wt(s, wipe)) is not None and w["head"] == head and w["unstaged"] == 0,
             "commits seen",
         )
+
+
+async def test_a_worktree_is_not_read_while_git_rewrites_it(repo: Path, tmp_path: Path) -> None:
+    """While a git command holds a worktree's index.lock (a checkout, a merge), the server waits
+    for it (up to 2 s after the lock appeared) instead of publishing a half-written state."""
+    wipe, _ = two_agents(repo, tmp_path)
+    lock = Path(git(wipe, "rev-parse", "--path-format=absolute", "--git-path", "index.lock"))
+    async with running([wipe]) as server:
+        first = await server.wait_for_state(lambda s: len(s["worktrees"]) == 3, "initial state")
+        untracked = wt(first, wipe)["untracked"]  # type: ignore[index]
+        n = len(server.states)
+        lock.write_bytes(b"")  # a git command starts rewriting the worktree...
+        try:
+            (wipe / "cli.py").write_text("first half\n")
+            await asyncio.sleep(0.5)  # ...several watcher batches long (each 40 ms)
+            os.utime(lock)  # (keep the lock young whatever the machine's speed)
+            (wipe / "one.txt").write_text("second half\n")
+            await asyncio.sleep(0.5)
+        finally:
+            lock.unlink()  # ...and is done
+        state = await server.wait_for_state(
+            lambda s: (w := wt(s, wipe)) is not None and w["unstaged"] == 1, "the edit", since=n
+        )
+        # The first state that shows the checkout's first write shows its last one too.
+        assert wt(state, wipe)["untracked"] == untracked + 1, wt(state, wipe)  # type: ignore[index]
 
 
 # ----------------------------------------------------------------------------- odd files

@@ -153,6 +153,8 @@ class ConflictFeature:
             for wt in session.own_worktrees():
                 problems.extend(conflict_problems(prediction, wt.path))
         merge_order = prediction.merge_order if prediction is not None else None
+        if not self.server.is_open(session):
+            return  # closed while predicting
         if session.engine.set_conflicts(conflicts, merge_order):
             await self.server.publish_state(session)
         self.server.diagnostics.replace(CATEGORY, session.key, problems)

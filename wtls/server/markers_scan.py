@@ -176,6 +176,9 @@ class MarkerTracker:
         results = await asyncio.to_thread(_scan_all, texts, unmerged, units)
         from wtls.server.diagnostics import uri_of
 
+        if not self._server.is_open(session):
+            return  # closed while scanning
+
         for path, problems in results.items():
             if problems:
                 flagged.add(path)

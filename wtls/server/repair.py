@@ -210,7 +210,8 @@ def register(server: WtlsServer) -> None:
             except (RepositoryError, OSError):
                 found = []
             problems = [b.to_problem() for b in found if b.kind in _PUBLISHED_KINDS]
-        ls.diagnostics.replace(_CATEGORY, session.key, problems)
+        if ls.is_open(session):
+            ls.diagnostics.replace(_CATEGORY, session.key, problems)
 
     server.refresh_hooks.append(on_refresh)
     server.code_action_providers.append(_provide)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -23,17 +24,18 @@ from pygls.protocol import LanguageServerProtocol
 from pygls.uris import from_fs_path, to_fs_path
 
 from wtls import __version__
-from wtls.engine import Engine, Refreshed
+from wtls.engine import Engine, Refreshed, git_writing_until
 from wtls.errors import ERROR_CODE, REFUSED_CODE, Refused
 from wtls.git import GitError, GitUnavailable, require_git
 from wtls.problems import Problem, stale_problems, worktree_problems
-from wtls.repair import unlisted
+from wtls.repair import Breakage, unlisted
 from wtls.server.config import Settings, parse_settings
 from wtls.server.diagnostics import DiagnosticsStore
 from wtls.server.markers_scan import MarkerTracker
 from wtls.watch import ChangeSet, RepoWatcher
 from wtls.worktrees import (
     BrokenWorktreeLink,
+    Repository,
     RepositoryError,
     RepositoryState,
     WorktreeState,
@@ -260,42 +262,45 @@ class WtlsServer(LanguageServer):
         """Discover the repositories of ``folders`` and start watching them.
 
         A folder that cannot be opened (no repository, a broken link, a worktree git does not
-        list) gets a message, a diagnostic when there is a fix, and a poll of its link files
+        list) gets a message, a diagnostic, and a poll of its link files
         (:meth:`_retry_folder`) that opens it again once they change.
         """
-        for folder in folders:
-            # Read the link files before git does: a change made while discovering then
-            # shows as a difference to the retry poll and is never missed.
-            signature = await asyncio.to_thread(_link_signature, folder)
+        for folder in list(folders):
+            await self._open_folder(folder)
+
+    async def _open_folder(self, folder: Path) -> None:
+        # Read the link files before git does: a change made while git reads shows as a
+        # difference to the retry poll and is never missed.
+        signature = await asyncio.to_thread(_link_signature, folder)
+        try:
+            repo, missing = await asyncio.to_thread(_discover_listed, folder)
+        except BrokenWorktreeLink as exc:
+            self._report_folder_error(folder, str(exc), signature, [_broken_link_problem(exc)])
+            return
+        except (RepositoryError, GitError, OSError) as exc:
+            self._report_folder_error(folder, str(exc), signature)
+            return
+        if missing is not None:
+            message, problems = _unlisted_report(folder, missing)
+            # Nothing named is mostly a change in progress: a diagnostic, not a pop-up.
+            self._report_folder_error(folder, message, signature, problems, popup=bool(missing))
+            return
+        if folder not in self.workspace_folders():
+            return  # removed from the workspace meanwhile
+        session = self.sessions.get(repo.key)
+        if session is None:
+            engine = Engine(repo, self.settings.engine_settings())
             try:
-                repo = await asyncio.to_thread(discover, folder)
-            except BrokenWorktreeLink as exc:
-                self._report_folder_error(folder, str(exc), signature, [_broken_link_problem(exc)])
-                continue
-            except RepositoryError as exc:
+                await self._open_session(repo.key, engine, [folder])
+            except (RepositoryError, GitError, OSError) as exc:
                 self._report_folder_error(folder, str(exc), signature)
-                continue
-            session = self.sessions.get(repo.key)
-            added = False
-            if session is None:
-                engine = Engine(repo, self.settings.engine_settings())
-                session = await self._open_session(repo.key, engine, [folder])
-            elif folder not in session.folders:
-                session.folders.append(folder)
-                added = True
-            unlisted = await asyncio.to_thread(_unlisted_folder, session.state, folder)
-            if unlisted is not None:
-                session.folders.remove(folder)
-                if not session.folders:
-                    self.close_session(session)
-                message, problems = unlisted
-                self._report_folder_error(folder, message, signature, problems)
-                continue
-            if self._folder_errors.pop(folder, None) is not None:
-                self._folder_signatures.pop(folder, None)
-                self.diagnostics.replace("broken", folder.as_posix(), [])
-            if added:
-                await self._publish(session, force=True)
+                return
+        elif folder not in session.folders:
+            session.folders.append(folder)
+            await self._publish(session, force=True)
+        self._folder_signatures.pop(folder, None)
+        if self._folder_errors.pop(folder, None) is not None:
+            self.diagnostics.replace("broken", folder.as_posix(), [])
 
     def forget_folder(self, folder: Path) -> None:
         """A workspace folder was removed: stop retrying it and clear what was said about it."""
@@ -309,33 +314,47 @@ class WtlsServer(LanguageServer):
         message: str,
         signature: tuple[Any, ...],
         problems: list[Problem] | None = None,
+        *,
+        popup: bool = True,
     ) -> None:
+        if folder not in self.workspace_folders():
+            return  # removed from the workspace meanwhile
         self._folder_signatures[folder] = signature
         if folder not in self._retrying and not self._shutting_down:
             self._retrying.add(folder)
             self.spawn_task(self._retry_folder(folder), "retry folder")
+        # The diagnostics always follow the latest attempt (the store sends only changes);
+        # the message and pop-up are said once, not on every retry.
+        self.diagnostics.replace("broken", folder.as_posix(), problems or [])
         if self._folder_errors.get(folder) == message:
-            return  # say it once, not on every refresh
+            return
         self._folder_errors[folder] = message
         self.log_message(f"wtls: {message}", types.MessageType.Warning)
-        self.diagnostics.replace("broken", folder.as_posix(), problems or [])
-        if problems:
+        if problems and popup:
             self.show_message(message, types.MessageType.Error)
 
     async def _retry_folder(self, folder: Path) -> None:
         """Open a failed workspace folder again once its link files change.
 
         A repair, a move back or a ``git init`` made from a terminal is seen by no watcher (the
-        repository's session is closed); polling a few ``stat`` calls a second is cheap. The
+        folder belongs to no open session); polling a few ``stat`` calls a second is cheap. The
         signature compared against is the one read before the failed attempt, so a change that
         raced with that attempt is retried too.
         """
         try:
             while folder in self._folder_errors and not self._shutting_down:
                 await asyncio.sleep(1.0)
+                if folder not in self.workspace_folders():
+                    self.forget_folder(folder)
+                    break
                 now = await asyncio.to_thread(_link_signature, folder)
-                if now != self._folder_signatures.get(folder):
-                    await self.open_folders([folder])
+                if now == self._folder_signatures.get(folder):
+                    continue
+                try:
+                    await self._open_folder(folder)
+                except Exception:  # keep polling: the next change may fix it
+                    log.exception("wtls: reopening %s failed", folder)
+                    self._folder_signatures[folder] = now
         finally:
             self._retrying.discard(folder)
 
@@ -357,15 +376,26 @@ class WtlsServer(LanguageServer):
             refreshed = await asyncio.to_thread(engine.refresh)
             await self._after_refresh(session, refreshed, force=True)
             self.spawn_task(self.markers.scan_session(session, full=True), "marker scan")
+        except BaseException:
+            self.close_session(session)  # no half-open session for later folders to join
+            raise
         finally:
             self._progress_end(token)
         return session
+
+    def is_open(self, session: RepoSession) -> bool:
+        """Whether ``session`` is still the server's session for its repository (background
+        work of a closed session must not publish anything)."""
+        return self.sessions.get(session.key) is session
 
     def close_session(self, session: RepoSession) -> None:
         """Stop watching a repository and clear what it published."""
         if session.watcher is not None:
             session.watcher.stop()
-        self.sessions.pop(session.key, None)
+        if session.disk_task is not None:
+            session.disk_task.cancel()
+        if self.is_open(session):
+            self.sessions.pop(session.key, None)
         self.diagnostics.clear_owner(session.key)
 
     # ---------------------------------------------------------------- refresh pipeline
@@ -381,10 +411,13 @@ class WtlsServer(LanguageServer):
             session.refresh_task = self.spawn_task(self._refresh_loop(session), "refresh")
 
     async def _refresh_loop(self, session: RepoSession) -> None:
-        while session.pending is not None and not self._shutting_down:
+        while session.pending is not None and not self._shutting_down and self.is_open(session):
             if self.settings.debounceMs:
                 await asyncio.sleep(self.settings.debounceMs / 1000)
+            await self._wait_for_git_writes(session)
             change, session.pending = session.pending, None
+            if change is None:
+                break
             try:
                 refreshed = await asyncio.to_thread(session.engine.refresh, change)
             except (GitError, RepositoryError, OSError) as exc:
@@ -401,23 +434,42 @@ class WtlsServer(LanguageServer):
                     refreshed = await asyncio.to_thread(
                         session.engine.refresh, ChangeSet(worktrees=new)
                     )
+            if not self.is_open(session):
+                return
             await self._after_refresh(session, refreshed)
             if listing_changed:
-                await self._recheck_lost_folders(session)
+                await self._recheck_folders(session)
 
-    async def _recheck_lost_folders(self, session: RepoSession) -> None:
-        """Discover again the workspace folders the repository no longer lists (git data
-        deleted, folder moved or removed): the error names the case and its fix, and
-        :meth:`_retry_folder` reopens the folder once it is repaired."""
+    async def _wait_for_git_writes(self, session: RepoSession) -> None:
+        """Let a git command that is rewriting a worktree of this change finish first (at most
+        :data:`GIT_WRITE_GRACE` after it started); events arriving meanwhile join the change.
+        Its release of ``index.lock`` is itself an event, so nothing is missed."""
+        engine = session.engine
+        while (change := session.pending) is not None and not self._shutting_down:
+            until = await asyncio.to_thread(
+                lambda: git_writing_until(engine.index_locks(change), time.time())
+            )
+            if until is None:
+                return
+            await asyncio.sleep(min(0.05, max(until - time.time(), 0.0)))
+
+    async def _recheck_folders(self, session: RepoSession) -> None:
+        """After a listing change: open again the workspace folders this repository no longer
+        lists (git data deleted, folder moved or removed: the error names the case and its
+        fix), and retry every folder that could not be opened (a worktree that was still being
+        added when its folder was opened is listed now)."""
         state = session.state
         if state is None:
             return
-        lost = [f for f in session.folders if await asyncio.to_thread(_unlisted_folder, state, f)]
-        if not lost:
-            return
-        for folder in lost:
-            session.folders.remove(folder)
-        await self.open_folders(lost)
+        listed = [w.path for w in state.worktrees]
+        repo = session.engine.repository
+        lost: list[Path] = []
+        for folder in list(session.folders):
+            if await asyncio.to_thread(_is_unlisted, repo, folder, listed):
+                lost.append(folder)
+                if folder in session.folders:
+                    session.folders.remove(folder)
+        await self.open_folders([*lost, *(f for f in self._folder_errors if f not in lost)])
 
     async def _refresh_failed(self, session: RepoSession, exc: Exception) -> None:
         message = str(exc)
@@ -452,6 +504,8 @@ class WtlsServer(LanguageServer):
             await self._publish(session)
 
     async def _publish(self, session: RepoSession, *, force: bool = False) -> None:
+        if session.engine.state is None or not self.is_open(session):
+            return  # not read yet (the first refresh publishes), or closed
         payload = session.payload()
         if not force and payload == session.last_payload:
             return
@@ -535,9 +589,8 @@ class WtlsServer(LanguageServer):
         self.settings = settings
         for session in list(self.sessions.values()):
             session.engine.configure(settings.engine_settings())
-            if session.watcher is not None:
-                await asyncio.to_thread(session.engine.refresh)
-                session.watcher.retarget(session.engine.watch_targets())
+            if session.watcher is not None:  # new ignore globs
+                await asyncio.to_thread(session.watcher.retarget, session.engine.watch_targets())
             self.queue_change(session, ChangeSet(everything=True))
 
     async def shutdown_sessions(self) -> None:
@@ -551,39 +604,61 @@ class WtlsServer(LanguageServer):
 
 
 def _link_signature(folder: Path) -> tuple[Any, ...]:
-    """What changes when a folder is repaired, moved back, made a repository, or when the git
-    data its ``.git`` file points at is written, deleted or restored."""
-    gitdir = read_gitfile(folder)
-    paths = [folder, folder / ".git"]
-    if gitdir is not None:
-        paths += [gitdir, gitdir / "gitdir"]
+    """What changes when a folder is repaired, moved back or made a repository, or when the
+    git data its worktree's ``.git`` file points at is deleted or restored. Only link files:
+    ordinary git work in the worktree (an index write, a commit) does not change it."""
+    root = worktree_root(folder) or folder
+    gitdir = read_gitfile(root)
     out: list[Any] = []
-    for path in paths:
+    for path, contents in (
+        (folder, False),
+        (root / ".git", True),
+        *(((gitdir / "gitdir", True), (gitdir / "commondir", False)) if gitdir else ()),
+    ):
         try:
             st = path.stat()
-            out.append((st.st_ino, st.st_mtime_ns, st.st_size))
         except OSError:
             out.append(None)
+            continue
+        out.append((st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size) if contents else st.st_ino)
     return tuple(out)
 
 
-def _unlisted_folder(
-    state: RepositoryState | None, folder: Path
-) -> tuple[str, list[Problem]] | None:
-    """Why ``folder``'s worktree is missing from the repository's listing (a message and the
-    diagnostics that name the fix), or None when git lists it. Blocking: reads the disk."""
-    if state is None:
-        return None
-    breakages = unlisted(state, folder)
-    if breakages is None:
-        return None
+def _discover_listed(folder: Path) -> tuple[Repository, list[Breakage] | None]:
+    """The repository of ``folder`` and, when git does not list its worktree, why (see
+    :func:`wtls.repair.unlisted`). Raises :class:`BrokenWorktreeLink` when the worktree's git
+    data is gone, also when it went while this looked. Blocking."""
+    repo = discover(folder)
+    missing = unlisted(repo, folder)
+    if missing and any(b.kind in ("gitdir-missing", "main-deleted") for b in missing):
+        repo = discover(folder)  # deleted meanwhile: say it the way a broken link is said
+        missing = unlisted(repo, folder)
+    return repo, missing
+
+
+def _is_unlisted(repo: Repository, folder: Path, listed: list[Path]) -> bool:
+    """Whether ``folder``'s worktree is missing from ``listed`` (a listing just read), without
+    running git when it is there. Blocking: reads the disk."""
+    root = worktree_root(folder)
+    if root is not None and root in listed:
+        return False
+    return unlisted(repo, folder) is not None
+
+
+def _unlisted_report(folder: Path, breakages: list[Breakage]) -> tuple[str, list[Problem]]:
+    """The message and diagnostics for a folder whose worktree git does not list."""
     if breakages:
         message = " ".join(f"{b.message} Fix: {b.fix}" for b in breakages)
         return message, [b.to_problem() for b in breakages]
     # Mostly a moment in the middle of a change (git data being removed or written); the
     # retry poll opens the folder again when it settles.
     where = worktree_root(folder) or folder
-    return f"{where} is not one of the worktrees git lists for {state.repository.key}", []
+    message = (
+        f"{where} is not one of the worktrees `git worktree list` shows (its git data may be "
+        "changing right now; if this stays, `wtls repair` says what is wrong)"
+    )
+    problem = Problem(path=where / ".git", severity="warning", code="unlisted", message=message)
+    return message, [problem]
 
 
 def _broken_link_problem(broken: BrokenWorktreeLink) -> Problem:
