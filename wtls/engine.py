@@ -69,7 +69,7 @@ def ignored_dirs(worktree: Path) -> frozenset[Path]:
 
 
 #: How long a refresh waits for a git command that is writing a worktree's index (seconds).
-GIT_WRITE_GRACE = 2.0
+GIT_WRITE_GRACE = 5.0
 
 
 def git_writing_until(lock_files: Iterable[Path], now: float) -> float | None:

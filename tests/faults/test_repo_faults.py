@@ -495,7 +495,7 @@ async def test_index_lock_held_for_seconds(repo: Path, tmp_path: Path) -> None:
 
 async def test_a_worktree_is_not_read_while_git_rewrites_it(repo: Path, tmp_path: Path) -> None:
     """While a git command holds a worktree's index.lock (a checkout, a merge), the server waits
-    for it (up to 2 s after the lock appeared) instead of publishing a half-written state."""
+    for it (up to 5 s after the lock appeared) instead of publishing a half-written state."""
     wipe, _ = two_agents(repo, tmp_path)
     lock = Path(git(wipe, "rev-parse", "--path-format=absolute", "--git-path", "index.lock"))
     async with running([wipe]) as server:
