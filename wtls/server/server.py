@@ -168,6 +168,7 @@ class WtlsServer(LanguageServer):
         self._folder_errors: dict[Path, str] = {}
         #: Their link files as read just before the failed attempt (see :meth:`_retry_folder`).
         self._folder_signatures: dict[Path, tuple[Any, ...]] = {}
+        self._opening = asyncio.Lock()
         #: Folders with an error whose link files are polled (see :meth:`_retry_folder`).
         self._retrying: set[Path] = set()
         self._shutting_down = False
@@ -241,11 +242,12 @@ class WtlsServer(LanguageServer):
             repo = await asyncio.to_thread(discover, Path(path))
         except RepositoryError as exc:
             raise Refused(str(exc)) from exc
-        session = self.sessions.get(repo.key)
-        if session is None:
-            session = await self._open_session(
-                repo.key, Engine(repo, self.settings.engine_settings()), []
-            )
+        async with self._opening:
+            session = self.sessions.get(repo.key)
+            if session is None:
+                session = await self._open_session(
+                    repo.key, Engine(repo, self.settings.engine_settings()), []
+                )
         return session.engine
 
     async def refresh(self, engine: Engine, change: ChangeSet | None = None) -> None:
@@ -287,17 +289,20 @@ class WtlsServer(LanguageServer):
             return
         if folder not in self.workspace_folders():
             return  # removed from the workspace meanwhile
-        session = self.sessions.get(repo.key)
-        if session is None:
-            engine = Engine(repo, self.settings.engine_settings())
-            try:
-                await self._open_session(repo.key, engine, [folder])
-            except (RepositoryError, GitError, OSError) as exc:
-                self._report_folder_error(folder, str(exc), signature)
-                return
-        elif folder not in session.folders:
-            session.folders.append(folder)
-            await self._publish(session, force=True)
+        # One opener at a time: two folders of one repository opened at once (a retry and a
+        # workspace change) must share one session, not start two watchers.
+        async with self._opening:
+            session = self.sessions.get(repo.key)
+            if session is None:
+                engine = Engine(repo, self.settings.engine_settings())
+                try:
+                    await self._open_session(repo.key, engine, [folder])
+                except (RepositoryError, GitError, OSError) as exc:
+                    self._report_folder_error(folder, str(exc), signature)
+                    return
+            elif folder not in session.folders:
+                session.folders.append(folder)
+                await self._publish(session, force=True)
         self._folder_signatures.pop(folder, None)
         if self._folder_errors.pop(folder, None) is not None:
             self.diagnostics.replace("broken", folder.as_posix(), [])
