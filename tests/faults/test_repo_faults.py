@@ -327,6 +327,21 @@ async def test_subfolder_of_a_worktree_reopens_after_repair(repo: Path, tmp_path
         await server.wait_for_diagnostics(wipe / ".git", lambda d: not d, "diagnostic cleared")
 
 
+async def test_two_folders_of_one_broken_worktree_get_one_popup(repo: Path, tmp_path: Path) -> None:
+    wipe, _ = two_agents(repo, tmp_path)
+    docs, src = wipe / "docs", wipe / "src"
+    docs.mkdir()
+    src.mkdir()
+    (Path(git(wipe, "rev-parse", "--absolute-git-dir")) / "gitdir").unlink()
+    async with running([docs, src]) as server:
+        await server.wait_for_diagnostics(
+            wipe / ".git", lambda d: "backlink-missing" in codes(d), "backlink-missing diagnostic"
+        )
+        await server.wait_until(lambda: len(server.logs) >= 2, "both folders reported")
+        popups = [m for m in server.shown if "missing from `git worktree list`" in m["message"]]
+        assert len(popups) == 1, popups
+
+
 async def test_git_worktree_move_from_a_terminal(repo: Path, tmp_path: Path) -> None:
     wipe, _ = two_agents(repo, tmp_path)
     before = fingerprint(wipe)

@@ -333,9 +333,11 @@ class WtlsServer(LanguageServer):
         self.diagnostics.replace("broken", folder.as_posix(), problems or [])
         if self._folder_errors.get(folder) == message:
             return
+        # Several folders of one broken worktree: one pop-up, not one per folder.
+        said = message in self._folder_errors.values()
         self._folder_errors[folder] = message
         self.log_message(f"wtls: {message}", types.MessageType.Warning)
-        if problems and popup:
+        if problems and popup and not said:
             self.show_message(message, types.MessageType.Error)
 
     async def _retry_folder(self, folder: Path) -> None:
