@@ -297,24 +297,30 @@ def diagnose(path: Path, candidates: Sequence[Path] = ()) -> list[Breakage]:
     return found
 
 
-def unlisted(repo: Repository, folder: Path) -> list[Breakage] | None:
-    """None when ``git worktree list`` (read now) lists the worktree that ``folder`` is in;
-    else what is broken about that worktree (an empty list: nothing wtls can name, mostly a
-    change still being made, such as its git data half deleted). Blocking: runs git once."""
+def is_listed(repo: Repository, folder: Path, listed: Iterable[Path] | None = None) -> bool:
+    """Whether git lists the worktree that ``folder`` is in. ``listed`` are the worktree paths
+    of a listing just read; without it ``git worktree list`` runs. Blocking."""
     folder = _abs(folder)
     common = repo.common_dir
     if folder == common or common in folder.parents:
-        return None  # the git dir itself (a bare repository)
+        return True  # the git dir itself (a bare repository)
     root = worktree_root(folder)
-    if root is not None and read_gitfile(root) is not None:
-        target = _abs(read_gitfile(root) or root)
-        if target == common:
-            # A main worktree whose .git is a file: a submodule, `--separate-git-dir`, a
-            # `.bare` layout. git may list it under its git dir's path; it is no linked one.
-            return None
-    where = root or folder
-    if where in {e.path for e in list_worktrees(repo)}:
+    gitfile = read_gitfile(root) if root is not None else None
+    if gitfile is not None and _abs(gitfile) == common:
+        # A main worktree whose .git is a file: a submodule, `--separate-git-dir`, a `.bare`
+        # layout. git may list it under its git dir's path; it is no linked one.
+        return True
+    paths = listed if listed is not None else (e.path for e in list_worktrees(repo))
+    return (root or folder) in set(paths)
+
+
+def unlisted(repo: Repository, folder: Path) -> list[Breakage] | None:
+    """None when ``git worktree list`` (read now) lists the worktree that ``folder`` is in;
+    else what is broken about that worktree (an empty list: nothing wtls can name, mostly a
+    change still being made, such as its git data half deleted). Blocking: runs git."""
+    if is_listed(repo, folder):
         return None
+    where = worktree_root(_abs(folder)) or _abs(folder)
     try:
         return [b for b in diagnose(where) if b.worktree == where]
     except (RepositoryError, GitError, OSError):

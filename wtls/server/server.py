@@ -28,7 +28,7 @@ from wtls.engine import Engine, Refreshed, git_writing_until
 from wtls.errors import ERROR_CODE, REFUSED_CODE, Refused
 from wtls.git import GitError, GitUnavailable, require_git
 from wtls.problems import Problem, stale_problems, worktree_problems
-from wtls.repair import Breakage, unlisted
+from wtls.repair import Breakage, is_listed, unlisted
 from wtls.server.config import Settings, parse_settings
 from wtls.server.diagnostics import DiagnosticsStore
 from wtls.server.markers_scan import MarkerTracker
@@ -472,7 +472,7 @@ class WtlsServer(LanguageServer):
         repo = session.engine.repository
         lost: list[Path] = []
         for folder in list(session.folders):
-            if await asyncio.to_thread(_is_unlisted, repo, folder, listed):
+            if not await asyncio.to_thread(is_listed, repo, folder, listed):
                 lost.append(folder)
                 if folder in session.folders:
                     session.folders.remove(folder)
@@ -643,20 +643,11 @@ def _discover_listed(folder: Path) -> tuple[Repository, list[Breakage] | None]:
     return repo, missing
 
 
-def _is_unlisted(repo: Repository, folder: Path, listed: list[Path]) -> bool:
-    """Whether ``folder``'s worktree is missing from ``listed`` (a listing just read), without
-    running git when it is there. Blocking: reads the disk."""
-    root = worktree_root(folder)
-    if root is not None and root in listed:
-        return False
-    return unlisted(repo, folder) is not None
-
-
 def _unlisted_report(folder: Path, breakages: list[Breakage]) -> tuple[str, list[Problem]]:
     """The message and diagnostics for a folder whose worktree git does not list."""
     if breakages:
-        message = " ".join(f"{b.message} Fix: {b.fix}" for b in breakages)
-        return message, [b.to_problem() for b in breakages]
+        problems = [b.to_problem() for b in breakages]
+        return " ".join(p.message for p in problems), problems
     # Mostly a moment in the middle of a change (git data being removed or written); the
     # retry poll opens the folder again when it settles.
     where = worktree_root(folder) or folder
