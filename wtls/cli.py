@@ -450,13 +450,32 @@ def _cmd_remove(args: argparse.Namespace) -> int:
     )
     if args.json:
         print_json(result.to_json())
-        return EXIT_OK
-    print(result.message)
-    if result.dry_run and result.would_back_up:
-        print("would back up: " + ", ".join(result.would_back_up))
-    if result.restore_command:
-        print(f"restore with:\n  {result.restore_command}")
-    return EXIT_OK
+    else:
+        print(result.message)
+        if result.dry_run and result.would_back_up:
+            print("would back up: " + ", ".join(result.would_back_up))
+        if result.restore_command:
+            print(f"restore with:\n  {result.restore_command}")
+    for problem in result.problems:
+        _err(f"wtls: error: {problem}")
+    return EXIT_ERROR if result.problems else EXIT_OK
+
+
+def _cmd_restore(args: argparse.Namespace) -> int:
+    from wtls.backup import restore_backup
+    from wtls.worktrees import discover
+
+    cwd = Path.cwd()
+    discover(cwd)  # a clear error outside a repository
+    path = Path(args.path).expanduser() if args.path else None
+    result = restore_backup(cwd, args.ref, path)
+    if args.json:
+        print_json(result.to_json())
+    else:
+        print(result.message)
+    for problem in result.problems:
+        _err(f"wtls: error: {problem}")
+    return EXIT_ERROR if result.problems else EXIT_OK
 
 
 def _cmd_prune(args: argparse.Namespace) -> int:
@@ -468,7 +487,12 @@ def _cmd_prune(args: argparse.Namespace) -> int:
         return EXIT_OK
     verb = "would prune" if result.dry_run else "pruned"
     for item in result.pruned:
-        print(f"{verb} {item['path']} ({item['reason'] or 'folder gone'})")
+        saved = (
+            f"; its detached commits are saved in {item['backupRef']}"
+            if item.get("backupRef")
+            else ""
+        )
+        print(f"{verb} {item['path']} ({item['reason'] or 'folder gone'}){saved}")
     for item in result.kept:
         print(f"kept {item['path']} ({item['reason']})")
     if not result.pruned:
@@ -611,11 +635,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "remove",
         help="remove a worktree safely",
-        description="Remove WORKTREE (`git worktree remove`) and delete its branch when it is "
-        "merged into base (squash and rebase merges count). Refused, with nothing changed: the "
-        "main worktree; a locked one; one with uncommitted or untracked changes (listed). "
-        "--force removes those anyway after saving every change in a backup ref "
-        "(refs/wtls/backup/...) and prints the command that restores it.",
+        description="Remove WORKTREE and delete its branch when it is merged into base (squash "
+        "and rebase merges count). Refused, with nothing changed: the main worktree; a locked "
+        "one; one holding work that is not committed (changed, staged, untracked or deleted "
+        "files, compared byte for byte; nested git repositories, even in ignored folders; "
+        "submodules), all listed; and always one with another worktree inside it. --force "
+        "removes it anyway after saving all of that (raw bytes, the index, nested repositories "
+        "with their refs and objects) in one verified backup ref (refs/wtls/backup/...) and "
+        "prints the command that restores it (`wtls restore REF`). Ignored files are not kept. "
+        "A detached HEAD whose commits no branch reaches is saved in a backup ref first. The "
+        "folder is renamed aside and checked once more before git deletes it, so a file "
+        "written meanwhile is never lost (the removal is then refused). Exit 2, with what was "
+        "done, when a later step (deleting the branch) fails.",
     )
     p.add_argument("worktree", metavar="WORKTREE", help=wt_help)
     p.add_argument(
@@ -633,12 +664,30 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "prune",
         help="forget worktrees whose folders were deleted by hand",
-        description="List the stale worktree records (folders deleted by hand) and prune them "
-        "with `git worktree prune`; --dry-run only lists them. Locked records are kept.",
+        description="List the stale worktree records (folders deleted by hand) and forget "
+        "them; --dry-run only lists them. Kept, with the reason: locked records, and folders "
+        "that were moved by hand (`wtls repair` reattaches those). A detached HEAD with commits "
+        "that no branch reaches is saved under refs/wtls/backup/ before its record goes.",
     )
     p.add_argument("--dry-run", action="store_true", help="only list what would be pruned")
     p.add_argument("--json", action="store_true", help="print the result object")
     p.set_defaults(handler=_cmd_prune)
+
+    p = sub.add_parser(
+        "restore",
+        help="recreate a removed worktree from its backup ref",
+        description="Recreate the worktree saved in REF (a ref under refs/wtls/backup/, as "
+        "`wtls remove --force` prints it; the part after refs/wtls/backup/ is enough) at its "
+        "old path or at --path: its files byte for byte, its index, its nested repositories "
+        "and submodules with their refs. It gets its branch back when the branch is free and "
+        "still at the saved commit (a deleted branch is created again); otherwise it is "
+        "detached there. Refused when the path exists and is not empty. List backups with "
+        "`git for-each-ref refs/wtls/backup/`.",
+    )
+    p.add_argument("ref", metavar="REF", help="the backup ref")
+    p.add_argument("--path", metavar="PATH", help="where to recreate it (default: where it was)")
+    p.add_argument("--json", action="store_true", help="print the result object")
+    p.set_defaults(handler=_cmd_restore)
 
     p = sub.add_parser(
         "lock",

@@ -32,6 +32,7 @@ import shutil
 import socket
 import stat
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -44,9 +45,19 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 from urllib.parse import unquote, urlparse
 
+from wtls.backup import (
+    Backup,
+    Inspection,
+    inspect_worktree,
+    save_backup,
+    save_commit,
+    unreachable_commits,
+    verify_folder,
+)
 from wtls.errors import Refused
 from wtls.git import GitBusy, GitError, run_git, split_z
 from wtls.project_config import ProjectConfig, load_project_config
+from wtls.repair import diagnose
 from wtls.worktrees import (
     Repository,
     RepositoryState,
@@ -56,6 +67,7 @@ from wtls.worktrees import (
     discover,
     list_worktrees,
     repository_state,
+    worktree_gitdir,
 )
 
 #: Folder (inside each spawned worktree) holding wtls's files; it ignores itself.
@@ -66,8 +78,6 @@ PROMPT_FILE = f"{WTLS_DIR}/task.md"
 PORTS_FILE = f"{WTLS_DIR}/ports.env"
 #: What spawn did, for ``wtls list`` and clients.
 SPAWN_INFO_FILE = f"{WTLS_DIR}/spawn.json"
-#: Where forced removals keep their backups.
-BACKUP_REF_PREFIX = "refs/wtls/backup/"
 #: Longest task or branch name accepted (folder and ref names must stay far below OS limits).
 MAX_NAME_LENGTH = 100
 #: Ports are drawn from this range (above most dev-server defaults, below ephemeral ports).
@@ -75,13 +85,6 @@ PORT_RANGE = (20000, 45000)
 #: Checkouts with more files than this report progress while git works.
 LARGE_CHECKOUT = 2000
 
-#: wtls's own commits (backups) carry this identity, so they work without a configured user.
-WTLS_IDENTITY = {
-    "GIT_AUTHOR_NAME": "wtls",
-    "GIT_AUTHOR_EMAIL": "wtls@localhost",
-    "GIT_COMMITTER_NAME": "wtls",
-    "GIT_COMMITTER_EMAIL": "wtls@localhost",
-}
 
 _LOCK_NAME = "wtls-lifecycle.lock"
 _LOCK_TIMEOUT = 30.0
@@ -286,9 +289,14 @@ class RemoveResult:
     branch_deleted: bool = False
     #: For a dry run: whether the branch would be deleted.
     would_delete_branch: bool = False
-    #: Uncommitted and untracked files that are (or would be) saved in the backup ref.
+    #: What is (or would be) saved in the backup ref: changed, untracked and deleted files,
+    #: nested repositories and submodules.
     would_back_up: tuple[str, ...] = ()
+    #: Nested repositories and submodules saved in the backup (relative paths).
+    nested_saved: tuple[str, ...] = ()
     message: str = ""
+    #: Steps after the removal that failed (the removal itself happened); empty if none.
+    problems: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """``{removed, backupRef, restoreCommand, branchDeleted, wouldBackUp}`` plus context."""
@@ -298,11 +306,13 @@ class RemoveResult:
             "restoreCommand": self.restore_command,
             "branchDeleted": self.branch_deleted,
             "wouldBackUp": list(self.would_back_up),
+            "nestedSaved": list(self.nested_saved),
             "wouldDeleteBranch": self.would_delete_branch,
             "dryRun": self.dry_run,
             "path": str(self.path),
             "branch": self.branch,
             "message": self.message,
+            "problems": list(self.problems),
         }
 
 
@@ -335,16 +345,6 @@ class LockResult:
     def to_json(self) -> dict[str, Any]:
         """``{path, locked, reason}``."""
         return {"path": str(self.path), "locked": self.locked, "reason": self.reason}
-
-
-@dataclass(frozen=True, kw_only=True)
-class Backup:
-    """A verified backup of a worktree's uncommitted work (a stash-shaped commit)."""
-
-    ref: str
-    commit: str
-    #: Files saved (uncommitted tracked changes and untracked files), relative to the worktree.
-    files: tuple[str, ...]
 
 
 # ----------------------------------------------------------------------------- small helpers
@@ -1356,6 +1356,7 @@ def merge_back(
         problems: list[str] = []
         message = f"merged {branch} into {base} in {base_wt.path}"
         if remove:
+            # The merge happened: whatever befalls the removal, the result says so.
             try:
                 outcome = _remove_locked(
                     repository,
@@ -1371,8 +1372,13 @@ def merge_back(
                 message += f"; removed {target.path}" + (
                     f" and deleted branch {branch}" if deleted else ""
                 )
+                if outcome.backup_ref:
+                    message += f" ({outcome.message})"
+                problems += [f"merged and removed, but {p}" for p in outcome.problems]
             except Refused as exc:
                 problems.append(f"merged, but the worktree was not removed: {exc}")
+            except GitError as exc:
+                problems.append(f"merged, but removing the worktree failed: {exc}")
         return MergeResult(
             merged=True,
             branch=branch,
@@ -1411,142 +1417,101 @@ def _abort_merge(base_wt: WorktreeState, branch: str, base: str) -> MergeResult:
     )
 
 
-# ----------------------------------------------------------------------------- backup
-def _git_path_index(worktree: Path) -> Path:
-    out = run_git(["rev-parse", "--path-format=absolute", "--git-path", "index"], worktree).text
-    return Path(out)
-
-
-def _add_paths(worktree: Path, env: Mapping[str, str], paths: Sequence[str], *flags: str) -> None:
-    if not paths:
-        return
-    run_git(
-        ["add", *flags, "--pathspec-from-file=-", "--pathspec-file-nul"],
-        worktree,
-        env={**env, "GIT_LITERAL_PATHSPECS": "1"},
-        input=b"".join(os.fsencode(p) + b"\0" for p in paths),
-    )
-
-
-def _tree_entries(worktree: Path, tree: str) -> dict[str, str]:
-    """``{path: "mode type oid"}`` of every blob/gitlink in ``tree``."""
-    out: dict[str, str] = {}
-    for item in split_z(run_git(["ls-tree", "-r", "-z", tree], worktree).stdout):
-        meta, _, path = item.partition("\t")
-        out[path] = meta
-    return out
-
-
-def _unique_backup_ref(run_dir: Path, label: str) -> str:
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    base = f"{BACKUP_REF_PREFIX}{label}-{stamp}"
-    ref = base
-    n = 2
-    while _ref_exists(run_dir, ref):
-        ref = f"{base}-{n}"
-        n += 1
-    return ref
-
-
-def backup_worktree(worktree: Path, head: str, label: str) -> Backup:
-    """Save every uncommitted and untracked change of ``worktree`` under ``refs/wtls/backup/``.
-
-    The commit is shaped like ``git stash -u`` makes it (W with parents HEAD, I = the index,
-    U = the untracked files), so ``git stash apply --index REF`` in a worktree at ``REF^1``
-    restores staged, unstaged and untracked changes byte for byte. Unmerged index entries are
-    saved as their working-tree content. The result is verified against a snapshot of the
-    whole working tree before it is returned; nothing in the worktree is changed.
-    """
-    real_index = _git_path_index(worktree)
-    identity = dict(WTLS_IDENTITY)
-    untracked = [
-        p.rstrip("/")
-        for p in split_z(
-            run_git(["ls-files", "-z", "--others", "--exclude-standard"], worktree).stdout
-        )
-    ]
-    with tempfile.TemporaryDirectory(prefix="wtls-backup-") as tmp:
-        index_i = Path(tmp) / "index-i"
-        if real_index.exists():
-            shutil.copyfile(real_index, index_i)
-        env_i = {**identity, "GIT_INDEX_FILE": str(index_i)}
-        unmerged = sorted(
-            {
-                item.partition("\t")[2]
-                for item in split_z(run_git(["ls-files", "-u", "-z"], worktree, env=env_i).stdout)
-            }
-        )
-        _add_paths(worktree, env_i, unmerged, "-A")
-        i_tree = run_git(["write-tree"], worktree, env=env_i).text
-        i_commit = run_git(
-            ["commit-tree", i_tree, "-p", head, "-m", f"index on {label}: {head[:12]}"],
-            worktree,
-            env=identity,
-        ).text
-        index_w = Path(tmp) / "index-w"
-        if index_i.exists():
-            shutil.copyfile(index_i, index_w)
-        env_w = {**identity, "GIT_INDEX_FILE": str(index_w)}
-        run_git(["add", "-u"], worktree, env=env_w)
-        w_tree = run_git(["write-tree"], worktree, env=env_w).text
-        parents = ["-p", head, "-p", i_commit]
-        u_tree = None
-        if untracked:
-            env_u = {**identity, "GIT_INDEX_FILE": str(Path(tmp) / "index-u")}
-            _add_paths(worktree, env_u, untracked, "-f")
-            u_tree = run_git(["write-tree"], worktree, env=env_u).text
-            u_commit = run_git(
-                ["commit-tree", u_tree, "-m", f"untracked files on {label}: {head[:12]}"],
-                worktree,
-                env=identity,
-            ).text
-            parents += ["-p", u_commit]
-        w_commit = run_git(
-            [
-                "commit-tree",
-                w_tree,
-                *parents,
-                "-m",
-                f"On {label}: wtls backup of {worktree} before removal",
-            ],
-            worktree,
-            env=identity,
-        ).text
-        # Verify: W plus U must be exactly the whole working tree (a fresh `add -A` snapshot).
-        index_f = Path(tmp) / "index-f"
-        if index_w.exists():
-            shutil.copyfile(index_w, index_f)
-        env_f = {**identity, "GIT_INDEX_FILE": str(index_f)}
-        run_git(["add", "-A"], worktree, env=env_f)
-        full = _tree_entries(worktree, run_git(["write-tree"], worktree, env=env_f).text)
-        saved = _tree_entries(worktree, w_tree)
-        if u_tree is not None:
-            saved.update(_tree_entries(worktree, u_tree))
-        if saved != full:
-            missing = sorted(set(full.items()) ^ set(saved.items()))
-            raise GitError(
-                ["backup"],
-                -1,
-                f"the backup of {worktree} does not match its files ({missing[:3]}); "
-                "nothing was removed",
-                worktree,
-            )
-    run_dir = worktree
-    ref = _unique_backup_ref(run_dir, label)
-    run_git(["update-ref", "-m", "wtls: backup before removal", ref, w_commit, ""], run_dir)
-    if run_git(["rev-parse", "--verify", ref], run_dir).text != w_commit:
-        raise GitError(["update-ref"], -1, f"backup ref {ref} does not hold {w_commit}", run_dir)
-    changed = run_git(["diff", "--name-only", "-z", head, w_commit, "--"], worktree).stdout
-    staged = run_git(["diff", "--name-only", "-z", head, i_commit, "--"], worktree).stdout
-    files = sorted({*split_z(changed), *split_z(staged), *untracked})
-    return Backup(ref=ref, commit=w_commit, files=tuple(files))
-
-
 # ----------------------------------------------------------------------------- remove
 def _backup_label(wt: WorktreeState) -> str:
     if wt.branch:
         return wt.branch
     return f"detached-{slugify(wt.path.name) or 'worktree'}"
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+class _ChangedMeanwhile(Exception):
+    """The folder changed between its check and its removal; it was put back untouched."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        super().__init__(", ".join(problems[:5]) + (" …" if len(problems) > 5 else ""))
+
+
+def _delete_folder(target: WorktreeState, inspection: Inspection, run_dir: Path) -> None:
+    """Delete a verified worktree folder and its record, keeping writers out meanwhile.
+
+    The folder is first renamed aside (atomic, same file system): from then on nothing can
+    create a file in it by its path. It is read again there; if anything differs from what was
+    checked and saved, it is renamed back and :class:`_ChangedMeanwhile` is raised with nothing
+    changed. Only then does git delete it.
+    """
+    admin = target.gitdir
+    if admin is None or not (admin / "gitdir").is_file():
+        raise Refused(f"worktree {target.path} has no git record to remove: run `wtls repair`")
+    aside = target.path.parent / f".{target.path.name}.wtls-removing-{os.getpid()}"
+    backlink = admin / "gitdir"
+    old_backlink = backlink.read_bytes()
+    try:
+        os.rename(target.path, aside)
+    except OSError as exc:
+        raise Refused(
+            f"cannot move {target.path} aside to remove it safely ({exc.strerror}); nothing was "
+            "removed"
+        ) from exc
+    try:
+        backlink.write_bytes(os.fsencode(str(aside / ".git")) + b"\n")
+        changed = verify_folder(aside, inspection)
+    except BaseException:
+        backlink.write_bytes(old_backlink)
+        os.rename(aside, target.path)
+        raise
+    if changed:
+        backlink.write_bytes(old_backlink)
+        os.rename(aside, target.path)
+        raise _ChangedMeanwhile(changed)
+    # Everything in it is verified (and saved where needed): git may delete it now. Two
+    # --force: a dirty or locked worktree is expected here; the checks above were stricter.
+    try:
+        run_git(
+            ["worktree", "remove", "--force", "--force", "--", str(aside)], run_dir, timeout=None
+        )
+    except GitError:
+        if (aside / ".git").is_file():
+            backlink.write_bytes(old_backlink)
+            os.rename(aside, target.path)
+        raise
+
+
+def _check_removable(
+    target: WorktreeState, repository: Repository, force: bool
+) -> tuple[Inspection, list[str]]:
+    """Inspect ``target`` and list what a removal would lose; refuse what must not go."""
+    if _inside(repository.common_dir, target.path):
+        raise Refused(
+            f"the repository's git data ({repository.common_dir}) lies inside {target.path}: "
+            "it cannot be removed"
+        )
+    inspection = inspect_worktree(target.path)
+    inside = inspection.worktrees_inside
+    if inside:
+        names = ", ".join(str(target.path / n.path) for n in inside)
+        raise Refused(
+            f"another worktree lies inside {target.path}: {names}. Remove or move it first "
+            "(`wtls remove`, `wtls move`); removing the outer one would delete its files"
+        )
+    losses = inspection.losses()
+    if target.operation is not None:
+        losses.append(f"a {target.operation} in progress")
+    if losses and not force:
+        raise Refused(
+            f"worktree {target.path} has uncommitted changes: {_files_text(losses)}. Commit "
+            "them, or pass --force to remove it anyway (wtls first saves all of it in a backup "
+            "ref and says how to restore it)"
+        )
+    if losses and target.head is None:
+        raise Refused(
+            f"worktree {target.path} has no commit yet, so wtls cannot back up its changes: "
+            "commit them first"
+        )
+    return inspection, losses
 
 
 def _remove_locked(
@@ -1579,23 +1544,14 @@ def _remove_locked(
         raise Refused(
             f"worktree {target.path} is locked{reason}: unlock it (`wtls unlock`) or pass --force"
         )
-    dirty = target.dirty or target.operation is not None
-    changed = list(target.status.changed_paths)
-    if dirty and not force:
-        what = f"{_files_text(changed)}" if changed else f"a {target.operation} in progress"
-        raise Refused(
-            f"worktree {target.path} has uncommitted changes: {what}. Commit them, or pass "
-            "--force to remove it anyway (wtls first saves them in a backup ref)"
-        )
-    if dirty and target.head is None:
-        raise Refused(
-            f"worktree {target.path} has no commit yet, so wtls cannot back up its changes: "
-            "commit them first"
-        )
     branch = target.branch
     base = state.base_branch
     merged = target.base is not None and target.base.merged
     delete = branch is not None and branch != base and not keep_branch and (merged or delete_branch)
+    inspection, losses = _check_removable(target, repository, force)
+    orphaned = (
+        branch is None and target.head is not None and unreachable_commits(run_dir, target.head)
+    )
     if dry_run:
         return RemoveResult(
             path=target.path,
@@ -1603,41 +1559,69 @@ def _remove_locked(
             removed=False,
             dry_run=True,
             would_delete_branch=delete,
-            would_back_up=tuple(changed) if dirty else (),
+            would_back_up=tuple(losses),
             message=f"would remove {target.path}"
-            + (" after backing up its changes" if dirty else "")
+            + (" after backing up its changes" if losses else "")
+            + (" after saving its detached commits in a backup ref" if orphaned else "")
             + (f" and delete branch {branch}" if delete else ""),
         )
+    if delete and (repository.common_dir / "packed-refs.lock").exists():
+        # Deleting the branch needs this lock: say "busy" now, while nothing has changed.
+        raise GitBusy(
+            ["branch", "-D"],
+            -1,
+            f"Unable to create '{repository.common_dir / 'packed-refs.lock'}': another git "
+            "process is updating refs",
+            run_dir,
+        )
+    label = _backup_label(target)
     backup: Backup | None = None
-    if dirty:
-        assert target.head is not None
-        backup = backup_worktree(target.path, target.head, _backup_label(target))
-    args = ["worktree", "remove"]
-    if force:
-        args += ["--force", "--force"] if target.locked else ["--force"]
-    try:
-        run_git([*args, "--", str(target.path)], run_dir)
-    except GitBusy:
-        raise
-    except GitError as exc:
-        if not force and target.path.is_dir():
-            raise Refused(f"git would not remove {target.path}: {exc.stderr or exc}") from exc
-        raise
+    made_refs: list[str] = []
+    for attempt in range(3):
+        if losses:
+            backup = save_backup(inspection, run_dir, label, branch)
+            made_refs.append(backup.ref)
+        try:
+            _delete_folder(target, inspection, run_dir)
+            break
+        except GitError as exc:
+            if made_refs:
+                exc.stderr = f"{exc.stderr.strip()} (its work is saved in {', '.join(made_refs)})"
+            raise
+        except _ChangedMeanwhile as exc:
+            if attempt == 2:
+                kept = f" (backup refs made meanwhile: {', '.join(made_refs)})" if made_refs else ""
+                raise Refused(
+                    f"files in {target.path} kept changing while wtls removed it ({exc}); "
+                    f"nothing was removed{kept}. Stop what writes there and retry"
+                ) from exc
+            inspection, losses = _check_removable(target, repository, force)
+    head_ref: str | None = None
+    problems: list[str] = []
+    if orphaned and backup is None and target.head is not None:
+        try:
+            head_ref = save_commit(run_dir, label, target.head, "detached HEAD before removal")
+        except GitError as exc:
+            problems.append(f"could not save its detached commits in a ref: {exc}")
     deleted = False
     branch_ref: str | None = None
     if delete and branch is not None:
-        tip = run_git(["rev-parse", "--verify", f"refs/heads/{branch}"], run_dir).text
-        if not merged and (backup is None or target.head != tip):
-            branch_ref = _unique_backup_ref(run_dir, branch)
-            run_git(
-                ["update-ref", "-m", "wtls: branch before deletion", branch_ref, tip, ""], run_dir
-            )
-        run_git(["branch", "-D", "--end-of-options", branch], run_dir)
-        deleted = True
-    restore = _restore_command(run_dir, target, backup, branch if deleted else None, branch_ref)
+        try:
+            tip = run_git(["rev-parse", "--verify", f"refs/heads/{branch}"], run_dir).text
+            if not merged and (backup is None or target.head != tip):
+                branch_ref = save_commit(run_dir, branch, tip, "branch before deletion")
+            run_git(["branch", "-D", "--end-of-options", branch], run_dir)
+            deleted = True
+        except GitError as exc:
+            problems.append(f"could not delete branch {branch}: {exc.stderr.strip() or exc}")
+    restore = _restore_command(
+        run_dir, target, backup, head_ref, branch if deleted else None, branch_ref
+    )
     notes = [f"removed {target.path}"]
     if backup is not None:
-        notes.append(f"its uncommitted changes are saved in {backup.ref}")
+        notes.append(f"its uncommitted work is saved in {backup.ref}")
+    if head_ref is not None:
+        notes.append(f"its detached commits are saved in {head_ref}")
     if deleted:
         notes.append(
             f"deleted branch {branch}"
@@ -1645,43 +1629,47 @@ def _remove_locked(
         )
     elif branch is not None and branch != base:
         notes.append(f"kept branch {branch}" + ("" if merged else f" (not merged into {base})"))
-    message = "; ".join(notes)
     return RemoveResult(
         path=target.path,
         branch=branch,
         removed=True,
-        backup_ref=backup.ref if backup else branch_ref,
+        backup_ref=backup.ref if backup else (head_ref or branch_ref),
         restore_command=restore,
         branch_deleted=deleted,
-        would_back_up=backup.files if backup else (),
-        message=message,
+        would_back_up=tuple(losses) if backup else (),
+        nested_saved=backup.nested if backup else (),
+        message="; ".join(notes),
+        problems=tuple(problems),
     )
+
+
+def wtls_command() -> str:
+    """How a printed command runs this wtls: ``wtls`` when that is on PATH, else its Python."""
+    found = shutil.which("wtls")
+    here = Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0] else None
+    if found is not None and (here is None or Path(found).resolve() == here or "wtls" in here.name):
+        return "wtls"
+    return f"{shlex.quote(sys.executable)} -m wtls"
 
 
 def _restore_command(
     run_dir: Path,
     target: WorktreeState,
     backup: Backup | None,
+    head_ref: str | None,
     deleted_branch: str | None,
     branch_ref: str | None,
 ) -> str | None:
     q = shlex.quote
-    repo = f"git -C {q(str(run_dir))}"
-    steps: list[str] = []
-    if deleted_branch is not None:
-        source = branch_ref or (f"{backup.ref}^1" if backup else None)
-        if source is None:
-            return None  # merged: nothing of it is lost
-        steps.append(f"{repo} branch {q(deleted_branch)} {q(source)}")
     if backup is not None:
-        if target.branch is not None:
-            steps.append(f"{repo} worktree add {q(str(target.path))} {q(target.branch)}")
-        else:
-            steps.append(
-                f"{repo} worktree add --detach {q(str(target.path))} {q(backup.ref + '^1')}"
-            )
-        steps.append(f"git -C {q(str(target.path))} stash apply --index {q(backup.ref)}")
-    return " && ".join(steps) if steps else None
+        # `wtls restore` also creates a deleted branch again at the saved HEAD.
+        return f"cd {q(str(run_dir))} && {wtls_command()} restore {q(backup.ref)}"
+    repo = f"git -C {q(str(run_dir))}"
+    if head_ref is not None:
+        return f"{repo} worktree add --detach {q(str(target.path))} {q(head_ref)}"
+    if deleted_branch is not None and branch_ref is not None:
+        return f"{repo} branch {q(deleted_branch)} {q(branch_ref)}"
+    return None  # nothing of it is lost
 
 
 def remove(
@@ -1720,36 +1708,72 @@ def remove(
 
 # ----------------------------------------------------------------------------- prune, lock
 def prune(start: Path | str, *, dry_run: bool = False) -> PruneResult:
-    """Forget worktree records whose folders were deleted by hand (``git worktree prune``).
+    """Forget worktree records whose folders were deleted by hand.
 
-    ``dry_run`` only lists them. Locked records are kept by git and listed in ``kept``.
+    ``dry_run`` only lists them. Kept, and listed in ``kept`` with the reason: locked records,
+    and records of folders that were moved by hand (found by their ``.git`` file), which
+    `wtls repair` reattaches. A detached HEAD with commits no branch or tag reaches is saved
+    under ``refs/wtls/backup/`` first, so pruning never orphans commits.
     """
     start_dir = _start_dir(start)
     repository = discover(start_dir)
     with _repo_lock(repository.common_dir):
         entries = list_worktrees(repository)
-        stale = [e for e in entries if e.prunable and not e.is_main]
-        kept = tuple(
+        main = next((e for e in entries if e.is_main and not e.bare), None)
+        run_dir = main.path if main is not None and main.path.is_dir() else repository.common_dir
+        moved = {
+            b.registered: b.worktree
+            for b in diagnose(start_dir, [start_dir])
+            if b.kind == "folder-moved" and b.registered is not None
+        }
+        kept: list[dict[str, Any]] = [
             {
                 "path": str(e.path),
                 "branch": e.branch,
                 "reason": f"locked: {e.lock_reason}" if e.lock_reason else "locked",
             }
             for e in entries
-            if e.locked and not e.is_main and not e.prunable and not e.path.exists()
-        )
-        if stale and not dry_run:
-            run_git(["worktree", "prune"], repository.common_dir)
-            still = {e.path for e in list_worktrees(repository) if e.prunable}
-            stale = [e for e in stale if e.path not in still]
-        return PruneResult(
-            pruned=tuple(
-                {"path": str(e.path), "branch": e.branch, "reason": e.prunable_reason}
-                for e in stale
-            ),
-            dry_run=dry_run,
-            kept=kept,
-        )
+            if e.locked and not e.is_main and not e.path.exists()
+        ]
+        stale: list[WorktreeEntry] = []
+        for e in entries:
+            if not e.prunable or e.is_main or e.locked:
+                continue
+            if e.path in moved:
+                kept.append(
+                    {
+                        "path": str(e.path),
+                        "branch": e.branch,
+                        "reason": f"moved by hand to {moved[e.path]}: "
+                        f"`wtls repair --apply -- {shlex.quote(str(moved[e.path]))}` reattaches it",
+                    }
+                )
+                continue
+            stale.append(e)
+        pruned: list[dict[str, Any]] = []
+        for e in stale:
+            saved: str | None = None
+            orphaned = (
+                e.branch is None and e.head is not None and unreachable_commits(run_dir, e.head)
+            )
+            if orphaned and not dry_run and e.head is not None:
+                label = f"detached-{slugify(e.path.name) or 'worktree'}"
+                saved = save_commit(run_dir, label, e.head, "detached HEAD before prune")
+            if not dry_run:
+                admin = worktree_gitdir(repository, e)
+                if admin is None or admin.parent != repository.common_dir / "worktrees":
+                    continue
+                shutil.rmtree(admin)
+            pruned.append(
+                {
+                    "path": str(e.path),
+                    "branch": e.branch,
+                    "reason": e.prunable_reason,
+                    "backupRef": saved,
+                    "detachedCommits": orphaned,
+                }
+            )
+        return PruneResult(pruned=tuple(pruned), dry_run=dry_run, kept=tuple(kept))
 
 
 def _lock_target(start: Path | str, worktree: str) -> tuple[Repository, WorktreeEntry, Path]:
