@@ -587,7 +587,10 @@ def test_forced_remove_backup_restores_every_byte(repo: Path, tmp_path: Path) ->
     assert {"staged.txt", "cli.py", "tracked.txt", "run.sh", "*glob[1].txt"} <= set(
         result.would_back_up
     )
-    assert result.restore_command is not None and " restore refs/wtls/backup/" in result.restore_command
+    assert (
+        result.restore_command is not None
+        and " restore refs/wtls/backup/" in result.restore_command
+    )
     # Run the printed command exactly as a user would.
     run_printed(result.restore_command)
     restored = disk_state(wt)
