@@ -485,6 +485,8 @@ def _cmd_prune(args: argparse.Namespace) -> int:
     if args.json:
         print_json(result.to_json())
         return EXIT_OK
+    for note in result.recovered:
+        print(note)
     verb = "would prune" if result.dry_run else "pruned"
     for item in result.pruned:
         saved = (

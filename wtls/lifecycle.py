@@ -66,6 +66,7 @@ from wtls.worktrees import (
     default_base_branch,
     discover,
     list_worktrees,
+    read_gitfile,
     repository_state,
     worktree_gitdir,
 )
@@ -322,15 +323,18 @@ class PruneResult:
 
     pruned: tuple[dict[str, Any], ...]
     dry_run: bool
-    #: Stale-looking records git keeps because they are locked.
+    #: Stale-looking records kept: locked ones, and folders moved by hand.
     kept: tuple[dict[str, Any], ...] = ()
+    #: Folders put back that an interrupted removal had left renamed aside.
+    recovered: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        """``{pruned:[{path, reason, branch}], dryRun, kept}``."""
+        """``{pruned:[{path, reason, branch, backupRef}], dryRun, kept, recovered}``."""
         return {
             "pruned": [dict(p) for p in self.pruned],
             "dryRun": self.dry_run,
             "kept": [dict(k) for k in self.kept],
+            "recovered": list(self.recovered),
         }
 
 
@@ -1435,6 +1439,60 @@ class _ChangedMeanwhile(Exception):
         super().__init__(", ".join(problems[:5]) + (" …" if len(problems) > 5 else ""))
 
 
+#: The name a folder being removed has while it is checked for the last time:
+#: ``.NAME.wtls-removing-PID`` beside where it was.
+_ASIDE_MARK = ".wtls-removing-"
+
+
+def _original_of_aside(folder: Path) -> Path | None:
+    name = folder.name
+    if not name.startswith(".") or _ASIDE_MARK not in name:
+        return None
+    base, _, pid = name[1:].rpartition(_ASIDE_MARK)
+    return folder.parent / base if base and pid.isdigit() else None
+
+
+def recover_interrupted_removals(common_dir: Path) -> list[str]:
+    """Put back the worktree folders that an interrupted removal left renamed aside.
+
+    Called under the repository lock, so no removal is running: an aside folder is left over
+    from a wtls that was killed between renaming a folder and deleting it.
+    """
+    notes: list[str] = []
+    try:
+        admins = sorted(p for p in (common_dir / "worktrees").iterdir() if p.is_dir())
+    except OSError:
+        return notes
+    for admin in admins:
+        try:
+            recorded = Path((admin / "gitdir").read_text(encoding="utf-8").strip())
+        except (OSError, UnicodeDecodeError):
+            continue
+        folder = Path(
+            os.path.normpath(recorded if recorded.is_absolute() else admin / recorded)
+        ).parent
+        original = _original_of_aside(folder)
+        if original is not None:
+            # Killed after the record was pointed at the aside folder.
+            if folder.is_dir() and not original.exists():
+                os.rename(folder, original)
+                (admin / "gitdir").write_bytes(os.fsencode(str(original / ".git")) + b"\n")
+                notes.append(f"put {original} back (an earlier removal of it was interrupted)")
+            continue
+        if folder.exists() or not folder.parent.is_dir():
+            continue
+        # Killed right after the rename: the record still names the old path.
+        for entry in sorted(folder.parent.iterdir()):
+            if _original_of_aside(entry) != folder:
+                continue
+            linked = read_gitfile(entry)
+            if linked is not None and _abs(linked) == _abs(admin):
+                os.rename(entry, folder)
+                notes.append(f"put {folder} back (an earlier removal of it was interrupted)")
+                break
+    return notes
+
+
 def _delete_folder(target: WorktreeState, inspection: Inspection, run_dir: Path) -> None:
     """Delete a verified worktree folder and its record, keeping writers out meanwhile.
 
@@ -1446,7 +1504,7 @@ def _delete_folder(target: WorktreeState, inspection: Inspection, run_dir: Path)
     admin = target.gitdir
     if admin is None or not (admin / "gitdir").is_file():
         raise Refused(f"worktree {target.path} has no git record to remove: run `wtls repair`")
-    aside = target.path.parent / f".{target.path.name}.wtls-removing-{os.getpid()}"
+    aside = target.path.parent / f".{target.path.name}{_ASIDE_MARK}{os.getpid()}"
     backlink = admin / "gitdir"
     old_backlink = backlink.read_bytes()
     try:
@@ -1525,6 +1583,7 @@ def _remove_locked(
     keep_branch: bool,
     dry_run: bool,
 ) -> RemoveResult:
+    recovered = [] if dry_run else recover_interrupted_removals(repository.common_dir)
     state = repository_state(repository, settings.base_branch)
     target = resolve_worktree(state, worktree, cwd=start_dir)
     main = state.main
@@ -1617,7 +1676,7 @@ def _remove_locked(
     restore = _restore_command(
         run_dir, target, backup, head_ref, branch if deleted else None, branch_ref
     )
-    notes = [f"removed {target.path}"]
+    notes = [*recovered, f"removed {target.path}"]
     if backup is not None:
         notes.append(f"its uncommitted work is saved in {backup.ref}")
     if head_ref is not None:
@@ -1718,6 +1777,7 @@ def prune(start: Path | str, *, dry_run: bool = False) -> PruneResult:
     start_dir = _start_dir(start)
     repository = discover(start_dir)
     with _repo_lock(repository.common_dir):
+        recovered = () if dry_run else tuple(recover_interrupted_removals(repository.common_dir))
         entries = list_worktrees(repository)
         main = next((e for e in entries if e.is_main and not e.bare), None)
         run_dir = main.path if main is not None and main.path.is_dir() else repository.common_dir
@@ -1773,7 +1833,9 @@ def prune(start: Path | str, *, dry_run: bool = False) -> PruneResult:
                     "detachedCommits": orphaned,
                 }
             )
-        return PruneResult(pruned=tuple(pruned), dry_run=dry_run, kept=tuple(kept))
+        return PruneResult(
+            pruned=tuple(pruned), dry_run=dry_run, kept=tuple(kept), recovered=recovered
+        )
 
 
 def _lock_target(start: Path | str, worktree: str) -> tuple[Repository, WorktreeEntry, Path]:
