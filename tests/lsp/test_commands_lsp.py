@@ -132,13 +132,13 @@ async def test_merge_remove_prune_lock_through_the_server(repo: Path, tmp_path: 
         ref = removed["backupRef"]
         assert ref.startswith("refs/wtls/backup/feature/b-")
         assert git(repo, "rev-parse", "--verify", ref)
-        assert "stash apply --index" in removed["restoreCommand"]
+        assert f" restore {ref}" in removed["restoreCommand"]
         assert git(repo, "show", f"{ref}:cli.py") == "b"
-        assert git(repo, "show", f"{ref}^3:new.txt") == "untracked"
+        assert git(repo, "show", f"{ref}:new.txt") == "untracked"
         await s.wait_for_state(lambda st: paths(st) == [str(repo)], "only main left")
 
         pruned = await s.command("wtls.prune", {"dryRun": True})
-        assert pruned == {"pruned": [], "dryRun": True, "kept": []}
+        assert pruned == {"pruned": [], "dryRun": True, "kept": [], "recovered": []}
 
 
 async def test_merge_conflict_through_the_server(repo: Path, tmp_path: Path) -> None:
