@@ -282,8 +282,15 @@ export interface RemoveResult {
     backupRef?: string | null;
     restoreCommand?: string | null;
     branchDeleted?: boolean;
-    /** Uncommitted and untracked files that are (or would be) saved in the backup ref. */
+    /**
+     * What is (or would be) saved in the backup ref: changed, staged, untracked and deleted files,
+     * nested repositories and submodules.
+     */
     wouldBackUp?: string[];
+    /** Nested repositories and submodules saved in the backup (relative paths). */
+    nestedSaved?: string[];
+    /** Steps after the removal that failed (the removal itself happened). */
+    problems?: string[];
     /** Dry run: whether the branch would be deleted (it is merged into base). */
     wouldDeleteBranch?: boolean;
     dryRun?: boolean;
@@ -293,8 +300,13 @@ export interface RemoveResult {
 }
 
 export interface PruneResult {
-    pruned?: { path: string; reason?: string | null }[];
+    /** Records forgotten; `backupRef` keeps a detached HEAD's own commits. */
+    pruned?: { path: string; reason?: string | null; branch?: string | null; backupRef?: string | null }[];
     dryRun?: boolean;
+    /** Records kept: locked ones, and folders moved by hand (`wtls repair` reattaches them). */
+    kept?: { path: string; reason: string; branch?: string | null }[];
+    /** Folders put back that an interrupted removal had left renamed aside. */
+    recovered?: string[];
 }
 
 export interface LockResult {
