@@ -7,7 +7,7 @@ vim.lsp.config('wtls', {
   -- Every worktree has a .git (a folder in the main one, a file in linked ones): one root each.
   root_markers = { '.git' },
   handlers = {
-    -- The state of every worktree of the repository (README "Protocol"); `this` is the
+    -- The state of every worktree of the repository (docs/protocol.md); `this` is the
     -- worktree of this editor. Kept in vim.g.wtls_worktrees for statuslines and scripts.
     ['wtls/worktrees'] = function(_, state)
       vim.g.wtls_worktrees = state
