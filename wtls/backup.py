@@ -455,36 +455,36 @@ def _tree_entries(
     return out
 
 
-def _checkout_ids(work: Path, wanted: Sequence[tuple[str, str]], fmt: str) -> dict[str, str]:
-    """For ``(path, blob)`` pairs: the object name of the bytes a checkout would write."""
+def _checkout_ids(work: Path, head: str, paths: Sequence[str], fmt: str) -> dict[str, str]:
+    """For ``paths`` of HEAD: the object name of the bytes a checkout would write.
+
+    ``git checkout-index --temp`` from a scratch index of HEAD applies the smudge filters and
+    end-of-line conversion that the paths' attributes ask for, as a checkout does, into
+    temporary files in a scratch folder (never in the worktree).
+    """
+    if not paths:
+        return {}
+    git_dir = run_git(["rev-parse", "--absolute-git-dir"], work).text
     result: dict[str, str] = {}
-    batch = [(p, o) for p, o in wanted if "\n" not in p]
-    if not batch:
-        return result
-    # `cat-file --batch --filters` applies the smudge filter and end-of-line conversion the
-    # path's attributes ask for, as a checkout does.
-    proc = subprocess.run(
-        [git_executable(), "cat-file", "--batch", "--filters"],
-        cwd=str(work),
-        env=scrubbed_env(),
-        input=b"".join(o.encode() + b" " + _fs(p) + b"\n" for p, o in batch),
-        capture_output=True,
-        check=False,
-        timeout=300,
-    )
-    if proc.returncode != 0:
-        return result
-    data = proc.stdout
-    pos = 0
-    for path, _ in batch:
-        nl = data.index(b"\n", pos)
-        header = data[pos:nl].split()
-        pos = nl + 1
-        if len(header) < 3 or header[1] == b"missing":
-            continue
-        size = int(header[2])
-        result[path] = blob_id(data[pos : pos + size], fmt)
-        pos += size + 1
+    with tempfile.TemporaryDirectory(prefix="wtls-checkout-") as tmp:
+        env = {"GIT_DIR": git_dir, "GIT_INDEX_FILE": str(Path(tmp) / "index")}
+        run_git(["read-tree", head], work, env=env)
+        scratch = Path(tmp) / "files"
+        scratch.mkdir()
+        out = run_git(
+            ["checkout-index", "--temp", "-z", "--stdin"],
+            scratch,
+            env={**env, "GIT_WORK_TREE": str(scratch)},
+            input=b"".join(_fs(p) + b"\0" for p in paths),
+            ok_codes=(0, 1),
+            timeout=None,
+        ).stdout
+        for item in split_z(out):
+            temp, _, path = item.partition("\t")
+            try:
+                result[path] = blob_id((scratch / temp).read_bytes(), fmt)
+            except OSError:
+                continue
     return result
 
 
@@ -569,8 +569,8 @@ def inspect_worktree(folder: Path, *, nested_state: bool = True) -> Inspection:
                 check.append((path, want[1]))
             else:
                 changed.append(path)
-    if check:
-        smudged = _checkout_ids(folder, check, fmt)
+    if check and head:
+        smudged = _checkout_ids(folder, head, [p for p, _ in check], fmt)
         changed += [p for p, _ in check if smudged.get(p) != raw[p][1]]
     skip_worktree = _skip_worktree(folder)
     for path, (mode, _) in head_entries.items():
@@ -579,11 +579,7 @@ def inspect_worktree(folder: Path, *, nested_state: bool = True) -> Inspection:
         if any(path == s or path.startswith(s + "/") for s in skip):
             continue
         changed.append(path)  # deleted on disk
-    head_tree = (
-        run_git(["rev-parse", "--verify", f"{head}^{{tree}}"], folder).text if head else None
-    )
     staged = index_entries != head_entries if head else bool(index_entries)
-    del head_tree
     return Inspection(
         folder=folder,
         head=head,
