@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from wtls import __version__
 from wtls.errors import Refused
 from wtls.git import GitError, GitUnavailable, require_git
+from wtls.safety import printable
 from wtls.worktrees import BrokenWorktreeLink, RepositoryError, RepositoryState, WorktreeState
 
 if TYPE_CHECKING:
@@ -93,7 +94,8 @@ def _flags_text(wt: WorktreeState) -> str:
     if wt.prunable:
         flags.append("prunable (folder gone)")
     if wt.locked:
-        flags.append(f"locked: {wt.lock_reason}" if wt.lock_reason else "locked")
+        reason = printable(wt.lock_reason or "", keep_newlines=False)
+        flags.append(f"locked: {reason}" if reason else "locked")
     if wt.operation:
         flags.append(f"{wt.operation} in progress")
     if wt.base is not None and wt.base.merged:
@@ -211,7 +213,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
         else:
             print(describe_worktree(wt))
         for p in problems:
-            print(f"  {p.severity}: {p.message}")
+            print(f"  {p.severity}: {printable(p.message)}")
     broken = wt is not None and wt.broken is not None
     return EXIT_REFUSED if broken else EXIT_OK
 
@@ -314,38 +316,45 @@ def _err(text: str) -> None:
 
 
 def _ask_trust(commands: Sequence[Sequence[str]]) -> bool:
-    """Ask on the terminal whether to run the setup commands (only when stdin is a terminal)."""
+    """Ask on the terminal whether to run the setup commands (only when stdin is a terminal).
+
+    The question goes to stderr, so ``--json`` output on stdout stays valid JSON; control
+    characters in the commands are shown escaped, so a command cannot repaint the prompt.
+    """
     import shlex
 
     if not sys.stdin.isatty():
         return False
     _err("This repository's .wtls.toml asks to run in the new worktree:")
     for argv in commands:
-        _err(f"  {shlex.join(argv)}")
-    try:
-        answer = input("Run them? [y/N] ")
-    except EOFError:
-        return False
+        _err(f"  {printable(shlex.join(argv), keep_newlines=False)}")
+    print("Run them? [y/N] ", end="", file=sys.stderr, flush=True)
+    answer = sys.stdin.readline()
     return answer.strip().lower() in ("y", "yes")
 
 
 def _cmd_spawn(args: argparse.Namespace) -> int:
     from wtls.lifecycle import run_open_command, spawn, spawn_recipe
+    from wtls.safety import read_limited_stream
 
     settings = _lifecycle_settings()
     prompt = args.prompt
     if args.prompt_file is not None:
         try:
-            prompt = Path(args.prompt_file).read_text(encoding="utf-8")
+            prompt = read_limited_stream(Path(args.prompt_file)).decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             _err(f"wtls: error: cannot read the prompt file {args.prompt_file}: {exc}")
             return EXIT_ERROR
     cwd = Path.cwd()
     trusted = bool(args.trust)
+    # What the person approves is what may run: spawn() re-reads the recipe under its lock and
+    # runs nothing if the commands changed since this prompt.
+    approved = None
     if not trusted:
         recipe = spawn_recipe(cwd)
         if recipe.setup:
             trusted = _ask_trust(recipe.setup)
+            approved = recipe.setup
     result = spawn(
         cwd,
         args.name,
@@ -353,6 +362,7 @@ def _cmd_spawn(args: argparse.Namespace) -> int:
         path=args.path,
         prompt=prompt,
         trusted=trusted,
+        approved_setup=approved,
         settings=settings,
         on_output=_err,
         on_progress=lambda text: _err(f"wtls: {text}"),
@@ -376,15 +386,18 @@ def _cmd_spawn(args: argparse.Namespace) -> int:
         if result.ports:
             print("  ports:       " + " ".join(f"{k}={v}" for k, v in result.ports.items()))
         if result.copied:
-            print("  copied:      " + ", ".join(result.copied))
+            print("  copied:      " + printable(", ".join(result.copied), keep_newlines=False))
         if result.setup.ran and result.setup.ok:
             print(f"  setup:       {len(result.setup.commands)} command(s) ran")
-    if result.setup.skipped:
-        _err(f"wtls: {result.setup.skipped}; pass --trust to run them")
+    if result.setup.skipped and trusted:
+        # Approved, yet not run (the commands changed after the prompt): an error.
+        problems.append(printable(result.setup.skipped))
+    elif result.setup.skipped:
+        _err(f"wtls: {printable(result.setup.skipped)}; pass --trust to run them")
     if result.setup.message:
         problems.append(result.setup.message)
     for problem in problems:
-        _err(f"wtls: error: {problem}")
+        _err(f"wtls: error: {printable(problem)}")
     return EXIT_ERROR if problems else EXIT_OK
 
 
@@ -487,7 +500,8 @@ def _cmd_lock(args: argparse.Namespace) -> int:
         print_json(result.to_json())
     else:
         state = "locked" if result.locked else "unlocked"
-        print(f"{state} {result.path}" + (f" ({result.reason})" if result.reason else ""))
+        reason = printable(result.reason or "", keep_newlines=False)
+        print(f"{state} {result.path}" + (f" ({reason})" if reason else ""))
     return EXIT_OK
 
 
@@ -742,10 +756,11 @@ def _run(handler: Handler, args: argparse.Namespace) -> int:
         require_git()
         return handler(args)
     except Refused as exc:
-        print(f"wtls: refused: {exc}", file=sys.stderr)
+        # Messages quote file names, lock reasons and git's words: never raw escape codes.
+        print(f"wtls: refused: {printable(str(exc))}", file=sys.stderr)
         return EXIT_REFUSED
     except (RepositoryError, GitError, GitUnavailable) as exc:
-        print(f"wtls: error: {exc}", file=sys.stderr)
+        print(f"wtls: error: {printable(str(exc))}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         return EXIT_ERROR
