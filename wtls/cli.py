@@ -571,18 +571,23 @@ def build_parser() -> argparse.ArgumentParser:
         description="Create a worktree on a new branch for an AI session: `git worktree add "
         "PATH -b BRANCH BASE`, then copy the ignored files .wtls.toml `copy` and "
         ".worktreeinclude name, assign its `ports` (.wtls/ports.env), write the task prompt "
-        "to .wtls/task.md, and run the `setup` commands if you trust them. NAME is a task "
+        "to .wtls/task.md, and run the `setup` commands if you trust them (asked on the "
+        "terminal; if .wtls.toml changes after you answer, nothing is run). NAME is a task "
         "name (branch agent/<slug>, folder <repo>-<slug> beside the main worktree) or a "
         "branch name with a '/' (used as-is). A NAME starting with '-' must come after `--` "
         "(and is then refused). Refused, with nothing changed: an invalid branch name, an "
-        "existing branch or path, a base that does not exist.",
+        "existing branch or path, a base that does not exist, a .wtls.toml or "
+        ".worktreeinclude that is not a regular file of the worktree (at most 1 MiB) or "
+        "has a pattern with '..'.",
     )
     p.add_argument("name", metavar="NAME", help="task name or branch name")
     p.add_argument("--base", metavar="REF", help="start from REF (default: the base branch)")
     p.add_argument("--path", metavar="DIR", help="folder for the worktree (must not exist)")
     prompt = p.add_mutually_exclusive_group()
     prompt.add_argument("--prompt", metavar="TEXT", help="task prompt for the agent")
-    prompt.add_argument("--prompt-file", metavar="FILE", help="read the task prompt from FILE")
+    prompt.add_argument(
+        "--prompt-file", metavar="FILE", help="read the task prompt from FILE (at most 1 MiB)"
+    )
     p.add_argument(
         "--open",
         action="store_true",
@@ -716,7 +721,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Move the linked worktree WORKTREE (a path or a branch name) to NEW_PATH "
         "with `git worktree move`. Refused, with nothing changed: the main worktree, a locked "
         "worktree, one with checked-out submodules (git cannot move those), one with "
-        "uncommitted changes (unless --force), an existing NEW_PATH. Open editor sessions are "
+        "uncommitted changes (unless --force), an existing NEW_PATH, a NEW_PATH inside any "
+        "worktree of the repository or inside a .git folder. Open editor sessions are "
         "told and offer to reopen the new folder.",
     )
     p.add_argument("worktree", metavar="WORKTREE", help="path or branch of the worktree")
