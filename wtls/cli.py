@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from wtls import __version__
 from wtls.errors import Refused
 from wtls.git import GitError, GitUnavailable, require_git
+from wtls.safety import printable
 from wtls.worktrees import BrokenWorktreeLink, RepositoryError, RepositoryState, WorktreeState
 
 if TYPE_CHECKING:
@@ -93,7 +94,8 @@ def _flags_text(wt: WorktreeState) -> str:
     if wt.prunable:
         flags.append("prunable (folder gone)")
     if wt.locked:
-        flags.append(f"locked: {wt.lock_reason}" if wt.lock_reason else "locked")
+        reason = printable(wt.lock_reason or "", keep_newlines=False)
+        flags.append(f"locked: {reason}" if reason else "locked")
     if wt.operation:
         flags.append(f"{wt.operation} in progress")
     if wt.base is not None and wt.base.merged:
@@ -211,7 +213,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
         else:
             print(describe_worktree(wt))
         for p in problems:
-            print(f"  {p.severity}: {p.message}")
+            print(f"  {p.severity}: {printable(p.message)}")
     broken = wt is not None and wt.broken is not None
     return EXIT_REFUSED if broken else EXIT_OK
 
@@ -314,38 +316,45 @@ def _err(text: str) -> None:
 
 
 def _ask_trust(commands: Sequence[Sequence[str]]) -> bool:
-    """Ask on the terminal whether to run the setup commands (only when stdin is a terminal)."""
+    """Ask on the terminal whether to run the setup commands (only when stdin is a terminal).
+
+    The question goes to stderr, so ``--json`` output on stdout stays valid JSON; control
+    characters in the commands are shown escaped, so a command cannot repaint the prompt.
+    """
     import shlex
 
     if not sys.stdin.isatty():
         return False
     _err("This repository's .wtls.toml asks to run in the new worktree:")
     for argv in commands:
-        _err(f"  {shlex.join(argv)}")
-    try:
-        answer = input("Run them? [y/N] ")
-    except EOFError:
-        return False
+        _err(f"  {printable(shlex.join(argv), keep_newlines=False)}")
+    print("Run them? [y/N] ", end="", file=sys.stderr, flush=True)
+    answer = sys.stdin.readline()
     return answer.strip().lower() in ("y", "yes")
 
 
 def _cmd_spawn(args: argparse.Namespace) -> int:
     from wtls.lifecycle import run_open_command, spawn, spawn_recipe
+    from wtls.safety import read_limited_stream
 
     settings = _lifecycle_settings()
     prompt = args.prompt
     if args.prompt_file is not None:
         try:
-            prompt = Path(args.prompt_file).read_text(encoding="utf-8")
+            prompt = read_limited_stream(Path(args.prompt_file)).decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             _err(f"wtls: error: cannot read the prompt file {args.prompt_file}: {exc}")
             return EXIT_ERROR
     cwd = Path.cwd()
     trusted = bool(args.trust)
+    # What the person approves is what may run: spawn() re-reads the recipe under its lock and
+    # runs nothing if the commands changed since this prompt.
+    approved = None
     if not trusted:
         recipe = spawn_recipe(cwd)
         if recipe.setup:
             trusted = _ask_trust(recipe.setup)
+            approved = recipe.setup
     result = spawn(
         cwd,
         args.name,
@@ -353,6 +362,7 @@ def _cmd_spawn(args: argparse.Namespace) -> int:
         path=args.path,
         prompt=prompt,
         trusted=trusted,
+        approved_setup=approved,
         settings=settings,
         on_output=_err,
         on_progress=lambda text: _err(f"wtls: {text}"),
@@ -376,15 +386,18 @@ def _cmd_spawn(args: argparse.Namespace) -> int:
         if result.ports:
             print("  ports:       " + " ".join(f"{k}={v}" for k, v in result.ports.items()))
         if result.copied:
-            print("  copied:      " + ", ".join(result.copied))
+            print("  copied:      " + printable(", ".join(result.copied), keep_newlines=False))
         if result.setup.ran and result.setup.ok:
             print(f"  setup:       {len(result.setup.commands)} command(s) ran")
-    if result.setup.skipped:
-        _err(f"wtls: {result.setup.skipped}; pass --trust to run them")
+    if result.setup.skipped and trusted:
+        # Approved, yet not run (the commands changed after the prompt): an error.
+        problems.append(printable(result.setup.skipped))
+    elif result.setup.skipped:
+        _err(f"wtls: {printable(result.setup.skipped)}; pass --trust to run them")
     if result.setup.message:
         problems.append(result.setup.message)
     for problem in problems:
-        _err(f"wtls: error: {problem}")
+        _err(f"wtls: error: {printable(problem)}")
     return EXIT_ERROR if problems else EXIT_OK
 
 
@@ -513,7 +526,8 @@ def _cmd_lock(args: argparse.Namespace) -> int:
         print_json(result.to_json())
     else:
         state = "locked" if result.locked else "unlocked"
-        print(f"{state} {result.path}" + (f" ({result.reason})" if result.reason else ""))
+        reason = printable(result.reason or "", keep_newlines=False)
+        print(f"{state} {result.path}" + (f" ({reason})" if reason else ""))
     return EXIT_OK
 
 
@@ -583,18 +597,23 @@ def build_parser() -> argparse.ArgumentParser:
         description="Create a worktree on a new branch for an AI session: `git worktree add "
         "PATH -b BRANCH BASE`, then copy the ignored files .wtls.toml `copy` and "
         ".worktreeinclude name, assign its `ports` (.wtls/ports.env), write the task prompt "
-        "to .wtls/task.md, and run the `setup` commands if you trust them. NAME is a task "
+        "to .wtls/task.md, and run the `setup` commands if you trust them (asked on the "
+        "terminal; if .wtls.toml changes after you answer, nothing is run). NAME is a task "
         "name (branch agent/<slug>, folder <repo>-<slug> beside the main worktree) or a "
         "branch name with a '/' (used as-is). A NAME starting with '-' must come after `--` "
         "(and is then refused). Refused, with nothing changed: an invalid branch name, an "
-        "existing branch or path, a base that does not exist.",
+        "existing branch or path, a base that does not exist, a .wtls.toml or "
+        ".worktreeinclude that is not a regular file of the worktree (at most 1 MiB) or "
+        "has a pattern with '..'.",
     )
     p.add_argument("name", metavar="NAME", help="task name or branch name")
     p.add_argument("--base", metavar="REF", help="start from REF (default: the base branch)")
     p.add_argument("--path", metavar="DIR", help="folder for the worktree (must not exist)")
     prompt = p.add_mutually_exclusive_group()
     prompt.add_argument("--prompt", metavar="TEXT", help="task prompt for the agent")
-    prompt.add_argument("--prompt-file", metavar="FILE", help="read the task prompt from FILE")
+    prompt.add_argument(
+        "--prompt-file", metavar="FILE", help="read the task prompt from FILE (at most 1 MiB)"
+    )
     p.add_argument(
         "--open",
         action="store_true",
@@ -753,7 +772,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Move the linked worktree WORKTREE (a path or a branch name) to NEW_PATH "
         "with `git worktree move`. Refused, with nothing changed: the main worktree, a locked "
         "worktree, one with checked-out submodules (git cannot move those), one with "
-        "uncommitted changes (unless --force), an existing NEW_PATH. Open editor sessions are "
+        "uncommitted changes (unless --force), an existing NEW_PATH, a NEW_PATH inside any "
+        "worktree of the repository or inside a .git folder. Open editor sessions are "
         "told and offer to reopen the new folder.",
     )
     p.add_argument("worktree", metavar="WORKTREE", help="path or branch of the worktree")
@@ -793,10 +813,11 @@ def _run(handler: Handler, args: argparse.Namespace) -> int:
         require_git()
         return handler(args)
     except Refused as exc:
-        print(f"wtls: refused: {exc}", file=sys.stderr)
+        # Messages quote file names, lock reasons and git's words: never raw escape codes.
+        print(f"wtls: refused: {printable(str(exc))}", file=sys.stderr)
         return EXIT_REFUSED
     except (RepositoryError, GitError, GitUnavailable) as exc:
-        print(f"wtls: error: {exc}", file=sys.stderr)
+        print(f"wtls: error: {printable(str(exc))}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         return EXIT_ERROR

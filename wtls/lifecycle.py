@@ -23,6 +23,7 @@ Safety rules kept here:
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -58,6 +59,7 @@ from wtls.errors import Refused
 from wtls.git import GitBusy, GitError, run_git, split_z
 from wtls.project_config import ProjectConfig, load_project_config
 from wtls.repair import diagnose
+from wtls.safety import UnsafeFile, printable, read_small_file
 from wtls.worktrees import (
     Repository,
     RepositoryState,
@@ -747,18 +749,152 @@ def spawn_recipe(start: Path | str) -> ProjectConfig:
     return load_project_config(_source_worktree(repo, start_dir))
 
 
+def _open_wtls_dir(worktree: Path, *, create: bool = False) -> int:
+    """A descriptor of ``<worktree>/.wtls``, never reached through a symbolic link.
+
+    A base branch can commit ``.wtls`` as a link to any folder; writing through it would put
+    wtls's files (and a prompt) wherever the link points. Raises :class:`UnsafeFile` then.
+    """
+    top = os.open(worktree, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        if create:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(WTLS_DIR, 0o777, dir_fd=top)
+        try:
+            return os.open(
+                WTLS_DIR, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=top
+            )
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                what = "a symbolic link" if os.path.islink(worktree / WTLS_DIR) else "not a folder"
+                raise UnsafeFile(
+                    f"{worktree / WTLS_DIR} is {what} (committed in the base branch?): wtls "
+                    "writes nothing through it"
+                ) from exc
+            raise
+    finally:
+        os.close(top)
+
+
+def _write_private(worktree: Path, name: str, text: str, *, exclusive: bool = False) -> Path:
+    """Write ``<worktree>/.wtls/<name>``, refusing to follow a symbolic link anywhere on the way.
+
+    ``exclusive`` leaves an existing file alone. Raises :class:`OSError` (including
+    :class:`UnsafeFile`) with a clear message.
+    """
+    folder = _open_wtls_dir(worktree)
+    path = worktree / WTLS_DIR / name
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    flags |= os.O_EXCL if exclusive else os.O_TRUNC
+    try:
+        fd = os.open(name, flags, 0o644, dir_fd=folder)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UnsafeFile(
+                f"{path} is a symbolic link (committed in the base branch?): wtls does not "
+                "write through it"
+            ) from exc
+        raise
+    finally:
+        os.close(folder)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    return path
+
+
 def _ensure_wtls_dir(worktree: Path) -> Path:
     """``<worktree>/.wtls/``, ignored by git through its own ``.gitignore`` (``*``).
 
     A self-ignoring folder touches no shared file (not ``.gitignore``, not ``info/exclude``)
     and stays ignored whatever the repository's own ignore rules say.
     """
-    folder = worktree / WTLS_DIR
-    folder.mkdir(exist_ok=True)
-    ignore = folder / ".gitignore"
-    if not ignore.exists():
-        ignore.write_text(_SELF_IGNORE, encoding="utf-8")
-    return folder
+    os.close(_open_wtls_dir(worktree, create=True))
+    with contextlib.suppress(FileExistsError):
+        _write_private(worktree, ".gitignore", _SELF_IGNORE, exclusive=True)
+    return worktree / WTLS_DIR
+
+
+def _link_problem(source: Path, rel: str) -> tuple[str | None, str | None]:
+    """``(link target, None)`` for a link to copy, ``(None, problem)`` for one that leaves."""
+    target = os.readlink(source / rel)
+    root = os.path.realpath(source)
+    resolved = os.path.realpath(source / rel)
+    if os.path.commonpath([root, resolved]) != root:
+        return None, (
+            f"did not copy {rel}: it is a symbolic link to {target}, outside the worktree "
+            "(copy what it points at by hand if the new worktree needs it)"
+        )
+    return target, None
+
+
+def _open_dest_folder(dest: Path, parts: Sequence[str], rel: str) -> int:
+    """A descriptor of ``dest/parts...``, created as needed, never through a symbolic link."""
+    fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    for i, part in enumerate(parts):
+        try:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(part, 0o777, dir_fd=fd)
+            inner = os.open(
+                part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd
+            )
+        except OSError as exc:
+            shown = "/".join(parts[: i + 1])
+            if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+                raise
+            what = (
+                "a symbolic link (committed in the base branch?), and wtls never writes "
+                "through a link"
+                if os.path.islink(dest / shown)
+                else "not a folder"
+            )
+            raise UnsafeFile(f"did not copy {rel}: {shown} in the new worktree is {what}") from exc
+        finally:
+            os.close(fd)
+        fd = inner
+    return fd
+
+
+def _copy_one(source: Path, dest: Path, rel: str) -> str | None:
+    """Copy one ignored file (or link inside the worktree); a problem message, or None."""
+    parts = rel.split("/")
+    if os.path.isabs(rel) or any(p in ("", ".", "..") for p in parts):
+        return f"did not copy {rel!r}: not a plain path inside the worktree"
+    st = os.lstat(source / rel)
+    link: str | None = None
+    if stat.S_ISLNK(st.st_mode):
+        link, problem = _link_problem(source, rel)
+        if problem is not None:
+            return problem
+    elif not stat.S_ISREG(st.st_mode):
+        return f"did not copy {rel}: it is not a regular file"
+    folder = _open_dest_folder(dest, parts[:-1], rel)
+    try:
+        if link is not None:
+            os.symlink(link, parts[-1], dir_fd=folder)
+            return None
+        src = os.open(source / rel, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            st = os.fstat(src)
+            if not stat.S_ISREG(st.st_mode):
+                return f"did not copy {rel}: it is not a regular file"
+            out = os.open(
+                parts[-1],
+                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                0o600,
+                dir_fd=folder,
+            )
+            try:
+                while chunk := os.read(src, 1 << 20):
+                    os.write(out, chunk)
+                os.fchmod(out, stat.S_IMODE(st.st_mode))
+                os.utime(out, ns=(st.st_atime_ns, st.st_mtime_ns))
+            finally:
+                os.close(out)
+        finally:
+            os.close(src)
+    finally:
+        os.close(folder)
+    return None
 
 
 def copy_ignored_files(
@@ -767,7 +903,10 @@ def copy_ignored_files(
     """Copy files of ``source`` that git ignores and that match ``patterns`` into ``dest``.
 
     Patterns use gitignore syntax, relative to the worktree's top. Returns ``(copied, problems)``;
-    files already present in ``dest`` are never overwritten.
+    files already present in ``dest`` are never overwritten. Nothing is written through a
+    symbolic link in ``dest`` (a base branch can commit ``cfg -> /anywhere``); a symbolic link
+    in ``source`` is copied as a link only when it points inside ``source``; FIFOs, devices and
+    sockets are not copied. Each refusal is one problem naming the file.
     """
     if not patterns or not source.is_dir():
         return [], []
@@ -800,28 +939,33 @@ def copy_ignored_files(
     copied: list[str] = []
     problems: list[str] = []
     for rel in sorted(c for c in candidates if c in ignored):
-        src = source / rel
-        dst = dest / rel
         try:
-            if os.path.lexists(dst):
-                problems.append(f"did not copy {rel}: it already exists in the new worktree")
-                continue
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            if src.is_symlink():
-                os.symlink(os.readlink(src), dst)
-            else:
-                shutil.copy2(src, dst)
-            copied.append(rel)
+            problem = _copy_one(source, dest, rel)
+        except FileExistsError:
+            problem = f"did not copy {rel}: it already exists in the new worktree"
+        except UnsafeFile as exc:
+            problem = str(exc)
         except OSError as exc:
-            problems.append(f"could not copy {rel}: {exc}")
+            problem = f"could not copy {rel}: {exc}"
+        if problem is None:
+            copied.append(rel)
+        else:
+            problems.append(problem)
     return copied, problems
+
+
+def _read_wtls_file(worktree: Path, rel: str) -> str | None:
+    """A small wtls file of ``worktree``, or None when missing, unsafe or unreadable."""
+    try:
+        return read_small_file(worktree / rel, inside=worktree).decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def read_ports(worktree: Path) -> dict[str, int]:
     """The ports ``wtls spawn`` assigned to ``worktree`` (from ``.wtls/ports.env``); {} if none."""
-    try:
-        text = (worktree / PORTS_FILE).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+    text = _read_wtls_file(worktree, PORTS_FILE)
+    if text is None:
         return {}
     ports: dict[str, int] = {}
     for line in text.splitlines():
@@ -833,9 +977,12 @@ def read_ports(worktree: Path) -> dict[str, int]:
 
 def read_spawn_info(worktree: Path) -> dict[str, Any] | None:
     """What spawn recorded in ``.wtls/spawn.json`` (branch, base, promptFile, ports...)."""
+    text = _read_wtls_file(worktree, SPAWN_INFO_FILE)
+    if text is None:
+        return None
     try:
-        data = json.loads((worktree / SPAWN_INFO_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = json.loads(text)
+    except ValueError:
         return None
     return data if isinstance(data, dict) else None
 
@@ -868,6 +1015,11 @@ def assign_ports(names: Sequence[str], worktree: Path, taken: Iterable[int] = ()
         else:  # pragma: no cover - 25,000 busy ports
             raise Refused(f"no free port left in {low}-{high} for {name}")
     return ports
+
+
+def _commands_text(commands: Sequence[Sequence[str]]) -> str:
+    """Setup commands as shell-quoted text on one line, control characters escaped."""
+    return printable("; ".join(shlex.join(c) for c in commands) or "none", keep_newlines=False)
 
 
 def _setup_env(worktree: Path, branch: str, ports: Mapping[str, int]) -> dict[str, str]:
@@ -1059,6 +1211,7 @@ def spawn(
     path: Path | str | None = None,
     prompt: str | None = None,
     trusted: bool = False,
+    approved_setup: Sequence[Sequence[str]] | None = None,
     open_window: bool = False,
     settings: LifecycleSettings | None = None,
     on_output: Callback = None,
@@ -1072,6 +1225,10 @@ def spawn(
     ``trusted``, and run the open command when ``open_window`` and one is configured.
     Refusals happen before anything is created; a failure after ``worktree add`` keeps the
     worktree and is reported in ``problems`` / ``setup``.
+
+    The recipe is read once, under the repository lock. ``approved_setup`` is what a person
+    was shown and approved (``wtls spawn``'s prompt): when the recipe read here holds other
+    commands (the file changed in between), none is run and ``setup.skipped`` says why.
     """
     settings = settings or LifecycleSettings()
     start_dir = _start_dir(start)
@@ -1094,6 +1251,8 @@ def spawn(
         wtls_dir = plan.path / WTLS_DIR
         try:
             _ensure_wtls_dir(plan.path)
+        except UnsafeFile as exc:
+            problems.append(str(exc))
         except OSError as exc:
             problems.append(f"could not create {wtls_dir}: {exc}")
         ports: dict[str, int] = {}
@@ -1102,8 +1261,10 @@ def spawn(
             try:
                 ports = assign_ports(recipe.ports, plan.path, _other_ports(repo, plan.path))
                 lines = "".join(f"{k}={v}\n" for k, v in ports.items())
-                (plan.path / PORTS_FILE).write_text(
-                    f"# ports wtls assigned to this worktree\n{lines}", encoding="utf-8"
+                _write_private(
+                    plan.path,
+                    Path(PORTS_FILE).name,
+                    f"# ports wtls assigned to this worktree\n{lines}",
                 )
             except (OSError, Refused) as exc:
                 problems.append(f"could not assign ports: {exc}")
@@ -1119,9 +1280,10 @@ def spawn(
     prompt_file: Path | None = None
     if prompt:
         try:
-            prompt_file = plan.path / PROMPT_FILE
-            prompt_file.write_text(
-                prompt if prompt.endswith("\n") else prompt + "\n", encoding="utf-8"
+            prompt_file = _write_private(
+                plan.path,
+                Path(PROMPT_FILE).name,
+                prompt if prompt.endswith("\n") else prompt + "\n",
             )
         except OSError as exc:
             problems.append(f"could not write the task prompt: {exc}")
@@ -1138,15 +1300,23 @@ def spawn(
         "copied": copied,
     }
     try:
-        (wtls_dir / "spawn.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+        _write_private(plan.path, Path(SPAWN_INFO_FILE).name, json.dumps(info, indent=2) + "\n")
     except OSError as exc:
         problems.append(f"could not write {SPAWN_INFO_FILE}: {exc}")
+    approved = None if approved_setup is None else tuple(tuple(argv) for argv in approved_setup)
     if not recipe.setup:
         setup = SetupResult()
+    elif trusted and approved is not None and approved != recipe.setup:
+        setup = SetupResult(
+            skipped="the setup commands changed after they were approved, so none was run "
+            f"(approved: {_commands_text(approved)}; the file now says: "
+            f"{_commands_text(recipe.setup)})",
+            commands=tuple(CommandRun(command=shlex.join(c), exit_code=None) for c in recipe.setup),
+        )
     elif not trusted:
         setup = SetupResult(
             skipped="the workspace is not trusted: setup commands were not run "
-            f"({'; '.join(shlex.join(c) for c in recipe.setup)})",
+            f"({_commands_text(recipe.setup)})",
             commands=tuple(CommandRun(command=shlex.join(c), exit_code=None) for c in recipe.setup),
         )
     else:

@@ -12,7 +12,10 @@ of ignored files to copy into a new worktree. Its patterns are added to ``copy``
 
 A file that cannot be read or has a wrong shape makes spawn refuse with the exact problem:
 silently dropping a ``setup`` command or a port would be worse than saying so before anything
-is created.
+is created. So does a file wtls will not read (a FIFO, a device, a folder, a symbolic link
+leaving the worktree, more than 1 MiB: see :func:`wtls.safety.read_small_file`) and a ``copy``
+pattern with a ``..`` component (gitignore patterns never leave the worktree; one that tries is
+a mistake or an attack).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from wtls.errors import Refused
+from wtls.safety import UnsafeFile, read_small_file
 
 CONFIG_NAME = ".wtls.toml"
 INCLUDE_NAME = ".worktreeinclude"
@@ -76,19 +80,44 @@ def _parse_setup(value: Any, path: Path) -> tuple[tuple[str, ...], ...]:
     return tuple(commands)
 
 
+def _read(path: Path, root: Path) -> bytes | None:
+    """The bytes of a recipe file, None when there is none; :class:`Refused` when unsafe."""
+    try:
+        return read_small_file(path, inside=root)
+    except FileNotFoundError:
+        return None
+    except UnsafeFile as exc:
+        raise Refused(str(exc)) from exc
+    except OSError as exc:
+        raise Refused(f"cannot read {path}: {exc}") from exc
+
+
+def _check_pattern(pattern: str, path: Path) -> None:
+    """Refuse a pattern that is empty, multi-line or reaches outside the worktree (``..``)."""
+    if "\n" in pattern or "\r" in pattern or not pattern.strip():
+        raise Refused(f"{path}: bad pattern {pattern!r}")
+    if ".." in pattern.removeprefix("!").split("/"):
+        raise Refused(
+            f"{path}: pattern {pattern!r} points outside the worktree (`..`): patterns are "
+            "relative to the worktree's top and only name files inside it"
+        )
+
+
 def read_include_file(root: Path) -> tuple[str, ...]:
     """The patterns of ``root/.worktreeinclude`` (gitignore syntax; comments and blanks dropped)."""
     path = root / INCLUDE_NAME
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    raw = _read(path, root)
+    if raw is None:
         return ()
-    except (OSError, UnicodeDecodeError) as exc:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
         raise Refused(f"cannot read {path}: {exc}") from exc
     patterns = []
     for line in text.splitlines():
         if not line.strip() or line.startswith("#"):
             continue
+        _check_pattern(line, path)
         patterns.append(line)
     return tuple(patterns)
 
@@ -101,12 +130,7 @@ def load_project_config(root: Path) -> ProjectConfig:
     path = root / CONFIG_NAME
     sources: list[Path] = []
     data: dict[str, Any] = {}
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raw = None
-    except OSError as exc:
-        raise Refused(f"cannot read {path}: {exc}") from exc
+    raw = _read(path, root)
     if raw is not None:
         sources.append(path)
         try:
@@ -121,8 +145,7 @@ def load_project_config(root: Path) -> ProjectConfig:
         )
     copy = _string_list(data.get("copy", []), "copy", path)
     for pattern in copy:
-        if "\n" in pattern or "\r" in pattern or not pattern.strip():
-            raise Refused(f"{path}: bad pattern {pattern!r} in `copy`")
+        _check_pattern(pattern, path)
     ports = _string_list(data.get("ports", []), "ports", path)
     for name in ports:
         if not _ENV_NAME.fullmatch(name):

@@ -29,6 +29,7 @@ from wtls.worktrees import (
     NotARepository,
     Repository,
     RepositoryError,
+    WorktreeEntry,
     discover,
     list_worktrees,
     read_gitfile,
@@ -926,6 +927,32 @@ def _has_populated_submodules(worktree: Path, gitdir: Path | None) -> bool:
     return False
 
 
+def _refuse_destination(
+    repo: Repository, entries: Sequence[WorktreeEntry], src: Path, dest: Path
+) -> None:
+    """Refuse a move destination inside a worktree or a git dir (``dest`` is resolved)."""
+    if dest == src or src in dest.parents:
+        raise Refused(f"{dest} is inside the worktree {src} itself")
+    common = _abs(repo.common_dir)
+    if dest == common or common in dest.parents:
+        raise Refused(
+            f"{dest} is inside the git folder {common} of this repository: that is git's own "
+            "data, and a worktree there would corrupt it. Choose a folder outside it."
+        )
+    for entry in entries:
+        if not entry.bare and entry.path in dest.parents:
+            raise Refused(
+                f"{dest} is inside the worktree {entry.path}: that worktree would see the moved "
+                "one as untracked files (and could commit or delete them). Choose a folder "
+                "outside every worktree."
+            )
+    if ".git" in dest.parts:
+        raise Refused(
+            f"{dest} is inside a .git folder: that is a repository's own data, not a place for a "
+            "worktree"
+        )
+
+
 def move(start: Path, worktree: str | Path, new_path: Path, *, force: bool = False) -> MoveResult:
     """Move a linked worktree with ``git worktree move``; refuse what git or safety forbids.
 
@@ -933,7 +960,8 @@ def move(start: Path, worktree: str | Path, new_path: Path, *, force: bool = Fal
     folder is missing or whose links are broken, one with checked-out submodules (git cannot
     move those), one with uncommitted changes unless ``force`` (programs still working in it
     would write into a folder that moved away), and a destination that exists or whose parent
-    folder does not. ``worktree`` is a path or a branch name.
+    folder does not, and a destination inside any worktree of the repository (itself included),
+    inside its git folder or inside any ``.git`` folder. ``worktree`` is a path or a branch name.
     """
     repo = discover(start)
     entries = list_worktrees(repo)
@@ -992,8 +1020,7 @@ def move(start: Path, worktree: str | Path, new_path: Path, *, force: bool = Fal
         raise Refused(f"{dest} already exists: choose a new path")
     if not dest.parent.is_dir():
         raise Refused(f"the folder {dest.parent} does not exist: create it first")
-    if dest == src or src in dest.parents:
-        raise Refused(f"{dest} is inside the worktree {src} itself")
+    _refuse_destination(repo, entries, src, dest)
     try:
         run_git(["worktree", "move", "--", str(src), str(dest)], _main_folder(repo.common_dir))
     except GitError as exc:

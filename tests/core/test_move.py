@@ -156,3 +156,47 @@ def test_cli_move(
         "to": str(tmp_path / "moved"),
         "branch": "feature/wipe",
     }
+
+
+@pytest.mark.parametrize(
+    ("where", "match"),
+    [
+        ("other/nested", r"inside the worktree .*other"),
+        ("main/sub/x", r"inside the worktree .*tasks-app"),
+        ("main/.git/wt", r"inside the git folder"),
+        ("main/.git/worktrees/tasks-app-wipe/x", r"inside the git folder"),
+        ("link-to-other/nested", r"inside the worktree .*other"),
+        ("elsewhere/.git/wt", r"inside a \.git folder"),
+        ("wipe/deeper/x", r"inside the worktree .*tasks-app-wipe"),
+    ],
+)
+def test_destination_inside_a_worktree_or_git_dir_refused(
+    setup: tuple[Path, Path], tmp_path: Path, where: str, match: str
+) -> None:
+    main, wipe = setup
+    other = add_worktree(main, tmp_path / "other", "feature/other")
+    (tmp_path / "link-to-other").symlink_to(other)
+    (tmp_path / "elsewhere" / ".git").mkdir(parents=True)
+    (wipe / "deeper").mkdir()
+    (main / "sub").mkdir()
+    roots = {"main": main, "wipe": wipe}
+    head, _, rest = where.partition("/")
+    dest = roots.get(head, tmp_path / head) / rest
+    before = (listing(main), sorted(p.name for p in tmp_path.iterdir()))
+    with pytest.raises(Refused, match=match):
+        move(main, wipe, dest)
+    assert (listing(main), sorted(p.name for p in tmp_path.iterdir())) == before
+    assert check_link(wipe) is None and not dest.exists()
+
+
+def test_destination_inside_a_bare_repository_refused(tmp_path: Path) -> None:
+    main = make_repo(tmp_path)
+    bare = tmp_path / "bare.git"
+    git(tmp_path, "clone", "-q", "--bare", str(main), str(bare))
+    linked = tmp_path / "linked"
+    git(bare, "worktree", "add", "-q", "-b", "feature/l", str(linked), "main")
+    (bare / "refs" / "inner").mkdir(exist_ok=True)
+    before = listing(bare)
+    with pytest.raises(Refused, match=r"inside the git folder"):
+        move(bare, linked, bare / "refs" / "inner" / "x")
+    assert listing(bare) == before and check_link(linked) is None
