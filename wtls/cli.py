@@ -7,7 +7,6 @@ Exit codes: 0 success, 1 refused or a problem found (the reason on stderr; nothi
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -17,6 +16,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from wtls import __version__
 from wtls.errors import Refused
 from wtls.git import GitError, GitUnavailable, require_git
+from wtls.jsontext import dumps
+from wtls.locations import to_path
 from wtls.safety import printable
 from wtls.worktrees import BrokenWorktreeLink, RepositoryError, RepositoryState, WorktreeState
 
@@ -39,8 +40,15 @@ class _Parser(argparse.ArgumentParser):
 
 
 def print_json(obj: Any) -> None:
-    """Print a result object as stable, indented JSON."""
-    print(json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False))
+    """Print a result object as stable, indented JSON, always valid UTF-8 (see
+    :mod:`wtls.jsontext`), written as bytes so the terminal's encoding does not matter."""
+    text = dumps(obj, indent=2) + "\n"
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is None:  # a text-only stream (tests redirecting stdout)
+        sys.stdout.write(text)
+        return
+    sys.stdout.flush()
+    buffer.write(text.encode("utf-8"))
 
 
 def _engine_for(path: str | None) -> tuple[Engine, Path]:
@@ -49,7 +57,7 @@ def _engine_for(path: str | None) -> tuple[Engine, Path]:
     from wtls.engine import Engine
     from wtls.worktrees import discover
 
-    folder = Path(path or ".").resolve()
+    folder = to_path(path or ".", name="PATH").resolve()
     engine = Engine(discover(folder))
     engine.refresh()
     return engine, folder
@@ -250,7 +258,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_check(args: argparse.Namespace) -> int:
     from wtls.predict import format_prediction, predict
 
-    folder = Path(args.path or ".").resolve()
+    folder = to_path(args.path or ".", name="PATH").resolve()
     prediction = predict(folder, args.base)
     if args.json:
         print_json(prediction.to_check_json())
@@ -263,7 +271,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
 def _cmd_repair(args: argparse.Namespace) -> int:
     from wtls.repair import describe, repair
 
-    result = repair(Path.cwd(), [Path(p) for p in args.paths], apply=args.apply, branch=args.branch)
+    paths = [to_path(p, name="PATH") for p in args.paths]
+    result = repair(Path.cwd(), paths, apply=args.apply, branch=args.branch)
     if args.json:
         print_json(result.to_json())
     elif not result.applied:
@@ -291,7 +300,7 @@ def _cmd_move(args: argparse.Namespace) -> int:
 
     # Read before the move: afterwards getcwd() already follows the renamed folder.
     cwd = Path.cwd()
-    result = move(cwd, args.worktree, Path(args.new_path), force=args.force)
+    result = move(cwd, args.worktree, to_path(args.new_path, name="NEW_PATH"), force=args.force)
     if args.json:
         print_json(result.to_json())
     else:
@@ -559,7 +568,12 @@ def build_parser() -> argparse.ArgumentParser:
         "current folder): branch, HEAD, ahead/behind the base branch, changes, size, notes. "
         "The current worktree is marked with *.",
     )
-    p.add_argument("path", nargs="?", metavar="PATH", help="any folder or file in the repository")
+    p.add_argument(
+        "path",
+        nargs="?",
+        metavar="PATH",
+        help="any folder or file in the repository (a path or a file:// URI)",
+    )
     p.add_argument("--json", action="store_true", help="print the wtls/worktrees protocol object")
     p.add_argument(
         "--no-size", action="store_true", help="skip measuring each worktree's size on disk"
@@ -574,7 +588,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(detached HEAD, operation in progress, locked, merged, stale entries). Exits 1 when "
         "the worktree is broken (see `wtls repair`).",
     )
-    p.add_argument("path", nargs="?", metavar="PATH", help="any folder or file in the repository")
+    p.add_argument(
+        "path",
+        nargs="?",
+        metavar="PATH",
+        help="any folder or file in the repository (a path or a file:// URI)",
+    )
     p.add_argument("--json", action="store_true", help='the protocol object plus "problems"')
     p.set_defaults(handler=_cmd_status)
 
@@ -735,7 +754,12 @@ def build_parser() -> argparse.ArgumentParser:
         "repository changes. Exit 0: no conflict predicted; 1: a conflict is predicted; "
         "2: error.",
     )
-    p.add_argument("path", nargs="?", metavar="PATH", help="any folder or file in the repository")
+    p.add_argument(
+        "path",
+        nargs="?",
+        metavar="PATH",
+        help="any folder or file in the repository (a path or a file:// URI)",
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument(
         "--order", action="store_true", help="also suggest the merge order that conflicts least"

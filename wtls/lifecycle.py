@@ -44,7 +44,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
-from urllib.parse import unquote, urlparse
 
 from wtls.backup import (
     Backup,
@@ -57,6 +56,7 @@ from wtls.backup import (
 )
 from wtls.errors import Refused
 from wtls.git import GitBusy, GitError, run_git, split_z
+from wtls.locations import to_path
 from wtls.project_config import ProjectConfig, load_project_config
 from wtls.repair import diagnose
 from wtls.safety import UnsafeFile, printable, read_small_file
@@ -464,13 +464,7 @@ def _match_worktree(items: Sequence[_W], spec: str, cwd: Path | None) -> _W:
     if not spec or _has_control(spec):
         raise Refused(f"{spec!r} is not a worktree path or branch name")
     candidates = [w for w in items if not w.bare]
-    text = spec
-    if text.startswith("file://"):
-        text = unquote(urlparse(text).path)
-    as_path = Path(text).expanduser()
-    if not as_path.is_absolute():
-        as_path = (cwd or Path.cwd()) / as_path
-    as_path = _abs(as_path)
+    as_path = _abs(to_path(spec, name="worktree", base=cwd or Path.cwd()))
     for w in candidates:
         if w.path == as_path:
             return w
@@ -571,12 +565,31 @@ def names_for(name: str, settings: LifecycleSettings) -> tuple[str, str]:
 
 
 def _repo_names(repo: _Repo) -> tuple[Path, str]:
-    """``(repoParent, repo)`` for path templates."""
+    """``(repoParent, repo)`` for path templates: the main worktree's folder and name.
+
+    A submodule's worktrees go beside its outermost superproject's work tree (``repoParent``
+    is that folder's parent, ``repo`` the submodule's folder name): beside the submodule they
+    would land inside the superproject, as untracked files there. Never inside a git dir.
+    """
     main = repo.main
-    if main is not None:
+    superproject = repo.repository.superproject
+    if main is not None and superproject is not None:
+        return _outermost_superproject(superproject).parent, main.path.name
+    if main is not None and main.path != repo.repository.common_dir:
         return main.path.parent, main.path.name
     common = repo.repository.common_dir
     return common.parent, common.name.removesuffix(".git") or common.name
+
+
+def _outermost_superproject(superproject: Path) -> Path:
+    """The top of the superproject that is not itself a submodule (nested submodules)."""
+    top = superproject
+    for _ in range(32):  # nesting deeper than this is not a real layout
+        result = run_git(["rev-parse", "--show-superproject-working-tree"], top, ok_codes=(0, 128))
+        if result.returncode != 0 or not result.text:
+            break
+        top = _abs(Path(result.text))
+    return top
 
 
 def _ref_exists(run_dir: Path, ref: str) -> bool:
@@ -682,9 +695,7 @@ def _plan(
         text = str(path)
         if not text or _has_control(text):
             raise Refused(f"{text!r} is not a usable folder path")
-        target = Path(text).expanduser()
-        if not target.is_absolute():
-            target = start / target
+        target = to_path(text, name="path", base=start)
     target = Path(os.path.normpath(_abs(target)))
     if os.path.lexists(target):
         raise Refused(f"path {target} already exists: choose another name or path")

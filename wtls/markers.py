@@ -51,6 +51,12 @@ _MARKER_BODY = r"(?P<run><{7,}|\|{7,}|={7,}|>{7,})(?P<rest>[^\r\n]*)"
 _MARKER_RE = re.compile(r"^" + _MARKER_BODY, re.MULTILINE)
 _MARKER_ANY_BREAK_RE = re.compile(r"(?:\A|(?<=[\r\n]))" + _MARKER_BODY)
 
+# An opener line, for counting the blocks past a scan limit ("\n" and "\r\n" line breaks).
+_OPENER_RE = re.compile(r"^<{7,}(?: [^\r\n]*)?(?=\r|$)", re.MULTILINE)
+
+#: Files (and open buffers) larger than this are not scanned for conflict markers.
+MAX_SCAN_BYTES = 20_000_000
+
 # One line with its line break (LSP's three kinds), or a last line without one.
 _LINE_RE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
 
@@ -108,6 +114,11 @@ class MarkerScan:
 
     blocks: tuple[ConflictBlock, ...] = ()
     unterminated: tuple[Unterminated, ...] = ()
+    #: Conflict openers (``<<<<<<<`` lines) after the last one parsed, when a ``max_blocks``
+    #: limit stopped the scan: blocks that exist but are not in ``blocks``.
+    more: int = 0
+    #: The line of the first opener not parsed (when ``more``).
+    more_line: int | None = None
 
     @property
     def empty(self) -> bool:
@@ -161,39 +172,65 @@ def scan_bytes(data: bytes) -> MarkerScan:
     return scan_text(data.decode("utf-8", "surrogateescape"))
 
 
-def scan_file(path: Path, max_bytes: int = 20_000_000) -> MarkerScan:
-    """Scan a file on disk; a missing, unreadable or larger-than-``max_bytes`` file scans empty."""
+def read_for_scan(path: Path, max_bytes: int = MAX_SCAN_BYTES) -> bytes | None:
+    """A file's bytes for a marker scan, or None when it is missing, unreadable or larger than
+    ``max_bytes`` (never more than ``max_bytes + 1`` bytes are read)."""
     try:
         with path.open("rb") as handle:
             data = handle.read(max_bytes + 1)
     except OSError:
-        return EMPTY_SCAN
-    if len(data) > max_bytes:
-        return EMPTY_SCAN
-    return scan_bytes(data)
+        return None
+    return data if len(data) <= max_bytes else None
 
 
-def scan_text(text: str) -> MarkerScan:
+def scan_file(path: Path, max_bytes: int = MAX_SCAN_BYTES) -> MarkerScan:
+    """Scan a file on disk; a missing, unreadable or larger-than-``max_bytes`` file scans empty."""
+    data = read_for_scan(path, max_bytes)
+    return scan_bytes(data) if data is not None else EMPTY_SCAN
+
+
+def scan_text(text: str, *, max_blocks: int | None = None) -> MarkerScan:
     """Find every conflict block and every unterminated opener of ``text``.
 
-    Linear in the size of ``text``. Never raises on any input.
+    With ``max_blocks``, parsing stops at the opener after the first ``max_blocks`` ones: the
+    blocks after it are only counted (:attr:`MarkerScan.more`), so the work and the result stay
+    bounded however many blocks a file has. Linear in the size of ``text``. Never raises.
     """
     if "<" * DEFAULT_MARKER_SIZE not in text or "\0" in text[:BINARY_CHECK_BYTES]:
         return EMPTY_SCAN
     by_size: dict[int, list[_Marker]] = {}
+    openers = 0
+    more = 0
+    more_line: int | None = None
     for marker in _find_markers(text):
+        if marker.kind == "<":
+            openers += 1
+            if max_blocks is not None and openers > max_blocks:
+                more, more_line = 1 + _count_openers(text, marker.end), marker.line
+                break
         by_size.setdefault(marker.size, []).append(marker)
     blocks: list[_OpenBlock] = []
     unterminated: list[Unterminated] = []
     for size, markers in by_size.items():
         # Only sizes that have an opener can form a block; skip the rest cheaply.
         if any(m.kind == "<" for m in markers):
-            found, broken = _parse_size(size, markers)
+            # A block still open where the scan stopped is not unterminated, only unseen.
+            found, broken = _parse_size(size, markers, complete=not more)
             blocks.extend(found)
             unterminated.extend(broken)
     blocks.sort(key=lambda b: b.start_line)
     unterminated.sort(key=lambda u: u.line)
-    return MarkerScan(blocks=tuple(_with_depths(blocks)), unterminated=tuple(unterminated))
+    return MarkerScan(
+        blocks=tuple(_with_depths(blocks)),
+        unterminated=tuple(unterminated),
+        more=more,
+        more_line=more_line,
+    )
+
+
+def _count_openers(text: str, start: int) -> int:
+    """How many lines after offset ``start`` open a conflict block (a cheap count, no parse)."""
+    return sum(1 for _ in _OPENER_RE.finditer(text, start))
 
 
 def split_lines(text: str) -> list[str]:
@@ -328,6 +365,8 @@ class _Marker:
     kind: str
     size: int
     label: str | None
+    #: Offset in the text just after the marker line (before its line break).
+    end: int
 
 
 @dataclass(slots=True)
@@ -385,11 +424,16 @@ def _find_markers(text: str) -> Iterable[_Marker]:
             if rest and rest[0] != " ":
                 continue
             label = rest[1:] or None
-        yield _Marker(line=line, kind=kind, size=len(run), label=label)
+        yield _Marker(line=line, kind=kind, size=len(run), label=label, end=match.end())
 
 
-def _parse_size(size: int, markers: list[_Marker]) -> tuple[list[_OpenBlock], list[Unterminated]]:
-    """Run the block grammar over the markers of one size (markers of other sizes are text)."""
+def _parse_size(
+    size: int, markers: list[_Marker], *, complete: bool = True
+) -> tuple[list[_OpenBlock], list[Unterminated]]:
+    """Run the block grammar over the markers of one size (markers of other sizes are text).
+
+    ``complete=False``: the markers stop before the text's end, so a block still open after the
+    last one is not reported as unterminated."""
     blocks: list[_OpenBlock] = []
     broken: list[Unterminated] = []
     current: _OpenBlock | None = None
@@ -431,7 +475,7 @@ def _parse_size(size: int, markers: list[_Marker]) -> tuple[list[_OpenBlock], li
                 current.theirs_label = marker.label
                 blocks.append(current)
             current = None
-    if current is not None:
+    if current is not None and complete:
         abandon(current, _missing_message(current, opener, separator, closer))
     return blocks, broken
 

@@ -29,7 +29,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -737,12 +737,62 @@ def file_conflicts(
     key_b: str,
     *,
     sides: tuple[bool, bool] = (True, True),
+    labels: tuple[str, str] | None = None,
 ) -> tuple[FileConflict, ...]:
     """Turn one merge's conflicted paths into :class:`FileConflict` entries with line ranges.
 
     ``key_a``/``key_b`` are the sides' keys in ``lines`` (worktree paths); ``sides`` says for
-    which sides line ranges are wanted.
+    which sides line ranges are wanted; ``labels`` name the sides (branches) in git's messages,
+    which otherwise name the internal commits merged.
     """
+    return _unhide_commits(
+        _file_conflicts(cwd, outcome, commit_a, commit_b, key_a, key_b, sides),
+        {commit_a: labels[0], commit_b: labels[1]} if labels else {},
+    )
+
+
+def _unhide_commits(
+    conflicts: tuple[FileConflict, ...], labels: Mapping[str, str]
+) -> tuple[FileConflict, ...]:
+    """git keeps both versions of a path whose types differ (file vs symlink, file vs folder)
+    by renaming one to ``<path>~<side>``; the side is the commit merged, a snapshot nobody
+    knows. Report such a copy under its own path (each side still has it as ``<path>``),
+    merged with the path's other entry, and say branch names where git's messages say commits.
+    """
+    merged: dict[str, FileConflict] = {}
+    for c in conflicts:
+        path = c.path
+        base, tilde, suffix = path.rpartition("~")
+        if tilde and base and suffix in labels:
+            path = base
+        message = c.message
+        for oid, label in labels.items():
+            if label:
+                message = message.replace(oid, label)
+        c = replace(c, path=path, message=message)
+        old = merged.get(path)
+        if old is not None:
+            c = replace(
+                old,
+                lines={**c.lines, **old.lines},
+                kinds=tuple(dict.fromkeys((*old.kinds, *c.kinds))),
+                paths={**c.paths, **old.paths},
+                binary=old.binary or c.binary,
+                message="\n".join(dict.fromkeys(filter(None, (old.message, c.message)))),
+            )
+        merged[path] = c
+    return tuple(merged.values())
+
+
+def _file_conflicts(
+    cwd: Path,
+    outcome: _MergeOutcome,
+    commit_a: str,
+    commit_b: str,
+    key_a: str,
+    key_b: str,
+    sides: tuple[bool, bool],
+) -> tuple[FileConflict, ...]:
     if outcome.clean:
         return ()
     paths = outcome.conflicted_paths()
@@ -925,6 +975,11 @@ class _Side:
     path: Path
     branch: str | None
     commit: _Commit
+
+
+def _label(side: _Side) -> str:
+    """A side's name in messages: its branch, else its folder."""
+    return side.branch or f"detached {side.path.name}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -1141,7 +1196,9 @@ class ConflictPredictor:
         if outcome is None:
             return None
         x, y, _ = job
-        conflicts = file_conflicts(cwd, outcome, key[0], key[1], key[2], key[3])
+        conflicts = file_conflicts(
+            cwd, outcome, key[0], key[1], key[2], key[3], labels=(_label(x), _label(y))
+        )
         overlaps: tuple[FileConflict, ...] = ()
         try:
             overlaps = self._overlaps(cwd, x, y, [c.path for c in conflicts], conflicts)
@@ -1286,10 +1343,17 @@ def simulate_merge_order(
     steps: list[dict[str, Any]] = []
     for n, (idx, out, ours) in enumerate(chosen.steps):
         cand = candidates[idx]
-        conflicts = file_conflicts(
-            cwd, out, ours, cand.commit.oid, "", str(cand.path), sides=(False, True)
-        )
         name = cand.branch or f"detached {cand.path.name}"
+        conflicts = file_conflicts(
+            cwd,
+            out,
+            ours,
+            cand.commit.oid,
+            "",
+            str(cand.path),
+            sides=(False, True),
+            labels=("the merges before", name),
+        )
         spots = ", ".join(
             f"{c.path_in(cand.path)}:{c.lines[str(cand.path)][0][0]}"
             if c.lines.get(str(cand.path))

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from watchfiles._rust_notify import RustNotify
+from watchfiles._rust_notify import RustNotify, WatchfilesRustInternalError
 
 log = logging.getLogger(__name__)
 
@@ -313,7 +313,17 @@ class RepoWatcher:
     def _loop(self, notify: RustNotify) -> None:
         stop_flag = self._should_return()
         while True:
-            result = notify.watch(self._debounce_ms, self._step_ms, 0, stop_flag)
+            try:
+                result = notify.watch(self._debounce_ms, self._step_ms, 0, stop_flag)
+            except WatchfilesRustInternalError as exc:
+                # watchfiles cannot hand over a path that is not UTF-8 and drops the whole
+                # batch: re-read everything rather than miss it, and watch afresh.
+                log.warning("file events lost (%s): re-reading everything", exc)
+                try:
+                    self._on_changes(ChangeSet(everything=True))
+                except Exception:  # a consumer bug must not kill the watcher
+                    log.exception("change handler failed")
+                return
             if isinstance(result, str):
                 if result in ("stop", "signal"):
                     return

@@ -42,6 +42,10 @@ class Repository:
     bare: bool
     #: Set when the repository is a submodule of another one.
     superproject: Path | None = None
+    #: The main worktree's top folder when git's listing cannot tell it: with a separate git
+    #: dir (``git init --separate-git-dir``), ``core.worktree``, or a submodule, ``git worktree
+    #: list`` names the git dir itself as the main worktree.
+    main_worktree: Path | None = None
 
     @property
     def key(self) -> str:
@@ -312,7 +316,40 @@ def discover(path: Path | str) -> Repository:
     common_dir = _abs(Path(out[0]))
     bare = out[1] == "true"
     superproject = _abs(Path(out[2])) if len(out) > 2 and out[2] else None
-    return Repository(common_dir=common_dir, bare=bare, superproject=superproject)
+    main = None if bare else _main_worktree_top(start, common_dir)
+    return Repository(
+        common_dir=common_dir, bare=bare, superproject=superproject, main_worktree=main
+    )
+
+
+def _main_worktree_top(start: Path, common_dir: Path) -> Path | None:
+    """The main worktree's top folder, when it is not simply the folder holding ``.git``.
+
+    From inside the main worktree, ``--show-toplevel`` says it; from elsewhere (a linked
+    worktree, the git dir) only a ``core.worktree`` setting can, read by asking git from the
+    common dir. None when the usual ``<top>/.git`` layout holds or nothing says more.
+    """
+    if common_dir.name == ".git" and not _has_core_worktree(common_dir):
+        return None
+    for cwd in (start, common_dir):
+        result = run_git(
+            ["rev-parse", "--path-format=absolute", "--git-common-dir", "--show-toplevel"],
+            cwd,
+            ok_codes=(0, 128),
+        )
+        lines = result.text.splitlines()
+        if result.returncode != 0 or len(lines) != 2 or _abs(Path(lines[0])) != common_dir:
+            continue
+        top = _abs(Path(lines[1]))
+        # From ``start`` in a linked worktree, the top is that worktree's: not the main one.
+        if cwd == common_dir or read_gitfile(top) in (None, common_dir):
+            return top
+    return None
+
+
+def _has_core_worktree(common_dir: Path) -> bool:
+    result = run_git(["config", "--get", "core.worktree"], common_dir, ok_codes=(0, 1, 128))
+    return result.returncode == 0 and bool(result.text)
 
 
 def list_worktrees(repo: Repository) -> list[WorktreeEntry]:
@@ -344,6 +381,8 @@ def list_worktrees(repo: Repository) -> list[WorktreeEntry]:
                 values["prunable_reason"] = value or None
         values.setdefault("head", None)
         values.setdefault("branch", None)
+        if values["is_main"] and repo.main_worktree is not None and not values.get("bare"):
+            values["path"] = repo.main_worktree
         entries.append(WorktreeEntry(**values))
     return entries
 

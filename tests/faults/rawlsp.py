@@ -56,6 +56,8 @@ class RawServer:
         self.shown: list[dict[str, Any]] = []
         self.logs: list[dict[str, Any]] = []
         self.stderr = bytearray()
+        #: Every message body as the server sent it (bytes, before decoding).
+        self.bodies: list[bytes] = []
         self._responses: dict[int | str, asyncio.Future[dict[str, Any]]] = {}
         self._next_id = 1
         self._changed = asyncio.Event()
@@ -313,6 +315,7 @@ class RawServer:
                         length = int(value.strip())
                 assert length is not None, "server sent a frame without Content-Length"
                 body = await reader.readexactly(length)
+                self.bodies.append(body)
                 self._dispatch(json.loads(body))
         except (asyncio.IncompleteReadError, ConnectionError):
             return

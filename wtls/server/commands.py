@@ -42,7 +42,8 @@ from wtls.lifecycle import (
     unlock,
     validate_name,
 )
-from wtls.server.server import WtlsServer, arg_bool, arg_str, command, uri_to_path
+from wtls.locations import is_uri, to_path
+from wtls.server.server import WtlsServer, arg_bool, arg_path, arg_str, command
 
 T = TypeVar("T")
 
@@ -67,20 +68,16 @@ def lifecycle_settings(ls: WtlsServer) -> LifecycleSettings:
     )
 
 
-def _as_path(text: str) -> Path:
-    if text.startswith("file:"):
-        path = uri_to_path(text)
-        if path is None:
-            raise Refused(f"not a file URI: {text}")
-        return path
-    return Path(text).expanduser()
+def _optional_path(args: dict[str, Any], key: str) -> Path | None:
+    """A place argument that may be absent or empty (both mean "not given")."""
+    return arg_path(args, key) if args.get(key) != "" else None
 
 
 def start_path(ls: WtlsServer, args: dict[str, Any]) -> Path:
     """Where the command runs from: the ``uri`` argument, else the first workspace folder."""
-    raw = arg_str(args, "uri")
-    if raw:
-        return _as_path(raw)
+    path = _optional_path(args, "uri")
+    if path is not None:
+        return path
     folders = ls.workspace_folders()
     if not folders:
         raise Refused("no workspace folder is open: pass a `uri` inside the repository")
@@ -89,8 +86,8 @@ def start_path(ls: WtlsServer, args: dict[str, Any]) -> Path:
 
 def _worktree_arg(args: dict[str, Any], *, required: bool = True) -> str | None:
     value = arg_str(args, "worktree", required=required)
-    if value is not None and value.startswith("file:"):
-        return str(_as_path(value))
+    if value is not None and is_uri(value):
+        return str(to_path(value, name="worktree"))
     return value
 
 
@@ -116,7 +113,7 @@ def register(server: WtlsServer) -> None:
         name = arg_str(args, "name", required=True)
         assert name is not None
         base = arg_str(args, "base")
-        path = arg_str(args, "path")
+        path = _optional_path(args, "path")
         prompt = arg_str(args, "prompt")
         open_window = arg_bool(args, "open")
         given = _optional_bool(args, "trusted")
@@ -135,7 +132,7 @@ def register(server: WtlsServer) -> None:
                 start,
                 name,
                 base=base,
-                path=_as_path(path) if path else None,
+                path=path,
                 prompt=prompt,
                 trusted=trusted,
                 open_window=open_window,
@@ -162,7 +159,7 @@ def register(server: WtlsServer) -> None:
         """Check a spawn name as the user types it."""
         name = arg_str(args, "name") or ""
         base = arg_str(args, "base")
-        path = arg_str(args, "path")
+        path = _optional_path(args, "path")
         start = start_path(ls, args)
         check = await asyncio.to_thread(
             validate_name,
@@ -170,7 +167,7 @@ def register(server: WtlsServer) -> None:
             name,
             lifecycle_settings(ls),
             base=base,
-            path=_as_path(path) if path else None,
+            path=path,
         )
         return check.to_json()
 

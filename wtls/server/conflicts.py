@@ -29,7 +29,7 @@ from wtls.errors import Refused
 from wtls.git import GitError
 from wtls.predict import ConflictPredictor, Prediction, notices_for
 from wtls.problems import Problem
-from wtls.server.server import RepoSession, WtlsServer, arg_str, command, uri_to_path
+from wtls.server.server import RepoSession, WtlsServer, arg_path, command, uri_to_path
 from wtls.worktrees import RepositoryError, RepositoryState
 
 log = logging.getLogger(__name__)
@@ -162,11 +162,7 @@ class ConflictFeature:
     # ---------------------------------------------------------------- command
     async def check(self, ls: WtlsServer, args: dict[str, Any]) -> dict[str, Any]:
         """``wtls.check {uri?}``: predict now and return the ``wtls check --json`` object."""
-        uri = arg_str(args, "uri")
-        path = uri_to_path(uri) if uri is not None else None
-        if uri is not None and path is None:
-            raise Refused(f"not a file URI: {uri}")
-        engine = await ls.engine_for(path)
+        engine = await ls.engine_for(arg_path(args, "uri"))
         session = ls.sessions[engine.repository.key]
         if engine.state is None:
             await ls.refresh(engine)

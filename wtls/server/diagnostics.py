@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
-from pygls.uris import from_fs_path
 
+from wtls.locations import file_uri
 from wtls.problems import Problem
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ def to_diagnostic(problem: Problem) -> types.Diagnostic:
 
 def uri_of(path: Path) -> str:
     """The file URI of ``path``."""
-    return from_fs_path(str(path)) or path.as_uri()
+    return file_uri(path)
 
 
 class DiagnosticsStore:

@@ -19,6 +19,7 @@ from lsprotocol import types
 from pygls.workspace.position_codec import PositionCodec
 
 from wtls.markers import (
+    MAX_SCAN_BYTES,
     ConflictBlock,
     Resolution,
     block_edit,
@@ -26,6 +27,7 @@ from wtls.markers import (
     scan_text,
     split_lines,
 )
+from wtls.server.markers_scan import MAX_BLOCKS_PER_FILE
 from wtls.server.server import uri_to_path
 
 if TYPE_CHECKING:
@@ -40,8 +42,8 @@ TITLES: dict[Resolution, str] = {
 }
 #: The diagnostic code markers_scan gives a complete conflict block.
 MARKER_CODE = "conflict-marker"
-#: Files on disk larger than this are not read for a quick fix (the scanner's own limit).
-MAX_FILE_BYTES = 20_000_000
+#: Files larger than this get no quick fix (the scanner's own limit).
+MAX_FILE_BYTES = MAX_SCAN_BYTES
 
 
 def register(server: WtlsServer) -> None:
@@ -66,7 +68,9 @@ async def provide(ls: WtlsServer, params: types.CodeActionParams) -> list[types.
         if read is None:
             return []
         text, version, codec = read, None, ls.workspace.position_codec
-    scan = await asyncio.to_thread(scan_text, text)
+    if len(text) > MAX_FILE_BYTES:
+        return []
+    scan = await asyncio.to_thread(scan_text, text, max_blocks=MAX_BLOCKS_PER_FILE)
     first, last = params.range.start.line, params.range.end.line
     if last > first and params.range.end.character == 0:
         last -= 1  # a selection that ends at a line's start does not include that line

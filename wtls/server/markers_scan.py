@@ -15,9 +15,13 @@ from typing import TYPE_CHECKING
 from wtls.engine import Refreshed
 from wtls.git import GitError, run_git
 from wtls.markers import (
+    EMPTY_SCAN,
+    MAX_SCAN_BYTES,
     MarkerScan,
     block_span,
-    scan_file,
+    has_markers_quick,
+    is_binary,
+    read_for_scan,
     scan_text,
     split_lines,
     utf16_length,
@@ -29,6 +33,9 @@ if TYPE_CHECKING:
     from wtls.server.server import RepoSession, WtlsServer
 
 CATEGORY = "markers"
+#: Conflict blocks reported per file; one Information diagnostic counts the rest. A generated
+#: file with 300,000 blocks would otherwise make a 100 MB message the editor chokes on.
+MAX_BLOCKS_PER_FILE = 1000
 
 
 def marker_problems(
@@ -40,7 +47,7 @@ def marker_problems(
 ) -> list[Problem]:
     """Problems for one file's conflict blocks (``text`` gives exact columns when known, counted
     by ``units`` in the editor's position encoding)."""
-    lines = split_lines(text) if text is not None else None
+    lines = split_lines(text) if text is not None and scan.blocks else None
     found: list[Problem] = []
     for block in scan.blocks:
         ours = block.ours_label or "current"
@@ -77,6 +84,17 @@ def marker_problems(
                 code="conflict-marker-unterminated",
                 message=item.message,
                 line=item.line,
+            )
+        )
+    if scan.more:
+        found.append(
+            Problem(
+                path=path,
+                severity="information",
+                code="conflict-marker-limit",
+                message=f"{scan.more} more conflict blocks not shown (wtls reports the first "
+                f"{MAX_BLOCKS_PER_FILE} of a file)",
+                line=scan.more_line or 0,
             )
         )
     if unmerged and not scan.blocks:
@@ -192,19 +210,22 @@ def _scan_all(
 ) -> dict[Path, list[Problem]]:
     out: dict[Path, list[Problem]] = {}
     for path, text in texts.items():
-        if text is not None:
-            scan = scan_text(text)
-        elif path.is_file():
-            scan = scan_file(path)
-            if scan.blocks:
-                try:
-                    text = path.read_text(encoding="utf-8", errors="surrogateescape")
-                except OSError:
-                    text = None
+        if text is None:
+            text = _disk_text(path)
+        if text is None or len(text) > MAX_SCAN_BYTES:
+            scan = EMPTY_SCAN
         else:
-            scan = MarkerScan()
+            scan = scan_text(text, max_blocks=MAX_BLOCKS_PER_FILE)
         out[path] = marker_problems(path, text, scan, path in unmerged, units)
     return out
+
+
+def _disk_text(path: Path) -> str | None:
+    """A file's text for a scan: None when missing, too large, binary or without markers."""
+    data = read_for_scan(path)
+    if data is None or not has_markers_quick(data) or is_binary(data):
+        return None
+    return data.decode("utf-8", "surrogateescape")
 
 
 def _status_candidates(wt: WorktreeState) -> set[Path]:

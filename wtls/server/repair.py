@@ -23,16 +23,17 @@ from lsprotocol import types
 
 from wtls.engine import Refreshed
 from wtls.errors import Refused
+from wtls.locations import is_uri, to_path
 from wtls.problems import Problem
 from wtls.repair import diagnose, move, repair
 from wtls.server.server import (
     RepoSession,
     WtlsServer,
     arg_bool,
+    arg_path,
     arg_str,
     command,
     to_dict,
-    uri_to_path,
 )
 from wtls.worktrees import RepositoryError
 
@@ -55,13 +56,7 @@ def _paths_arg(args: dict[str, Any]) -> list[Path]:
         return []
     if not isinstance(raw, list) or not all(isinstance(p, str) for p in raw):
         raise Refused("argument 'paths' must be a list of paths")
-    out: list[Path] = []
-    for item in raw:
-        path = uri_to_path(item) if item.startswith("file:") else Path(item)
-        if path is None:
-            raise Refused(f"not a file path or URI: {item}")
-        out.append(path.expanduser())
-    return out
+    return [to_path(item, name="paths") for item in raw]
 
 
 def _diagnostic_data(diagnostic: types.Diagnostic) -> dict[str, Any]:
@@ -166,18 +161,20 @@ def register(server: WtlsServer) -> None:
     async def move_command(ls: WtlsServer, args: dict[str, Any]) -> dict[str, Any]:
         """Move a linked worktree; tell the client so a window on the old folder can follow."""
         worktree = arg_str(args, "worktree", required=True)
-        new_path = arg_str(args, "newPath", required=True)
+        new_path = arg_path(args, "newPath", required=True)
         assert worktree is not None and new_path is not None
         force = arg_bool(args, "force")
         folders = ls.workspace_folders()
-        candidate = Path(worktree).expanduser()
+        candidate = to_path(worktree, name="worktree")
+        if is_uri(worktree):
+            worktree = str(candidate)
         if candidate.is_absolute() and candidate.is_dir():
             start = candidate
         elif folders:
             start = folders[0]
         else:
             raise Refused("name the worktree by its absolute path (no workspace folder is open)")
-        destination = Path(new_path).expanduser()
+        destination = new_path
         if not destination.is_absolute():
             raise Refused(f"newPath must be an absolute path, got {new_path!r}")
         engine = await ls.engine_for(start)

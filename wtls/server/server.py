@@ -10,27 +10,37 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
+import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcInvalidParams, JsonRpcInvalidRequest, JsonRpcServerError
+from pygls.exceptions import (
+    JsonRpcInternalError,
+    JsonRpcInvalidParams,
+    JsonRpcInvalidRequest,
+    JsonRpcServerError,
+)
+from pygls.io_ import StdinAsyncReader, StdoutWriter
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
-from pygls.uris import from_fs_path, to_fs_path
 
 from wtls import __version__
 from wtls.engine import Engine, Refreshed, git_writing_until
 from wtls.errors import ERROR_CODE, REFUSED_CODE, Refused
 from wtls.git import GitError, GitUnavailable, require_git
+from wtls.jsontext import dumps
+from wtls.locations import BadLocation, file_uri, to_path
 from wtls.problems import Problem, stale_problems, worktree_problems
 from wtls.repair import Breakage, is_listed, unlisted
 from wtls.server.config import Settings, parse_settings
 from wtls.server.diagnostics import DiagnosticsStore
+from wtls.server.framing import read_loop
 from wtls.server.markers_scan import MarkerTracker
 from wtls.watch import ChangeSet, RepoWatcher
 from wtls.worktrees import (
@@ -137,6 +147,29 @@ class WtlsProtocol(LanguageServerProtocol):
                 self._send_response(data["id"], error=error.to_response_error())
             raise
 
+    def _send_data(self, data: Any) -> None:
+        """pygls' writer, except that the body is valid UTF-8 whatever file names it carries
+        (:func:`wtls.jsontext.dumps`) and ``Content-Length`` counts its bytes."""
+        if not data:
+            return
+        if self.writer is None:
+            log.error("cannot send: no transport")
+            return
+        try:
+            body = dumps(data, default=self._serialize_message).encode("utf-8")
+            if self._include_headers:
+                body = (
+                    f"Content-Length: {len(body)}\r\n"
+                    f"Content-Type: {self.CONTENT_TYPE}; charset={self.CHARSET}\r\n\r\n"
+                ).encode("ascii") + body
+            self.writer.write(body)  # stdio only: pygls' StdoutWriter writes synchronously
+        except BrokenPipeError:
+            log.error("cannot send: the client closed the connection")
+            raise
+        except Exception as error:
+            log.exception("cannot send a message")
+            self._server._report_server_error(error, JsonRpcInternalError)
+
     def handle_message(self, message: Any) -> None:
         """LSP: requests after shutdown "should error with InvalidRequest"; pygls drops them
         without a word, which leaves the client waiting forever."""
@@ -174,6 +207,23 @@ class WtlsServer(LanguageServer):
         self._shutting_down = False
         self._pending_problems: list[str] = []
 
+    def start_io(self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
+        """Serve on stdin/stdout with :func:`wtls.server.framing.read_loop`, which gets back in
+        step after a frame with a bad header (pygls' own loop loses every later message)."""
+        self._stop_event = threading.Event()
+        reader = StdinAsyncReader(stdin or sys.stdin.buffer, self.thread_pool)
+        self.protocol.set_writer(StdoutWriter(stdout or sys.stdout.buffer))
+        try:
+            asyncio.run(
+                read_loop(self._stop_event, reader, self.protocol, self.report_server_error)
+            )
+        except BrokenPipeError:
+            log.error("the connection to the client is lost: shutting down")
+        except (KeyboardInterrupt, SystemExit):
+            pass
+        finally:
+            self.shutdown()  # type: ignore[no-untyped-call]
+
     # ---------------------------------------------------------------- helpers for features
     def spawn_task(self, coro: Awaitable[T], name: str) -> asyncio.Task[T]:
         """Run ``coro`` in the background; keep a reference and log its failure."""
@@ -207,9 +257,10 @@ class WtlsServer(LanguageServer):
 
     def workspace_folders(self) -> list[Path]:
         """Workspace folders as paths, in order (root_uri when the client sent no folders)."""
-        folders = [Path(p) for f in self.workspace.folders.values() if (p := to_fs_path(f.uri))]
-        if not folders and self.workspace.root_path:
-            folders = [Path(self.workspace.root_path)]
+        folders = [p for f in self.workspace.folders.values() if (p := uri_to_path(f.uri))]
+        if not folders and self.workspace.root_uri:
+            root = uri_to_path(self.workspace.root_uri)
+            folders = [root] if root is not None else []
         return [f.resolve() for f in folders]
 
     def session_for(self, path: Path | str | None) -> RepoSession | None:
@@ -736,15 +787,26 @@ def arg_bool(args: Mapping[str, Any], key: str) -> bool:
     return value
 
 
+def arg_path(args: Mapping[str, Any], key: str, *, required: bool = False) -> Path | None:
+    """A command argument that names a place (a file URI or a path), checked by
+    :func:`wtls.locations.to_path`: a clear refusal naming ``key`` when it does not."""
+    value = arg_str(args, key, required=required)
+    return to_path(value, name=key) if value is not None else None
+
+
 def uri_to_path(uri: str) -> Path | None:
-    """A file URI as a path (None for other schemes)."""
-    path = to_fs_path(uri)
-    return Path(path) if path else None
+    """A document's local file URI as a path (None for other schemes, remote hosts, NULs)."""
+    if not uri.lower().startswith("file:"):
+        return None
+    try:
+        return to_path(uri, name="uri")
+    except BadLocation:
+        return None
 
 
 def path_to_uri(path: Path) -> str:
-    """A path as a file URI."""
-    return from_fs_path(str(path)) or path.as_uri()
+    """A path as a file URI (byte-exact for names that are not UTF-8)."""
+    return file_uri(path)
 
 
 def create_server() -> WtlsServer:
@@ -816,11 +878,12 @@ def _register_core(server: WtlsServer) -> None:
         """Return the ``wtls/worktrees`` object for the repository of ``params.uri``."""
         args = to_dict(params) if params is not None else {}
         uri = args.get("uri") if isinstance(args, dict) else None
-        path = uri_to_path(uri) if isinstance(uri, str) else None
         if uri is not None and not isinstance(uri, str):
             raise rpc_error(f"uri must be a string, got {type(uri).__name__}", ERROR_CODE)
-        if isinstance(uri, str) and path is None:
-            raise rpc_error(f"not a file URI: {uri}", ERROR_CODE)
+        try:
+            path = to_path(uri, name="uri") if uri is not None else None
+        except BadLocation as exc:
+            raise rpc_error(str(exc), ERROR_CODE) from exc
         try:
             engine = await ls.engine_for(path)
         except Refused as exc:
