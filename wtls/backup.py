@@ -955,14 +955,33 @@ def _write_files(common: Path, tree: str, dest: Path) -> int:
     return len(files)
 
 
-def _clear(folder: Path) -> None:
-    for entry in os.scandir(folder):
-        if entry.name == ".git":
+def _lay_out(
+    work: Path, index_tree: str, store: Path, files: str, env: Mapping[str, str] | None = None
+) -> int:
+    """Make ``work`` hold the saved index and, on disk, exactly the saved raw files.
+
+    The index is checked out first, as git would (so its stat data is what a checkout leaves
+    and ``git status`` judges the raw files as it did before); then the files the user had
+    deleted go, and every saved file is written over with its raw bytes.
+    """
+    run_git(["read-tree", "--reset", "-u", index_tree], work, env=env, timeout=None)
+    saved = _tree_entries(store, files, {"GIT_DIR": str(store)})
+    listed = split_z(run_git(["ls-files", "-z", "-t", "--cached"], work, env=env).stdout)
+    for item in listed:
+        tag, path = item[:1], item[2:]
+        if tag == "S" or path in saved:
             continue
-        if entry.is_dir(follow_symlinks=False):
-            shutil.rmtree(entry.path)
-        else:
-            os.unlink(entry.path)
+        full = work / path
+        if full.is_symlink() or full.is_file():
+            full.unlink()
+            parent = full.parent
+            while parent != work and not any(parent.iterdir()):
+                parent.rmdir()
+                parent = parent.parent
+    count = _write_files(store, files, work)
+    # Fresh stat data: git judges every file by its content, as it would after any refresh.
+    run_git(["update-index", "-q", "--refresh"], work, env=env, ok_codes=(0, 1), timeout=None)
+    return count
 
 
 def restore_backup(run_dir: Path, ref: str, path: Path | None = None) -> RestoreResult:
@@ -1011,8 +1030,6 @@ def restore_backup(run_dir: Path, ref: str, path: Path | None = None) -> Restore
     else:
         assert branch is not None
         run_git([*args, "--", str(target), branch], run_dir)
-    index_commit = manifest["index"]
-    run_git(["read-tree", f"{index_commit}^{{tree}}"], target)
     sparse = manifest.get("sparse")
     if sparse:
         mode = "--cone" if sparse.get("cone") else "--no-cone"
@@ -1021,12 +1038,10 @@ def restore_backup(run_dir: Path, ref: str, path: Path | None = None) -> Restore
             target,
             input="".join(p + "\n" for p in sparse.get("patterns", [])).encode(),
         )
-        _clear(target)
-    count = _write_files(common, commit, target)
+    count = _lay_out(target, f"{manifest['index']}^{{tree}}", common, commit)
     restored_nested: list[str] = []
     for k, item in enumerate(manifest.get("nested", [])):
         restored_nested.append(_restore_nested(common, target, manifest["_meta"], k, item))
-    run_git(["update-index", "-q", "--refresh"], target, ok_codes=(0, 1))
     message = f"restored {target} from {ref}" + ("; " + "; ".join(notes) if notes else "")
     return RestoreResult(
         path=target,
@@ -1095,13 +1110,9 @@ def _restore_nested(common: Path, top: Path, meta: str, k: int, item: Mapping[st
         run_git(["symbolic-ref", "HEAD", symref], work, env=env)
     elif head:
         run_git(["update-ref", "--no-deref", "HEAD", head], work, env=env)
-    index = item.get("index")
-    if index:
-        run_git(["read-tree", f"{index}^{{tree}}"], work, env=env)
     files_commit = run_git(["rev-parse", "--verify", tmp_ref], work, env=env).text
-    _write_files(git_dir, files_commit, work)
+    _lay_out(work, f"{item['index']}^{{tree}}", git_dir, files_commit, env)
     run_git(["update-ref", "-d", tmp_ref], work, env=env)
-    run_git(["update-index", "-q", "--refresh"], work, env=env, ok_codes=(0, 1))
     if item.get("kind") == "submodule":
         run_git(["submodule", "absorbgitdirs", "--", rel], top, ok_codes=(0, 1, 128))
     return rel

@@ -305,13 +305,24 @@ class RepoFacts:
     status: str
 
 
+def content_status(path: Path) -> str:
+    """``git status --porcelain`` judged by content: stat data is refreshed first.
+
+    git's answer for a file whose stat data is stale can depend on its size alone (a CRLF file
+    under ``text=auto`` is "modified" until the index is refreshed, then clean); no restore can
+    give back stat data, so both sides are compared as git sees their contents.
+    """
+    git(path, "update-index", "-q", "--refresh", check=False)
+    return git(path, "status", "--porcelain")
+
+
 def repo_facts(path: Path) -> RepoFacts:
     """Commits (``git log --all``), branches, HEAD and status of a nested repo or submodule."""
     return RepoFacts(
         head=git(path, "rev-parse", "HEAD"),
         commits=sorted(git(path, "log", "--all", "--format=%H").split()),
         branches=git(path, "for-each-ref", "--format=%(refname) %(objectname)", "refs/heads"),
-        status=git(path, "status", "--porcelain"),
+        status=content_status(path),
     )
 
 
@@ -333,7 +344,7 @@ def capture(worktree: Path, ignored: list[str] | None = None) -> Capture:
     nested = {rel: repo_facts(worktree / rel) for rel in nested_repos(worktree, ignored)}
     return Capture(
         files=files_of(worktree, ignored),
-        status=git(worktree, "status", "--porcelain"),
+        status=content_status(worktree),
         nested=nested,
         ignored=ignored,
     )
