@@ -489,7 +489,7 @@ def _cmd_restore(args: argparse.Namespace) -> int:
 
     cwd = Path.cwd()
     discover(cwd)  # a clear error outside a repository
-    path = Path(args.path).expanduser() if args.path else None
+    path = to_path(args.path, name="--path", base=cwd) if args.path else None
     result = restore_backup(cwd, args.ref, path)
     if args.json:
         print_json(result.to_json())
