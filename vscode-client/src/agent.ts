@@ -9,39 +9,11 @@
  * keyed by worktree path and spawn time, so a worktree re-created at the same path starts anew.
  */
 
-import { promises as fs } from 'node:fs';
-import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { substituteAgentCommand } from './format';
+import { readSmallFile, readSpawnInfo, type SpawnInfo } from './spawnInfo';
 import { agentCommand } from './settings';
 import type { WorktreeStore } from './state';
-
-/** Where spawn records its work, relative to the worktree (wtls.lifecycle.SPAWN_INFO_FILE). */
-export const SPAWN_INFO_FILE = '.wtls/spawn.json';
-
-/** The parts of `.wtls/spawn.json` the agent launch needs. */
-export interface SpawnInfo {
-    branch: string;
-    promptFile: string;
-    created: string;
-}
-
-/** Reads a worktree's spawn record; undefined when it has none or no task prompt. */
-export async function readSpawnInfo(worktree: string): Promise<SpawnInfo | undefined> {
-    try {
-        const raw = JSON.parse(await fs.readFile(path.join(worktree, SPAWN_INFO_FILE), 'utf8')) as Record<string, unknown>;
-        if (typeof raw.promptFile !== 'string' || raw.promptFile === '') {
-            return undefined;
-        }
-        return {
-            branch: typeof raw.branch === 'string' ? raw.branch : path.basename(worktree),
-            promptFile: path.resolve(worktree, raw.promptFile),
-            created: typeof raw.created === 'string' ? raw.created : '',
-        };
-    } catch {
-        return undefined;
-    }
-}
 
 export class AgentLauncher implements vscode.Disposable {
     private readonly disposables: vscode.Disposable[] = [];
@@ -93,7 +65,11 @@ export class AgentLauncher implements vscode.Disposable {
         const promptUri = vscode.Uri.file(info.promptFile);
         let prompt = '';
         try {
-            prompt = await fs.readFile(info.promptFile, 'utf8');
+            const text = await readSmallFile(info.promptFile);
+            if (text === undefined) {
+                throw new Error('not a regular file of at most 1 MiB');
+            }
+            prompt = text;
             await vscode.window.showTextDocument(promptUri, { preview: true, preserveFocus: true });
         } catch (err) {
             this.log.warn(`Cannot read the task prompt ${info.promptFile}: ${String(err)}`);
