@@ -979,9 +979,51 @@ def _lay_out(
                 parent.rmdir()
                 parent = parent.parent
     count = _write_files(store, files, work)
-    # Fresh stat data: git judges every file by its content, as it would after any refresh.
-    run_git(["update-index", "-q", "--refresh"], work, env=env, ok_codes=(0, 1), timeout=None)
+    _refresh_stat(work, saved, env)
     return count
+
+
+def _refresh_stat(
+    work: Path, saved: Mapping[str, tuple[str, str]], env: Mapping[str, str] | None
+) -> None:
+    """Record fresh stat data for the files whose content equals the index.
+
+    A raw file that differs from the checkout only by a filter or line endings (a CRLF file
+    under ``text=auto``) has another size than the checkout git recorded, and git calls such a
+    file modified from its size alone, even after ``update-index --refresh``. ``git add`` of
+    exactly the paths whose filtered content equals their index entry records their stat data
+    and stages nothing new.
+    """
+    staged: dict[str, str] = {}
+    for item in split_z(run_git(["ls-files", "-z", "-s", "-t"], work, env=env).stdout):
+        meta, _, path = item.partition("\t")
+        tag, mode, oid, stage = meta.split(" ")
+        if tag == "H" and stage == "0" and mode in (_FILE, _EXEC):
+            staged[path] = oid
+    odd = [
+        p
+        for p, oid in staged.items()
+        if p in saved and saved[p][1] != oid and saved[p][0] != _SYMLINK
+        if "\n" not in p and not p.startswith('"')
+    ]
+    if odd:
+        filtered = run_git(
+            ["hash-object", "--stdin-paths"],
+            work,
+            env=env,
+            input=b"".join(_fs(p) + b"\n" for p in odd),
+            timeout=None,
+        ).text.split()
+        same = [p for p, oid in zip(odd, filtered, strict=True) if oid == staged[p]]
+        if same:
+            run_git(
+                ["add", "--sparse", "--pathspec-from-file=-", "--pathspec-file-nul"],
+                work,
+                env={**(env or {}), "GIT_LITERAL_PATHSPECS": "1"},
+                input=b"".join(_fs(p) + b"\0" for p in same),
+                timeout=None,
+            )
+    run_git(["update-index", "-q", "--refresh"], work, env=env, ok_codes=(0, 1), timeout=None)
 
 
 def restore_backup(run_dir: Path, ref: str, path: Path | None = None) -> RestoreResult:

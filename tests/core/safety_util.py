@@ -17,6 +17,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -306,14 +307,26 @@ class RepoFacts:
 
 
 def content_status(path: Path) -> str:
-    """``git status --porcelain`` judged by content: stat data is refreshed first.
+    """``git status --porcelain`` judged by content alone, never by stat data.
 
-    git's answer for a file whose stat data is stale can depend on its size alone (a CRLF file
-    under ``text=auto`` is "modified" until the index is refreshed, then clean); no restore can
-    give back stat data, so both sides are compared as git sees their contents.
+    No restore can give back an index's stat data, and git's answer for an entry whose stat
+    data is stale can depend on its size alone (a CRLF file under ``text=auto`` written over a
+    checkout is "modified", the same bytes after ``git add`` are clean). So the status is taken
+    against a copy of the index without stat data: every entry is compared by content.
     """
-    git(path, "update-index", "-q", "--refresh", check=False)
-    return git(path, "status", "--porcelain")
+    tree = git(path, "write-tree")
+    with tempfile.TemporaryDirectory(prefix="wtls-status-") as tmp:
+        env = {**os.environ, "GIT_INDEX_FILE": str(Path(tmp) / "index")}
+        subprocess.run(["git", "read-tree", tree], cwd=path, env=env, check=True)
+        out = subprocess.run(
+            ["git", "status", "--porcelain"],
+            cwd=path,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    return out.strip()
 
 
 def repo_facts(path: Path) -> RepoFacts:
