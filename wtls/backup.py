@@ -124,7 +124,12 @@ class Inspection:
     @property
     def repositories_inside(self) -> tuple[Nested, ...]:
         """Nested repositories and submodules (their git data lives in or under this folder)."""
-        return tuple(n for n in self.nested if n.kind != "worktree")
+        return tuple(n for n in self.nested if n.kind in ("repository", "submodule"))
+
+    @property
+    def unsavable(self) -> tuple[Nested, ...]:
+        """What no backup of wtls holds: bare repositories, ``.git`` entries it cannot read."""
+        return tuple(n for n in self.nested if n.kind in ("bare", "unknown"))
 
     def losses(self) -> list[str]:
         """What removing the folder without a backup would lose, one phrase per item."""
@@ -244,7 +249,12 @@ def _disk_entry(folder: Path, rel: str, fmt: str) -> tuple[str, str] | None:
     return None
 
 
+#: A ``.git`` file is a line or two; git accepts trailing blank lines, so read a little more.
+_GITFILE_LIMIT = 64 * 1024
+
+
 def _git_dir_of(folder: Path) -> Path | None:
+    """The git dir named by ``folder/.git`` (a folder, a link to one, or a gitdir file)."""
     dotgit = folder / ".git"
     try:
         st = os.lstat(dotgit)
@@ -252,18 +262,33 @@ def _git_dir_of(folder: Path) -> Path | None:
         return None
     if stat.S_ISDIR(st.st_mode):
         return dotgit
-    if not stat.S_ISREG(st.st_mode) or st.st_size > 4096:
+    if stat.S_ISLNK(st.st_mode):
+        return Path(os.path.realpath(dotgit)) if dotgit.is_dir() else None
+    if not stat.S_ISREG(st.st_mode) or st.st_size > _GITFILE_LIMIT:
         return None
     try:
         text = dotgit.read_text(encoding="utf-8", errors="surrogateescape").strip()
     except OSError:
         return None
-    if not text.startswith("gitdir:"):
+    first = text.splitlines()[0] if text else ""
+    if not first.startswith("gitdir:"):
         return None
-    target = Path(text.removeprefix("gitdir:").strip())
+    target = Path(first.removeprefix("gitdir:").strip())
     if not target.is_absolute():
         target = folder / target
     return Path(os.path.normpath(target))
+
+
+def _has_dot_git(folder: Path) -> bool:
+    try:
+        os.lstat(folder / ".git")
+    except OSError:
+        return False
+    return True
+
+
+def _looks_bare(names: set[str]) -> bool:
+    return {"HEAD", "objects", "refs"} <= names
 
 
 def _is_linked_worktree_dir(git_dir: Path) -> bool:
@@ -274,7 +299,9 @@ def find_nested(folder: Path, gitlinks: frozenset[str] = frozenset()) -> list[Ne
     """Every repository, submodule and worktree inside ``folder`` (not ``folder`` itself).
 
     Walks the disk, so repositories inside ignored folders are found too; symlinks are not
-    followed; the top-level ``.git`` is skipped.
+    followed (a ``.git`` that is a link counts); the top-level ``.git`` is skipped. Also found:
+    bare repositories (``HEAD``, ``objects`` and ``refs`` in one folder) and ``.git`` entries
+    that name no readable git dir (kinds ``bare`` and ``unknown``).
     """
     found: list[Nested] = []
     stack: list[tuple[Path, str]] = [(folder, "")]
@@ -304,6 +331,17 @@ def find_nested(folder: Path, gitlinks: frozenset[str] = frozenset()) -> list[Ne
                 else:
                     kind = "repository"
                 found.append(Nested(path=child_rel, kind=kind, git_dir=git_dir))
+            elif _has_dot_git(child):
+                # A .git that git may use but wtls cannot read (a dangling link, a bad file).
+                found.append(Nested(path=child_rel, kind="unknown", git_dir=child / ".git"))
+            else:
+                try:
+                    names = {e.name for e in os.scandir(child)}
+                except OSError:
+                    names = set()
+                if _looks_bare(names):
+                    found.append(Nested(path=child_rel, kind="bare", git_dir=child))
+                    continue
             stack.append((child, child_rel + "/"))
     found.sort(key=lambda n: n.path)
     return found
@@ -538,7 +576,7 @@ def inspect_worktree(folder: Path, *, nested_state: bool = True) -> Inspection:
     head, _ = _head(folder)
     gitlinks = _gitlinks(folder)
     nested = find_nested(folder, gitlinks)
-    repos = [n for n in nested if n.kind != "worktree"]
+    repos = [n for n in nested if n.kind in ("repository", "submodule")]
     skip = frozenset(n.path for n in nested)
     tree, hashed, _ = _snapshot(folder, common, skip)
     entries = [(m, o, p) for m, o, p in hashed.entries]

@@ -1623,6 +1623,9 @@ class _ChangedMeanwhile(Exception):
 #: The name a folder being removed has while it is checked for the last time:
 #: ``.NAME.wtls-removing-PID`` beside where it was.
 _ASIDE_MARK = ".wtls-removing-"
+#: Written into a worktree's admin dir once its folder is verified and git starts deleting it;
+#: holds the backup ref (if any). An interrupted removal with it is finished, not undone.
+_DELETING = "wtls-deleting"
 
 
 def _original_of_aside(folder: Path) -> Path | None:
@@ -1653,8 +1656,26 @@ def recover_interrupted_removals(common_dir: Path) -> list[str]:
             os.path.normpath(recorded if recorded.is_absolute() else admin / recorded)
         ).parent
         original = _original_of_aside(folder)
+        if original is not None and (admin / _DELETING).exists():
+            # Killed while git was deleting a verified (and saved) folder: finish the job.
+            saved = (admin / _DELETING).read_text(encoding="utf-8", errors="replace").strip()
+            run_git(
+                ["worktree", "remove", "--force", "--force", "--", str(folder)],
+                common_dir,
+                ok_codes=(0, 128),
+                timeout=None,
+            )
+            if folder.exists():
+                shutil.rmtree(folder, ignore_errors=True)
+            if admin.exists():
+                shutil.rmtree(admin, ignore_errors=True)
+            notes.append(
+                f"finished an interrupted removal of {original}"
+                + (f" (its work is saved in {saved})" if saved else "")
+            )
+            continue
         if original is not None:
-            # Killed after the record was pointed at the aside folder.
+            # Killed after the record was pointed at the aside folder, before deletion began.
             if folder.is_dir() and not original.exists():
                 os.rename(folder, original)
                 (admin / "gitdir").write_bytes(os.fsencode(str(original / ".git")) + b"\n")
@@ -1674,7 +1695,9 @@ def recover_interrupted_removals(common_dir: Path) -> list[str]:
     return notes
 
 
-def _delete_folder(target: WorktreeState, inspection: Inspection, run_dir: Path) -> None:
+def _delete_folder(
+    target: WorktreeState, inspection: Inspection, run_dir: Path, saved_in: str | None
+) -> None:
     """Delete a verified worktree folder and its record, keeping writers out meanwhile.
 
     The folder is first renamed aside (atomic, same file system): from then on nothing can
@@ -1708,12 +1731,14 @@ def _delete_folder(target: WorktreeState, inspection: Inspection, run_dir: Path)
         raise _ChangedMeanwhile(changed)
     # Everything in it is verified (and saved where needed): git may delete it now. Two
     # --force: a dirty or locked worktree is expected here; the checks above were stricter.
+    (admin / _DELETING).write_text(saved_in or "", encoding="utf-8")
     try:
         run_git(
             ["worktree", "remove", "--force", "--force", "--", str(aside)], run_dir, timeout=None
         )
     except GitError:
         if (aside / ".git").is_file():
+            (admin / _DELETING).unlink(missing_ok=True)
             backlink.write_bytes(old_backlink)
             os.rename(aside, target.path)
         raise
@@ -1735,6 +1760,14 @@ def _check_removable(
         raise Refused(
             f"another worktree lies inside {target.path}: {names}. Remove or move it first "
             "(`wtls remove`, `wtls move`); removing the outer one would delete its files"
+        )
+    odd = inspection.unsavable
+    if odd:
+        what = {"bare": "a bare repository", "unknown": "a .git wtls cannot read"}
+        names = ", ".join(f"{target.path / n.path} ({what[n.kind]})" for n in odd)
+        raise Refused(
+            f"{target.path} holds git data that wtls cannot back up: {names}. Move it out of the "
+            "folder first; nothing was removed"
         )
     losses = inspection.losses()
     if target.operation is not None:
@@ -1822,7 +1855,7 @@ def _remove_locked(
             backup = save_backup(inspection, run_dir, label, branch)
             made_refs.append(backup.ref)
         try:
-            _delete_folder(target, inspection, run_dir)
+            _delete_folder(target, inspection, run_dir, backup.ref if backup else None)
             break
         except GitError as exc:
             if made_refs:

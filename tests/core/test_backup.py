@@ -10,7 +10,14 @@ import pytest
 
 from tests.gitutil import add_worktree, commit_all, git, make_repo
 from wtls import lifecycle as lc
-from wtls.backup import blob_id, inspect_worktree, read_manifest, verify_folder
+from wtls.backup import (
+    blob_id,
+    inspect_worktree,
+    read_manifest,
+    restore_backup,
+    save_backup,
+    verify_folder,
+)
 from wtls.errors import Refused
 
 
@@ -96,3 +103,67 @@ def test_restore_refuses_what_is_not_a_backup(tmp_path: Path) -> None:
         read_manifest(repo, "HEAD")
     with pytest.raises(Refused, match="not a backup ref"):
         read_manifest(repo, "--all")
+
+
+def _wt_with_ignored_build(tmp_path: Path, branch: str) -> tuple[Path, Path]:
+    repo = make_repo(tmp_path, files={".gitignore": "build/\n", "a": "a\n"})
+    return repo, add_worktree(repo, tmp_path / branch.replace("/", "-"), branch)
+
+
+def test_a_nested_repository_behind_a_dot_git_link_or_a_long_gitfile_is_work(
+    tmp_path: Path,
+) -> None:
+    """git uses a `.git` that is a link, or a gitdir file with trailing blank lines."""
+    repo, wt = _wt_with_ignored_build(tmp_path, "feature/odd")
+    elsewhere = tmp_path / "lib.gitdir"
+    git(tmp_path, "init", "-q", "--bare", str(elsewhere))
+    git(tmp_path, "--git-dir", str(elsewhere), "config", "core.bare", "false")
+    (wt / "build" / "linked").mkdir(parents=True)
+    (wt / "build" / "linked" / ".git").symlink_to(elsewhere)
+    (wt / "build" / "linked" / "notes.txt").write_text("precious\n")
+    other = tmp_path / "other"
+    git(tmp_path, "init", "-q", str(other))
+    (wt / "long").mkdir()
+    (wt / "long" / ".git").write_text(f"gitdir: {other / '.git'}\n" + "\n" * 5000)
+    kinds = {n.path: n.kind for n in inspect_worktree(wt).nested}
+    assert kinds == {"build/linked": "repository", "long": "repository"}
+    with pytest.raises(Refused, match="uncommitted changes"):
+        lc.remove(repo, "feature/odd")
+    assert (wt / "build" / "linked" / "notes.txt").is_file()
+
+
+def test_a_bare_repository_inside_is_never_deleted(tmp_path: Path) -> None:
+    repo, wt = _wt_with_ignored_build(tmp_path, "feature/bare")
+    git(tmp_path, "init", "-q", "--bare", str(wt / "build" / "mirror.git"))
+    (wt / "stray").mkdir()
+    (wt / "stray" / ".git").symlink_to(tmp_path / "missing")
+    found = {n.path: n.kind for n in inspect_worktree(wt).nested}
+    assert found == {"build/mirror.git": "bare", "stray": "unknown"}
+    for force in (False, True):
+        with pytest.raises(Refused, match="cannot back up"):
+            lc.remove(repo, "feature/bare", force=force)
+    assert (wt / "build" / "mirror.git" / "HEAD").is_file()
+
+
+def test_a_removal_killed_while_git_deleted_is_finished_not_put_back(tmp_path: Path) -> None:
+    """Deletion had begun on a verified folder: putting a half-deleted folder back would lie."""
+    repo = make_repo(tmp_path)
+    wt = add_worktree(repo, tmp_path / "wt", "feature/half")
+    (wt / "work.txt").write_text("saved first\n")
+    inspection = inspect_worktree(wt)
+    ref = save_backup(inspection, repo, "feature/half", "feature/half").ref
+    admin = Path(git(wt, "rev-parse", "--absolute-git-dir"))
+    aside = wt.parent / f".{wt.name}.wtls-removing-4242"
+    os.rename(wt, aside)
+    (admin / "gitdir").write_text(f"{aside / '.git'}\n")
+    (admin / "wtls-deleting").write_text(ref)
+    (aside / "cli.py").unlink()  # git had begun deleting
+    pruned = lc.prune(repo)
+    assert pruned.recovered == (
+        f"finished an interrupted removal of {wt} (its work is saved in {ref})",
+    )
+    assert not aside.exists() and not wt.exists() and not admin.exists()
+    restored = tmp_path / "back"
+    restore_backup(repo, ref, restored)
+    assert (restored / "work.txt").read_text() == "saved first\n"
+    assert (restored / "cli.py").is_file()
