@@ -115,6 +115,9 @@ class Inspection:
     sparse: Mapping[str, Any] | None = None
     #: Special files (FIFOs, sockets, devices) that no backup can hold; git ignores them too.
     special: tuple[str, ...] = ()
+    #: The worktree's own refs (``refs/worktree/*``, ``refs/bisect/*``): ``(oid, name)``. They
+    #: live in its private git folder and go with it.
+    own_refs: tuple[tuple[str, str], ...] = ()
 
     @property
     def worktrees_inside(self) -> tuple[Nested, ...]:
@@ -136,6 +139,7 @@ class Inspection:
         out = list(self.changed)
         if self.staged and not out:
             out.append("staged changes")
+        out += [f"{name} (a ref of this worktree only)" for _, name in self.own_refs]
         for n in self.repositories_inside:
             out.append(
                 f"{n.path}/ ({'submodule' if n.kind == 'submodule' else 'a git repository'})"
@@ -628,8 +632,21 @@ def inspect_worktree(folder: Path, *, nested_state: bool = True) -> Inspection:
         nested=tuple(nested),
         nested_snapshots=tuple(snapshots),
         sparse=_sparse(folder),
+        own_refs=tuple(own_refs(folder)),
         special=tuple(hashed.special),
     )
+
+
+#: Refs git keeps per worktree, in its private git folder.
+OWN_REF_PREFIXES = ("refs/worktree/", "refs/bisect/", "refs/rewritten/")
+
+
+def own_refs(work: Path) -> list[tuple[str, str]]:
+    """``(oid, name)`` of the refs that belong to the worktree at ``work`` alone."""
+    out = run_git(
+        ["for-each-ref", "--format=%(objectname) %(refname)", *OWN_REF_PREFIXES], work
+    ).text
+    return [(oid, name) for oid, _, name in (line.partition(" ") for line in out.splitlines())]
 
 
 def _skip_worktree(work: Path) -> frozenset[str]:
@@ -829,6 +846,7 @@ def save_backup(inspection: Inspection, run_dir: Path, label: str, branch: str |
         "sparse": dict(inspection.sparse) if inspection.sparse else None,
         "changed": list(inspection.changed),
         "nested": nested_json,
+        "ownRefs": [[oid, name] for oid, name in inspection.own_refs],
     }
     manifest_blob = run_git(
         ["hash-object", "-w", "--stdin"],
@@ -864,7 +882,8 @@ def save_backup(inspection: Inspection, run_dir: Path, label: str, branch: str |
             "while wtls read them; nothing was removed",
             folder,
         )
-    updates = [(ref, commit), *ref_updates]
+    own = [(f"{NESTED_REF_PREFIX}{backup_id}/own/{name}", oid) for oid, name in inspection.own_refs]
+    updates = [(ref, commit), *ref_updates, *((name, oid) for name, oid in own)]
     script = "".join(f"create {name} {oid}\n" for name, oid in updates)
     run_git(
         ["update-ref", "--stdin", "-m", "wtls: backup before removal"],
@@ -878,7 +897,7 @@ def save_backup(inspection: Inspection, run_dir: Path, label: str, branch: str |
         commit=commit,
         files=inspection.changed,
         nested=tuple(n["path"] for n in nested_json),
-        nested_refs=tuple(name for name, _ in ref_updates),
+        nested_refs=tuple(name for name, _ in [*ref_updates, *own]),
     )
 
 
@@ -1119,6 +1138,8 @@ def restore_backup(run_dir: Path, ref: str, path: Path | None = None) -> Restore
             input="".join(p + "\n" for p in sparse.get("patterns", [])).encode(),
         )
     count = _lay_out(target, f"{manifest['index']}^{{tree}}", common, commit)
+    for oid, name in manifest.get("ownRefs", []):
+        run_git(["update-ref", str(name), str(oid), ""], target)
     restored_nested: list[str] = []
     for k, item in enumerate(manifest.get("nested", [])):
         restored_nested.append(_restore_nested(common, target, manifest["_meta"], k, item))

@@ -46,11 +46,14 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from wtls.backup import (
+    BACKUP_REF_PREFIX,
+    OWN_REF_PREFIXES,
     Backup,
     Inspection,
     inspect_worktree,
     save_backup,
     save_commit,
+    unique_ref,
     unreachable_commits,
     verify_folder,
 )
@@ -2033,10 +2036,12 @@ def prune(start: Path | str, *, dry_run: bool = False) -> PruneResult:
             if orphaned and not dry_run and e.head is not None:
                 label = f"detached-{slugify(e.path.name) or 'worktree'}"
                 saved = save_commit(run_dir, label, e.head, "detached HEAD before prune")
+            kept_refs: str | None = None
             if not dry_run:
                 admin = worktree_gitdir(repository, e)
                 if admin is None or admin.parent != repository.common_dir / "worktrees":
                     continue
+                kept_refs = _save_own_refs(run_dir, admin, e)
                 shutil.rmtree(admin)
             pruned.append(
                 {
@@ -2045,11 +2050,42 @@ def prune(start: Path | str, *, dry_run: bool = False) -> PruneResult:
                     "reason": e.prunable_reason,
                     "backupRef": saved,
                     "detachedCommits": orphaned,
+                    "ownRefsSavedIn": kept_refs,
                 }
             )
         return PruneResult(
             pruned=tuple(pruned), dry_run=dry_run, kept=tuple(kept), recovered=recovered
         )
+
+
+def _save_own_refs(run_dir: Path, admin: Path, entry: WorktreeEntry) -> str | None:
+    """Keep the refs of a worktree's own (``refs/worktree/*``, bisect) before its record goes.
+
+    They are loose files in its admin dir; each is saved under a new
+    ``refs/wtls/backup/…-own-refs-STAMP/`` folder, whose name is returned (None if none).
+    """
+    found: list[tuple[str, str]] = []
+    for prefix in OWN_REF_PREFIXES:
+        top = admin / prefix.rstrip("/")
+        if not top.is_dir():
+            continue
+        for path in sorted(top.rglob("*")):
+            if path.is_symlink() or not path.is_file():
+                continue
+            oid = path.read_text(encoding="utf-8", errors="replace").strip()
+            if re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", oid):
+                found.append((oid, path.relative_to(admin).as_posix()))
+    if not found:
+        return None
+    label = entry.branch or f"detached-{slugify(entry.path.name) or 'worktree'}"
+    base = unique_ref(run_dir, BACKUP_REF_PREFIX, f"{label}-own-refs")
+    script = "".join(f"create {base}/{name} {oid}\n" for oid, name in found)
+    run_git(
+        ["update-ref", "--stdin", "-m", "wtls: refs of a pruned worktree"],
+        run_dir,
+        input=script.encode(),
+    )
+    return base
 
 
 def _lock_target(start: Path | str, worktree: str) -> tuple[Repository, WorktreeEntry, Path]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -167,3 +168,32 @@ def test_a_removal_killed_while_git_deleted_is_finished_not_put_back(tmp_path: P
     restore_backup(repo, ref, restored)
     assert (restored / "work.txt").read_text() == "saved first\n"
     assert (restored / "cli.py").is_file()
+
+
+def test_a_worktrees_own_refs_are_work_and_survive_remove_and_prune(tmp_path: Path) -> None:
+    """refs/worktree/* live in the worktree's private git folder; removal used to drop them."""
+    repo = make_repo(tmp_path)
+    wt = add_worktree(repo, tmp_path / "wt", "feature/own")
+    (wt / "cli.py").write_text("experiment\n")
+    only_here = commit_all(wt, "experiment")
+    git(wt, "update-ref", "refs/worktree/keep", "HEAD")
+    git(wt, "reset", "-q", "--hard", "HEAD~1")
+    with pytest.raises(Refused, match="refs/worktree/keep"):
+        lc.remove(repo, "feature/own")
+    removed = lc.remove(repo, "feature/own", force=True)
+    assert removed.backup_ref is not None
+    assert git(repo, "for-each-ref", "--contains", only_here, "--format=%(refname)")
+    restored = restore_backup(repo, removed.backup_ref)
+    assert git(restored.path, "rev-parse", "refs/worktree/keep") == only_here
+
+    gone = add_worktree(repo, tmp_path / "gone", "feature/gone")
+    (gone / "cli.py").write_text("bisecting\n")
+    bisected = commit_all(gone, "bisect point")
+    git(gone, "update-ref", "refs/bisect/bad", bisected)
+    git(gone, "reset", "-q", "--hard", "HEAD~1")
+    shutil.rmtree(gone)
+    pruned = lc.prune(repo)
+    [entry] = [p for p in pruned.pruned if p["path"] == str(gone)]
+    saved = entry["ownRefsSavedIn"]
+    assert saved is not None
+    assert git(repo, "rev-parse", f"{saved}/refs/bisect/bad") == bisected
