@@ -49,7 +49,10 @@ from wtls.backup import (
     BACKUP_REF_PREFIX,
     OWN_REF_PREFIXES,
     Backup,
+    BackupChanged,
     Inspection,
+    delete_verified,
+    deletion_plan,
     inspect_worktree,
     save_backup,
     save_commit,
@@ -1639,6 +1642,37 @@ def _original_of_aside(folder: Path) -> Path | None:
     return folder.parent / base if base and pid.isdigit() else None
 
 
+def _finish_deletion(admin: Path, folder: Path, original: Path) -> str:
+    """Finish a removal killed while it deleted a verified folder, deleting only what it may."""
+    try:
+        marker = json.loads((admin / _DELETING).read_text(encoding="utf-8"))
+        plan = {k: marker[k] for k in ("common", "format", "tree", "nested")}
+    except (OSError, ValueError, KeyError, TypeError):
+        return (
+            f"an interrupted removal of {original} left {folder}: wtls cannot tell what in it "
+            "is saved, so it is left as it is"
+        )
+    saved = marker.get("backup")
+    saved_text = f" (its work is saved in {saved})" if saved else ""
+    kept = (
+        delete_verified(folder, plan, {"GIT_DIR": str(admin), "GIT_WORK_TREE": str(folder)})
+        if folder.is_dir()
+        else []
+    )
+    if kept:
+        (admin / _DELETING).unlink(missing_ok=True)
+        if not original.exists():
+            os.rename(folder, original)
+            folder = original
+        (admin / "gitdir").write_bytes(os.fsencode(str(folder / ".git")) + b"\n")
+        return (
+            f"an interrupted removal of {original} was stopped: files written into it meanwhile "
+            f"are kept in {folder}, still a worktree ({_files_text(kept)}){saved_text}"
+        )
+    shutil.rmtree(admin, ignore_errors=True)
+    return f"finished an interrupted removal of {original}{saved_text}"
+
+
 def recover_interrupted_removals(common_dir: Path) -> list[str]:
     """Put back the worktree folders that an interrupted removal left renamed aside.
 
@@ -1660,22 +1694,7 @@ def recover_interrupted_removals(common_dir: Path) -> list[str]:
         ).parent
         original = _original_of_aside(folder)
         if original is not None and (admin / _DELETING).exists():
-            # Killed while git was deleting a verified (and saved) folder: finish the job.
-            saved = (admin / _DELETING).read_text(encoding="utf-8", errors="replace").strip()
-            run_git(
-                ["worktree", "remove", "--force", "--force", "--", str(folder)],
-                common_dir,
-                ok_codes=(0, 128),
-                timeout=None,
-            )
-            if folder.exists():
-                shutil.rmtree(folder, ignore_errors=True)
-            if admin.exists():
-                shutil.rmtree(admin, ignore_errors=True)
-            notes.append(
-                f"finished an interrupted removal of {original}"
-                + (f" (its work is saved in {saved})" if saved else "")
-            )
+            notes.append(_finish_deletion(admin, folder, original))
             continue
         if original is not None:
             # Killed after the record was pointed at the aside folder, before deletion began.
@@ -1732,19 +1751,27 @@ def _delete_folder(
         backlink.write_bytes(old_backlink)
         os.rename(aside, target.path)
         raise _ChangedMeanwhile(changed)
-    # Everything in it is verified (and saved where needed): git may delete it now. Two
-    # --force: a dirty or locked worktree is expected here; the checks above were stricter.
-    (admin / _DELETING).write_text(saved_in or "", encoding="utf-8")
-    try:
-        run_git(
-            ["worktree", "remove", "--force", "--force", "--", str(aside)], run_dir, timeout=None
-        )
-    except GitError:
-        if (aside / ".git").is_file():
-            (admin / _DELETING).unlink(missing_ok=True)
-            backlink.write_bytes(old_backlink)
-            os.rename(aside, target.path)
-        raise
+    # Everything in it is verified (and saved where needed). wtls deletes it itself, file by
+    # file, only what the snapshot holds byte for byte or git ignores: a process working
+    # inside may still write by a relative path, and what it wrote is kept.
+    plan = deletion_plan(inspection, aside)
+    (admin / _DELETING).write_text(json.dumps({"backup": saved_in, **plan}), encoding="utf-8")
+    kept = delete_verified(aside, plan, {"GIT_DIR": str(admin), "GIT_WORK_TREE": str(aside)})
+    if kept:
+        # Stop: it stays a worktree, holding only what was written meanwhile.
+        (admin / _DELETING).unlink(missing_ok=True)
+        backlink.write_bytes(old_backlink)
+        os.rename(aside, target.path)
+        raise _WrittenMeanwhile(kept)
+    shutil.rmtree(admin)
+
+
+class _WrittenMeanwhile(Exception):
+    """Files were written into a folder while it was being deleted; they were kept."""
+
+    def __init__(self, kept: Sequence[str]) -> None:
+        super().__init__(_files_text(list(kept)))
+        self.kept = tuple(kept)
 
 
 def _check_removable(
@@ -1854,16 +1881,41 @@ def _remove_locked(
     backup: Backup | None = None
     made_refs: list[str] = []
     for attempt in range(3):
-        if losses:
-            backup = save_backup(inspection, run_dir, label, branch)
-            made_refs.append(backup.ref)
         try:
+            if losses:
+                backup = save_backup(inspection, run_dir, label, branch)
+                made_refs.append(backup.ref)
             _delete_folder(target, inspection, run_dir, backup.ref if backup else None)
             break
+        except BackupChanged as exc:
+            # Files changed while the backup was read: nothing was saved or removed; again.
+            if attempt == 2:
+                raise Refused(
+                    f"files in {target.path} kept changing while wtls saved them ({exc}); "
+                    "nothing was removed. Stop what writes there and retry"
+                ) from exc
+            inspection, losses = _check_removable(target, repository, force)
+            continue
         except GitError as exc:
             if made_refs:
                 exc.stderr = f"{exc.stderr.strip()} (its work is saved in {', '.join(made_refs)})"
             raise
+        except _WrittenMeanwhile as exc:
+            saved = f"; everything else is saved in {backup.ref}" if backup else ""
+            return RemoveResult(
+                path=target.path,
+                branch=branch,
+                removed=False,
+                backup_ref=backup.ref if backup else None,
+                restore_command=_restore_command(run_dir, target, backup, None, None, None),
+                would_back_up=tuple(losses) if backup else (),
+                nested_saved=backup.nested if backup else (),
+                message=f"stopped removing {target.path}: files were written into it meanwhile",
+                problems=(
+                    f"files were written into {target.path} while wtls removed it: {exc}. They "
+                    f"are kept there (it is still a worktree, holding only them){saved}",
+                ),
+            )
         except _ChangedMeanwhile as exc:
             if attempt == 2:
                 kept = f" (backup refs made meanwhile: {', '.join(made_refs)})" if made_refs else ""

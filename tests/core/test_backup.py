@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -13,6 +14,8 @@ from tests.gitutil import add_worktree, commit_all, git, make_repo
 from wtls import lifecycle as lc
 from wtls.backup import (
     blob_id,
+    delete_verified,
+    deletion_plan,
     inspect_worktree,
     read_manifest,
     restore_backup,
@@ -146,19 +149,22 @@ def test_a_bare_repository_inside_is_never_deleted(tmp_path: Path) -> None:
     assert (wt / "build" / "mirror.git" / "HEAD").is_file()
 
 
-def test_a_removal_killed_while_git_deleted_is_finished_not_put_back(tmp_path: Path) -> None:
+def test_a_removal_killed_while_deleting_is_finished_not_put_back(tmp_path: Path) -> None:
     """Deletion had begun on a verified folder: putting a half-deleted folder back would lie."""
-    repo = make_repo(tmp_path)
+    repo = make_repo(tmp_path, files={".gitignore": "build/\n", "cli.py": "x\n", "b.py": "b\n"})
     wt = add_worktree(repo, tmp_path / "wt", "feature/half")
     (wt / "work.txt").write_text("saved first\n")
+    (wt / "build").mkdir()
+    (wt / "build" / "out.o").write_text("ignored\n")
     inspection = inspect_worktree(wt)
     ref = save_backup(inspection, repo, "feature/half", "feature/half").ref
     admin = Path(git(wt, "rev-parse", "--absolute-git-dir"))
     aside = wt.parent / f".{wt.name}.wtls-removing-4242"
     os.rename(wt, aside)
     (admin / "gitdir").write_text(f"{aside / '.git'}\n")
-    (admin / "wtls-deleting").write_text(ref)
-    (aside / "cli.py").unlink()  # git had begun deleting
+    marker = {"backup": ref, **deletion_plan(inspection, aside)}
+    (admin / "wtls-deleting").write_text(json.dumps(marker))
+    (aside / "cli.py").unlink()  # the deletion had begun
     pruned = lc.prune(repo)
     assert pruned.recovered == (
         f"finished an interrupted removal of {wt} (its work is saved in {ref})",
@@ -167,7 +173,25 @@ def test_a_removal_killed_while_git_deleted_is_finished_not_put_back(tmp_path: P
     restored = tmp_path / "back"
     restore_backup(repo, ref, restored)
     assert (restored / "work.txt").read_text() == "saved first\n"
-    assert (restored / "cli.py").is_file()
+    assert (restored / "cli.py").read_text() == "x\n"
+
+
+def test_files_written_during_the_deletion_are_kept(tmp_path: Path) -> None:
+    """A process working inside writes by a relative path after the last check: kept."""
+    repo = make_repo(tmp_path, files={".gitignore": "build/\n", "cli.py": "x\n"})
+    wt = add_worktree(repo, tmp_path / "wt", "feature/late")
+    inspection = inspect_worktree(wt)
+    admin = Path(git(wt, "rev-parse", "--absolute-git-dir"))
+    (wt / "build").mkdir()
+    (wt / "build" / "late.o").write_text("ignored: may go\n")
+    (wt / "late.txt").write_text("written after the last check\n")
+    (wt / "cli.py").write_text("changed after the last check\n")
+    env = {"GIT_DIR": str(admin), "GIT_WORK_TREE": str(wt)}
+    kept = delete_verified(wt, deletion_plan(inspection, wt), env)
+    assert kept == ["cli.py", "late.txt"]
+    assert (wt / "late.txt").read_text() == "written after the last check\n"
+    assert (wt / "cli.py").read_text() == "changed after the last check\n"
+    assert not (wt / "build").exists() and (wt / ".git").is_file()
 
 
 def test_a_worktrees_own_refs_are_work_and_survive_remove_and_prune(tmp_path: Path) -> None:
