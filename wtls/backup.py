@@ -28,6 +28,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -780,6 +781,53 @@ def _copy_objects(source: Path, common: Path, extra: Sequence[str]) -> None:
             )
 
 
+#: Files of a nested repository's git dir that a backup keeps (besides objects and refs).
+_GIT_DIR_KEPT = ("config", "info/exclude", "logs", "hooks")
+_OID_RE = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
+
+
+def _git_dir_files(git_dir: Path) -> list[str]:
+    """Relative paths of the config, exclude file, reflogs and hooks in ``git_dir``."""
+    out: list[str] = []
+    for name in _GIT_DIR_KEPT:
+        top = git_dir / name
+        if top.is_file() and not top.is_symlink():
+            out.append(name)
+        elif top.is_dir() and not top.is_symlink():
+            out += [
+                path.relative_to(git_dir).as_posix()
+                for path in sorted(top.rglob("*"))
+                if path.is_file()
+                and not path.is_symlink()
+                and not path.name.endswith(".sample")
+                and "\n" not in str(path)
+            ]
+    return out
+
+
+def _reflog_commits(git_dir: Path, common: Path) -> list[str]:
+    """Commits named by the reflogs of ``git_dir`` that exist in ``common``'s object store."""
+    named: set[str] = set()
+    logs = git_dir / "logs"
+    if logs.is_dir():
+        for path in logs.rglob("*"):
+            if path.is_file() and not path.is_symlink():
+                for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+                    named.update(o for o in line.split(" ", 2)[:2] if _OID_RE.fullmatch(o))
+    named.discard("0" * 40)
+    named.discard("0" * 64)
+    if not named:
+        return []
+    order = sorted(named)
+    out = run_git(
+        ["cat-file", "--batch-check=%(objectname) %(objecttype)"],
+        common,
+        env={"GIT_DIR": str(common)},
+        input="".join(o + "\n" for o in order).encode(),
+    ).text
+    return [line.split()[0] for line in out.splitlines() if line.endswith(" commit")]
+
+
 def _nested_refs(work: Path) -> list[tuple[str, str]]:
     out = run_git(["for-each-ref", "--format=%(objectname) %(refname)"], work).text
     return [tuple(line.split(" ", 1)) for line in out.splitlines() if " " in line]  # type: ignore[misc]
@@ -824,13 +872,17 @@ def save_backup(inspection: Inspection, run_dir: Path, label: str, branch: str |
         prefix = f"{NESTED_REF_PREFIX}{backup_id}/{k}/"
         for oid, name in _nested_refs(work):
             ref_updates.append((prefix + name, oid))
-        for name in ("config", "info/exclude"):
-            source = snap.nested.git_dir / name
-            if source.is_file() and not source.is_symlink():
-                oid = run_git(
-                    ["hash-object", "-w", "--no-filters", "--", str(source)], common, env=env_common
-                ).text
-                meta_entries.append((_FILE, oid, f"nested/{k}/{name}"))
+        kept_files = _git_dir_files(snap.nested.git_dir)
+        if kept_files:
+            oids = run_git(
+                ["hash-object", "-w", "--no-filters", "--stdin-paths"],
+                common,
+                env=env_common,
+                input=b"".join(_fs(str(snap.nested.git_dir / r)) + b"\n" for r in kept_files),
+            ).text.split()
+            for rel, oid in zip(kept_files, oids, strict=True):
+                meta_entries.append((_FILE, oid, f"nested/{k}/gitdir/{rel}"))
+        keep = _reflog_commits(snap.nested.git_dir, common)
         nested_json.append(
             {
                 "path": snap.nested.path,
@@ -840,6 +892,7 @@ def save_backup(inspection: Inspection, run_dir: Path, label: str, branch: str |
                 "files": ncommit,
                 "index": snap.index_commit,
                 "refs": prefix,
+                "keep": keep,
             }
         )
     manifest = {
@@ -860,8 +913,12 @@ def save_backup(inspection: Inspection, run_dir: Path, label: str, branch: str |
         input=json.dumps(manifest, indent=1, ensure_ascii=True).encode(),
     ).text
     meta_tree = _write_tree(common, [(_FILE, manifest_blob, "manifest.json"), *meta_entries])
+    # Commits only a nested reflog names (older stash entries, reset-away work) stay alive as
+    # parents of the manifest commit.
+    keepers = sorted({c for item in nested_json for c in item["keep"]})
+    meta_parents = [arg for c in keepers for arg in ("-p", c)]
     meta_commit = run_git(
-        ["commit-tree", meta_tree, "-m", f"wtls: manifest of the backup of {label}"],
+        ["commit-tree", meta_tree, *meta_parents, "-m", f"wtls: manifest of the backup of {label}"],
         common,
         env=env_common,
     ).text
@@ -1175,24 +1232,6 @@ def _restore_nested(common: Path, top: Path, meta: str, k: int, item: Mapping[st
     # Explicit GIT_DIR/GIT_WORK_TREE: a submodule's saved config names its old work tree.
     env = {"GIT_DIR": str(git_dir), "GIT_WORK_TREE": str(work)}
     common_env = {"GIT_DIR": str(common)}
-    for name in ("config", "info/exclude"):
-        blob = run_git(
-            ["rev-parse", "--verify", "-q", f"{meta}:nested/{k}/{name}"],
-            common,
-            env=common_env,
-            ok_codes=(0, 1, 128),
-        ).text
-        if blob:
-            data = run_git(["cat-file", "blob", blob], common, env=common_env).stdout
-            dest = git_dir / name
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            dest.write_bytes(data)
-    run_git(
-        ["config", "--file", str(git_dir / "config"), "--unset-all", "core.worktree"],
-        work,
-        env=env,
-        ok_codes=(0, 5),
-    )
     # Bring its objects back: every saved ref, plus the saved files and index commit.
     tmp_ref = "refs/wtls-restore/files"
     run_git(
@@ -1206,6 +1245,7 @@ def _restore_nested(common: Path, top: Path, meta: str, k: int, item: Mapping[st
             str(common),
             f"+{item['refs']}refs/*:refs/*",
             f"+{item['files']}:{tmp_ref}",
+            *(f"+{c}:refs/wtls-restore/keep-{i}" for i, c in enumerate(item.get("keep", []))),
         ],
         work,
         env=env,
@@ -1218,7 +1258,25 @@ def _restore_nested(common: Path, top: Path, meta: str, k: int, item: Mapping[st
         run_git(["update-ref", "--no-deref", "HEAD", head], work, env=env)
     files_commit = run_git(["rev-parse", "--verify", tmp_ref], work, env=env).text
     _lay_out(work, f"{item['index']}^{{tree}}", git_dir, files_commit, env)
+    for i in range(len(item.get("keep", []))):
+        run_git(["update-ref", "-d", f"refs/wtls-restore/keep-{i}"], work, env=env)
     run_git(["update-ref", "-d", tmp_ref], work, env=env)
+    # Last, its config, exclude file, hooks and reflogs as they were (so the fetch above
+    # leaves no entry in them, and every stash entry is listed again).
+    saved_dir = run_git(
+        ["rev-parse", "--verify", "-q", f"{meta}:nested/{k}/gitdir"],
+        common,
+        env=common_env,
+        ok_codes=(0, 1, 128),
+    ).text
+    if saved_dir:
+        _write_files(common, saved_dir, git_dir)
+    run_git(
+        ["config", "--file", str(git_dir / "config"), "--unset-all", "core.worktree"],
+        work,
+        env=env,
+        ok_codes=(0, 5),
+    )
     if item.get("kind") == "submodule":
         run_git(["submodule", "absorbgitdirs", "--", rel], top, ok_codes=(0, 1, 128))
     return rel

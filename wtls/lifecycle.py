@@ -1799,6 +1799,19 @@ def _check_removable(
             f"{target.path} holds git data that wtls cannot back up: {names}. Move it out of the "
             "folder first; nothing was removed"
         )
+    elsewhere = [
+        (n, admin)
+        for n in inspection.repositories_inside
+        for admin in sorted((n.git_dir / "worktrees").glob("*"))
+        if admin.is_dir()
+    ]
+    if elsewhere:
+        names = ", ".join(f"{target.path / n.path} ({admin.name})" for n, admin in elsewhere)
+        raise Refused(
+            f"a repository inside {target.path} has linked worktrees of its own, whose git data "
+            f"lives in it: {names}. Remove those worktrees first (`git worktree remove` in that "
+            "repository); nothing was removed"
+        )
     losses = inspection.losses()
     if target.operation is not None:
         losses.append(f"a {target.operation} in progress")

@@ -221,3 +221,44 @@ def test_a_worktrees_own_refs_are_work_and_survive_remove_and_prune(tmp_path: Pa
     saved = entry["ownRefsSavedIn"]
     assert saved is not None
     assert git(repo, "rev-parse", f"{saved}/refs/bisect/bad") == bisected
+
+
+def test_a_nested_repositorys_stashes_reflogs_and_hooks_come_back(tmp_path: Path) -> None:
+    repo, wt = _wt_with_ignored_build(tmp_path, "feature/stash")
+    lib = wt / "build" / "lib"
+    lib.mkdir(parents=True)
+    git(lib, "init", "-q")
+    (lib / "f").write_text("1\n")
+    git(lib, "add", "f")
+    git(lib, "commit", "-qm", "c1")
+    (lib / "f").write_text("2\n")
+    git(lib, "commit", "-qam", "reflog only")
+    reset_away = git(lib, "rev-parse", "HEAD")
+    git(lib, "reset", "-q", "--hard", "HEAD~1")
+    for n in (1, 2, 3):
+        (lib / "f").write_text(f"stash {n}\n")
+        git(lib, "stash", "-q")
+    (lib / ".git" / "hooks" / "pre-commit").write_text("#!/bin/sh\nexit 0\n")
+    stashes = git(lib, "stash", "list", "--format=%H")
+    removed = lc.remove(repo, "feature/stash", force=True)
+    assert removed.backup_ref is not None
+    git(repo, "gc", "-q", "--prune=now")
+    restore_backup(repo, removed.backup_ref)
+    assert git(lib, "stash", "list", "--format=%H") == stashes
+    assert git(lib, "cat-file", "-t", reset_away) == "commit"
+    assert (lib / ".git" / "hooks" / "pre-commit").read_text() == "#!/bin/sh\nexit 0\n"
+
+
+def test_a_nested_repository_with_worktrees_elsewhere_is_refused(tmp_path: Path) -> None:
+    repo, wt = _wt_with_ignored_build(tmp_path, "feature/wts")
+    lib = wt / "build" / "lib"
+    lib.mkdir(parents=True)
+    git(lib, "init", "-q")
+    (lib / "f").write_text("1\n")
+    git(lib, "add", "f")
+    git(lib, "commit", "-qm", "c1")
+    git(lib, "worktree", "add", "-q", "--detach", str(tmp_path / "lib-wt"))
+    for force in (False, True):
+        with pytest.raises(Refused, match="linked worktrees of its own"):
+            lc.remove(repo, "feature/wts", force=force)
+    assert git(tmp_path / "lib-wt", "rev-parse", "HEAD")
