@@ -424,6 +424,10 @@ async function removeWorktree({ client, store }: Deps, arg: unknown): Promise<vo
             deleteBranch: choice === removeAndDelete,
         } satisfies RemoveArgs),
     );
+    if (result.removed === false) {
+        // The server's warning already names what was kept and why; nothing more to say here.
+        return;
+    }
     if (result.backupRef) {
         const copy = 'Copy restore command';
         const answer = await vscode.window.showInformationMessage(

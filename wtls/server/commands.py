@@ -232,7 +232,8 @@ def register(server: WtlsServer) -> None:
         if result.restore_command:
             ls.log_message(f"wtls: {result.message}; restore with: {result.restore_command}")
         for problem in result.problems:
-            ls.show_message(f"wtls: {result.message}; but {problem}", types.MessageType.Warning)
+            text = f"{result.message}; but {problem}" if result.removed else problem
+            ls.show_message(f"wtls: {text}", types.MessageType.Warning)
         return result.to_json()
 
     @command(server, PRUNE)
