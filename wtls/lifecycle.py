@@ -1634,6 +1634,12 @@ _ASIDE_MARK = ".wtls-removing-"
 _DELETING = "wtls-deleting"
 
 
+def run_dir_of(repository: Repository) -> Path:
+    """Where repository-wide commands run: the main worktree when it is there, else the git dir."""
+    main = repository.common_dir.parent if repository.common_dir.name == ".git" else None
+    return main if main is not None and main.is_dir() else repository.common_dir
+
+
 def _original_of_aside(folder: Path) -> Path | None:
     name = folder.name
     if not name.startswith(".") or _ASIDE_MARK not in name:
@@ -1642,13 +1648,25 @@ def _original_of_aside(folder: Path) -> Path | None:
     return folder.parent / base if base and pid.isdigit() else None
 
 
-def _finish_deletion(admin: Path, folder: Path, original: Path) -> str:
+@dataclass(frozen=True)
+class _Recovery:
+    """What :func:`recover_interrupted_removals` did for one folder."""
+
+    note: str
+    #: The worktree whose interrupted removal it finished (its folder and record are gone).
+    finished: Path | None = None
+    #: Its branch, when it had one.
+    branch: str | None = None
+    backup: str | None = None
+
+
+def _finish_deletion(admin: Path, folder: Path, original: Path) -> _Recovery:
     """Finish a removal killed while it deleted a verified folder, deleting only what it may."""
     try:
         marker = json.loads((admin / _DELETING).read_text(encoding="utf-8"))
         plan = {k: marker[k] for k in ("common", "format", "tree", "nested")}
     except (OSError, ValueError, KeyError, TypeError):
-        return (
+        return _Recovery(
             f"an interrupted removal of {original} left {folder}: wtls cannot tell what in it "
             "is saved, so it is left as it is"
         )
@@ -1665,21 +1683,32 @@ def _finish_deletion(admin: Path, folder: Path, original: Path) -> str:
             os.rename(folder, original)
             folder = original
         (admin / "gitdir").write_bytes(os.fsencode(str(folder / ".git")) + b"\n")
-        return (
+        return _Recovery(
             f"an interrupted removal of {original} was stopped: files written into it meanwhile "
             f"are kept in {folder}, still a worktree ({_files_text(kept)}){saved_text}"
         )
+    try:
+        head = (admin / "HEAD").read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        head = ""
     shutil.rmtree(admin, ignore_errors=True)
-    return f"finished an interrupted removal of {original}{saved_text}"
+    return _Recovery(
+        f"finished an interrupted removal of {original}{saved_text}",
+        finished=original,
+        branch=head.removeprefix("ref: refs/heads/")
+        if head.startswith("ref: refs/heads/")
+        else None,
+        backup=saved if isinstance(saved, str) else None,
+    )
 
 
-def recover_interrupted_removals(common_dir: Path) -> list[str]:
+def recover_interrupted_removals(common_dir: Path) -> list[_Recovery]:
     """Put back the worktree folders that an interrupted removal left renamed aside.
 
     Called under the repository lock, so no removal is running: an aside folder is left over
     from a wtls that was killed between renaming a folder and deleting it.
     """
-    notes: list[str] = []
+    notes: list[_Recovery] = []
     try:
         admins = sorted(p for p in (common_dir / "worktrees").iterdir() if p.is_dir())
     except OSError:
@@ -1701,7 +1730,9 @@ def recover_interrupted_removals(common_dir: Path) -> list[str]:
             if folder.is_dir() and not original.exists():
                 os.rename(folder, original)
                 (admin / "gitdir").write_bytes(os.fsencode(str(original / ".git")) + b"\n")
-                notes.append(f"put {original} back (an earlier removal of it was interrupted)")
+                notes.append(
+                    _Recovery(f"put {original} back (an earlier removal of it was interrupted)")
+                )
             continue
         if folder.exists() or not folder.parent.is_dir():
             continue
@@ -1712,7 +1743,9 @@ def recover_interrupted_removals(common_dir: Path) -> list[str]:
             linked = read_gitfile(entry)
             if linked is not None and _abs(linked) == _abs(admin):
                 os.rename(entry, folder)
-                notes.append(f"put {folder} back (an earlier removal of it was interrupted)")
+                notes.append(
+                    _Recovery(f"put {folder} back (an earlier removal of it was interrupted)")
+                )
                 break
     return notes
 
@@ -1840,9 +1873,35 @@ def _remove_locked(
     keep_branch: bool,
     dry_run: bool,
 ) -> RemoveResult:
-    recovered = [] if dry_run else recover_interrupted_removals(repository.common_dir)
+    recoveries = [] if dry_run else recover_interrupted_removals(repository.common_dir)
+    recovered = [r.note for r in recoveries]
     state = repository_state(repository, settings.base_branch)
-    target = resolve_worktree(state, worktree, cwd=start_dir)
+    try:
+        target = resolve_worktree(state, worktree, cwd=start_dir)
+    except Refused:
+        # Its own interrupted removal, finished just now: that is the removal asked for.
+        spec = _abs(start_dir / Path(worktree).expanduser())
+        name = worktree.removeprefix("refs/heads/")
+        done = next(
+            (r for r in recoveries if r.finished is not None and r.branch == name),
+            None,
+        )
+        done = next((r for r in recoveries if r.finished == spec), done)
+        if done is None or done.finished is None:
+            raise
+        return RemoveResult(
+            path=done.finished,
+            branch=done.branch,
+            removed=True,
+            backup_ref=done.backup,
+            restore_command=(
+                f"cd {shlex.quote(str(run_dir_of(repository)))} && {wtls_command()} restore "
+                f"{shlex.quote(done.backup)}"
+                if done.backup
+                else None
+            ),
+            message="; ".join(recovered),
+        )
     main = state.main
     run_dir = main.path if main is not None and main.path.is_dir() else repository.common_dir
     if target.is_main:
@@ -2059,7 +2118,11 @@ def prune(start: Path | str, *, dry_run: bool = False) -> PruneResult:
     start_dir = _start_dir(start)
     repository = discover(start_dir)
     with _repo_lock(repository.common_dir):
-        recovered = () if dry_run else tuple(recover_interrupted_removals(repository.common_dir))
+        recovered = (
+            ()
+            if dry_run
+            else tuple(r.note for r in recover_interrupted_removals(repository.common_dir))
+        )
         entries = list_worktrees(repository)
         main = next((e for e in entries if e.is_main and not e.bare), None)
         run_dir = main.path if main is not None and main.path.is_dir() else repository.common_dir
