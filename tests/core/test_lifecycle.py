@@ -16,6 +16,7 @@ from wtls import lifecycle as lc
 from wtls.errors import Refused
 from wtls.git import GitBusy
 from wtls.lifecycle import LifecycleSettings
+from wtls.lifecycle import spawning as spawn_module
 from wtls.worktrees import discover, repository_state
 
 
@@ -698,13 +699,13 @@ def test_losing_a_race_to_another_tool_is_a_clear_refusal(
     repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Another program (not wtls) creates the branch between wtls's checks and its worktree add."""
-    real_add = lc._worktree_add
+    real_add = spawn_module._worktree_add
 
     def racing_add(plan: object, run_dir: Path, on_progress: object) -> None:
         git(repo, "branch", "agent/contested")
         real_add(plan, run_dir, on_progress)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(lc, "_worktree_add", racing_add)
+    monkeypatch.setattr(spawn_module, "_worktree_add", racing_add)
     _refused("branch agent/contested already exists", lc.spawn, repo, "contested")
     assert worktree_paths(repo) == [str(repo)]
     assert not (repo.parent / "tasks-app-contested").exists()
@@ -714,7 +715,7 @@ def test_spawn_progress_on_large_checkouts(repo: Path, monkeypatch: pytest.Monke
     for i in range(30):
         (repo / f"f{i}.txt").write_text(f"{i}\n")
     commit_all(repo, "files")
-    monkeypatch.setattr(lc, "LARGE_CHECKOUT", 10)  # take the threaded, reporting path
+    monkeypatch.setattr(spawn_module, "LARGE_CHECKOUT", 10)  # take the threaded, reporting path
     messages: list[str] = []
     result = lc.spawn(repo, "big", on_progress=messages.append)
     assert messages[0] == f"creating {result.path} on new branch agent/big from main (32 files)"

@@ -1,0 +1,169 @@
+"""What every lifecycle operation shares: the repository lock, naming a worktree, small helpers."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, TypeVar
+
+from wtls.errors import Refused
+from wtls.git import GitBusy
+from wtls.lifecycle.results import (
+    _LOCK_NAME,
+    _LOCK_TIMEOUT,
+    Callback,
+)
+from wtls.locations import to_path
+from wtls.worktrees import (
+    Repository,
+    RepositoryState,
+    WorktreeEntry,
+    WorktreeState,
+    discover,
+    list_worktrees,
+)
+
+
+def _abs(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except OSError:
+        return Path(os.path.abspath(path))
+
+
+def _start_dir(start: Path | str) -> Path:
+    p = _abs(Path(start))
+    return p if p.is_dir() or not p.exists() else p.parent
+
+
+def _say(callback: Callback, text: str) -> None:
+    if callback is not None:
+        callback(text)
+
+
+def _files_text(files: Sequence[str], limit: int = 12) -> str:
+    shown = ", ".join(files[:limit])
+    return shown + (f" and {len(files) - limit} more" if len(files) > limit else "")
+
+
+def _has_control(text: str) -> bool:
+    return any(ord(ch) < 32 or ord(ch) == 127 for ch in text)
+
+
+@dataclass(frozen=True)
+class _Repo:
+    repository: Repository
+    entries: tuple[WorktreeEntry, ...]
+
+    @property
+    def main(self) -> WorktreeEntry | None:
+        return next((e for e in self.entries if e.is_main and not e.bare), None)
+
+    @property
+    def run_dir(self) -> Path:
+        """Where repository-wide git commands run: the main worktree, else the common dir."""
+        main = self.main
+        if main is not None and main.path.is_dir():
+            return main.path
+        return self.repository.common_dir
+
+
+def _open_repo(start: Path | str) -> _Repo:
+    repository = discover(start)
+    return _Repo(repository, tuple(list_worktrees(repository)))
+
+
+@contextlib.contextmanager
+def _repo_lock(common_dir: Path, timeout: float = _LOCK_TIMEOUT) -> Iterator[None]:
+    """Serialise wtls lifecycle operations of one repository (across processes and threads)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: git's own locks are the only guard
+        yield
+        return
+    lock_path = common_dir / _LOCK_NAME
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise GitBusy(
+                        ["worktree"],
+                        -1,
+                        f"Unable to create '{lock_path}': another wtls command is still running",
+                        common_dir,
+                    ) from None
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+class _WorktreeLike(Protocol):
+    @property
+    def path(self) -> Path: ...
+    @property
+    def branch(self) -> str | None: ...
+    @property
+    def is_main(self) -> bool: ...
+    @property
+    def bare(self) -> bool: ...
+
+
+_W = TypeVar("_W", bound=_WorktreeLike)
+
+
+def _describe(items: Sequence[_WorktreeLike]) -> str:
+    parts = []
+    for w in items:
+        if w.bare:
+            continue
+        label = w.branch or "detached"
+        parts.append(f"{w.path} ({label}{', main' if w.is_main else ''})")
+    return "; ".join(parts) or "none"
+
+
+def _match_worktree(items: Sequence[_W], spec: str, cwd: Path | None) -> _W:
+    if not spec or _has_control(spec):
+        raise Refused(f"{spec!r} is not a worktree path or branch name")
+    candidates = [w for w in items if not w.bare]
+    as_path = _abs(to_path(spec, name="worktree", base=cwd or Path.cwd()))
+    for w in candidates:
+        if w.path == as_path:
+            return w
+    short = spec.removeprefix("refs/heads/")
+    for w in candidates:
+        if w.branch is not None and w.branch == short:
+            return w
+    if as_path.exists():
+        inside = [w for w in candidates if w.path in as_path.parents]
+        if inside:
+            return max(inside, key=lambda w: len(w.path.parts))
+    by_name = [w for w in candidates if w.path.name == spec]
+    if len(by_name) == 1:
+        return by_name[0]
+    raise Refused(
+        f"no worktree matches {spec!r}: give a worktree's path or its branch name. "
+        f"Worktrees: {_describe(items)}"
+    )
+
+
+def resolve_worktree(
+    state: RepositoryState, spec: str, *, cwd: Path | None = None
+) -> WorktreeState:
+    """The worktree ``spec`` names: its path (or a path inside it), its branch, or its folder name.
+
+    Raises :class:`Refused` listing the worktrees when nothing matches.
+    """
+    return _match_worktree(state.worktrees, spec, cwd)

@@ -1,0 +1,275 @@
+"""A new worktree's own files: the self-ignoring .wtls folder, copied ignored files, records."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import stat
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from wtls.git import run_git, split_z
+from wtls.lifecycle.common import (
+    _open_repo,
+    _start_dir,
+)
+from wtls.lifecycle.names import (
+    _source_worktree,
+)
+from wtls.lifecycle.results import (
+    _SELF_IGNORE,
+    PORTS_FILE,
+    SPAWN_INFO_FILE,
+    WTLS_DIR,
+)
+from wtls.project_config import ProjectConfig, load_project_config
+from wtls.safety import UnsafeFile, read_small_file
+
+
+def spawn_recipe(start: Path | str) -> ProjectConfig:
+    """The ``.wtls.toml`` / ``.worktreeinclude`` recipe a spawn from ``start`` would use."""
+    start_dir = _start_dir(start)
+    repo = _open_repo(start_dir)
+    return load_project_config(_source_worktree(repo, start_dir))
+
+
+def _open_wtls_dir(worktree: Path, *, create: bool = False) -> int:
+    """A descriptor of ``<worktree>/.wtls``, never reached through a symbolic link.
+
+    A base branch can commit ``.wtls`` as a link to any folder; writing through it would put
+    wtls's files (and a prompt) wherever the link points. Raises :class:`UnsafeFile` then.
+    """
+    top = os.open(worktree, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        if create:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(WTLS_DIR, 0o777, dir_fd=top)
+        try:
+            return os.open(
+                WTLS_DIR, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=top
+            )
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                what = "a symbolic link" if os.path.islink(worktree / WTLS_DIR) else "not a folder"
+                raise UnsafeFile(
+                    f"{worktree / WTLS_DIR} is {what} (committed in the base branch?): wtls "
+                    "writes nothing through it"
+                ) from exc
+            raise
+    finally:
+        os.close(top)
+
+
+def _write_private(worktree: Path, name: str, text: str, *, exclusive: bool = False) -> Path:
+    """Write ``<worktree>/.wtls/<name>``, refusing to follow a symbolic link anywhere on the way.
+
+    ``exclusive`` leaves an existing file alone. Raises :class:`OSError` (including
+    :class:`UnsafeFile`) with a clear message.
+    """
+    folder = _open_wtls_dir(worktree)
+    path = worktree / WTLS_DIR / name
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    flags |= os.O_EXCL if exclusive else os.O_TRUNC
+    try:
+        fd = os.open(name, flags, 0o644, dir_fd=folder)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UnsafeFile(
+                f"{path} is a symbolic link (committed in the base branch?): wtls does not "
+                "write through it"
+            ) from exc
+        raise
+    finally:
+        os.close(folder)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    return path
+
+
+def _ensure_wtls_dir(worktree: Path) -> Path:
+    """``<worktree>/.wtls/``, ignored by git through its own ``.gitignore`` (``*``).
+
+    A self-ignoring folder touches no shared file (not ``.gitignore``, not ``info/exclude``)
+    and stays ignored whatever the repository's own ignore rules say.
+    """
+    os.close(_open_wtls_dir(worktree, create=True))
+    with contextlib.suppress(FileExistsError):
+        _write_private(worktree, ".gitignore", _SELF_IGNORE, exclusive=True)
+    return worktree / WTLS_DIR
+
+
+def _link_problem(source: Path, rel: str) -> tuple[str | None, str | None]:
+    """``(link target, None)`` for a link to copy, ``(None, problem)`` for one that leaves."""
+    target = os.readlink(source / rel)
+    root = os.path.realpath(source)
+    resolved = os.path.realpath(source / rel)
+    if os.path.commonpath([root, resolved]) != root:
+        return None, (
+            f"did not copy {rel}: it is a symbolic link to {target}, outside the worktree "
+            "(copy what it points at by hand if the new worktree needs it)"
+        )
+    return target, None
+
+
+def _open_dest_folder(dest: Path, parts: Sequence[str], rel: str) -> int:
+    """A descriptor of ``dest/parts...``, created as needed, never through a symbolic link."""
+    fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    for i, part in enumerate(parts):
+        try:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(part, 0o777, dir_fd=fd)
+            inner = os.open(
+                part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd
+            )
+        except OSError as exc:
+            shown = "/".join(parts[: i + 1])
+            if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+                raise
+            what = (
+                "a symbolic link (committed in the base branch?), and wtls never writes "
+                "through a link"
+                if os.path.islink(dest / shown)
+                else "not a folder"
+            )
+            raise UnsafeFile(f"did not copy {rel}: {shown} in the new worktree is {what}") from exc
+        finally:
+            os.close(fd)
+        fd = inner
+    return fd
+
+
+def _copy_one(source: Path, dest: Path, rel: str) -> str | None:
+    """Copy one ignored file (or link inside the worktree); a problem message, or None."""
+    parts = rel.split("/")
+    if os.path.isabs(rel) or any(p in ("", ".", "..") for p in parts):
+        return f"did not copy {rel!r}: not a plain path inside the worktree"
+    st = os.lstat(source / rel)
+    link: str | None = None
+    if stat.S_ISLNK(st.st_mode):
+        link, problem = _link_problem(source, rel)
+        if problem is not None:
+            return problem
+    elif not stat.S_ISREG(st.st_mode):
+        return f"did not copy {rel}: it is not a regular file"
+    folder = _open_dest_folder(dest, parts[:-1], rel)
+    try:
+        if link is not None:
+            os.symlink(link, parts[-1], dir_fd=folder)
+            return None
+        src = os.open(source / rel, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            st = os.fstat(src)
+            if not stat.S_ISREG(st.st_mode):
+                return f"did not copy {rel}: it is not a regular file"
+            out = os.open(
+                parts[-1],
+                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                0o600,
+                dir_fd=folder,
+            )
+            try:
+                while chunk := os.read(src, 1 << 20):
+                    os.write(out, chunk)
+                os.fchmod(out, stat.S_IMODE(st.st_mode))
+                os.utime(out, ns=(st.st_atime_ns, st.st_mtime_ns))
+            finally:
+                os.close(out)
+        finally:
+            os.close(src)
+    finally:
+        os.close(folder)
+    return None
+
+
+def copy_ignored_files(
+    source: Path, dest: Path, patterns: Sequence[str]
+) -> tuple[list[str], list[str]]:
+    """Copy files of ``source`` that git ignores and that match ``patterns`` into ``dest``.
+
+    Patterns use gitignore syntax, relative to the worktree's top. Returns ``(copied, problems)``;
+    files already present in ``dest`` are never overwritten. Nothing is written through a
+    symbolic link in ``dest`` (a base branch can commit ``cfg -> /anywhere``); a symbolic link
+    in ``source`` is copied as a link only when it points inside ``source``; FIFOs, devices and
+    sockets are not copied. Each refusal is one problem naming the file.
+    """
+    if not patterns or not source.is_dir():
+        return [], []
+    with tempfile.NamedTemporaryFile(
+        "w", suffix=".patterns", delete=False, encoding="utf-8"
+    ) as handle:
+        handle.write("\n".join(patterns) + "\n")
+        pattern_file = handle.name
+    try:
+        data = run_git(
+            ["ls-files", "-z", "--others", "--ignored", f"--exclude-from={pattern_file}"], source
+        ).stdout
+    finally:
+        os.unlink(pattern_file)
+    candidates = [
+        rel
+        for rel in split_z(data)
+        if rel != WTLS_DIR and not rel.startswith(f"{WTLS_DIR}/") and not rel.endswith("/")
+    ]
+    if not candidates:
+        return [], []
+    # Only files the repository itself ignores: tracked or plain untracked files are not copied.
+    checked = run_git(
+        ["check-ignore", "-z", "--stdin"],
+        source,
+        input=b"".join(os.fsencode(c) + b"\0" for c in candidates),
+        ok_codes=(0, 1),
+    )
+    ignored = set(split_z(checked.stdout))
+    copied: list[str] = []
+    problems: list[str] = []
+    for rel in sorted(c for c in candidates if c in ignored):
+        try:
+            problem = _copy_one(source, dest, rel)
+        except FileExistsError:
+            problem = f"did not copy {rel}: it already exists in the new worktree"
+        except UnsafeFile as exc:
+            problem = str(exc)
+        except OSError as exc:
+            problem = f"could not copy {rel}: {exc}"
+        if problem is None:
+            copied.append(rel)
+        else:
+            problems.append(problem)
+    return copied, problems
+
+
+def _read_wtls_file(worktree: Path, rel: str) -> str | None:
+    """A small wtls file of ``worktree``, or None when missing, unsafe or unreadable."""
+    try:
+        return read_small_file(worktree / rel, inside=worktree).decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def read_ports(worktree: Path) -> dict[str, int]:
+    """The ports ``wtls spawn`` assigned to ``worktree`` (from ``.wtls/ports.env``); {} if none."""
+    text = _read_wtls_file(worktree, PORTS_FILE)
+    if text is None:
+        return {}
+    ports: dict[str, int] = {}
+    for line in text.splitlines():
+        key, sep, value = line.strip().partition("=")
+        if sep and key and not key.startswith("#") and value.strip().isdigit():
+            ports[key.strip()] = int(value.strip())
+    return ports
+
+
+def read_spawn_info(worktree: Path) -> dict[str, Any] | None:
+    """What spawn recorded in ``.wtls/spawn.json`` (branch, base, promptFile, ports...)."""
+    text = _read_wtls_file(worktree, SPAWN_INFO_FILE)
+    if text is None:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None

@@ -1,0 +1,231 @@
+"""Merge a worktree's branch back into the base branch (and abort such a merge)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from wtls.errors import Refused
+from wtls.git import GitBusy, GitError, run_git, split_z
+from wtls.lifecycle.common import (
+    _files_text,
+    _repo_lock,
+    _start_dir,
+    resolve_worktree,
+)
+from wtls.lifecycle.removal import (
+    _remove_locked,
+)
+from wtls.lifecycle.results import (
+    LifecycleSettings,
+    MergeResult,
+)
+from wtls.worktrees import (
+    WorktreeState,
+    discover,
+    repository_state,
+)
+
+
+def _merge_name(run_dir: Path, branch: str) -> str:
+    """The name to give ``git merge``: the short name unless a tag or other ref shadows it."""
+    # A branch name never starts with "-" (git refuses such names), so no option confusion;
+    # rev-parse of git 2.39 has no --end-of-options outside --verify.
+    out = run_git(
+        ["rev-parse", "--symbolic-full-name", branch], run_dir, ok_codes=(0, 128)
+    ).text.splitlines()
+    return branch if out and out[-1] == f"refs/heads/{branch}" else f"refs/heads/{branch}"
+
+
+def _tracked_changes(wt: WorktreeState) -> list[str]:
+    s = wt.status
+    if not (s.staged or s.unstaged or s.conflicted):
+        return []
+    untracked = set(
+        run_git(["ls-files", "-z", "--others", "--exclude-standard"], wt.path).stdout.split(b"\0")
+    )
+    return [p for p in s.changed_paths if os.fsencode(p) not in untracked]
+
+
+def _refuse_if_not_ready(wt: WorktreeState, role: str) -> None:
+    if wt.prunable or not wt.path.is_dir():
+        raise Refused(f"the folder of {role} {wt.path} is gone")
+    if wt.broken:
+        raise Refused(f"{role} {wt.path} is broken: {wt.broken}")
+
+
+def merge_back(
+    start: Path | str,
+    worktree: str,
+    *,
+    remove: bool = False,
+    delete_branch: bool | None = None,
+    abort: bool = False,
+    settings: LifecycleSettings | None = None,
+) -> MergeResult:
+    """Merge a worktree's branch into the base branch, in the base branch's worktree.
+
+    Refuses (changing nothing) when the base worktree has uncommitted tracked changes or an
+    operation in progress, or the merged worktree has uncommitted work the merge would leave
+    behind. On conflicts the merge is left in progress (the editor shows the markers) and
+    ``conflicts`` names the files; ``abort=True`` aborts it. With ``remove`` a clean merge is
+    followed by removing the worktree and (unless ``delete_branch`` is False) its branch.
+    """
+    settings = settings or LifecycleSettings()
+    start_dir = _start_dir(start)
+    repository = discover(start_dir)
+    with _repo_lock(repository.common_dir):
+        state = repository_state(repository, settings.base_branch)
+        target = resolve_worktree(state, worktree, cwd=start_dir)
+        base = state.base_branch
+        if base is None:
+            raise Refused("the repository has no base branch to merge into")
+        if target.bare:
+            raise Refused("a bare repository has no branch to merge back")
+        if target.branch is None:
+            raise Refused(
+                f"worktree {target.path} is detached (HEAD at {(target.head or '')[:7]}): there "
+                "is no branch to merge; create one there with `git switch -c NAME` first"
+            )
+        if target.branch == base:
+            raise Refused(
+                f"worktree {target.path} has the base branch {base} checked out: there is "
+                "nothing to merge back; name the worktree of a feature branch"
+            )
+        base_wt = state.find_by_branch(base)
+        if base_wt is None:
+            raise Refused(
+                f"the base branch {base} is not checked out in any worktree: check it out in "
+                f"the main worktree (`git switch {base}`) and retry"
+            )
+        _refuse_if_not_ready(base_wt, "the base worktree")
+        branch = target.branch
+        if abort:
+            return _abort_merge(base_wt, branch, base)
+        if base_wt.operation is not None:
+            hint = (
+                f" (`wtls merge {worktree} --abort` aborts a merge)"
+                if base_wt.operation == "merge"
+                else ""
+            )
+            raise Refused(
+                f"a {base_wt.operation} is in progress in the base worktree {base_wt.path}: "
+                f"finish or abort it first{hint}"
+            )
+        changed = _tracked_changes(base_wt)
+        if changed:
+            raise Refused(
+                f"the base worktree {base_wt.path} has uncommitted changes: "
+                f"{_files_text(changed)}; commit or stash them first"
+            )
+        _refuse_if_not_ready(target, "worktree")
+        if target.operation is not None:
+            raise Refused(
+                f"a {target.operation} is in progress in worktree {target.path}: finish it first"
+            )
+        if target.dirty:
+            raise Refused(
+                f"worktree {target.path} has uncommitted work that a merge would leave behind: "
+                f"{_files_text(list(target.status.changed_paths))}; commit it first"
+            )
+        if remove and target.locked:
+            raise Refused(
+                f"worktree {target.path} is locked"
+                + (f" ({target.lock_reason})" if target.lock_reason else "")
+                + ": unlock it, or merge without --remove"
+            )
+        before = base_wt.head
+        name = _merge_name(base_wt.path, branch)
+        try:
+            run_git(["merge", "--no-edit", "--end-of-options", name], base_wt.path, timeout=None)
+        except GitBusy:
+            raise
+        except GitError as exc:
+            if base_wt.gitdir is not None and (base_wt.gitdir / "MERGE_HEAD").exists():
+                conflicts = tuple(
+                    split_z(
+                        run_git(
+                            ["diff", "--name-only", "-z", "--diff-filter=U"], base_wt.path
+                        ).stdout
+                    )
+                )
+                return MergeResult(
+                    merged=False,
+                    branch=branch,
+                    base=base,
+                    base_worktree=base_wt.path,
+                    conflicts=conflicts,
+                    message=f"merging {branch} into {base} stopped with conflicts in "
+                    f"{_files_text(list(conflicts))}: resolve them in {base_wt.path} and commit, "
+                    f"or run `wtls merge {worktree} --abort`",
+                )
+            now = run_git(["rev-parse", "--verify", "HEAD"], base_wt.path).text
+            if now == before:
+                raise Refused(
+                    f"git would not merge {branch} into {base}: {exc.stderr or exc}"
+                ) from exc
+            raise
+        commit = run_git(["rev-parse", "--verify", "HEAD"], base_wt.path).text
+        removed = deleted = False
+        problems: list[str] = []
+        message = f"merged {branch} into {base} in {base_wt.path}"
+        if remove:
+            # The merge happened: whatever befalls the removal, the result says so.
+            try:
+                outcome = _remove_locked(
+                    repository,
+                    settings,
+                    start_dir,
+                    str(target.path),
+                    force=False,
+                    delete_branch=False,
+                    keep_branch=delete_branch is False,
+                    dry_run=False,
+                )
+                removed, deleted = outcome.removed, outcome.branch_deleted
+                message += f"; removed {target.path}" + (
+                    f" and deleted branch {branch}" if deleted else ""
+                )
+                if outcome.backup_ref:
+                    message += f" ({outcome.message})"
+                problems += [f"merged and removed, but {p}" for p in outcome.problems]
+            except Refused as exc:
+                problems.append(f"merged, but the worktree was not removed: {exc}")
+            except GitError as exc:
+                problems.append(f"merged, but removing the worktree failed: {exc}")
+        return MergeResult(
+            merged=True,
+            branch=branch,
+            base=base,
+            base_worktree=base_wt.path,
+            removed=removed,
+            branch_deleted=deleted,
+            commit=commit,
+            message=message,
+            problems=tuple(problems),
+        )
+
+
+def _abort_merge(base_wt: WorktreeState, branch: str, base: str) -> MergeResult:
+    if base_wt.operation != "merge" or base_wt.gitdir is None:
+        raise Refused(f"no merge is in progress in the base worktree {base_wt.path}")
+    merge_head = (base_wt.gitdir / "MERGE_HEAD").read_text().split()
+    tip = run_git(["rev-parse", "--verify", f"refs/heads/{branch}"], base_wt.path).text
+    if merge_head and merge_head[0] != tip:
+        ancestor = run_git(
+            ["merge-base", "--is-ancestor", merge_head[0], tip], base_wt.path, ok_codes=(0, 1)
+        )
+        if ancestor.returncode != 0:
+            raise Refused(
+                f"the merge in progress in {base_wt.path} is not a merge of {branch}: "
+                "abort it there with `git merge --abort` if you mean to"
+            )
+    run_git(["merge", "--abort"], base_wt.path)
+    return MergeResult(
+        merged=False,
+        branch=branch,
+        base=base,
+        base_worktree=base_wt.path,
+        aborted=True,
+        message=f"aborted the merge of {branch} into {base} in {base_wt.path}",
+    )

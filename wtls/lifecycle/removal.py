@@ -1,0 +1,545 @@
+"""Remove a worktree without ever losing work: refusals, backup, rename aside, careful deletion."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from wtls.backup import (
+    Backup,
+    BackupChanged,
+    Inspection,
+    delete_verified,
+    deletion_plan,
+    inspect_worktree,
+    save_backup,
+    save_commit,
+    unreachable_commits,
+    verify_folder,
+)
+from wtls.errors import Refused
+from wtls.git import GitBusy, GitError, run_git
+from wtls.lifecycle.common import (
+    _abs,
+    _files_text,
+    _repo_lock,
+    _start_dir,
+    resolve_worktree,
+)
+from wtls.lifecycle.names import (
+    slugify,
+)
+from wtls.lifecycle.results import (
+    LifecycleSettings,
+    RemoveResult,
+)
+from wtls.worktrees import (
+    Repository,
+    WorktreeState,
+    discover,
+    read_gitfile,
+    repository_state,
+)
+
+
+def _backup_label(wt: WorktreeState) -> str:
+    if wt.branch:
+        return wt.branch
+    return f"detached-{slugify(wt.path.name) or 'worktree'}"
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+class _ChangedMeanwhile(Exception):
+    """The folder changed between its check and its removal; it was put back untouched."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        super().__init__(", ".join(problems[:5]) + (" …" if len(problems) > 5 else ""))
+
+
+#: The name a folder being removed has while it is checked for the last time:
+#: ``.NAME.wtls-removing-PID`` beside where it was.
+_ASIDE_MARK = ".wtls-removing-"
+#: Written into a worktree's admin dir once its folder is verified and git starts deleting it;
+#: holds the backup ref (if any). An interrupted removal with it is finished, not undone.
+_DELETING = "wtls-deleting"
+
+
+def run_dir_of(repository: Repository) -> Path:
+    """Where repository-wide commands run: the main worktree when it is there, else the git dir."""
+    main = repository.common_dir.parent if repository.common_dir.name == ".git" else None
+    return main if main is not None and main.is_dir() else repository.common_dir
+
+
+def _original_of_aside(folder: Path) -> Path | None:
+    name = folder.name
+    if not name.startswith(".") or _ASIDE_MARK not in name:
+        return None
+    base, _, pid = name[1:].rpartition(_ASIDE_MARK)
+    return folder.parent / base if base and pid.isdigit() else None
+
+
+@dataclass(frozen=True)
+class _Recovery:
+    """What :func:`recover_interrupted_removals` did for one folder."""
+
+    note: str
+    #: The worktree whose interrupted removal it finished (its folder and record are gone).
+    finished: Path | None = None
+    #: Its branch, when it had one.
+    branch: str | None = None
+    backup: str | None = None
+
+
+def _finish_deletion(admin: Path, folder: Path, original: Path) -> _Recovery:
+    """Finish a removal killed while it deleted a verified folder, deleting only what it may."""
+    try:
+        marker = json.loads((admin / _DELETING).read_text(encoding="utf-8"))
+        plan = {k: marker[k] for k in ("common", "format", "tree", "nested")}
+    except (OSError, ValueError, KeyError, TypeError):
+        return _Recovery(
+            f"an interrupted removal of {original} left {folder}: wtls cannot tell what in it "
+            "is saved, so it is left as it is"
+        )
+    saved = marker.get("backup")
+    saved_text = f" (its work is saved in {saved})" if saved else ""
+    kept = (
+        delete_verified(folder, plan, {"GIT_DIR": str(admin), "GIT_WORK_TREE": str(folder)})
+        if folder.is_dir()
+        else []
+    )
+    if kept:
+        (admin / _DELETING).unlink(missing_ok=True)
+        if not original.exists():
+            os.rename(folder, original)
+            folder = original
+        (admin / "gitdir").write_bytes(os.fsencode(str(folder / ".git")) + b"\n")
+        return _Recovery(
+            f"an interrupted removal of {original} was stopped: files written into it meanwhile "
+            f"are kept in {folder}, still a worktree ({_files_text(kept)}){saved_text}"
+        )
+    try:
+        head = (admin / "HEAD").read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        head = ""
+    shutil.rmtree(admin, ignore_errors=True)
+    return _Recovery(
+        f"finished an interrupted removal of {original}{saved_text}",
+        finished=original,
+        branch=head.removeprefix("ref: refs/heads/")
+        if head.startswith("ref: refs/heads/")
+        else None,
+        backup=saved if isinstance(saved, str) else None,
+    )
+
+
+def recover_interrupted_removals(common_dir: Path) -> list[_Recovery]:
+    """Put back the worktree folders that an interrupted removal left renamed aside.
+
+    Called under the repository lock, so no removal is running: an aside folder is left over
+    from a wtls that was killed between renaming a folder and deleting it.
+    """
+    notes: list[_Recovery] = []
+    try:
+        admins = sorted(p for p in (common_dir / "worktrees").iterdir() if p.is_dir())
+    except OSError:
+        return notes
+    for admin in admins:
+        try:
+            recorded = Path((admin / "gitdir").read_text(encoding="utf-8").strip())
+        except (OSError, UnicodeDecodeError):
+            continue
+        folder = Path(
+            os.path.normpath(recorded if recorded.is_absolute() else admin / recorded)
+        ).parent
+        original = _original_of_aside(folder)
+        if original is not None and (admin / _DELETING).exists():
+            notes.append(_finish_deletion(admin, folder, original))
+            continue
+        if original is not None:
+            # Killed after the record was pointed at the aside folder, before deletion began.
+            if folder.is_dir() and not original.exists():
+                os.rename(folder, original)
+                (admin / "gitdir").write_bytes(os.fsencode(str(original / ".git")) + b"\n")
+                notes.append(
+                    _Recovery(f"put {original} back (an earlier removal of it was interrupted)")
+                )
+            continue
+        if folder.exists() or not folder.parent.is_dir():
+            continue
+        # Killed right after the rename: the record still names the old path.
+        for entry in sorted(folder.parent.iterdir()):
+            if _original_of_aside(entry) != folder:
+                continue
+            linked = read_gitfile(entry)
+            if linked is not None and _abs(linked) == _abs(admin):
+                os.rename(entry, folder)
+                notes.append(
+                    _Recovery(f"put {folder} back (an earlier removal of it was interrupted)")
+                )
+                break
+    return notes
+
+
+def _delete_folder(
+    target: WorktreeState, inspection: Inspection, run_dir: Path, saved_in: str | None
+) -> None:
+    """Delete a verified worktree folder and its record, keeping writers out meanwhile.
+
+    The folder is first renamed aside (atomic, same file system): from then on nothing can
+    create a file in it by its path. It is read again there; if anything differs from what was
+    checked and saved, it is renamed back and :class:`_ChangedMeanwhile` is raised with nothing
+    changed. Only then does git delete it.
+    """
+    admin = target.gitdir
+    if admin is None or not (admin / "gitdir").is_file():
+        raise Refused(f"worktree {target.path} has no git record to remove: run `wtls repair`")
+    aside = target.path.parent / f".{target.path.name}{_ASIDE_MARK}{os.getpid()}"
+    backlink = admin / "gitdir"
+    old_backlink = backlink.read_bytes()
+    try:
+        os.rename(target.path, aside)
+    except OSError as exc:
+        raise Refused(
+            f"cannot move {target.path} aside to remove it safely ({exc.strerror}); nothing was "
+            "removed"
+        ) from exc
+    try:
+        backlink.write_bytes(os.fsencode(str(aside / ".git")) + b"\n")
+        changed = verify_folder(aside, inspection)
+    except BaseException:
+        backlink.write_bytes(old_backlink)
+        os.rename(aside, target.path)
+        raise
+    if changed:
+        backlink.write_bytes(old_backlink)
+        os.rename(aside, target.path)
+        raise _ChangedMeanwhile(changed)
+    # Everything in it is verified (and saved where needed). wtls deletes it itself, file by
+    # file, only what the snapshot holds byte for byte or git ignores: a process working
+    # inside may still write by a relative path, and what it wrote is kept.
+    plan = deletion_plan(inspection, aside)
+    (admin / _DELETING).write_text(json.dumps({"backup": saved_in, **plan}), encoding="utf-8")
+    kept = delete_verified(aside, plan, {"GIT_DIR": str(admin), "GIT_WORK_TREE": str(aside)})
+    if kept:
+        # Stop: it stays a worktree, holding only what was written meanwhile.
+        (admin / _DELETING).unlink(missing_ok=True)
+        backlink.write_bytes(old_backlink)
+        os.rename(aside, target.path)
+        raise _WrittenMeanwhile(kept)
+    shutil.rmtree(admin)
+
+
+class _WrittenMeanwhile(Exception):
+    """Files were written into a folder while it was being deleted; they were kept."""
+
+    def __init__(self, kept: Sequence[str]) -> None:
+        super().__init__(_files_text(list(kept)))
+        self.kept = tuple(kept)
+
+
+def _check_removable(
+    target: WorktreeState, repository: Repository, force: bool
+) -> tuple[Inspection, list[str]]:
+    """Inspect ``target`` and list what a removal would lose; refuse what must not go."""
+    if _inside(repository.common_dir, target.path):
+        raise Refused(
+            f"the repository's git data ({repository.common_dir}) lies inside {target.path}: "
+            "it cannot be removed"
+        )
+    inspection = inspect_worktree(target.path)
+    inside = inspection.worktrees_inside
+    if inside:
+        names = ", ".join(str(target.path / n.path) for n in inside)
+        raise Refused(
+            f"another worktree lies inside {target.path}: {names}. Remove or move it first "
+            "(`wtls remove`, `wtls move`); removing the outer one would delete its files"
+        )
+    odd = inspection.unsavable
+    if odd:
+        what = {"bare": "a bare repository", "unknown": "a .git wtls cannot read"}
+        names = ", ".join(f"{target.path / n.path} ({what[n.kind]})" for n in odd)
+        raise Refused(
+            f"{target.path} holds git data that wtls cannot back up: {names}. Move it out of the "
+            "folder first; nothing was removed"
+        )
+    elsewhere = [
+        (n, admin)
+        for n in inspection.repositories_inside
+        for admin in sorted((n.git_dir / "worktrees").glob("*"))
+        if admin.is_dir()
+    ]
+    if elsewhere:
+        names = ", ".join(f"{target.path / n.path} ({admin.name})" for n, admin in elsewhere)
+        raise Refused(
+            f"a repository inside {target.path} has linked worktrees of its own, whose git data "
+            f"lives in it: {names}. Remove those worktrees first (`git worktree remove` in that "
+            "repository); nothing was removed"
+        )
+    losses = inspection.losses()
+    if target.operation is not None:
+        losses.append(f"a {target.operation} in progress")
+    if losses and not force:
+        raise Refused(
+            f"worktree {target.path} has uncommitted changes: {_files_text(losses)}. Commit "
+            "them, or pass --force to remove it anyway (wtls first saves all of it in a backup "
+            "ref and says how to restore it)"
+        )
+    if losses and target.head is None:
+        raise Refused(
+            f"worktree {target.path} has no commit yet, so wtls cannot back up its changes: "
+            "commit them first"
+        )
+    return inspection, losses
+
+
+def _remove_locked(
+    repository: Repository,
+    settings: LifecycleSettings,
+    start_dir: Path,
+    worktree: str,
+    *,
+    force: bool,
+    delete_branch: bool,
+    keep_branch: bool,
+    dry_run: bool,
+) -> RemoveResult:
+    recoveries = [] if dry_run else recover_interrupted_removals(repository.common_dir)
+    recovered = [r.note for r in recoveries]
+    state = repository_state(repository, settings.base_branch)
+    try:
+        target = resolve_worktree(state, worktree, cwd=start_dir)
+    except Refused:
+        # Its own interrupted removal, finished just now: that is the removal asked for.
+        spec = _abs(start_dir / Path(worktree).expanduser())
+        name = worktree.removeprefix("refs/heads/")
+        done = next(
+            (r for r in recoveries if r.finished is not None and r.branch == name),
+            None,
+        )
+        done = next((r for r in recoveries if r.finished == spec), done)
+        if done is None or done.finished is None:
+            raise
+        return RemoveResult(
+            path=done.finished,
+            branch=done.branch,
+            removed=True,
+            backup_ref=done.backup,
+            restore_command=(
+                f"cd {shlex.quote(str(run_dir_of(repository)))} && {wtls_command()} restore "
+                f"{shlex.quote(done.backup)}"
+                if done.backup
+                else None
+            ),
+            message="; ".join(recovered),
+        )
+    main = state.main
+    run_dir = main.path if main is not None and main.path.is_dir() else repository.common_dir
+    if target.is_main:
+        raise Refused(f"{target.path} is the main worktree: it cannot be removed")
+    if target.bare:
+        raise Refused("the bare repository itself cannot be removed")
+    if target.prunable or not target.path.is_dir():
+        raise Refused(
+            f"the folder of worktree {target.path} is already gone: `wtls prune` forgets it"
+        )
+    if target.broken:
+        raise Refused(f"worktree {target.path} is broken ({target.broken}): run `wtls repair`")
+    if target.locked and not force:
+        reason = f" ({target.lock_reason})" if target.lock_reason else ""
+        raise Refused(
+            f"worktree {target.path} is locked{reason}: unlock it (`wtls unlock`) or pass --force"
+        )
+    branch = target.branch
+    base = state.base_branch
+    merged = target.base is not None and target.base.merged
+    delete = branch is not None and branch != base and not keep_branch and (merged or delete_branch)
+    inspection, losses = _check_removable(target, repository, force)
+    orphaned = (
+        branch is None and target.head is not None and unreachable_commits(run_dir, target.head)
+    )
+    if dry_run:
+        return RemoveResult(
+            path=target.path,
+            branch=branch,
+            removed=False,
+            dry_run=True,
+            would_delete_branch=delete,
+            would_back_up=tuple(losses),
+            message=f"would remove {target.path}"
+            + (" after backing up its changes" if losses else "")
+            + (" after saving its detached commits in a backup ref" if orphaned else "")
+            + (f" and delete branch {branch}" if delete else ""),
+        )
+    if delete and (repository.common_dir / "packed-refs.lock").exists():
+        # Deleting the branch needs this lock: say "busy" now, while nothing has changed.
+        raise GitBusy(
+            ["branch", "-D"],
+            -1,
+            f"Unable to create '{repository.common_dir / 'packed-refs.lock'}': another git "
+            "process is updating refs",
+            run_dir,
+        )
+    label = _backup_label(target)
+    backup: Backup | None = None
+    made_refs: list[str] = []
+    for attempt in range(3):
+        try:
+            if losses:
+                backup = save_backup(inspection, run_dir, label, branch)
+                made_refs.append(backup.ref)
+            _delete_folder(target, inspection, run_dir, backup.ref if backup else None)
+            break
+        except BackupChanged as exc:
+            # Files changed while the backup was read: nothing was saved or removed; again.
+            if attempt == 2:
+                raise Refused(
+                    f"files in {target.path} kept changing while wtls saved them ({exc}); "
+                    "nothing was removed. Stop what writes there and retry"
+                ) from exc
+            inspection, losses = _check_removable(target, repository, force)
+            continue
+        except GitError as exc:
+            if made_refs:
+                exc.stderr = f"{exc.stderr.strip()} (its work is saved in {', '.join(made_refs)})"
+            raise
+        except _WrittenMeanwhile as exc:
+            saved = f"; everything else is saved in {backup.ref}" if backup else ""
+            return RemoveResult(
+                path=target.path,
+                branch=branch,
+                removed=False,
+                backup_ref=backup.ref if backup else None,
+                restore_command=_restore_command(run_dir, target, backup, None, None, None),
+                would_back_up=tuple(losses) if backup else (),
+                nested_saved=backup.nested if backup else (),
+                message=f"stopped removing {target.path}: files were written into it meanwhile",
+                problems=(
+                    f"files were written into {target.path} while wtls removed it: {exc}. They "
+                    f"are kept there (it is still a worktree, holding only them){saved}",
+                ),
+            )
+        except _ChangedMeanwhile as exc:
+            if attempt == 2:
+                kept = f" (backup refs made meanwhile: {', '.join(made_refs)})" if made_refs else ""
+                raise Refused(
+                    f"files in {target.path} kept changing while wtls removed it ({exc}); "
+                    f"nothing was removed{kept}. Stop what writes there and retry"
+                ) from exc
+            inspection, losses = _check_removable(target, repository, force)
+    head_ref: str | None = None
+    problems: list[str] = []
+    if orphaned and backup is None and target.head is not None:
+        try:
+            head_ref = save_commit(run_dir, label, target.head, "detached HEAD before removal")
+        except GitError as exc:
+            problems.append(f"could not save its detached commits in a ref: {exc}")
+    deleted = False
+    branch_ref: str | None = None
+    if delete and branch is not None:
+        try:
+            tip = run_git(["rev-parse", "--verify", f"refs/heads/{branch}"], run_dir).text
+            if not merged and (backup is None or target.head != tip):
+                branch_ref = save_commit(run_dir, branch, tip, "branch before deletion")
+            run_git(["branch", "-D", "--end-of-options", branch], run_dir)
+            deleted = True
+        except GitError as exc:
+            problems.append(f"could not delete branch {branch}: {exc.stderr.strip() or exc}")
+    restore = _restore_command(
+        run_dir, target, backup, head_ref, branch if deleted else None, branch_ref
+    )
+    notes = [*recovered, f"removed {target.path}"]
+    if backup is not None:
+        notes.append(f"its uncommitted work is saved in {backup.ref}")
+    if head_ref is not None:
+        notes.append(f"its detached commits are saved in {head_ref}")
+    if deleted:
+        notes.append(
+            f"deleted branch {branch}"
+            + (f" (its tip is saved in {branch_ref})" if branch_ref else "")
+        )
+    elif branch is not None and branch != base:
+        notes.append(f"kept branch {branch}" + ("" if merged else f" (not merged into {base})"))
+    return RemoveResult(
+        path=target.path,
+        branch=branch,
+        removed=True,
+        backup_ref=backup.ref if backup else (head_ref or branch_ref),
+        restore_command=restore,
+        branch_deleted=deleted,
+        would_back_up=tuple(losses) if backup else (),
+        nested_saved=backup.nested if backup else (),
+        message="; ".join(notes),
+        problems=tuple(problems),
+    )
+
+
+def wtls_command() -> str:
+    """How a printed command runs this wtls: ``wtls`` when that is on PATH, else its Python."""
+    found = shutil.which("wtls")
+    here = Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0] else None
+    if found is not None and (here is None or Path(found).resolve() == here or "wtls" in here.name):
+        return "wtls"
+    return f"{shlex.quote(sys.executable)} -m wtls"
+
+
+def _restore_command(
+    run_dir: Path,
+    target: WorktreeState,
+    backup: Backup | None,
+    head_ref: str | None,
+    deleted_branch: str | None,
+    branch_ref: str | None,
+) -> str | None:
+    q = shlex.quote
+    if backup is not None:
+        # `wtls restore` also creates a deleted branch again at the saved HEAD.
+        return f"cd {q(str(run_dir))} && {wtls_command()} restore {q(backup.ref)}"
+    repo = f"git -C {q(str(run_dir))}"
+    if head_ref is not None:
+        return f"{repo} worktree add --detach {q(str(target.path))} {q(head_ref)}"
+    if deleted_branch is not None and branch_ref is not None:
+        return f"{repo} branch {q(deleted_branch)} {q(branch_ref)}"
+    return None  # nothing of it is lost
+
+
+def remove(
+    start: Path | str,
+    worktree: str,
+    *,
+    force: bool = False,
+    delete_branch: bool = False,
+    dry_run: bool = False,
+    settings: LifecycleSettings | None = None,
+) -> RemoveResult:
+    """Remove a worktree safely.
+
+    Refuses the main worktree, a locked one (unless ``force``), and one with uncommitted or
+    untracked changes (listing them) unless ``force``; a forced removal first saves all of them
+    in a verified backup ref and returns the command that restores them. The branch is deleted
+    when it is merged into base (squash and rebase merges count), or on request
+    (``delete_branch``; its tip is then kept in a backup ref). ``dry_run`` checks everything and
+    says what would happen without changing anything.
+    """
+    settings = settings or LifecycleSettings()
+    start_dir = _start_dir(start)
+    repository = discover(start_dir)
+    with _repo_lock(repository.common_dir):
+        return _remove_locked(
+            repository,
+            settings,
+            start_dir,
+            worktree,
+            force=force,
+            delete_branch=delete_branch,
+            keep_branch=False,
+            dry_run=dry_run,
+        )

@@ -1,0 +1,285 @@
+"""Lifecycle settings, constants and the frozen results each operation returns."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+WTLS_DIR = ".wtls"
+#: The task prompt for the agent started in a new worktree.
+PROMPT_FILE = f"{WTLS_DIR}/task.md"
+#: ``NAME=port`` lines, one per port name of ``.wtls.toml``.
+PORTS_FILE = f"{WTLS_DIR}/ports.env"
+#: What spawn did, for ``wtls list`` and clients.
+SPAWN_INFO_FILE = f"{WTLS_DIR}/spawn.json"
+#: Longest task or branch name accepted (folder and ref names must stay far below OS limits).
+MAX_NAME_LENGTH = 100
+#: Ports are drawn from this range (above most dev-server defaults, below ephemeral ports).
+PORT_RANGE = (20000, 45000)
+#: Checkouts with more files than this report progress while git works.
+LARGE_CHECKOUT = 2000
+
+
+_LOCK_NAME = "wtls-lifecycle.lock"
+_LOCK_TIMEOUT = 30.0
+_SELF_IGNORE = "# created by wtls: everything here is local to this worktree\n*\n"
+_REPO_POINTING_VARS = (
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_COMMON_DIR",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_PREFIX",
+    "GIT_NAMESPACE",
+)
+
+Callback = Callable[[str], None] | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class LifecycleSettings:
+    """What the editor's (or CLI's) settings say about lifecycle commands."""
+
+    #: Branch a plain task name becomes; ``{slug}`` is the task name made folder-safe.
+    branch_template: str = "agent/{slug}"
+    #: Where new worktrees go: ``{repoParent}``, ``{repo}`` and ``{slug}`` are filled in.
+    path_template: str = "{repoParent}/{repo}-{slug}"
+    #: Command run to open a worktree in a new window (``{path}``, ``{uri}``, ``{branch}``).
+    open_command: str | None = None
+    #: Base branch for spawn and merge; None = the repository's default (main worktree's branch).
+    base_branch: str | None = None
+    #: Seconds each setup command may run.
+    setup_timeout: float = 1800.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class NameCheck:
+    """Live validation of a spawn name (``wtls.validateName``)."""
+
+    ok: bool
+    message: str
+    branch: str | None = None
+    path: Path | None = None
+    slug: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """``{ok, message, branch, path}`` (plus ``slug``)."""
+        return {
+            "ok": self.ok,
+            "message": self.message,
+            "branch": self.branch,
+            "path": str(self.path) if self.path is not None else None,
+            "slug": self.slug,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class CommandRun:
+    """One setup command and how it ended."""
+
+    command: str
+    exit_code: int | None
+    #: Why it did not finish normally (not found, timed out), or None.
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """``{command, exitCode, error}``."""
+        return {"command": self.command, "exitCode": self.exit_code, "error": self.error}
+
+
+@dataclass(frozen=True, kw_only=True)
+class SetupResult:
+    """What happened to the ``setup`` commands of ``.wtls.toml``."""
+
+    #: Whether the commands were run (False when there are none or the workspace is untrusted).
+    ran: bool = False
+    #: True unless a command failed.
+    ok: bool = True
+    #: Why they were not run, or None.
+    skipped: str | None = None
+    commands: tuple[CommandRun, ...] = ()
+    #: A clear failure message (the worktree is kept), or None.
+    message: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """``{ran, ok, skipped, commands:[{command, exitCode, error}], message}``."""
+        return {
+            "ran": self.ran,
+            "ok": self.ok,
+            "skipped": self.skipped,
+            "commands": [c.to_json() for c in self.commands],
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class SpawnResult:
+    """A new worktree, ready for a fresh AI session."""
+
+    path: Path
+    branch: str
+    base: str
+    base_commit: str
+    prompt_file: Path | None = None
+    ports: Mapping[str, int] = field(default_factory=dict)
+    copied: tuple[str, ...] = ()
+    setup: SetupResult = field(default_factory=SetupResult)
+    #: Whether the open command was run.
+    opened: bool = False
+    #: Steps after ``git worktree add`` that failed (the worktree is kept); empty if none.
+    problems: tuple[str, ...] = ()
+
+    @property
+    def uri(self) -> str:
+        """The new worktree's ``file://`` URI, for the client to open in a new window."""
+        return self.path.as_uri()
+
+    def to_json(self) -> dict[str, Any]:
+        """``{path, branch, uri, promptFile, ports, copied, setup}`` plus base, opened, problems."""
+        return {
+            "path": str(self.path),
+            "branch": self.branch,
+            "uri": self.uri,
+            "promptFile": str(self.prompt_file) if self.prompt_file else None,
+            "ports": dict(self.ports),
+            "copied": list(self.copied),
+            "setup": self.setup.to_json(),
+            "base": self.base,
+            "baseCommit": self.base_commit,
+            "opened": self.opened,
+            "problems": list(self.problems),
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class OpenResult:
+    """``wtls.open``: the worktrees to pick from, or the one chosen."""
+
+    worktrees: tuple[dict[str, Any], ...] | None = None
+    path: Path | None = None
+    branch: str | None = None
+    opened: bool = False
+    #: Exit status of the open command when it was waited for (the CLI), else None.
+    exit_status: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """``{worktrees:[...]}`` when none was named, else ``{path, uri, branch, opened}``."""
+        if self.path is None:
+            return {"worktrees": list(self.worktrees or ())}
+        return {
+            "path": str(self.path),
+            "uri": self.path.as_uri(),
+            "branch": self.branch,
+            "opened": self.opened,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class MergeResult:
+    """``wtls.merge``: a worktree's branch merged back into the base branch."""
+
+    merged: bool
+    branch: str
+    base: str
+    base_worktree: Path
+    conflicts: tuple[str, ...] = ()
+    removed: bool = False
+    branch_deleted: bool = False
+    aborted: bool = False
+    #: The base branch's commit after the merge (None when it stopped or was aborted).
+    commit: str | None = None
+    message: str = ""
+    problems: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """``{merged, conflicts, removed, branchDeleted}`` plus context."""
+        return {
+            "merged": self.merged,
+            "conflicts": list(self.conflicts),
+            "removed": self.removed,
+            "branchDeleted": self.branch_deleted,
+            "aborted": self.aborted,
+            "branch": self.branch,
+            "base": self.base,
+            "baseWorktree": str(self.base_worktree),
+            "commit": self.commit,
+            "message": self.message,
+            "problems": list(self.problems),
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class RemoveResult:
+    """``wtls.remove``: a worktree removed (or what removing it would do, for a dry run)."""
+
+    path: Path
+    branch: str | None
+    removed: bool
+    dry_run: bool = False
+    backup_ref: str | None = None
+    restore_command: str | None = None
+    branch_deleted: bool = False
+    #: For a dry run: whether the branch would be deleted.
+    would_delete_branch: bool = False
+    #: What is (or would be) saved in the backup ref: changed, untracked and deleted files,
+    #: nested repositories and submodules.
+    would_back_up: tuple[str, ...] = ()
+    #: Nested repositories and submodules saved in the backup (relative paths).
+    nested_saved: tuple[str, ...] = ()
+    message: str = ""
+    #: Steps after the removal that failed (the removal itself happened); empty if none.
+    problems: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """``{removed, backupRef, restoreCommand, branchDeleted, wouldBackUp}`` plus context."""
+        return {
+            "removed": self.removed,
+            "backupRef": self.backup_ref,
+            "restoreCommand": self.restore_command,
+            "branchDeleted": self.branch_deleted,
+            "wouldBackUp": list(self.would_back_up),
+            "nestedSaved": list(self.nested_saved),
+            "wouldDeleteBranch": self.would_delete_branch,
+            "dryRun": self.dry_run,
+            "path": str(self.path),
+            "branch": self.branch,
+            "message": self.message,
+            "problems": list(self.problems),
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class PruneResult:
+    """``wtls.prune``: stale worktree records (folders deleted by hand)."""
+
+    pruned: tuple[dict[str, Any], ...]
+    dry_run: bool
+    #: Stale-looking records kept: locked ones, and folders moved by hand.
+    kept: tuple[dict[str, Any], ...] = ()
+    #: Folders put back that an interrupted removal had left renamed aside.
+    recovered: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """``{pruned:[{path, reason, branch, backupRef}], dryRun, kept, recovered}``."""
+        return {
+            "pruned": [dict(p) for p in self.pruned],
+            "dryRun": self.dry_run,
+            "kept": [dict(k) for k in self.kept],
+            "recovered": list(self.recovered),
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class LockResult:
+    """``wtls.lock`` / ``wtls.unlock``."""
+
+    path: Path
+    locked: bool
+    reason: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """``{path, locked, reason}``."""
+        return {"path": str(self.path), "locked": self.locked, "reason": self.reason}
