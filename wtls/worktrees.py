@@ -136,8 +136,26 @@ class WorktreeState:
         s = self.status
         return bool(s.staged or s.unstaged or s.untracked or s.conflicted)
 
-    def to_json(self, this: Path | None = None) -> dict[str, Any]:
-        """The protocol's worktree object (camelCase, absolute paths)."""
+    def can_merge(self, base_branch: str | None) -> bool:
+        """Whether it has something to merge back: a branch that is not the base branch."""
+        return not self.bare and self.branch is not None and self.branch != base_branch
+
+    @property
+    def can_remove(self) -> bool:
+        """Whether git can remove it at all (not the main worktree, not a bare repository)."""
+        return not self.is_main and not self.bare
+
+    @property
+    def can_lock(self) -> bool:
+        """Whether ``git worktree lock`` applies: a linked worktree that is not locked."""
+        return self.can_remove and not self.locked
+
+    def to_json(self, this: Path | None = None, base_branch: str | None = None) -> dict[str, Any]:
+        """The protocol's worktree object (camelCase, absolute paths).
+
+        ``canMerge``, ``canRemove``, ``canLock`` and ``canUnlock`` say which lifecycle commands
+        apply, so clients offer them without re-deriving git's rules.
+        """
         s = self.status
         return {
             "path": str(self.path),
@@ -164,6 +182,10 @@ class WorktreeState:
             "conflicts": [dict(c) for c in self.conflicts],
             "diskBytes": self.disk_bytes,
             "ports": dict(self.ports),
+            "canMerge": self.can_merge(base_branch),
+            "canRemove": self.can_remove,
+            "canLock": self.can_lock,
+            "canUnlock": self.locked,
         }
 
 
@@ -209,7 +231,7 @@ class RepositoryState:
             "this": str(this) if this is not None else None,
             "mainWorktree": str(main.path) if main else None,
             "baseBranch": self.base_branch,
-            "worktrees": [w.to_json(this) for w in self.worktrees],
+            "worktrees": [w.to_json(this, self.base_branch) for w in self.worktrees],
             "mergeOrder": list(self.merge_order) if self.merge_order is not None else None,
         }
 

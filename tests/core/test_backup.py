@@ -262,3 +262,14 @@ def test_a_nested_repository_with_worktrees_elsewhere_is_refused(tmp_path: Path)
         with pytest.raises(Refused, match="linked worktrees of its own"):
             lc.remove(repo, "feature/wts", force=force)
     assert git(tmp_path / "lib-wt", "rev-parse", "HEAD")
+
+
+def test_a_dry_run_says_whether_force_is_needed(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
+    wt = add_worktree(repo, tmp_path / "wt", "feature/dry")
+    assert lc.remove(repo, "feature/dry", force=True, dry_run=True).to_json()["needsForce"] is False
+    git(repo, "worktree", "lock", str(wt))
+    assert lc.remove(repo, "feature/dry", force=True, dry_run=True).needs_force is True
+    git(repo, "worktree", "unlock", str(wt))
+    (wt / "new.txt").write_text("work\n")
+    assert lc.remove(repo, "feature/dry", force=True, dry_run=True).needs_force is True

@@ -267,3 +267,25 @@ def test_git_errors_are_typed_and_env_is_scrubbed(
     (repo / "x.txt").write_text("x")
     with pytest.raises(GitBusy, match="busy"):
         run_git(["add", "x.txt"], repo)
+
+
+def test_the_payload_says_which_lifecycle_commands_apply(repo: Path, tmp_path: Path) -> None:
+    """Clients offer merge/remove/lock by these fields and never re-derive git's rules."""
+    from tests.gitutil import add_worktree, git
+    from wtls.worktrees import discover, repository_state
+
+    add_worktree(repo, tmp_path / "a", "feature/a")
+    locked = add_worktree(repo, tmp_path / "b", "feature/b")
+    git(repo, "worktree", "lock", str(locked))
+    git(repo, "worktree", "add", "-q", "--detach", str(tmp_path / "c"))
+    payload = repository_state(discover(repo)).to_json()
+    can = {
+        w["path"]: (w["canMerge"], w["canRemove"], w["canLock"], w["canUnlock"])
+        for w in payload["worktrees"]
+    }
+    assert can == {
+        str(repo): (False, False, False, False),
+        str(tmp_path / "a"): (True, True, True, False),
+        str(locked): (True, True, False, True),
+        str(tmp_path / "c"): (False, True, True, False),
+    }

@@ -415,7 +415,7 @@ async function removeWorktree({ client, store }: Deps, arg: unknown): Promise<vo
     if (!choice) {
         return;
     }
-    const force = removeNeedsForce(worktree, dryRun);
+    const force = removeNeedsForce(dryRun);
     const result = await withProgress(`Removing ${branchLabel(worktree)}…`, () =>
         client.executeCommand<RemoveResult>(ServerCommand.remove, {
             worktree: worktree.path,

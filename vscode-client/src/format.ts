@@ -200,15 +200,15 @@ export interface WorktreePickItem {
 /** Which worktrees a quick pick offers. */
 export type PickFilter = (w: Worktree, payload: WorktreesPayload) => boolean;
 
-/** Filters for the lifecycle commands (what git itself allows, not a policy of ours). */
+/** Filters for the lifecycle commands: the server says in each worktree what applies. */
 export const pickFilters = {
     any: (() => true) as PickFilter,
-    /** Linked worktrees: everything but the main worktree (git cannot remove it). */
-    linked: ((w) => !w.isMain && !w.bare) as PickFilter,
-    /** Worktrees with a branch that is not the base branch: something to merge back. */
-    mergeable: ((w, p) => !w.bare && w.branch !== null && w.branch !== p.baseBranch) as PickFilter,
-    lockable: ((w) => !w.isMain && !w.bare && !w.locked) as PickFilter,
-    unlockable: ((w) => w.locked) as PickFilter,
+    /** Linked worktrees: everything git can remove (not the main worktree). */
+    linked: ((w) => w.canRemove) as PickFilter,
+    /** Worktrees with something to merge back. */
+    mergeable: ((w) => w.canMerge) as PickFilter,
+    lockable: ((w) => w.canLock) as PickFilter,
+    unlockable: ((w) => w.canUnlock) as PickFilter,
 };
 
 /** Quick pick items for the worktrees of one or more repositories; the current window is marked. */
@@ -278,7 +278,7 @@ export function treeIcon(w: Worktree): string {
  * `contextValue` of a worktree node: space-separated words the menus' `when` clauses match
  * with `viewItem =~ /\bword\b/`.
  */
-export function contextValue(w: Worktree, baseBranch: string | null): string {
+export function contextValue(w: Worktree): string {
     const words = ['wtls-worktree'];
     words.push(w.isMain ? 'main' : 'linked');
     if (w.isThis) {
@@ -291,7 +291,7 @@ export function contextValue(w: Worktree, baseBranch: string | null): string {
     if (dirtyCount(w) > 0) {
         words.push('dirty');
     }
-    if (!w.bare && w.branch !== null && w.branch !== baseBranch) {
+    if (w.canMerge) {
         words.push('mergeable');
     }
     return words.join(' ');
@@ -328,9 +328,9 @@ export function removeConfirmation(w: Worktree, dryRun: RemoveResult): { message
     return { message, detail: parts.join('\n\n') };
 }
 
-/** Whether the removal must be forced: uncommitted work (backed up first) or a lock. */
-export function removeNeedsForce(w: Worktree, dryRun: RemoveResult): boolean {
-    return w.locked || (dryRun.wouldBackUp ?? []).length > 0;
+/** Whether the removal must be forced, as the server's dry run says (forced is the safe side). */
+export function removeNeedsForce(dryRun: RemoveResult): boolean {
+    return dryRun.needsForce ?? true;
 }
 
 /** Quotes one argument for the integrated terminal's shell. */

@@ -93,6 +93,11 @@ export interface Worktree {
     conflicts: ConflictPrediction[];
     diskBytes: number | null;
     ports: Record<string, number>;
+    /** Which lifecycle commands apply (the server's rule; false when an older server omits it). */
+    canMerge: boolean;
+    canRemove: boolean;
+    canLock: boolean;
+    canUnlock: boolean;
 }
 
 /** The `wtls/worktrees` payload: every worktree of one repository. */
@@ -182,6 +187,10 @@ export function worktreeWithDefaults(w: WireWorktree): Worktree {
         })),
         diskBytes: numOrNull(w.diskBytes),
         ports: w.ports && typeof w.ports === 'object' ? { ...w.ports } : {},
+        canMerge: w.canMerge === true,
+        canRemove: w.canRemove === true,
+        canLock: w.canLock === true,
+        canUnlock: w.canUnlock === true,
     };
 }
 
@@ -293,6 +302,8 @@ export interface RemoveResult {
     problems?: string[];
     /** Dry run: whether the branch would be deleted (it is merged into base). */
     wouldDeleteBranch?: boolean;
+    /** Dry run: whether the removal needs `force` (work to back up first, or a lock). */
+    needsForce?: boolean;
     dryRun?: boolean;
     path?: string;
     branch?: string | null;

@@ -114,7 +114,7 @@ export class WorktreesView implements vscode.TreeDataProvider<Node>, vscode.Disp
             item.description = treeDescription(w) + (w.isThis ? '  (this window)' : '');
             item.iconPath = new vscode.ThemeIcon(treeIcon(w));
             item.resourceUri = vscode.Uri.file(w.path);
-            item.contextValue = contextValue(w, node.payload.baseBranch);
+            item.contextValue = contextValue(w);
             const tip = new vscode.MarkdownString(
                 `**${escapeMarkdown(branchLabel(w))}**${w.isMain ? ' (main worktree)' : ''}${w.isThis ? ' — this window' : ''}\n\n` +
                     `${escapeMarkdown(w.path)}\n\n${escapeMarkdown(stateSummary(w))}`,

@@ -44,6 +44,9 @@ function examplePayload(): WireWorktreesPayload {
                 branch: 'agent/wipe',
                 head: 'd7d27570ec2f60aa13705cdb04941383e9abec9b',
                 isThis: true,
+                canMerge: true,
+                canRemove: true,
+                canLock: true,
                 staged: 1,
                 unstaged: 2,
                 base: { branch: 'main', ahead: 2, behind: 0, merged: false },
@@ -56,6 +59,9 @@ function examplePayload(): WireWorktreesPayload {
                 branch: 'feature/remaining',
                 locked: true,
                 lockReason: 'agent running',
+                canMerge: true,
+                canRemove: true,
+                canUnlock: true,
                 untracked: 1,
                 base: { branch: 'main', ahead: 1, behind: 3, merged: false },
                 conflicts: [{ path: '/home/me/tasks-app-wipe', branch: 'agent/wipe', files: ['cli.py'] }],
@@ -76,8 +82,8 @@ describe('payloadWithDefaults', () => {
         assert.equal(p.mergeOrder, null);
         const w = p.worktrees[0];
         assert.deepEqual(
-            [w.branch, w.isMain, w.isThis, w.locked, w.staged, w.ahead, w.base, w.conflicts, w.ports],
-            [null, false, false, false, 0, null, null, [], {}],
+            [w.branch, w.isMain, w.isThis, w.locked, w.staged, w.ahead, w.base, w.conflicts, w.ports, w.canMerge],
+            [null, false, false, false, 0, null, null, [], {}, false],
         );
     });
 
@@ -219,9 +225,9 @@ describe('quickPickItems', () => {
 describe('tree presentation', () => {
     it('encodes what menus need in the context value', () => {
         const p = payloadWithDefaults(examplePayload());
-        assert.equal(contextValue(p.worktrees[0], 'main'), 'wtls-worktree main unlocked');
-        assert.equal(contextValue(p.worktrees[1], 'main'), 'wtls-worktree linked this unlocked dirty mergeable');
-        assert.equal(contextValue(p.worktrees[2], 'main'), 'wtls-worktree linked locked dirty mergeable');
+        assert.equal(contextValue(p.worktrees[0]), 'wtls-worktree main unlocked');
+        assert.equal(contextValue(p.worktrees[1]), 'wtls-worktree linked this unlocked dirty mergeable');
+        assert.equal(contextValue(p.worktrees[2]), 'wtls-worktree linked locked dirty mergeable');
     });
 
     it('describes a node by its counters and folder name', () => {
@@ -242,19 +248,19 @@ describe('tree presentation', () => {
 describe('removeConfirmation', () => {
     it('lists the files that would be backed up, and forces the removal', () => {
         const w = worktree({ branch: 'agent/x', path: '/r-x' });
-        const dryRun = { wouldBackUp: ['a.py', 'notes.md'] };
+        const dryRun = { wouldBackUp: ['a.py', 'notes.md'], needsForce: true };
         const { message, detail } = removeConfirmation(w, dryRun);
         assert.equal(message, 'Remove the worktree of agent/x?');
         assert.match(detail, /backs up 2 files/);
         assert.match(detail, /• a\.py\n {2}• notes\.md\n\nThe branch is kept/);
-        assert.equal(removeNeedsForce(w, dryRun), true);
+        assert.equal(removeNeedsForce(dryRun), true);
     });
 
     it('says so when nothing needs a backup, and needs no force', () => {
         const w = worktree({ path: '/r-x' });
-        const { detail } = removeConfirmation(w, { wouldBackUp: [] });
+        const { detail } = removeConfirmation(w, { wouldBackUp: [], needsForce: false });
         assert.match(detail, /no uncommitted changes/);
-        assert.equal(removeNeedsForce(w, { wouldBackUp: [] }), false);
+        assert.equal(removeNeedsForce({ wouldBackUp: [], needsForce: false }), false);
     });
 
     it('mentions a lock and a merged branch that goes too', () => {
@@ -262,7 +268,8 @@ describe('removeConfirmation', () => {
         const { detail } = removeConfirmation(w, { wouldBackUp: [], wouldDeleteBranch: true });
         assert.match(detail, /It is locked \(busy\); removing it unlocks it\./);
         assert.match(detail, /agent\/x is merged into the base branch and will be deleted/);
-        assert.equal(removeNeedsForce(w, {}), true);
+        // A server that does not say: forced, the side that backs everything up first.
+        assert.equal(removeNeedsForce({}), true);
     });
 });
 

@@ -374,6 +374,7 @@ def _remove_locked(
             dry_run=True,
             would_delete_branch=delete,
             would_back_up=tuple(losses),
+            needs_force=target.locked or bool(losses),
             message=f"would remove {target.path}"
             + (" after backing up its changes" if losses else "")
             + (" after saving its detached commits in a backup ref" if orphaned else "")

@@ -224,6 +224,8 @@ class RemoveResult:
     branch_deleted: bool = False
     #: For a dry run: whether the branch would be deleted.
     would_delete_branch: bool = False
+    #: Whether removing it needs force (its work is backed up first, or it is locked).
+    needs_force: bool = False
     #: What is (or would be) saved in the backup ref: changed, untracked and deleted files,
     #: nested repositories and submodules.
     would_back_up: tuple[str, ...] = ()
@@ -243,6 +245,7 @@ class RemoveResult:
             "wouldBackUp": list(self.would_back_up),
             "nestedSaved": list(self.nested_saved),
             "wouldDeleteBranch": self.would_delete_branch,
+            "needsForce": self.needs_force,
             "dryRun": self.dry_run,
             "path": str(self.path),
             "branch": self.branch,

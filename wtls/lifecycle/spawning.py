@@ -282,7 +282,9 @@ def open_worktree(
         this = state.find(start_dir)
         return OpenResult(
             worktrees=tuple(
-                w.to_json(this.path if this else None) for w in state.worktrees if not w.bare
+                w.to_json(this.path if this else None, state.base_branch)
+                for w in state.worktrees
+                if not w.bare
             )
         )
     target = resolve_worktree(state, worktree, cwd=start_dir)
