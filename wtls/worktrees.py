@@ -6,13 +6,16 @@ every git call goes through :mod:`wtls.git`.
 
 from __future__ import annotations
 
-import os
+import contextlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from wtls.git import GitError, run_git, split_z
+from wtls.links import absolute, explain_broken_link
+from wtls.links import read_gitfile as read_gitfile
+from wtls.links import worktree_root as worktree_root
 
 ZERO_OID = "0" * 40
 
@@ -208,7 +211,7 @@ class RepositoryState:
 
     def find(self, path: Path | str) -> WorktreeState | None:
         """The worktree that contains ``path`` (deepest match), if any."""
-        target = _abs(Path(path))
+        target = absolute(Path(path))
         best: WorktreeState | None = None
         for wt in self.worktrees:
             if wt.bare:
@@ -236,41 +239,6 @@ class RepositoryState:
         }
 
 
-def _abs(path: Path) -> Path:
-    """Absolute and normalised without touching the disk (the folder may be gone)."""
-    try:
-        return path.resolve()
-    except OSError:
-        return Path(os.path.abspath(path))
-
-
-def read_gitfile(worktree: Path) -> Path | None:
-    """The git dir a linked worktree's ``.git`` file points at, or None if it is no such file."""
-    dotgit = worktree / ".git"
-    try:
-        if not dotgit.is_file():
-            return None
-        text = dotgit.read_text(encoding="utf-8", errors="surrogateescape").strip()
-    except OSError:
-        return None
-    if not text.startswith("gitdir:"):
-        return None
-    target = Path(text.removeprefix("gitdir:").strip())
-    if not target.is_absolute():
-        target = worktree / target
-    return Path(os.path.normpath(target))
-
-
-def worktree_root(path: Path) -> Path | None:
-    """The nearest folder at or above ``path`` that has a ``.git`` (file or folder): the root of
-    the worktree ``path`` is in, as the disk says (git's listing may disagree when broken)."""
-    start = path if path.is_dir() else path.parent
-    for folder in (start, *start.parents):
-        if (folder / ".git").exists() or (folder / ".git").is_symlink():
-            return folder
-    return None
-
-
 def _find_broken_link(start: Path) -> BrokenWorktreeLink | None:
     """Walk up from ``start`` for a ``.git`` file whose git dir is gone."""
     for folder in (start, *start.parents):
@@ -287,14 +255,9 @@ def _find_broken_link(start: Path) -> BrokenWorktreeLink | None:
                 f"deleted, or that folder was removed). Run `wtls repair` from the main "
                 f"worktree's new location to reconnect it."
             )
-            try:
-                # Lazy import: wtls.repair builds on this module. It says which case this is
-                # (moved: where to; deleted: what is left) and the exact fix.
-                from wtls.repair import explain_broken_link
-
+            # Which case this is (moved: where to; deleted: what is left) and the exact fix.
+            with contextlib.suppress(OSError, GitError):
                 message = explain_broken_link(folder, gitdir)
-            except (OSError, GitError):
-                pass
             return BrokenWorktreeLink(folder, gitdir, message)
     return None
 
@@ -305,7 +268,7 @@ def discover(path: Path | str) -> Repository:
     Raises :class:`NotARepository` or :class:`BrokenWorktreeLink` with a plain-words message.
     A bare repository is returned with ``bare=True``; a submodule has ``superproject`` set.
     """
-    p = _abs(Path(path))
+    p = absolute(Path(path))
     if not p.exists():
         raise NotARepository(f"{p} does not exist")
     start = p if p.is_dir() else p.parent
@@ -335,9 +298,9 @@ def discover(path: Path | str) -> Repository:
                 "`git config --global --add safe.directory <path>`)"
             ) from exc
         raise NotARepository(f"{start}: {exc}") from exc
-    common_dir = _abs(Path(out[0]))
+    common_dir = absolute(Path(out[0]))
     bare = out[1] == "true"
-    superproject = _abs(Path(out[2])) if len(out) > 2 and out[2] else None
+    superproject = absolute(Path(out[2])) if len(out) > 2 and out[2] else None
     main = None if bare else _main_worktree_top(start, common_dir)
     return Repository(
         common_dir=common_dir, bare=bare, superproject=superproject, main_worktree=main
@@ -360,9 +323,9 @@ def _main_worktree_top(start: Path, common_dir: Path) -> Path | None:
             ok_codes=(0, 128),
         )
         lines = result.text.splitlines()
-        if result.returncode != 0 or len(lines) != 2 or _abs(Path(lines[0])) != common_dir:
+        if result.returncode != 0 or len(lines) != 2 or absolute(Path(lines[0])) != common_dir:
             continue
-        top = _abs(Path(lines[1]))
+        top = absolute(Path(lines[1]))
         # From ``start`` in a linked worktree, the top is that worktree's: not the main one.
         if cwd == common_dir or read_gitfile(top) in (None, common_dir):
             return top
@@ -386,7 +349,7 @@ def list_worktrees(repo: Repository) -> list[WorktreeEntry]:
         for item in fields:
             key, _, value = item.partition(" ")
             if key == "worktree":
-                values["path"] = _abs(Path(value))
+                values["path"] = absolute(Path(value))
             elif key == "HEAD":
                 values["head"] = None if value == ZERO_OID else value
             elif key == "branch":
@@ -424,7 +387,7 @@ def worktree_gitdir(repo: Repository, entry: WorktreeEntry) -> Path | None:
                 recorded = (candidate / "gitdir").read_text().strip()
             except OSError:
                 continue
-            if _abs(Path(recorded)).parent == entry.path:
+            if absolute(Path(recorded)).parent == entry.path:
                 return candidate
     except OSError:
         pass
@@ -668,7 +631,7 @@ def repository_state(
     base_head = resolve_commit(repo.common_dir, f"refs/heads/{base}") if base else None
     keep: dict[Path, WorktreeState] = {}
     if previous is not None and only is not None and previous.base_branch == base:
-        wanted = {_abs(p) for p in only}
+        wanted = {absolute(p) for p in only}
         keep = {w.path: w for w in previous.worktrees if w.path not in wanted}
     base_moved = previous is None or previous.base_head != base_head
     states: list[WorktreeState] = []

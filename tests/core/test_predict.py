@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-import wtls.predict as predict_module
+import wtls.predict.predictor as predict_module
 from tests.core.predict_oracle import assert_matches_real_merges, find_pair, untouched
 from tests.gitutil import add_worktree, commit_all, git, make_repo
 from wtls.predict import (

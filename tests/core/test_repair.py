@@ -236,6 +236,20 @@ def test_admin_dir_deleted_is_explained_and_reattached_with_branch(
     assert len(worktree_paths(main)) == 3
 
 
+def test_admin_dir_deleted_names_exactly_the_branches_checked_out_nowhere(
+    setup: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    """The branch list comes from git's worktree listing: a worktree whose folder is gone
+    (still registered) keeps its branch taken, and a branch of no worktree is free."""
+    main, wipe, _ = setup
+    gone = add_worktree(main, tmp_path / "gone", "feature/gone")
+    shutil.rmtree(gone)
+    git(main, "branch", "spare")
+    shutil.rmtree(main / ".git" / "worktrees" / WIPE)
+    [b] = [x for x in diagnose(wipe) if x.worktree == wipe]
+    assert b.message.endswith(" Branches not checked out anywhere: feature/wipe, spare.")
+
+
 def test_reattach_refuses_a_branch_checked_out_elsewhere(setup: tuple[Path, Path, Path]) -> None:
     main, wipe, _ = setup
     shutil.rmtree(main / ".git" / "worktrees" / WIPE)

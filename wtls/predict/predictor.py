@@ -1,0 +1,343 @@
+"""Conflict foresight: predict what merging the worktrees' *current working states* would do.
+
+Pure core (no LSP). Every worktree is snapshotted (:mod:`wtls.predict.snapshot`); the
+snapshots are merged pairwise, and each worktree against the base branch's tip, with ``git
+merge-tree`` in one process for the whole matrix (:mod:`wtls.predict.mergetree`): the
+prediction is what ``git merge`` would do. Overlaps (clean merges of nearby changes) and the
+suggested merge order (:mod:`wtls.predict.order`) come with it.
+
+Results are cached: a worktree is re-snapshotted only when its fingerprint (HEAD, index file,
+the changed files' stat data, overlays) changes, and a pair is re-merged only when one of its two
+commits changed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from wtls.git import GitError, require_git, run_git
+from wtls.predict.commits import Commit, Side, commit_info, sweep_stale_temp_dirs
+from wtls.predict.mergetree import MergeOutcome, file_conflicts, merge_many
+from wtls.predict.models import FileConflict, PairPrediction, Prediction
+from wtls.predict.order import simulate_merge_order
+from wtls.predict.ranges import Hunk, overlaps_between, parse_hunks
+from wtls.predict.snapshot import fingerprint, overlay_digest, snapshot_worktree, unusable
+from wtls.worktrees import (
+    Repository,
+    RepositoryState,
+    WorktreeState,
+    discover,
+    repository_state,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Snapshot:
+    worktree: Path
+    head: str
+    commit: Commit
+    fingerprint: tuple[Any, ...] | None
+    overlays: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class _PairResult:
+    outcome: MergeOutcome
+    conflicts: tuple[FileConflict, ...]
+    overlaps: tuple[FileConflict, ...]
+
+
+class ConflictPredictor:
+    """Keeps snapshots and pair results of one repository between updates. Thread-safe.
+
+    Blocking (git processes): the server calls :meth:`update` from a worker thread.
+    """
+
+    def __init__(self, repo: Repository) -> None:
+        self.repo = repo
+        sweep_stale_temp_dirs()
+        self._lock = threading.Lock()
+        self._snapshots: dict[Path, _Snapshot] = {}
+        self._pairs: dict[tuple[str, str, str, str], _PairResult | None] = {}
+        self._diffs: dict[tuple[str, str], dict[str, list[Hunk]]] = {}
+        self._order_cache: tuple[Any, tuple[dict[str, Any], ...] | None] | None = None
+
+    # -- snapshots
+    def _snapshot(
+        self, wt: WorktreeState, overlays: Mapping[str, bytes], check: bool
+    ) -> _Snapshot | None:
+        """The worktree's snapshot: cached when nothing it depends on changed."""
+        old = self._snapshots.get(wt.path)
+        digest = overlay_digest(overlays)
+        unchanged = old is not None and old.head == wt.head and old.overlays == digest
+        if unchanged and not check:
+            return old  # the caller says its files did not change
+        stamp = fingerprint(wt)
+        if (
+            old is not None
+            and stamp is not None
+            and old.fingerprint == stamp
+            and old.overlays == digest
+        ):
+            return old
+        made = snapshot_worktree(
+            wt.path, overlays, index=wt.gitdir / "index" if wt.gitdir is not None else None
+        )
+        if made is None:
+            return None
+        head, commit = made
+        snap = _Snapshot(
+            worktree=wt.path, head=head, commit=commit, fingerprint=stamp, overlays=digest
+        )
+        self._snapshots[wt.path] = snap
+        return snap
+
+    # -- the main entry point
+    def update(
+        self,
+        state: RepositoryState,
+        *,
+        changed: Iterable[Path] | None = None,
+        overlays: Mapping[Path, bytes] | None = None,
+    ) -> Prediction:
+        """Predict conflicts for ``state``.
+
+        ``changed``: worktrees whose files may have changed since the last update (None:
+        any). ``overlays``: unsaved editor buffers, absolute file path → bytes.
+        """
+        require_git()
+        with self._lock:
+            return self._update(state, changed, overlays or {})
+
+    def _update(
+        self,
+        state: RepositoryState,
+        changed: Iterable[Path] | None,
+        overlays: Mapping[Path, bytes],
+    ) -> Prediction:
+        cwd = self.repo.common_dir
+        changed_set = None if changed is None else {Path(p) for p in changed}
+        per_wt: dict[Path, dict[str, bytes]] = {}
+        for file, data in overlays.items():
+            owner = state.find(file)
+            if owner is not None:
+                rel = Path(file).resolve().relative_to(owner.path).as_posix()
+                per_wt.setdefault(owner.path, {})[rel] = data
+        skipped: list[tuple[str, str]] = []
+        sides: list[Side] = []
+        for wt in state.worktrees:
+            reason = unusable(wt)
+            if reason is not None:
+                if not wt.bare:
+                    skipped.append((str(wt.path), reason))
+                self._snapshots.pop(wt.path, None)
+                continue
+            check = changed_set is None or wt.path in changed_set
+            try:
+                snap = self._snapshot(wt, per_wt.get(wt.path, {}), check)
+            except (GitError, OSError) as exc:
+                skipped.append((str(wt.path), f"could not snapshot it: {exc}"))
+                continue
+            if snap is None:
+                skipped.append((str(wt.path), "it has no commits yet"))
+                continue
+            sides.append(Side(path=wt.path, branch=wt.branch, commit=snap.commit))
+        live = {s.path for s in sides}
+        for gone in set(self._snapshots) - live:
+            del self._snapshots[gone]
+
+        base_side = self._base_side(state, sides)
+        jobs: list[tuple[Side, Side, bool]] = []
+        for x, y in itertools.combinations(sides, 2):
+            jobs.append((x, y, False))
+        if base_side is not None:
+            base_sides = [s for s in sides if s.branch == state.base_branch]
+            for s in sides:
+                if s.branch == state.base_branch:
+                    continue
+                # The clean base worktree's snapshot *is* the tip: that pair already says it.
+                if any(bs.commit.oid == base_side.commit.oid for bs in base_sides):
+                    continue
+                jobs.append((base_side, s, True))
+        results = self._merge_pairs(cwd, jobs)
+        pairs: list[PairPrediction] = []
+        for (x, y, against_base), res in zip(jobs, results, strict=True):
+            if res is None:
+                skipped.append(
+                    (f"{x.path} + {y.path}", "git cannot merge them (unrelated histories?)")
+                )
+                continue
+            if not res.conflicts and not res.overlaps:
+                continue
+            pairs.append(
+                PairPrediction(
+                    a=x.path,
+                    b=y.path,
+                    branch_a=x.branch,
+                    branch_b=y.branch,
+                    conflicts=res.conflicts,
+                    overlaps=res.overlaps,
+                    against_base=against_base,
+                )
+            )
+        merge_order = self._merge_order(cwd, state, sides, base_side)
+        return Prediction(
+            pairs=tuple(pairs),
+            merge_order=merge_order,
+            base_branch=state.base_branch,
+            skipped=tuple(skipped),
+        )
+
+    def _base_side(self, state: RepositoryState, sides: Sequence[Side]) -> Side | None:
+        base = state.base_branch
+        if base is None:
+            return None
+        tip = commit_info(self.repo.common_dir, f"refs/heads/{base}")
+        if tip is None:
+            return None
+        holder = state.find_by_branch(base)
+        main = state.main
+        path = main.path if main is not None else holder.path if holder else self.repo.common_dir
+        return Side(path=path, branch=base, commit=tip)
+
+    # -- pairwise merges
+    def _merge_pairs(
+        self, cwd: Path, jobs: Sequence[tuple[Side, Side, bool]]
+    ) -> list[_PairResult | None]:
+        keys = [(x.commit.oid, y.commit.oid, str(x.path), str(y.path)) for x, y, _ in jobs]
+        todo: dict[tuple[str, str, str, str], tuple[Side, Side, bool]] = {}
+        for key, job in zip(keys, jobs, strict=True):
+            if key not in self._pairs and key[0] != key[1]:
+                todo[key] = job
+        outcomes = merge_many(cwd, [(k[0], k[1]) for k in todo])
+        for (key, job), outcome in zip(todo.items(), outcomes, strict=True):
+            self._pairs[key] = self._pair_result(cwd, key, job, outcome)
+        # Keep only what this update used: the cache never grows past the current matrix.
+        wanted = set(keys)
+        for stale in [k for k in self._pairs if k not in wanted]:
+            del self._pairs[stale]
+        empty = _PairResult(
+            outcome=MergeOutcome(clean=True, tree="", entries=(), records=()),
+            conflicts=(),
+            overlaps=(),
+        )
+        return [empty if k[0] == k[1] else self._pairs[k] for k in keys]
+
+    def _pair_result(
+        self,
+        cwd: Path,
+        key: tuple[str, str, str, str],
+        job: tuple[Side, Side, bool],
+        outcome: MergeOutcome | None,
+    ) -> _PairResult | None:
+        if outcome is None:
+            return None
+        x, y, _ = job
+        conflicts = file_conflicts(
+            cwd, outcome, key[0], key[1], key[2], key[3], labels=(x.label, y.label)
+        )
+        overlaps: tuple[FileConflict, ...] = ()
+        try:
+            overlaps = self._overlaps(cwd, x, y, [c.path for c in conflicts], conflicts)
+        except GitError as exc:
+            log.debug("overlap detection failed for %s/%s: %s", x.path, y.path, exc)
+        return _PairResult(outcome=outcome, conflicts=conflicts, overlaps=overlaps)
+
+    def _overlaps(
+        self,
+        cwd: Path,
+        x: Side,
+        y: Side,
+        conflicted: Sequence[str],
+        conflicts: Sequence[FileConflict],
+    ) -> tuple[FileConflict, ...]:
+        bases = run_git(
+            ["merge-base", "--end-of-options", x.commit.oid, y.commit.oid], cwd, ok_codes=(0, 1)
+        ).text.split()
+        if not bases:
+            return ()
+        base = bases[0]
+        if base in (x.commit.oid, y.commit.oid):
+            return ()  # one side has nothing of its own: nothing can overlap
+        exclude = set(conflicted)
+        for c in conflicts:
+            exclude.update(c.paths.values())
+        return overlaps_between(
+            self._diff(cwd, base, x.commit.oid),
+            self._diff(cwd, base, y.commit.oid),
+            str(x.path),
+            str(y.path),
+            exclude,
+        )
+
+    def _diff(self, cwd: Path, base: str, commit: str) -> dict[str, list[Hunk]]:
+        key = (base, commit)
+        cached = self._diffs.get(key)
+        if cached is None:
+            patch = run_git(
+                [
+                    "diff",
+                    "-U0",
+                    "--no-color",
+                    "--no-ext-diff",
+                    "--no-textconv",
+                    "--no-renames",
+                    "--end-of-options",
+                    base,
+                    commit,
+                    "--",
+                ],
+                cwd,
+            ).stdout
+            cached = parse_hunks(patch)
+            if len(self._diffs) > 256:
+                self._diffs.clear()
+            self._diffs[key] = cached
+        return cached
+
+    # -- merge order
+    def _merge_order(
+        self,
+        cwd: Path,
+        state: RepositoryState,
+        sides: Sequence[Side],
+        base_side: Side | None,
+    ) -> tuple[dict[str, Any], ...] | None:
+        if base_side is None:
+            return None
+        by_path = {wt.path: wt for wt in state.worktrees}
+        candidates: list[Side] = []
+        for s in sides:
+            if s.branch == state.base_branch:
+                continue
+            wt = by_path[s.path]
+            ahead = wt.base.ahead if wt.base is not None else 0
+            dirty = s.commit.oid != wt.head
+            if ahead > 0 or dirty:
+                candidates.append(s)
+        if not candidates:
+            return None
+        # Ties are broken by this order: by path, not by `git worktree list`'s (readdir) order.
+        candidates.sort(key=lambda c: str(c.path))
+        key = (base_side.commit.oid, tuple((c.path, c.branch, c.commit.oid) for c in candidates))
+        if self._order_cache is not None and self._order_cache[0] == key:
+            return self._order_cache[1]
+        result = simulate_merge_order(cwd, base_side, candidates)
+        self._order_cache = (key, result)
+        return result
+
+
+def predict(path: Path | str, base_branch: str | None = None) -> Prediction:
+    """One-shot prediction for the repository containing ``path`` (what ``wtls check`` runs)."""
+    require_git()
+    repo = discover(path)
+    state = repository_state(repo, base_branch)
+    return ConflictPredictor(repo).update(state)
