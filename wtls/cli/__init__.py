@@ -1,0 +1,63 @@
+"""The ``wtls`` command line: a thin layer over the core, the same as the server's commands.
+
+Exit codes: 0 success, 1 refused or a problem found (the reason on stderr; nothing changed),
+2 error or usage error.
+
+Modules: ``parser`` (every command, flag and --help text), ``commands`` (one handler per
+command, calling the core), ``render`` (exit codes, JSON, tables and descriptions).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from wtls.cli.parser import build_parser
+from wtls.cli.render import EXIT_ERROR, EXIT_OK, EXIT_REFUSED, Handler
+from wtls.errors import Refused
+from wtls.git import GitError, GitUnavailable, require_git
+from wtls.safety import printable
+from wtls.worktrees import RepositoryError
+
+__all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_REFUSED", "build_parser", "main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``wtls`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(list(argv) if argv is not None else None)
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return EXIT_ERROR
+    if args.command == "serve":  # the server owns stdin/stdout (LSP)
+        return handler(args)
+    try:
+        code = _run(handler, args)
+        sys.stdout.flush()  # here, so that a closed pipe is handled below
+        sys.stderr.flush()
+        return code
+    except BrokenPipeError:
+        # The reader went away (`wtls list --json | head`): no traceback, and none at exit
+        # when Python flushes the streams again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        for stream in (sys.stdout, sys.stderr):
+            os.dup2(devnull, stream.fileno())
+        return EXIT_ERROR
+
+
+def _run(handler: Handler, args: argparse.Namespace) -> int:
+    try:
+        require_git()
+        return handler(args)
+    except Refused as exc:
+        # Messages quote file names, lock reasons and git's words: never raw escape codes.
+        print(f"wtls: refused: {printable(str(exc))}", file=sys.stderr)
+        return EXIT_REFUSED
+    except (RepositoryError, GitError, GitUnavailable) as exc:
+        print(f"wtls: error: {printable(str(exc))}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return EXIT_ERROR

@@ -1,0 +1,401 @@
+"""One handler per ``wtls`` command: parse nothing, call the core, render the result."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from wtls.cli.render import (
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_REFUSED,
+    describe_worktree,
+    format_table,
+    print_json,
+    say_error,
+)
+from wtls.locations import to_path
+from wtls.safety import printable
+from wtls.worktrees import BrokenWorktreeLink, RepositoryState
+
+if TYPE_CHECKING:
+    from wtls.engine import Engine
+
+
+def _engine_for(path: str | None) -> tuple[Engine, Path]:
+    """A refreshed engine for the repository of ``path`` (default: the current folder) and
+    that folder."""
+    from wtls.engine import Engine
+    from wtls.worktrees import discover
+
+    folder = to_path(path or ".", name="PATH").resolve()
+    engine = Engine(discover(folder))
+    engine.refresh()
+    return engine, folder
+
+
+def _state_for(path: str | None) -> tuple[RepositoryState, Path]:
+    """The repository state for ``path`` (default: the current folder) and that folder."""
+    engine, folder = _engine_for(path)
+    assert engine.state is not None  # refreshed above
+    return engine.state, folder
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from wtls.server.server import run_stdio
+
+    run_stdio()
+    return EXIT_OK
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    engine, folder = _engine_for(args.path)
+    if not args.no_size:
+        engine.measure_disk()
+    state = engine.state
+    assert state is not None  # refreshed by _engine_for
+    this_wt = state.find(folder)
+    this = this_wt.path if this_wt else None
+    if args.json:
+        print_json(state.to_json(this))
+    else:
+        print(format_table(state, this))
+    return EXIT_OK
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from wtls.problems import stale_problems, worktree_problems
+    from wtls.repair import describe, diagnose, unlisted
+
+    try:
+        state, folder = _state_for(args.path)
+    except BrokenWorktreeLink as exc:
+        # git cannot even open this worktree: explain which case it is and the fix.
+        breakages = diagnose(exc.worktree)
+        if args.json:
+            print_json({"broken": [b.to_json() for b in breakages]})
+        else:
+            print(describe(breakages))
+        return EXIT_REFUSED
+    missing = unlisted(state.repository, folder)
+    if missing:
+        # git works here but does not list this worktree (its record is damaged).
+        if args.json:
+            print_json({"broken": [b.to_json() for b in missing]})
+        else:
+            print(describe(missing))
+        return EXIT_REFUSED
+    wt = state.find(folder)
+    problems = stale_problems(state)
+    if wt is not None:
+        problems = worktree_problems(state, wt) + problems
+    if args.json:
+        payload = state.to_json(wt.path if wt else None)
+        payload["problems"] = [
+            {
+                "path": str(p.path),
+                "line": p.line + 1,
+                "severity": p.severity,
+                "code": p.code,
+                "message": p.message,
+            }
+            for p in problems
+        ]
+        print_json(payload)
+    else:
+        if wt is None:
+            print(f"{folder} is not inside a worktree of {state.repository.common_dir}")
+        else:
+            print(describe_worktree(wt))
+        for p in problems:
+            print(f"  {p.severity}: {printable(p.message)}")
+    broken = wt is not None and wt.broken is not None
+    return EXIT_REFUSED if broken else EXIT_OK
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from wtls.demo import run_demo
+
+    return run_demo(keep=args.keep)
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from wtls.predict import format_prediction, predict
+
+    folder = to_path(args.path or ".", name="PATH").resolve()
+    prediction = predict(folder, args.base)
+    if args.json:
+        print_json(prediction.to_check_json())
+    else:
+        print(format_prediction(prediction, cwd=Path.cwd(), order=args.order))
+    return EXIT_REFUSED if prediction.has_conflicts else EXIT_OK
+
+
+def _cmd_repair(args: argparse.Namespace) -> int:
+    from wtls.repair import describe, repair
+
+    paths = [to_path(p, name="PATH") for p in args.paths]
+    result = repair(Path.cwd(), paths, apply=args.apply, branch=args.branch)
+    if args.json:
+        print_json(result.to_json())
+    elif not result.applied:
+        print(describe(result.breakages))
+        if result.commands:
+            print("Would run (add --apply to do it):")
+            for command in result.commands:
+                print(f"  {command}")
+    else:
+        for change in result.changed:
+            print(f"changed {change.file}:\n  before: {change.before}\n  after:  {change.after}")
+        for message in result.messages:
+            print(message)
+        print(
+            "verified: both directions of every link work"
+            if result.verified
+            else "NOT verified: something is still broken (see above)"
+        )
+    ok = result.verified if result.applied else not result.breakages
+    return EXIT_OK if ok else EXIT_REFUSED
+
+
+def _cmd_move(args: argparse.Namespace) -> int:
+    from wtls.repair import move
+
+    # Read before the move: afterwards getcwd() already follows the renamed folder.
+    cwd = Path.cwd()
+    result = move(cwd, args.worktree, to_path(args.new_path, name="NEW_PATH"), force=args.force)
+    if args.json:
+        print_json(result.to_json())
+    else:
+        print(f"moved {result.source} -> {result.destination}")
+        if cwd == result.source or result.source in cwd.parents:
+            print(f"your shell is still in the old folder: cd {result.destination}")
+    return EXIT_OK
+
+
+def _lifecycle_settings() -> Any:
+    """Lifecycle settings for the CLI: the open command comes from ``$WTLS_OPEN_COMMAND``."""
+
+    from wtls.lifecycle import LifecycleSettings
+
+    return LifecycleSettings(open_command=os.environ.get("WTLS_OPEN_COMMAND") or None)
+
+
+def _ask_trust(commands: Sequence[Sequence[str]]) -> bool:
+    """Ask on the terminal whether to run the setup commands (only when stdin is a terminal).
+
+    The question goes to stderr, so ``--json`` output on stdout stays valid JSON; control
+    characters in the commands are shown escaped, so a command cannot repaint the prompt.
+    """
+    import shlex
+
+    if not sys.stdin.isatty():
+        return False
+    say_error("This repository's .wtls.toml asks to run in the new worktree:")
+    for argv in commands:
+        say_error(f"  {printable(shlex.join(argv), keep_newlines=False)}")
+    print("Run them? [y/N] ", end="", file=sys.stderr, flush=True)
+    answer = sys.stdin.readline()
+    return answer.strip().lower() in ("y", "yes")
+
+
+def _cmd_spawn(args: argparse.Namespace) -> int:
+    from wtls.lifecycle import run_open_command, spawn, spawn_recipe
+    from wtls.safety import read_limited_stream
+
+    settings = _lifecycle_settings()
+    prompt = args.prompt
+    if args.prompt_file is not None:
+        try:
+            prompt = read_limited_stream(Path(args.prompt_file)).decode("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            say_error(f"wtls: error: cannot read the prompt file {args.prompt_file}: {exc}")
+            return EXIT_ERROR
+    cwd = Path.cwd()
+    trusted = bool(args.trust)
+    # What the person approves is what may run: spawn() re-reads the recipe under its lock and
+    # runs nothing if the commands changed since this prompt.
+    approved = None
+    if not trusted:
+        recipe = spawn_recipe(cwd)
+        if recipe.setup:
+            trusted = _ask_trust(recipe.setup)
+            approved = recipe.setup
+    result = spawn(
+        cwd,
+        args.name,
+        base=args.base,
+        path=args.path,
+        prompt=prompt,
+        trusted=trusted,
+        approved_setup=approved,
+        settings=settings,
+        on_output=say_error,
+        on_progress=lambda text: say_error(f"wtls: {text}"),
+    )
+    problems = list(result.problems)
+    if args.open:
+        if settings.open_command:
+            code = run_open_command(
+                settings.open_command, result.path, branch=result.branch, wait=True
+            )
+            if code != 0:
+                problems.append(f"the open command exited with status {code}")
+        else:
+            say_error("wtls: --open: set WTLS_OPEN_COMMAND (e.g. 'code -n {path}') to open it")
+    if args.json:
+        print_json(result.to_json())
+    else:
+        print(f"created {result.path} on branch {result.branch} (from {result.base})")
+        if result.prompt_file:
+            print(f"  task prompt: {result.prompt_file}")
+        if result.ports:
+            print("  ports:       " + " ".join(f"{k}={v}" for k, v in result.ports.items()))
+        if result.copied:
+            print("  copied:      " + printable(", ".join(result.copied), keep_newlines=False))
+        if result.setup.ran and result.setup.ok:
+            print(f"  setup:       {len(result.setup.commands)} command(s) ran")
+    if result.setup.skipped and trusted:
+        # Approved, yet not run (the commands changed after the prompt): an error.
+        problems.append(printable(result.setup.skipped))
+    elif result.setup.skipped:
+        say_error(f"wtls: {printable(result.setup.skipped)}; pass --trust to run them")
+    if result.setup.message:
+        problems.append(result.setup.message)
+    for problem in problems:
+        say_error(f"wtls: error: {printable(problem)}")
+    return EXIT_ERROR if problems else EXIT_OK
+
+
+def _cmd_open(args: argparse.Namespace) -> int:
+    from wtls.lifecycle import open_worktree
+
+    settings = _lifecycle_settings()
+    result = open_worktree(
+        Path.cwd(),
+        args.worktree,
+        open_window=args.worktree is not None,
+        wait=True,
+        settings=settings,
+    )
+    if args.json:
+        print_json(result.to_json())
+    elif result.path is None:
+        for wt in result.worktrees or ():
+            label = wt["branch"] or "(detached)"
+            print(f"{wt['path']}\t{label}{' (main)' if wt['isMain'] else ''}")
+    elif not result.opened:
+        print(result.path)
+    if result.exit_status:
+        say_error(f"wtls: error: the open command exited with status {result.exit_status}")
+        return EXIT_ERROR
+    return EXIT_OK
+
+
+def _cmd_merge(args: argparse.Namespace) -> int:
+    from wtls.lifecycle import merge_back
+
+    result = merge_back(
+        Path.cwd(),
+        args.worktree,
+        remove=args.remove,
+        abort=args.abort,
+        settings=_lifecycle_settings(),
+    )
+    if args.json:
+        print_json(result.to_json())
+    elif result.merged or result.aborted:
+        print(result.message)
+    if result.conflicts:
+        say_error(f"wtls: {result.message}")
+        for path in result.conflicts:
+            say_error(f"  conflict: {result.base_worktree / path}")
+        return EXIT_ERROR
+    for problem in result.problems:
+        say_error(f"wtls: error: {problem}")
+    return EXIT_ERROR if result.problems else EXIT_OK
+
+
+def _cmd_remove(args: argparse.Namespace) -> int:
+    from wtls.lifecycle import remove
+
+    result = remove(
+        Path.cwd(),
+        args.worktree,
+        force=args.force,
+        delete_branch=args.delete_branch,
+        dry_run=args.dry_run,
+        settings=_lifecycle_settings(),
+    )
+    if args.json:
+        print_json(result.to_json())
+    else:
+        print(result.message)
+        if result.dry_run and result.would_back_up:
+            print("would back up: " + ", ".join(result.would_back_up))
+        if result.restore_command:
+            print(f"restore with:\n  {result.restore_command}")
+    for problem in result.problems:
+        say_error(f"wtls: error: {problem}")
+    return EXIT_ERROR if result.problems else EXIT_OK
+
+
+def _cmd_restore(args: argparse.Namespace) -> int:
+    from wtls.backup import restore_backup
+    from wtls.worktrees import discover
+
+    cwd = Path.cwd()
+    discover(cwd)  # a clear error outside a repository
+    path = to_path(args.path, name="--path", base=cwd) if args.path else None
+    result = restore_backup(cwd, args.ref, path)
+    if args.json:
+        print_json(result.to_json())
+    else:
+        print(result.message)
+    for problem in result.problems:
+        say_error(f"wtls: error: {problem}")
+    return EXIT_ERROR if result.problems else EXIT_OK
+
+
+def _cmd_prune(args: argparse.Namespace) -> int:
+    from wtls.lifecycle import prune
+
+    result = prune(Path.cwd(), dry_run=args.dry_run)
+    if args.json:
+        print_json(result.to_json())
+        return EXIT_OK
+    for note in result.recovered:
+        print(note)
+    verb = "would prune" if result.dry_run else "pruned"
+    for item in result.pruned:
+        saved = (
+            f"; its detached commits are saved in {item['backupRef']}"
+            if item.get("backupRef")
+            else ""
+        )
+        print(f"{verb} {item['path']} ({item['reason'] or 'folder gone'}){saved}")
+    for item in result.kept:
+        print(f"kept {item['path']} ({item['reason']})")
+    if not result.pruned:
+        print("no stale worktree records")
+    return EXIT_OK
+
+
+def _cmd_lock(args: argparse.Namespace) -> int:
+    from wtls.lifecycle import lock, unlock
+
+    if args.command == "lock":
+        result = lock(Path.cwd(), args.worktree, args.reason)
+    else:
+        result = unlock(Path.cwd(), args.worktree)
+    if args.json:
+        print_json(result.to_json())
+    else:
+        state = "locked" if result.locked else "unlocked"
+        reason = printable(result.reason or "", keep_newlines=False)
+        print(f"{state} {result.path}" + (f" ({reason})" if reason else ""))
+    return EXIT_OK

@@ -1,0 +1,307 @@
+"""The ``wtls`` argument parser: every command, flag and --help text."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING, NoReturn
+
+from wtls import __version__
+
+if TYPE_CHECKING:
+    pass
+
+from wtls.cli.commands import (
+    _cmd_check,
+    _cmd_demo,
+    _cmd_list,
+    _cmd_lock,
+    _cmd_merge,
+    _cmd_move,
+    _cmd_open,
+    _cmd_prune,
+    _cmd_remove,
+    _cmd_repair,
+    _cmd_restore,
+    _cmd_serve,
+    _cmd_spawn,
+    _cmd_status,
+)
+from wtls.cli.render import (
+    EXIT_ERROR,
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that exits 2 with a one-line hint (its default) and never reads stdin."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full ``wtls`` argument parser."""
+    parser = _Parser(
+        prog="wtls",
+        description="wtls, the worktree language server: live state, conflict foresight and "
+        "safe lifecycle commands for every git worktree of a repository.",
+        epilog="Exit codes: 0 success; 1 refused or a problem found (reason on stderr, nothing "
+        "changed); 2 error or usage error. Run `wtls COMMAND --help` for each command.",
+    )
+    parser.add_argument("--version", action="version", version=f"wtls {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser(
+        "serve",
+        help="run the language server over stdio (what editors start)",
+        description="Run the language server on stdin/stdout. Editors start this; see the "
+        "README's Editors section.",
+    )
+    p.set_defaults(handler=_cmd_serve)
+
+    p = sub.add_parser(
+        "list",
+        help="list every worktree of the repository and its state",
+        description="List every worktree of the repository containing PATH (default: the "
+        "current folder): branch, HEAD, ahead/behind the base branch, changes, size, notes. "
+        "The current worktree is marked with *.",
+    )
+    p.add_argument(
+        "path",
+        nargs="?",
+        metavar="PATH",
+        help="any folder or file in the repository (a path or a file:// URI)",
+    )
+    p.add_argument("--json", action="store_true", help="print the wtls/worktrees protocol object")
+    p.add_argument(
+        "--no-size", action="store_true", help="skip measuring each worktree's size on disk"
+    )
+    p.set_defaults(handler=_cmd_list)
+
+    p = sub.add_parser(
+        "status",
+        help="state and problems of the current worktree",
+        description="Show the worktree containing PATH (default: the current folder): its "
+        "branch, base comparison, changes, and every problem the editor would show "
+        "(detached HEAD, operation in progress, locked, merged, stale entries). Exits 1 when "
+        "the worktree is broken (see `wtls repair`).",
+    )
+    p.add_argument(
+        "path",
+        nargs="?",
+        metavar="PATH",
+        help="any folder or file in the repository (a path or a file:// URI)",
+    )
+    p.add_argument("--json", action="store_true", help='the protocol object plus "problems"')
+    p.set_defaults(handler=_cmd_status)
+
+    p = sub.add_parser(
+        "demo",
+        help="show wtls on a throwaway demo repository (no network, no editor)",
+        description="Build the course's tasks-app in a temporary folder, create the two agent "
+        "worktrees of its lab (feature/wipe, feature/remaining), let each agent edit the same "
+        "usage line (one committed, one not), and print what each agent's editor window would "
+        "show. Everything is removed afterwards.",
+    )
+    p.add_argument("--keep", action="store_true", help="keep the demo folder and print its path")
+    p.set_defaults(handler=_cmd_demo)
+
+    # --- lifecycle (spawn, open, merge, remove, prune, lock, unlock): lifecycle helper ---
+    wt_help = "the worktree: its path (or a path inside it), its branch, or its folder name"
+    p = sub.add_parser(
+        "spawn",
+        help="create a worktree for a fresh AI session",
+        description="Create a worktree on a new branch for an AI session: `git worktree add "
+        "PATH -b BRANCH BASE`, then copy the ignored files .wtls.toml `copy` and "
+        ".worktreeinclude name, assign its `ports` (.wtls/ports.env), write the task prompt "
+        "to .wtls/task.md, and run the `setup` commands if you trust them (asked on the "
+        "terminal; if .wtls.toml changes after you answer, nothing is run). NAME is a task "
+        "name (branch agent/<slug>, folder <repo>-<slug> beside the main worktree) or a "
+        "branch name with a '/' (used as-is). A NAME starting with '-' must come after `--` "
+        "(and is then refused). Refused, with nothing changed: an invalid branch name, an "
+        "existing branch or path, a base that does not exist, a .wtls.toml or "
+        ".worktreeinclude that is not a regular file of the worktree (at most 1 MiB) or "
+        "has a pattern with '..'.",
+    )
+    p.add_argument("name", metavar="NAME", help="task name or branch name")
+    p.add_argument("--base", metavar="REF", help="start from REF (default: the base branch)")
+    p.add_argument("--path", metavar="DIR", help="folder for the worktree (must not exist)")
+    prompt = p.add_mutually_exclusive_group()
+    prompt.add_argument("--prompt", metavar="TEXT", help="task prompt for the agent")
+    prompt.add_argument(
+        "--prompt-file", metavar="FILE", help="read the task prompt from FILE (at most 1 MiB)"
+    )
+    p.add_argument(
+        "--open",
+        action="store_true",
+        help="open it with $WTLS_OPEN_COMMAND (e.g. 'code -n {path}')",
+    )
+    p.add_argument(
+        "--trust", action="store_true", help="run .wtls.toml's setup commands without asking"
+    )
+    p.add_argument("--json", action="store_true", help="print the result object")
+    p.set_defaults(handler=_cmd_spawn)
+
+    p = sub.add_parser(
+        "open",
+        help="list worktrees, or open one",
+        description="Without WORKTREE: list the worktrees (path and branch). With it: run "
+        "$WTLS_OPEN_COMMAND for it ({path}, {uri} and {branch} are filled in, no shell), or "
+        'print its path when that is not set (`cd "$(wtls open feature/x)"`).',
+    )
+    p.add_argument("worktree", nargs="?", metavar="WORKTREE", help=wt_help)
+    p.add_argument("--json", action="store_true", help="print the result object")
+    p.set_defaults(handler=_cmd_open)
+
+    p = sub.add_parser(
+        "merge",
+        help="merge a worktree's branch back into the base branch",
+        description="Merge WORKTREE's branch into the base branch, in the worktree that has the "
+        "base branch checked out. Refused, with nothing changed: the base worktree has "
+        "uncommitted changes or an operation in progress, WORKTREE has uncommitted work. On "
+        "conflicts the merge is left in progress (exit 2, the files are listed): resolve and "
+        "commit, or run again with --abort.",
+    )
+    p.add_argument("worktree", metavar="WORKTREE", help=wt_help)
+    p.add_argument(
+        "--remove", action="store_true", help="after a clean merge, remove it and its branch"
+    )
+    p.add_argument("--abort", action="store_true", help="abort a merge of it left in progress")
+    p.add_argument("--json", action="store_true", help="print the result object")
+    p.set_defaults(handler=_cmd_merge)
+
+    p = sub.add_parser(
+        "remove",
+        help="remove a worktree safely",
+        description="Remove WORKTREE and delete its branch when it is merged into base (squash "
+        "and rebase merges count). Refused, with nothing changed: the main worktree; a locked "
+        "one; one holding work that is not committed (changed, staged, untracked or deleted "
+        "files, compared byte for byte; nested git repositories, even in ignored folders; "
+        "submodules), all listed; and always one with another worktree inside it. --force "
+        "removes it anyway after saving all of that (raw bytes, the index, nested repositories "
+        "with their refs and objects) in one verified backup ref (refs/wtls/backup/...) and "
+        "prints the command that restores it (`wtls restore REF`). Ignored files are not kept. "
+        "A detached HEAD whose commits no branch reaches is saved in a backup ref first. The "
+        "folder is renamed aside and checked once more before git deletes it, so a file "
+        "written meanwhile is never lost (the removal is then refused). Exit 2, with what was "
+        "done, when a later step (deleting the branch) fails.",
+    )
+    p.add_argument("worktree", metavar="WORKTREE", help=wt_help)
+    p.add_argument(
+        "--force", action="store_true", help="remove even if dirty or locked (changes backed up)"
+    )
+    p.add_argument(
+        "--delete-branch",
+        action="store_true",
+        help="delete the branch even if not merged (its tip is kept in a backup ref)",
+    )
+    p.add_argument("--dry-run", action="store_true", help="say what would happen, change nothing")
+    p.add_argument("--json", action="store_true", help="print the result object")
+    p.set_defaults(handler=_cmd_remove)
+
+    p = sub.add_parser(
+        "prune",
+        help="forget worktrees whose folders were deleted by hand",
+        description="List the stale worktree records (folders deleted by hand) and forget "
+        "them; --dry-run only lists them. Kept, with the reason: locked records, and folders "
+        "that were moved by hand (`wtls repair` reattaches those). A detached HEAD with commits "
+        "that no branch reaches is saved under refs/wtls/backup/ before its record goes.",
+    )
+    p.add_argument("--dry-run", action="store_true", help="only list what would be pruned")
+    p.add_argument("--json", action="store_true", help="print the result object")
+    p.set_defaults(handler=_cmd_prune)
+
+    p = sub.add_parser(
+        "restore",
+        help="recreate a removed worktree from its backup ref",
+        description="Recreate the worktree saved in REF (a ref under refs/wtls/backup/, as "
+        "`wtls remove --force` prints it; the part after refs/wtls/backup/ is enough) at its "
+        "old path or at --path: its files byte for byte, its index, its nested repositories "
+        "and submodules with their refs. It gets its branch back when the branch is free and "
+        "still at the saved commit (a deleted branch is created again); otherwise it is "
+        "detached there. Refused when the path exists and is not empty. List backups with "
+        "`git for-each-ref refs/wtls/backup/`.",
+    )
+    p.add_argument("ref", metavar="REF", help="the backup ref")
+    p.add_argument("--path", metavar="PATH", help="where to recreate it (default: where it was)")
+    p.add_argument("--json", action="store_true", help="print the result object")
+    p.set_defaults(handler=_cmd_restore)
+
+    p = sub.add_parser(
+        "lock",
+        help="lock a worktree against prune, move and remove",
+        description="`git worktree lock` WORKTREE, with an optional one-line reason.",
+    )
+    p.add_argument("worktree", metavar="WORKTREE", help=wt_help)
+    p.add_argument("--reason", metavar="TEXT", help="why it is locked")
+    p.add_argument("--json", action="store_true", help="print the result object")
+    p.set_defaults(handler=_cmd_lock)
+
+    p = sub.add_parser("unlock", help="unlock a worktree", description="`git worktree unlock`.")
+    p.add_argument("worktree", metavar="WORKTREE", help=wt_help)
+    p.add_argument("--json", action="store_true", help="print the result object")
+    p.set_defaults(handler=_cmd_lock)
+
+    # --- conflict foresight (check): predict helper ---
+    p = sub.add_parser(
+        "check",
+        help="predict merge conflicts between worktrees (uncommitted work included)",
+        description="Predict what merging the current working state of every worktree (commits, "
+        "uncommitted and untracked files; not ignored ones) with every other worktree and with "
+        "the base branch would do, with git's own merge (`git merge-tree`). Nothing in the "
+        "repository changes. Exit 0: no conflict predicted; 1: a conflict is predicted; "
+        "2: error.",
+    )
+    p.add_argument(
+        "path",
+        nargs="?",
+        metavar="PATH",
+        help="any folder or file in the repository (a path or a file:// URI)",
+    )
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument(
+        "--order", action="store_true", help="also suggest the merge order that conflicts least"
+    )
+    p.add_argument("--base", metavar="BRANCH", help="base branch (default: the main worktree's)")
+    p.set_defaults(handler=_cmd_check)
+
+    p = sub.add_parser(
+        "repair",
+        help="find and repair broken worktree links (moved or deleted folders)",
+        description="Find broken links between the worktrees of the repository around the "
+        "current folder and PATHs (the new places of moved worktrees or of a moved main "
+        "worktree), and repair them with `git worktree repair` run from the side that still "
+        "works; then check both directions of every link. A dry run by default: it shows what "
+        "is broken and the commands it would run, and exits 1 when something needs repair, 0 "
+        "when all is fine. With --apply it repairs and exits 0 only when everything verified. "
+        "Only the link files (.git files and git's gitdir records) are rewritten; nothing is "
+        "deleted.",
+    )
+    p.add_argument("paths", nargs="*", metavar="PATH", help="where moved worktrees are now")
+    p.add_argument("--apply", action="store_true", help="do the repair (default: dry run)")
+    p.add_argument(
+        "--branch",
+        metavar="BRANCH",
+        help="re-attach a worktree whose git data (.git/worktrees/<id>) was deleted to BRANCH, "
+        "keeping its files",
+    )
+    p.add_argument("--json", action="store_true", help="print the result object")
+    p.set_defaults(handler=_cmd_repair)
+
+    p = sub.add_parser(
+        "move",
+        help="move a linked worktree to a new folder (git worktree move, safely)",
+        description="Move the linked worktree WORKTREE (a path or a branch name) to NEW_PATH "
+        "with `git worktree move`. Refused, with nothing changed: the main worktree, a locked "
+        "worktree, one with checked-out submodules (git cannot move those), one with "
+        "uncommitted changes (unless --force), an existing NEW_PATH, a NEW_PATH inside any "
+        "worktree of the repository or inside a .git folder. Open editor sessions are "
+        "told and offer to reopen the new folder.",
+    )
+    p.add_argument("worktree", metavar="WORKTREE", help="path or branch of the worktree")
+    p.add_argument("new_path", metavar="NEW_PATH", help="where to move it (must not exist)")
+    p.add_argument("--force", action="store_true", help="move it even with uncommitted changes")
+    p.add_argument("--json", action="store_true", help="print {from, to, branch}")
+    p.set_defaults(handler=_cmd_move)
+    return parser
