@@ -17,6 +17,7 @@ from wtls.lifecycle.results import (
     _LOCK_TIMEOUT,
     Callback,
 )
+from wtls.links import absolute
 from wtls.locations import to_path
 from wtls.worktrees import (
     Repository,
@@ -28,15 +29,8 @@ from wtls.worktrees import (
 )
 
 
-def _abs(path: Path) -> Path:
-    try:
-        return path.resolve()
-    except OSError:
-        return Path(os.path.abspath(path))
-
-
 def _start_dir(start: Path | str) -> Path:
-    p = _abs(Path(start))
+    p = absolute(Path(start))
     return p if p.is_dir() or not p.exists() else p.parent
 
 
@@ -138,7 +132,7 @@ def _match_worktree(items: Sequence[_W], spec: str, cwd: Path | None) -> _W:
     if not spec or _has_control(spec):
         raise Refused(f"{spec!r} is not a worktree path or branch name")
     candidates = [w for w in items if not w.bare]
-    as_path = _abs(to_path(spec, name="worktree", base=cwd or Path.cwd()))
+    as_path = absolute(to_path(spec, name="worktree", base=cwd or Path.cwd()))
     for w in candidates:
         if w.path == as_path:
             return w

@@ -9,9 +9,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from wtls.lifecycle.common import (
-    _abs,
-)
+from wtls.links import absolute
 
 _DISK_CACHE: dict[Path, tuple[float, int]] = {}
 _DISK_LOCK = threading.Lock()
@@ -53,13 +51,13 @@ def disk_usage(path: Path, *, max_age: float = 60.0, exclude: Iterable[Path] = (
     cached per path for ``max_age`` seconds; ``exclude`` skips folders (e.g. other worktrees
     nested inside this one).
     """
-    key = _abs(path)
+    key = absolute(path)
     now = time.monotonic()
     with _DISK_LOCK:
         hit = _DISK_CACHE.get(key)
     if hit is not None and now - hit[0] <= max_age:
         return hit[1]
-    size = _measure(key, frozenset(_abs(p) for p in exclude))
+    size = _measure(key, frozenset(absolute(p) for p in exclude))
     with _DISK_LOCK:
         _DISK_CACHE[key] = (time.monotonic(), size)
     return size
@@ -68,7 +66,7 @@ def disk_usage(path: Path, *, max_age: float = 60.0, exclude: Iterable[Path] = (
 def cached_disk_usage(path: Path) -> int | None:
     """The last measured size of ``path`` (any age), or None; never touches the disk."""
     with _DISK_LOCK:
-        hit = _DISK_CACHE.get(_abs(path))
+        hit = _DISK_CACHE.get(absolute(path))
     return hit[1] if hit is not None else None
 
 
@@ -78,4 +76,4 @@ def invalidate_disk_usage(path: Path | None = None) -> None:
         if path is None:
             _DISK_CACHE.clear()
         else:
-            _DISK_CACHE.pop(_abs(path), None)
+            _DISK_CACHE.pop(absolute(path), None)

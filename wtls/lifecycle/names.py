@@ -13,7 +13,6 @@ from pathlib import Path
 from wtls.errors import Refused
 from wtls.git import GitBusy, GitError, run_git
 from wtls.lifecycle.common import (
-    _abs,
     _has_control,
     _open_repo,
     _Repo,
@@ -24,6 +23,7 @@ from wtls.lifecycle.results import (
     LifecycleSettings,
     NameCheck,
 )
+from wtls.links import absolute
 from wtls.locations import to_path
 from wtls.worktrees import (
     default_base_branch,
@@ -122,7 +122,7 @@ def _outermost_superproject(superproject: Path) -> Path:
         result = run_git(["rev-parse", "--show-superproject-working-tree"], top, ok_codes=(0, 128))
         if result.returncode != 0 or not result.text:
             break
-        top = _abs(Path(result.text))
+        top = absolute(Path(result.text))
     return top
 
 
@@ -230,7 +230,7 @@ def _plan(
         if not text or _has_control(text):
             raise Refused(f"{text!r} is not a usable folder path")
         target = to_path(text, name="path", base=start)
-    target = Path(os.path.normpath(_abs(target)))
+    target = Path(os.path.normpath(absolute(target)))
     if os.path.lexists(target):
         raise Refused(f"path {target} already exists: choose another name or path")
     for entry in repo.entries:

@@ -26,7 +26,6 @@ from wtls.backup import (
 from wtls.errors import Refused
 from wtls.git import GitBusy, GitError, run_git
 from wtls.lifecycle.common import (
-    _abs,
     _files_text,
     _repo_lock,
     _start_dir,
@@ -39,6 +38,7 @@ from wtls.lifecycle.results import (
     LifecycleSettings,
     RemoveResult,
 )
+from wtls.links import absolute
 from wtls.worktrees import (
     Repository,
     WorktreeState,
@@ -180,7 +180,7 @@ def recover_interrupted_removals(common_dir: Path) -> list[_Recovery]:
             if _original_of_aside(entry) != folder:
                 continue
             linked = read_gitfile(entry)
-            if linked is not None and _abs(linked) == _abs(admin):
+            if linked is not None and absolute(linked) == absolute(admin):
                 os.rename(entry, folder)
                 notes.append(
                     _Recovery(f"put {folder} back (an earlier removal of it was interrupted)")
@@ -319,7 +319,7 @@ def _remove_locked(
         target = resolve_worktree(state, worktree, cwd=start_dir)
     except Refused:
         # Its own interrupted removal, finished just now: that is the removal asked for.
-        spec = _abs(start_dir / Path(worktree).expanduser())
+        spec = absolute(start_dir / Path(worktree).expanduser())
         name = worktree.removeprefix("refs/heads/")
         done = next(
             (r for r in recoveries if r.finished is not None and r.branch == name),
