@@ -273,3 +273,92 @@ def test_a_dry_run_says_whether_force_is_needed(tmp_path: Path) -> None:
     git(repo, "worktree", "unlock", str(wt))
     (wt / "new.txt").write_text("work\n")
     assert lc.remove(repo, "feature/dry", force=True, dry_run=True).needs_force is True
+
+
+def test_deletion_never_follows_a_folder_swapped_for_a_link(tmp_path: Path) -> None:
+    """A folder replaced by a link to outside between the plan and the deletion."""
+    repo = make_repo(tmp_path, files={".gitignore": "build/\n", "a": "a\n"})
+    wt = add_worktree(repo, tmp_path / "wt", "feature/swap")
+    (wt / "build").mkdir()
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    for i in range(20):
+        (wt / "build" / f"f{i}").write_text(f"{i}\n")
+        (victim / f"f{i}").write_text(f"precious {i}\n")
+    (victim / "a").write_text("a\n")  # same bytes as a saved file
+    inspection = inspect_worktree(wt)
+    plan = deletion_plan(inspection, wt)
+    shutil.rmtree(wt / "build")
+    (wt / "build").symlink_to(victim)
+    env = {"GIT_DIR": git(wt, "rev-parse", "--absolute-git-dir"), "GIT_WORK_TREE": str(wt)}
+    kept = delete_verified(wt, plan, env)
+    assert sorted(p.name for p in victim.iterdir()) == sorted(["a", *(f"f{i}" for i in range(20))])
+    assert kept == ["build"]  # the link itself, which nothing saved
+
+
+def test_deletion_keeps_a_nested_repository_committed_to_meanwhile(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path, files={".gitignore": "build/\n", "a": "a\n"})
+    wt = add_worktree(repo, tmp_path / "wt", "feature/late-commit")
+    lib = wt / "lib"
+    lib.mkdir()
+    git(lib, "init", "-q")
+    (lib / "f").write_text("1\n")
+    git(lib, "add", "f")
+    git(lib, "commit", "-qm", "c1")
+    inspection = inspect_worktree(wt)
+    plan = deletion_plan(inspection, wt)
+    git(lib, "commit", "-q", "--allow-empty", "-m", "precious")
+    late = git(lib, "rev-parse", "HEAD")
+    env = {"GIT_DIR": git(wt, "rev-parse", "--absolute-git-dir"), "GIT_WORK_TREE": str(wt)}
+    kept = delete_verified(wt, plan, env)
+    assert "lib/" in kept
+    assert git(lib, "cat-file", "-t", late) == "commit"
+
+
+def test_ignored_names_that_look_like_pathspec_magic(tmp_path: Path) -> None:
+    """`:!x` and `:(top)x` are file names, never pathspecs, when wtls asks what is ignored."""
+    repo = make_repo(tmp_path, files={".gitignore": "*.log\nbuild/\n", "a": "a\n"})
+    wt = add_worktree(repo, tmp_path / "wt", "feature/magic")
+    (wt / ":!debug.log").write_text("ignored\n")
+    inspection = inspect_worktree(wt)
+    plan = deletion_plan(inspection, wt)
+    (wt / ":(top)build").mkdir()
+    (wt / ":(top)build" / "todo.txt").write_text("not ignored: written meanwhile\n")
+    env = {"GIT_DIR": git(wt, "rev-parse", "--absolute-git-dir"), "GIT_WORK_TREE": str(wt)}
+    assert delete_verified(wt, plan, env) == [":(top)build/todo.txt"]
+    assert not (wt / ":!debug.log").exists()
+
+
+def test_a_folder_moved_back_by_hand_after_a_kill_is_kept(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
+    wt = add_worktree(repo, tmp_path / "wt", "feature/back")
+    inspection = inspect_worktree(wt)
+    admin = Path(git(wt, "rev-parse", "--absolute-git-dir"))
+    aside = wt.parent / f".{wt.name}.wtls-removing-4243"
+    os.rename(wt, aside)
+    (admin / "gitdir").write_text(f"{aside / '.git'}\n")
+    (admin / "wtls-deleting").write_text(
+        json.dumps({"backup": None, **deletion_plan(inspection, aside)})
+    )
+    os.rename(aside, wt)  # the user found it and put it back
+    (wt / "new.txt").write_text("work done since\n")
+    pruned = lc.prune(repo)
+    assert pruned.recovered == (f"{wt} was put back by hand after an interrupted removal: kept",)
+    assert git(wt, "status", "--porcelain") == "?? new.txt"
+
+
+def test_a_submodule_not_checked_out_keeps_the_worktree(tmp_path: Path) -> None:
+    """git keeps a deinit'ed submodule's git data in the worktree's admin dir."""
+    sub = make_repo(tmp_path, name="sub", files={"s": "s\n"})
+    repo = make_repo(tmp_path)
+    git(repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(sub), "lib")
+    commit_all(repo, "lib")
+    wt = add_worktree(repo, tmp_path / "wt", "feature/deinit")
+    git(wt, "-c", "protocol.file.allow=always", "submodule", "update", "--init", "-q")
+    (wt / "lib" / "s").write_text("local\n")
+    git(wt / "lib", "commit", "-qam", "unpushed")
+    git(wt, "submodule", "deinit", "-q", "-f", "lib")
+    for force in (False, True):
+        with pytest.raises(Refused, match="not checked out"):
+            lc.remove(repo, "feature/deinit", force=force)
+    assert wt.is_dir()

@@ -200,3 +200,13 @@ def test_destination_inside_a_bare_repository_refused(tmp_path: Path) -> None:
     with pytest.raises(Refused, match=r"inside the git folder"):
         move(bare, linked, bare / "refs" / "inner" / "x")
     assert listing(bare) == before and check_link(linked) is None
+
+
+def test_a_worktree_with_another_worktree_inside_is_not_moved(tmp_path: Path) -> None:
+    """git would keep the inner worktree's record at the old place; prune would then forget it."""
+    repo = make_repo(tmp_path, files={".gitignore": "build/\n", "a": "a\n"})
+    outer = add_worktree(repo, tmp_path / "outer", "feature/outer")
+    inner = add_worktree(repo, outer / "build" / "inner", "feature/inner")
+    with pytest.raises(Refused, match="another worktree lies inside"):
+        move(repo, str(outer), tmp_path / "elsewhere")
+    assert inner.is_dir() and not (tmp_path / "elsewhere").exists()

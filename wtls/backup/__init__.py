@@ -43,7 +43,15 @@ from wtls.backup.gitdata import (
 from wtls.backup.models import Backup, Inspection, Nested, NestedSnapshot, RestoreResult
 from wtls.backup.restore import branch_checked_out, read_manifest, restore_backup
 from wtls.backup.snapshot import OWN_REF_PREFIXES, inspect_worktree, own_refs, verify_folder
-from wtls.backup.store import save_backup, save_commit, unique_ref, unreachable_commits
+from wtls.backup.store import (
+    admin_head,
+    admin_refs,
+    save_backup,
+    save_commit,
+    save_refs,
+    unique_ref,
+    unreachable_commits,
+)
 
 __all__ = [
     "BACKUP_REF_PREFIX",
@@ -57,6 +65,8 @@ __all__ = [
     "Nested",
     "NestedSnapshot",
     "RestoreResult",
+    "admin_head",
+    "admin_refs",
     "blob_id",
     "branch_checked_out",
     "delete_verified",
@@ -69,6 +79,7 @@ __all__ = [
     "restore_backup",
     "save_backup",
     "save_commit",
+    "save_refs",
     "unique_ref",
     "unreachable_commits",
     "verify_folder",

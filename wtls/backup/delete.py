@@ -1,18 +1,31 @@
-"""Deleting a verified worktree folder: only what is saved byte for byte, or ignored."""
+"""Deleting a verified worktree folder: only what is saved byte for byte, or ignored.
+
+Every step works through directory file descriptors (``os.fwalk``, ``dir_fd=``, ``O_NOFOLLOW``),
+so a folder swapped for a symlink while wtls deletes never leads it outside the worktree.
+What git ignores is read once, before anything is deleted (``git ls-files --ignored``, never a
+pathspec built from a file name); a file that appears later is kept unless it lies in an ignored
+folder. A nested repository's git data goes only when its state is still what was saved, checked
+again right before; a repository that appears meanwhile is kept whole.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import secrets
 import shutil
-from collections.abc import Mapping, Sequence
+import stat
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from wtls.backup.gitdata import (
+    EXECUTABLE,
     GITLINK,
-    disk_entry,
-    fs_bytes,
+    REGULAR,
+    SYMLINK,
+    blob_id,
     git_dir_of,
     object_format,
     tree_entries,
@@ -20,15 +33,55 @@ from wtls.backup.gitdata import (
 from wtls.backup.models import Inspection
 from wtls.git import run_git, split_z
 
+#: Name prefix of a file held for its last check before deletion (a leftover after a kill is
+#: deleted only if its bytes are saved).
+HOLDING_PREFIX = ".wtls-holding-"
+_BLOCK = 1 << 20
+
+
+def repository_state(work: Path) -> str:
+    """A digest of a repository's HEAD, refs and index: equal digests, nothing committed since."""
+    git_dir = git_dir_of(work)
+    if git_dir is None:
+        return "gone"
+    env = {"GIT_DIR": str(git_dir), "GIT_WORK_TREE": str(work)}
+    digest = hashlib.sha256()
+    refs = run_git(["for-each-ref", "--format=%(objectname) %(refname)"], work, env=env).stdout
+    digest.update(refs)
+    for name in ("HEAD", "index"):
+        with contextlib.suppress(OSError):
+            digest.update(name.encode() + b"\0" + (git_dir / name).read_bytes())
+    return digest.hexdigest()
+
+
+def _ignored_listing(work: Path, env: Mapping[str, str] | None) -> list[str]:
+    out = run_git(
+        ["ls-files", "-z", "--others", "--ignored", "--exclude-standard", "--directory"],
+        work,
+        env=env,
+        timeout=None,
+    ).stdout
+    return split_z(out)
+
 
 def deletion_plan(inspection: Inspection, folder: Path) -> dict[str, Any]:
-    """What :func:`delete_verified` may delete: the snapshot trees, as JSON-able data."""
+    """What :func:`delete_verified` may delete, as JSON-able data (kept in a marker file)."""
     common = run_git(["rev-parse", "--path-format=absolute", "--git-common-dir"], folder).text
+    nested: dict[str, Any] = {}
+    ignored: dict[str, list[str]] = {"": _ignored_listing(folder, None)}
+    for snap in inspection.nested_snapshots:
+        work = folder / snap.nested.path
+        git_dir = git_dir_of(work)
+        env = {"GIT_DIR": str(git_dir), "GIT_WORK_TREE": str(work)} if git_dir else None
+        nested[snap.nested.path] = {"tree": snap.tree, "state": repository_state(work)}
+        ignored[snap.nested.path] = _ignored_listing(work, env)
     return {
         "common": common,
         "format": object_format(folder),
         "tree": inspection.tree,
-        "nested": {s.nested.path: s.tree for s in inspection.nested_snapshots},
+        "nested": nested,
+        "ignored": ignored,
+        "head": inspection.head,
     }
 
 
@@ -37,129 +90,203 @@ def _owner(rel: str, roots: Sequence[str]) -> str:
     return next((r for r in roots if rel.startswith(r + "/")), "")
 
 
-def _ignored(
-    folder: Path, paths: Sequence[str], roots: Sequence[str], env: Mapping[str, str]
-) -> set[str]:
-    """Which of ``paths`` git ignores, each asked of the repository that holds it."""
-    groups: dict[str, list[str]] = {}
-    for rel in paths:
-        groups.setdefault(_owner(rel, roots), []).append(rel)
-    found: set[str] = set()
-    for root, rels in groups.items():
-        work = folder / root if root else folder
-        if root:
-            git_dir = git_dir_of(work)
-            if git_dir is None:
-                continue
-            genv: Mapping[str, str] = {"GIT_DIR": str(git_dir), "GIT_WORK_TREE": str(work)}
-        else:
-            genv = env
-        inner = [r[len(root) + 1 :] if root else r for r in rels]
-        out = run_git(
-            ["check-ignore", "-z", "--stdin"],
-            work,
-            env=genv,
-            input=b"".join(fs_bytes(p) + b"\0" for p in inner),
-            ok_codes=(0, 1),
-            timeout=None,
-        ).stdout
-        found |= {f"{root}/{p}" if root else p for p in split_z(out)}
-    return found
+class _Ignored:
+    """What git ignored in each repository when the plan was made."""
+
+    def __init__(self, listing: Mapping[str, Sequence[str]], roots: Sequence[str]) -> None:
+        self._roots = roots
+        self._files = {
+            root: {e for e in entries if not e.endswith("/")} for root, entries in listing.items()
+        }
+        self._dirs = {
+            root: tuple(e for e in entries if e.endswith("/")) for root, entries in listing.items()
+        }
+
+    def __contains__(self, rel: object) -> bool:
+        assert isinstance(rel, str)
+        root = _owner(rel, self._roots)
+        inner = rel[len(root) + 1 :] if root else rel
+        return inner in self._files.get(root, set()) or inner.startswith(self._dirs.get(root, ()))
+
+
+def _entry_at(dir_fd: int, name: str, fmt: str) -> tuple[str, str] | None:
+    """``(mode, object name)`` of ``name`` in the open folder, never following a link."""
+    try:
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        if stat.S_ISLNK(st.st_mode):
+            return SYMLINK, blob_id(os.fsencode(os.readlink(name, dir_fd=dir_fd)), fmt)
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        h = hashlib.new(fmt)
+        h.update(b"blob %d\0" % st.st_size)
+        read = 0
+        while chunk := fh.read(_BLOCK):
+            h.update(chunk)
+            read += len(chunk)
+    if read != st.st_size:
+        return None
+    return (EXECUTABLE if st.st_mode & 0o111 else REGULAR), h.hexdigest()
+
+
+def _is_link(dir_fd: int, name: str) -> bool:
+    try:
+        return stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+    except OSError:
+        return False
+
+
+def _exists_at(dir_fd: int, name: str) -> bool:
+    try:
+        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except OSError:
+        return False
+    return True
+
+
+def _open_inside(folder_fd: int, rel: str) -> int:
+    """An fd of the folder ``rel`` below ``folder_fd``, refusing a link at any step."""
+    fd = os.dup(folder_fd)
+    for part in [p for p in rel.split("/") if p]:
+        try:
+            nxt = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+        finally:
+            os.close(fd)
+        fd = nxt
+    return fd
+
+
+def _walk(folder_fd: int) -> Iterator[tuple[str, list[str], list[str], int]]:
+    """``os.fwalk`` from an open folder, with relative paths (``""`` at the top)."""
+    for top, dirs, files, dir_fd in os.fwalk(".", dir_fd=folder_fd, follow_symlinks=False):
+        rel = os.path.normpath(top)
+        yield ("" if rel == "." else rel), dirs, files, dir_fd
 
 
 def delete_verified(folder: Path, plan: Mapping[str, Any], env: Mapping[str, str]) -> list[str]:
     """Delete from ``folder`` only what is saved or disposable; return what was kept.
 
-    A file goes when its bytes and mode on disk are what the snapshot holds (computed here), or
-    when git ignores it; the ``.git`` data of the nested repositories the plan saved goes too.
-    Anything else, such as a file written by a process working inside the folder after the last
-    check, stays, and is returned. ``env`` points git at the worktree's git data (its ``.git``
-    file is kept until the end). The folder itself is removed only when nothing is kept.
+    A file goes when its bytes and mode on disk are what the snapshot holds (it is moved to a
+    holding name and checked again there, so a rewrite by its path survives), or when it lies
+    where git ignored files when the plan was made; a nested repository's git data goes when
+    the repository is still as saved. Anything else is kept, and returned (a folder that holds
+    a repository the plan does not know is kept whole, with a trailing ``/``). ``env`` points
+    git at the worktree's own git data. The folder itself goes only when nothing is kept.
     """
+    del env  # git is not asked anything here: the plan says all
     common = Path(plan["common"])
     fmt = str(plan["format"])
     genv = {"GIT_DIR": str(common)}
-    nested: Mapping[str, str] = plan["nested"]
+    nested: Mapping[str, Any] = plan["nested"]
     roots = sorted(nested, key=len, reverse=True)
     saved = {p: e for p, e in tree_entries(common, plan["tree"], genv).items() if e[0] != GITLINK}
-    for root, tree in nested.items():
-        for p, e in tree_entries(common, tree, genv).items():
+    for root, info in nested.items():
+        for p, e in tree_entries(common, info["tree"], genv).items():
             if e[0] != GITLINK:
                 saved[f"{root}/{p}"] = e
-    unknown: list[str] = []
-    verified: list[str] = []
-    git_data: list[Path] = []
-    for here, dirs, files in os.walk(folder):
-        base = Path(here)
-        rel_here = base.relative_to(folder).as_posix()
-        rel_here = "" if rel_here == "." else rel_here
-        for name in list(dirs):
-            if (base / name).is_symlink():
-                dirs.remove(name)
-                files.append(name)
-        for name in (".git",):
-            if name in dirs:
-                dirs.remove(name)
-            elif name not in files:
+    saved_blobs = set(saved.values())
+    ignored = _Ignored(plan.get("ignored", {}), roots)
+    changed = {r for r, info in nested.items() if repository_state(folder / r) != info["state"]}
+    token = secrets.token_hex(8)
+    holding = f"{HOLDING_PREFIX}{token}"
+    kept: list[str] = []
+    git_data: list[str] = []
+    try:
+        folder_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:
+        return []
+    try:
+        for rel_here, dirs, files, dir_fd in _walk(folder_fd):
+            for name in list(dirs):
+                if stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode):
+                    dirs.remove(name)
+                    files.append(name)
+            if ".git" in dirs or ".git" in files:
+                if ".git" in dirs:
+                    dirs.remove(".git")
+                else:
+                    files.remove(".git")
+                if rel_here and (rel_here not in nested or rel_here in changed):
+                    # A repository wtls did not save (new, or changed since): keep it whole.
+                    kept.append(rel_here + "/")
+                    dirs.clear()
+                    continue
+                if rel_here:
+                    git_data.append(rel_here)
+            for name in files:
+                rel = f"{rel_here}/{name}" if rel_here else name
+                entry = _entry_at(dir_fd, name, fmt)
+                if name.startswith(HOLDING_PREFIX) and entry in saved_blobs:
+                    os.unlink(name, dir_fd=dir_fd)  # left by a killed run, after its check
+                elif entry is not None and saved.get(rel) == entry:
+                    _delete_held(dir_fd, name, holding, saved[rel], fmt, token, rel, kept)
+                elif rel in ignored:
+                    with contextlib.suppress(OSError):
+                        os.unlink(name, dir_fd=dir_fd)
+                else:
+                    kept.append(rel)
+        for rel in sorted(git_data, key=len, reverse=True):
+            if repository_state(folder / rel) != nested[rel]["state"]:
+                kept.append(rel + "/.git")  # committed to meanwhile: its git data stays
                 continue
-            else:
-                files.remove(name)
-            if not rel_here:
-                continue  # the worktree's own .git file goes last
-            if rel_here in nested:
-                git_data.append(base / name)
-            else:
-                unknown.append(f"{rel_here}/.git")
-        for name in files:
-            rel = f"{rel_here}/{name}" if rel_here else name
-            entry = disk_entry(folder, rel, fmt)
-            if entry is not None and saved.get(rel) == entry:
-                verified.append(rel)
-            else:
-                unknown.append(rel)
-    # Ask git what it ignores while every .gitignore is still there; then delete.
-    files_unknown = [r for r in unknown if not r.endswith("/.git")]
-    ignored = _ignored(folder, files_unknown, roots, env)
-    unknown = [r for r in unknown if r not in ignored]
-    for rel in ignored:
-        with contextlib.suppress(OSError):
-            os.unlink(folder / rel)
-    # A verified file is moved into a holding name first and checked there: a writer that
-    # rewrites it meanwhile by its path creates a new file, which is kept.
-    holding = folder / f".wtls-deleting-{os.getpid()}"
-    for rel in verified:
-        try:
-            os.rename(folder / rel, holding)
-        except OSError:
-            continue
-        if disk_entry(folder, holding.name, fmt) == saved[rel]:
-            holding.unlink()
-        elif not os.path.lexists(folder / rel):
-            os.rename(holding, folder / rel)
-            unknown.append(rel)
-        else:
-            kept_as = folder / f"{rel}.wtls-kept-{os.getpid()}"
-            os.rename(holding, kept_as)
-            unknown.append(kept_as.relative_to(folder).as_posix())
-    for data in git_data:
-        if data.is_dir() and not data.is_symlink():
-            shutil.rmtree(data, ignore_errors=True)
-        else:
             with contextlib.suppress(OSError):
-                data.unlink()
-    for here, dirs, _ in os.walk(folder, topdown=False):
-        for name in dirs:
-            with contextlib.suppress(OSError):
-                (Path(here) / name).rmdir()
-    kept = sorted(
-        Path(here, name).relative_to(folder).as_posix()
-        for here, dirs, files in os.walk(folder)
-        for name in [*files, *(d for d in dirs if Path(here, d).is_symlink())]
-        if Path(here, name) != folder / ".git"
-    )
-    if not kept:
+                parent = _open_inside(folder_fd, rel)
+                try:
+                    st = os.stat(".git", dir_fd=parent, follow_symlinks=False)
+                    if stat.S_ISDIR(st.st_mode):
+                        shutil.rmtree(".git", dir_fd=parent)
+                    else:
+                        os.unlink(".git", dir_fd=parent)
+                finally:
+                    os.close(parent)
+        for _, dirs, _, dir_fd in os.fwalk(".", dir_fd=folder_fd, topdown=False):
+            for name in dirs:
+                with contextlib.suppress(OSError):
+                    os.rmdir(name, dir_fd=dir_fd)
+        left = sorted(
+            f"{rel}/{name}" if rel else name
+            for rel, dirs, files, dir_fd in _walk(folder_fd)
+            for name in [*files, *(d for d in dirs if _is_link(dir_fd, d))]
+            if not (rel == "" and name == ".git")
+        )
+    finally:
+        os.close(folder_fd)
+    # Kept is what the walk kept plus anything still there (written after it passed by).
+    kept = sorted({*kept, *(p for p in left if not any(p.startswith(k) for k in kept))})
+    if not left:
         with contextlib.suppress(OSError):
             (folder / ".git").unlink()
         with contextlib.suppress(OSError):
             folder.rmdir()
     return kept
+
+
+def _delete_held(
+    dir_fd: int,
+    name: str,
+    holding: str,
+    want: tuple[str, str],
+    fmt: str,
+    token: str,
+    rel: str,
+    kept: list[str],
+) -> None:
+    """Move ``name`` to the holding name, check it there, then delete it (or keep it)."""
+    if _exists_at(dir_fd, holding):
+        kept.append(rel)
+        return
+    try:
+        os.rename(name, holding, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    except OSError:
+        kept.append(rel)
+        return
+    if _entry_at(dir_fd, holding, fmt) == want:
+        os.unlink(holding, dir_fd=dir_fd)
+        return
+    # Rewritten between the check and the move: keep it, under its name when that is free.
+    target = name if not _exists_at(dir_fd, name) else f"{name}.wtls-kept-{token}"
+    os.rename(holding, target, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    kept.append(rel if target == name else f"{rel}.wtls-kept-{token}")

@@ -24,7 +24,7 @@ from wtls.backup.gitdata import (
     write_tree,
 )
 from wtls.backup.models import Backup, Inspection
-from wtls.backup.snapshot import verify_folder
+from wtls.backup.snapshot import OWN_REF_PREFIXES, verify_folder
 from wtls.git import git_executable, run_git, scrubbed_env
 
 
@@ -96,7 +96,7 @@ def _copy_objects(source: Path, common: Path, extra: Sequence[str]) -> None:
 
 
 #: Files of a nested repository's git dir that a backup keeps (besides objects and refs).
-_GIT_DIR_KEPT = ("config", "info/exclude", "logs", "hooks")
+_GIT_DIR_KEPT = ("config", "info", "logs", "hooks", "rr-cache", "lfs")
 _OID_RE = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
 
 
@@ -292,3 +292,36 @@ def unreachable_commits(run_dir: Path, commit: str) -> bool:
         ok_codes=(0, 128),
     )
     return out.returncode == 0 and bool(out.text)
+
+
+def admin_refs(admin: Path) -> list[tuple[str, str]]:
+    """``(oid, name)`` of the refs a worktree keeps in its admin dir (``refs/worktree/*``...)."""
+    found: list[tuple[str, str]] = []
+    for prefix in OWN_REF_PREFIXES:
+        top = admin / prefix.rstrip("/")
+        if not top.is_dir():
+            continue
+        for path in sorted(top.rglob("*")):
+            if path.is_symlink() or not path.is_file():
+                continue
+            oid = path.read_text(encoding="utf-8", errors="replace").strip()
+            if _OID_RE.fullmatch(oid):
+                found.append((oid, path.relative_to(admin).as_posix()))
+    return found
+
+
+def admin_head(admin: Path) -> str | None:
+    """The commit a worktree's HEAD names when it is detached (None on a branch)."""
+    try:
+        text = (admin / "HEAD").read_text(encoding="utf-8", errors="replace").strip()
+    except OSError:
+        return None
+    return text if _OID_RE.fullmatch(text) else None
+
+
+def save_refs(run_dir: Path, label: str, refs: Sequence[tuple[str, str]], why: str) -> str:
+    """Keep ``refs`` under a new ``refs/wtls/backup/LABEL-own-refs-STAMP/`` folder; its name."""
+    base = unique_ref(run_dir, BACKUP_REF_PREFIX, f"{label}-own-refs")
+    script = "".join(f"create {base}/{name} {oid}\n" for oid, name in refs)
+    run_git(["update-ref", "--stdin", "-m", f"wtls: {why}"], run_dir, input=script.encode())
+    return base

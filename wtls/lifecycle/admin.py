@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import re
 import shlex
 import shutil
 from pathlib import Path
 from typing import Any
 
 from wtls.backup import (
-    BACKUP_REF_PREFIX,
-    OWN_REF_PREFIXES,
+    admin_refs,
     save_commit,
-    unique_ref,
+    save_refs,
     unreachable_commits,
 )
 from wtls.errors import Refused
@@ -122,33 +120,12 @@ def prune(start: Path | str, *, dry_run: bool = False) -> PruneResult:
 
 
 def _save_own_refs(run_dir: Path, admin: Path, entry: WorktreeEntry) -> str | None:
-    """Keep the refs of a worktree's own (``refs/worktree/*``, bisect) before its record goes.
-
-    They are loose files in its admin dir; each is saved under a new
-    ``refs/wtls/backup/…-own-refs-STAMP/`` folder, whose name is returned (None if none).
-    """
-    found: list[tuple[str, str]] = []
-    for prefix in OWN_REF_PREFIXES:
-        top = admin / prefix.rstrip("/")
-        if not top.is_dir():
-            continue
-        for path in sorted(top.rglob("*")):
-            if path.is_symlink() or not path.is_file():
-                continue
-            oid = path.read_text(encoding="utf-8", errors="replace").strip()
-            if re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", oid):
-                found.append((oid, path.relative_to(admin).as_posix()))
+    """Keep a worktree's own refs (``refs/worktree/*``, bisect) before its record goes."""
+    found = admin_refs(admin)
     if not found:
         return None
     label = entry.branch or f"detached-{slugify(entry.path.name) or 'worktree'}"
-    base = unique_ref(run_dir, BACKUP_REF_PREFIX, f"{label}-own-refs")
-    script = "".join(f"create {base}/{name} {oid}\n" for oid, name in found)
-    run_git(
-        ["update-ref", "--stdin", "-m", "wtls: refs of a pruned worktree"],
-        run_dir,
-        input=script.encode(),
-    )
-    return base
+    return save_refs(run_dir, label, found, "refs of a pruned worktree")
 
 
 def _lock_target(start: Path | str, worktree: str) -> tuple[Repository, WorktreeEntry, Path]:

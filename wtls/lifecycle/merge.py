@@ -183,12 +183,17 @@ def merge_back(
                     dry_run=False,
                 )
                 removed, deleted = outcome.removed, outcome.branch_deleted
-                message += f"; removed {target.path}" + (
-                    f" and deleted branch {branch}" if deleted else ""
-                )
-                if outcome.backup_ref:
-                    message += f" ({outcome.message})"
-                problems += [f"merged and removed, but {p}" for p in outcome.problems]
+                if removed:
+                    message += f"; removed {target.path}" + (
+                        f" and deleted branch {branch}" if deleted else ""
+                    )
+                    if outcome.backup_ref:
+                        message += f" ({outcome.message})"
+                    problems += [f"merged and removed, but {p}" for p in outcome.problems]
+                else:
+                    problems += [
+                        f"merged, but the worktree was not removed: {p}" for p in outcome.problems
+                    ]
             except Refused as exc:
                 problems.append(f"merged, but the worktree was not removed: {exc}")
             except GitError as exc:

@@ -15,11 +15,14 @@ from wtls.backup import (
     Backup,
     BackupChanged,
     Inspection,
+    admin_head,
+    admin_refs,
     delete_verified,
     deletion_plan,
     inspect_worktree,
     save_backup,
     save_commit,
+    save_refs,
     unreachable_commits,
     verify_folder,
 )
@@ -103,7 +106,7 @@ def _finish_deletion(admin: Path, folder: Path, original: Path) -> _Recovery:
     """Finish a removal killed while it deleted a verified folder, deleting only what it may."""
     try:
         marker = json.loads((admin / _DELETING).read_text(encoding="utf-8"))
-        plan = {k: marker[k] for k in ("common", "format", "tree", "nested")}
+        plan = {k: marker[k] for k in ("common", "format", "tree", "nested", "ignored", "head")}
     except (OSError, ValueError, KeyError, TypeError):
         return _Recovery(
             f"an interrupted removal of {original} left {folder}: wtls cannot tell what in it "
@@ -111,6 +114,12 @@ def _finish_deletion(admin: Path, folder: Path, original: Path) -> _Recovery:
         )
     saved = marker.get("backup")
     saved_text = f" (its work is saved in {saved})" if saved else ""
+    linked = read_gitfile(original) if original.is_dir() else None
+    if not folder.exists() and linked is not None and absolute(linked) == absolute(admin):
+        # Someone moved the folder back by hand: it is a worktree again, not a leftover.
+        (admin / _DELETING).unlink(missing_ok=True)
+        (admin / "gitdir").write_bytes(os.fsencode(str(original / ".git")) + b"\n")
+        return _Recovery(f"{original} was put back by hand after an interrupted removal: kept")
     kept = (
         delete_verified(folder, plan, {"GIT_DIR": str(admin), "GIT_WORK_TREE": str(folder)})
         if folder.is_dir()
@@ -130,6 +139,14 @@ def _finish_deletion(admin: Path, folder: Path, original: Path) -> _Recovery:
         head = (admin / "HEAD").read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError):
         head = ""
+    run_dir = Path(plan["common"])
+    label = head.removeprefix("ref: refs/heads/") if head.startswith("ref: ") else "detached"
+    refs = admin_refs(admin)
+    if refs:
+        save_refs(run_dir, label, refs, "refs of an interrupted removal")
+    detached = admin_head(admin)
+    if detached and detached != plan.get("head") and unreachable_commits(run_dir, detached):
+        save_commit(run_dir, label, detached, "HEAD of an interrupted removal")
     shutil.rmtree(admin, ignore_errors=True)
     return _Recovery(
         f"finished an interrupted removal of {original}{saved_text}",
@@ -191,7 +208,7 @@ def recover_interrupted_removals(common_dir: Path) -> list[_Recovery]:
 
 def _delete_folder(
     target: WorktreeState, inspection: Inspection, run_dir: Path, saved_in: str | None
-) -> None:
+) -> list[str]:
     """Delete a verified worktree folder and its record, keeping writers out meanwhile.
 
     The folder is first renamed aside (atomic, same file system): from then on nothing can
@@ -235,7 +252,26 @@ def _delete_folder(
         backlink.write_bytes(old_backlink)
         os.rename(aside, target.path)
         raise _WrittenMeanwhile(kept)
+    notes = _keep_what_moved(admin, target, inspection, run_dir)
     shutil.rmtree(admin)
+    return notes
+
+
+def _keep_what_moved(
+    admin: Path, target: WorktreeState, inspection: Inspection, run_dir: Path
+) -> list[str]:
+    """Refs made in the worktree while it was deleted get a backup ref before its record goes."""
+    label = _backup_label(target)
+    notes: list[str] = []
+    refs = [r for r in admin_refs(admin) if r not in set(inspection.own_refs)]
+    if refs:
+        where = save_refs(run_dir, label, refs, "refs made during removal")
+        notes.append(f"refs it made meanwhile are saved under {where}/")
+    head = admin_head(admin)
+    if head and head != inspection.head and unreachable_commits(run_dir, head):
+        ref = save_commit(run_dir, label, head, "HEAD moved during removal")
+        notes.append(f"a commit it made meanwhile is saved in {ref}")
+    return notes
 
 
 class _WrittenMeanwhile(Exception):
@@ -244,6 +280,18 @@ class _WrittenMeanwhile(Exception):
     def __init__(self, kept: Sequence[str]) -> None:
         super().__init__(_files_text(list(kept)))
         self.kept = tuple(kept)
+
+
+def _module_git_dirs(modules: Path) -> list[Path]:
+    """The git dirs of submodules under a ``modules`` folder (nested ones too)."""
+    found: list[Path] = []
+    if not modules.is_dir():
+        return found
+    for here, dirs, files in os.walk(modules):
+        if "HEAD" in files and "objects" in dirs:
+            found.append(Path(here))
+            dirs[:] = [d for d in dirs if d == "modules"]
+    return found
 
 
 def _check_removable(
@@ -271,6 +319,18 @@ def _check_removable(
             f"{target.path} holds git data that wtls cannot back up: {names}. Move it out of the "
             "folder first; nothing was removed"
         )
+    if target.gitdir is not None:
+        checked_out = {absolute(n.git_dir) for n in inspection.repositories_inside}
+        idle = [
+            d for d in _module_git_dirs(target.gitdir / "modules") if absolute(d) not in checked_out
+        ]
+        if idle:
+            names = ", ".join(str(d) for d in idle)
+            raise Refused(
+                f"{target.path} keeps git data of submodules that are not checked out: {names}. "
+                "`git submodule update --init` there checks them out so wtls can save them; "
+                "nothing was removed"
+            )
     elsewhere = [
         (n, admin)
         for n in inspection.repositories_inside
@@ -392,12 +452,13 @@ def _remove_locked(
     label = _backup_label(target)
     backup: Backup | None = None
     made_refs: list[str] = []
+    late_notes: list[str] = []
     for attempt in range(3):
         try:
             if losses:
                 backup = save_backup(inspection, run_dir, label, branch)
                 made_refs.append(backup.ref)
-            _delete_folder(target, inspection, run_dir, backup.ref if backup else None)
+            late_notes = _delete_folder(target, inspection, run_dir, backup.ref if backup else None)
             break
         except BackupChanged as exc:
             # Files changed while the backup was read: nothing was saved or removed; again.
@@ -457,7 +518,7 @@ def _remove_locked(
     restore = _restore_command(
         run_dir, target, backup, head_ref, branch if deleted else None, branch_ref
     )
-    notes = [*recovered, f"removed {target.path}"]
+    notes = [*recovered, f"removed {target.path}", *late_notes]
     if backup is not None:
         notes.append(f"its uncommitted work is saved in {backup.ref}")
     if head_ref is not None:

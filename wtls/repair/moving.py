@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from wtls.backup import find_nested
 from wtls.errors import Refused
 from wtls.git import GitError, run_git
 from wtls.links import absolute, main_folder, quote, read_gitfile
@@ -131,6 +132,14 @@ def move(start: Path, worktree: str | Path, new_path: Path, *, force: bool = Fal
             "would have to move each submodule's own git data too; git says: \"working trees "
             'containing submodules cannot be moved or removed"). Create a new worktree where '
             "you want it with `wtls spawn` instead."
+        )
+    inside = [n for n in find_nested(src) if n.kind == "worktree"]
+    if inside:
+        names = ", ".join(str(src / n.path) for n in inside)
+        raise Refused(
+            f"another worktree lies inside {src}: {names}. Moving the outer one would leave git's "
+            "record of the inner one pointing at the old place; move or remove the inner one "
+            "first"
         )
     if not force:
         status = read_status(src)
