@@ -23,7 +23,7 @@ from pygls.protocol import default_converter
 from pytest_lsp import LanguageClient, client_capabilities
 from pytest_lsp.client import DEFAULT_CLIENT_FEATURES, register_lsp_features
 
-from wtls.server.server import to_dict
+from wtls.server.rpc import to_dict
 
 WORKTREES = "wtls/worktrees"
 #: How a server is started (the real one, as an editor would).

@@ -221,11 +221,6 @@ def run_git(
     return GitResult(tuple(args), proc.returncode, proc.stdout, stderr)
 
 
-def git_text(args: Sequence[str], cwd: Path | str, **kwargs: object) -> str:
-    """Shortcut: :func:`run_git` and return its decoded standard output."""
-    return run_git(args, cwd, **kwargs).text  # type: ignore[arg-type]
-
-
 @functools.cache
 def git_version() -> tuple[int, ...]:
     """The installed git's version as a tuple of ints, e.g. ``(2, 39, 5)``."""

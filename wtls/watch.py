@@ -17,6 +17,15 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# watchfiles' private Rust watcher, on purpose: its public ``watch()`` generator creates the OS
+# watch lazily, inside the first ``next()``, which blocks until a change arrives, so the caller
+# cannot tell when the watch is established; wtls must (watch first, then read: a change made
+# while reading is never missed, see :meth:`RepoWatcher.start`). ``watch()`` also filters out
+# ``.git`` by default and turns a non-UTF-8 path into a lost batch we must notice. What is used
+# here: ``RustNotify(paths, debug, force_polling, poll_delay_ms, recursive,
+# ignore_permission_denied)``, ``.watch(debounce_ms, step_ms, timeout_ms, stop_event)`` returning
+# a set of ``(change, path)`` or "stop"/"signal"/"timeout", ``.close()``, and
+# ``WatchfilesRustInternalError``; tests/core/test_watch.py pins exactly that.
 from watchfiles._rust_notify import RustNotify, WatchfilesRustInternalError
 
 log = logging.getLogger(__name__)

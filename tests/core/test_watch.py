@@ -174,3 +174,35 @@ def test_index_locks_of_a_change(repo: Path, tmp_path: Path) -> None:
         wipe_admin / "index.lock",
         common / "worktrees" / "new" / "index.lock",
     }
+
+
+def test_private_watchfiles_api_is_what_wtls_uses(tmp_path: Path) -> None:
+    """wtls.watch uses watchfiles' private ``_rust_notify`` (see the comment there): pin the
+    exact calls, so a watchfiles release that changes them fails here, not in the field."""
+    from watchfiles._rust_notify import RustNotify, WatchfilesRustInternalError
+
+    assert issubclass(WatchfilesRustInternalError, Exception)
+    notify = RustNotify([str(tmp_path)], False, False, 300, True, True)
+    try:
+        # Nothing happened: a timeout, reported as the string "timeout".
+        assert notify.watch(50, 10, 100, None) == "timeout"
+        (tmp_path / "new.txt").write_text("x")
+        changes: set[tuple[int, str]] = set()
+        deadline = time.monotonic() + 10
+        while not changes and time.monotonic() < deadline:
+            result = notify.watch(50, 10, 1000, None)
+            if not isinstance(result, str):
+                changes = result
+        assert changes, "no event for a new file"
+        kind, path = next(iter(changes))
+        assert isinstance(kind, int) and kind in (1, 2, 3)  # added, modified, deleted
+        assert Path(path).name == "new.txt"
+
+        # A stop event that is set ends the wait with "stop" (how a retarget interrupts it).
+        class Stopped:
+            def is_set(self) -> bool:
+                return True
+
+        assert notify.watch(50, 10, 5000, Stopped()) == "stop"
+    finally:
+        notify.close()

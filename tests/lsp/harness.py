@@ -18,7 +18,7 @@ from lsprotocol import types
 from pytest_lsp import LanguageClient, client_capabilities
 from pytest_lsp.client import make_test_lsp_client
 
-from wtls.server.server import to_dict
+from wtls.server.rpc import to_dict
 
 WORKTREES = "wtls/worktrees"
 DEFAULT_TIMEOUT = 20.0

@@ -12,7 +12,7 @@ from tests.gitutil import add_worktree, commit_all, git
 from tests.lsp.harness import DEFAULT_TIMEOUT, Session, open_session, uri
 from wtls.git import run_git
 from wtls.markers import scan_text, split_lines
-from wtls.server.markers_feature import conflict_actions
+from wtls.server.features.marker_actions import conflict_actions
 
 ALL_TITLES = [
     "Accept current change",

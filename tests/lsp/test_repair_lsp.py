@@ -15,7 +15,7 @@ from pygls.exceptions import JsonRpcException
 from tests.gitutil import add_worktree, git
 from tests.lsp.harness import DEFAULT_TIMEOUT, Session, open_session, uri
 from wtls.errors import REFUSED_CODE
-from wtls.server.server import to_dict
+from wtls.server.rpc import to_dict
 
 MOVED = "wtls/moved"
 

@@ -7,17 +7,14 @@ this store publishes the merged list for every URI whose content changed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lsprotocol import types
 
 from wtls.locations import file_uri
 from wtls.problems import Problem
-
-if TYPE_CHECKING:
-    from wtls.server.server import WtlsServer
 
 _SEVERITY = {
     "error": types.DiagnosticSeverity.Error,
@@ -54,8 +51,9 @@ def uri_of(path: Path) -> str:
 class DiagnosticsStore:
     """Diagnostics by (category, owner) → URI, published merged per URI."""
 
-    def __init__(self, server: WtlsServer) -> None:
-        self._server = server
+    def __init__(self, publish: Callable[[types.PublishDiagnosticsParams], None]) -> None:
+        #: Sends ``textDocument/publishDiagnostics`` (the server's).
+        self._publish = publish
         self._by_key: dict[tuple[str, str], dict[str, list[types.Diagnostic]]] = {}
         self._published: dict[str, list[types.Diagnostic]] = {}
 
@@ -108,9 +106,7 @@ class DiagnosticsStore:
                 self._published[uri] = merged
             else:
                 self._published.pop(uri, None)
-            self._server.text_document_publish_diagnostics(
-                types.PublishDiagnosticsParams(uri=uri, diagnostics=merged)
-            )
+            self._publish(types.PublishDiagnosticsParams(uri=uri, diagnostics=merged))
 
 
 def _finding(diagnostic: types.Diagnostic) -> tuple[Any, ...]:

@@ -27,9 +27,11 @@ from typing import Any
 from wtls.engine import Refreshed
 from wtls.errors import Refused
 from wtls.git import GitError
+from wtls.overlays import buffer_overlays
 from wtls.predict import ConflictPredictor, Prediction, notices_for
 from wtls.problems import Problem
-from wtls.server.server import RepoSession, WtlsServer, arg_path, command, uri_to_path
+from wtls.server.base import RepoSession, Server
+from wtls.server.rpc import arg_path, command, uri_to_path
 from wtls.worktrees import RepositoryError, RepositoryState
 
 log = logging.getLogger(__name__)
@@ -57,7 +59,7 @@ class _RepoWork:
 class ConflictFeature:
     """Keeps predictions current for every repository session of the server."""
 
-    def __init__(self, server: WtlsServer) -> None:
+    def __init__(self, server: Server) -> None:
         self.server = server
         self._work: dict[str, _RepoWork] = {}
 
@@ -69,7 +71,7 @@ class ConflictFeature:
         return work
 
     # ---------------------------------------------------------------- triggers
-    async def on_refresh(self, ls: WtlsServer, session: RepoSession, refreshed: Refreshed) -> None:
+    async def on_refresh(self, ls: Server, session: RepoSession, refreshed: Refreshed) -> None:
         """A repository was re-read: predict again for the worktrees that changed."""
         if ls.sessions.get(session.key) is not session:
             self._work.pop(session.key, None)
@@ -81,7 +83,7 @@ class ConflictFeature:
             work.changed |= set(refreshed.touched)
         self.schedule(session)
 
-    async def on_document(self, ls: WtlsServer, uri: str) -> None:
+    async def on_document(self, ls: Server, uri: str) -> None:
         """An open buffer changed (or opened, or closed): predict again shortly."""
         path = uri_to_path(uri)
         session = ls.session_for(path) if path is not None else None
@@ -160,7 +162,7 @@ class ConflictFeature:
         self.server.diagnostics.replace(CATEGORY, session.key, problems)
 
     # ---------------------------------------------------------------- command
-    async def check(self, ls: WtlsServer, args: dict[str, Any]) -> dict[str, Any]:
+    async def check(self, ls: Server, args: dict[str, Any]) -> dict[str, Any]:
         """``wtls.check {uri?}``: predict now and return the ``wtls check --json`` object."""
         engine = await ls.engine_for(arg_path(args, "uri"))
         session = ls.sessions[engine.repository.key]
@@ -184,16 +186,7 @@ def _predict(
     texts: Mapping[Path, str],
 ) -> Prediction:
     """Blocking: overlays from the buffers that differ from disk, then the prediction."""
-    overlays: dict[Path, bytes] = {}
-    for path, text in texts.items():
-        data = text.encode("utf-8", "surrogateescape")
-        try:
-            on_disk = path.read_bytes()
-        except OSError:
-            on_disk = None
-        if on_disk != data:
-            overlays[path] = data
-    return predictor.update(state, changed=changed, overlays=overlays)
+    return predictor.update(state, changed=changed, overlays=buffer_overlays(texts))
 
 
 def conflict_problems(prediction: Prediction, worktree: Path) -> list[Problem]:
@@ -219,16 +212,13 @@ def conflict_problems(prediction: Prediction, worktree: Path) -> list[Problem]:
     return out
 
 
-def register(server: WtlsServer) -> None:
+def register(server: Server) -> None:
     """Predict conflicts after refreshes and buffer edits; add the ``wtls.check`` command."""
-    if getattr(server, "conflict_feature", None) is not None:
-        return  # registered already
     feature = ConflictFeature(server)
-    server.conflict_feature = feature  # type: ignore[attr-defined]
     server.refresh_hooks.append(feature.on_refresh)
     server.document_hooks.append(feature.on_document)
 
     @command(server, "wtls.check")
-    async def check(ls: WtlsServer, args: dict[str, Any]) -> dict[str, Any]:
+    async def check(ls: Server, args: dict[str, Any]) -> dict[str, Any]:
         """Predict merge conflicts now; the ``wtls check --json`` object."""
         return await feature.check(ls, args)

@@ -1,34 +1,31 @@
-"""Open documents: conflict markers in unsaved buffers, and hooks for features (overlays)."""
+"""Open documents: every feature's document hooks run when a buffer opens, changes or closes
+(conflict markers in unsaved buffers, overlays for conflict prediction)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from lsprotocol import types
 
-if TYPE_CHECKING:
-    from wtls.server.server import WtlsServer
+from wtls.server.base import Server
 
 
-def register(server: WtlsServer) -> None:
+def register(server: Server) -> None:
     """Track didOpen/didChange/didSave/didClose."""
 
-    async def changed(ls: WtlsServer, uri: str) -> None:
-        ls.markers.on_document(uri)
+    async def changed(ls: Server, uri: str) -> None:
         for hook in ls.document_hooks:
             ls.spawn_task(hook(ls, uri), f"document hook {hook.__name__}")
 
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
-    async def did_open(ls: WtlsServer, params: types.DidOpenTextDocumentParams) -> None:
+    async def did_open(ls: Server, params: types.DidOpenTextDocumentParams) -> None:
         """Scan a newly opened buffer."""
         await changed(ls, params.text_document.uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
-    async def did_change(ls: WtlsServer, params: types.DidChangeTextDocumentParams) -> None:
+    async def did_change(ls: Server, params: types.DidChangeTextDocumentParams) -> None:
         """Rescan the buffer as it is typed (markers clear the moment they are fixed)."""
         await changed(ls, params.text_document.uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
-    async def did_close(ls: WtlsServer, params: types.DidCloseTextDocumentParams) -> None:
+    async def did_close(ls: Server, params: types.DidCloseTextDocumentParams) -> None:
         """Back to the file on disk."""
         await changed(ls, params.text_document.uri)

@@ -26,18 +26,11 @@ from wtls.errors import Refused
 from wtls.locations import is_uri, to_path
 from wtls.problems import Problem
 from wtls.repair import diagnose, move, repair
-from wtls.server.server import (
-    RepoSession,
-    WtlsServer,
-    arg_bool,
-    arg_path,
-    arg_str,
-    command,
-    to_dict,
-)
+from wtls.server.base import RepoSession, Server
+from wtls.server.protocol import MOVED_METHOD
+from wtls.server.rpc import arg_bool, arg_path, arg_str, command, to_dict
 from wtls.worktrees import RepositoryError
 
-MOVED_METHOD = "wtls/moved"
 REPAIR_COMMAND = "wtls.repair"
 MOVE_COMMAND = "wtls.move"
 REPAIR_TITLE = "Repair worktree links"
@@ -129,11 +122,11 @@ class _Moves:
         return moves
 
 
-def register(server: WtlsServer) -> None:
+def register(server: Server) -> None:
     """Register the repair and move commands, the quick fix, and the refresh hook."""
     moves = _Moves()
 
-    async def reopen_repaired(ls: WtlsServer) -> None:
+    async def reopen_repaired(ls: Server) -> None:
         """Open again the workspace folders whose repository could not be found, and clear
         the broken-link diagnostics of those that work now."""
         await ls.open_folders(ls.workspace_folders())
@@ -141,7 +134,7 @@ def register(server: WtlsServer) -> None:
             await ls.refresh(session.engine)
 
     @command(server, REPAIR_COMMAND)
-    async def repair_command(ls: WtlsServer, args: dict[str, Any]) -> dict[str, Any]:
+    async def repair_command(ls: Server, args: dict[str, Any]) -> dict[str, Any]:
         """Find broken worktree links (and with ``apply``, repair them)."""
         paths = _paths_arg(args)
         apply = arg_bool(args, "apply")
@@ -158,7 +151,7 @@ def register(server: WtlsServer) -> None:
         return result.to_json()
 
     @command(server, MOVE_COMMAND)
-    async def move_command(ls: WtlsServer, args: dict[str, Any]) -> dict[str, Any]:
+    async def move_command(ls: Server, args: dict[str, Any]) -> dict[str, Any]:
         """Move a linked worktree; tell the client so a window on the old folder can follow."""
         worktree = arg_str(args, "worktree", required=True)
         new_path = arg_path(args, "newPath", required=True)
@@ -185,16 +178,14 @@ def register(server: WtlsServer) -> None:
         except BaseException:
             moves.forget(destination)
             raise
-        ls.protocol.notify(MOVED_METHOD, result.to_json())
+        ls.notify(MOVED_METHOD, result.to_json())
         await ls.refresh(engine)
         return result.to_json()
 
-    async def on_refresh(ls: WtlsServer, session: RepoSession, refreshed: Refreshed) -> None:
+    async def on_refresh(ls: Server, session: RepoSession, refreshed: Refreshed) -> None:
         """Announce moves made elsewhere; publish hand-moved folders with their fix."""
         for source, destination, branch in moves.detect(session.key, refreshed):
-            ls.protocol.notify(
-                MOVED_METHOD, {"from": str(source), "to": str(destination), "branch": branch}
-            )
+            ls.notify(MOVED_METHOD, {"from": str(source), "to": str(destination), "branch": branch})
         state = refreshed.state
         # A workspace folder the repository does not list: maybe a worktree moved by hand.
         stray = any(state.find(f) is None for f in session.folders)
@@ -214,7 +205,7 @@ def register(server: WtlsServer) -> None:
     server.code_action_providers.append(_provide)
 
 
-async def _provide(ls: WtlsServer, params: types.CodeActionParams) -> list[types.CodeAction]:
+async def _provide(ls: Server, params: types.CodeActionParams) -> list[types.CodeAction]:
     """Quick fixes for the diagnostics in ``params`` that a repair can fix.
 
     The core's ``broken-link`` diagnostics do not say whether git can recover (a deleted main

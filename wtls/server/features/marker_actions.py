@@ -1,11 +1,12 @@
 """Quick fixes that resolve a git conflict block: accept current, incoming, both, or base.
 
-The conflict-marker diagnostics themselves come from :mod:`wtls.server.markers_scan`; this
-module adds the ``textDocument/codeAction`` quick fixes for them. The document is scanned again
-when the editor asks (its open buffer, or the file on disk), so the edit always matches the text
-the editor has now, and the block under the cursor is the one resolved: the innermost one when
-blocks of different marker sizes nest. Each action is a ``WorkspaceEdit`` that replaces exactly
-the block's lines, from its ``<<<<<<<`` line through the ``>>>>>>>`` line's line break.
+The conflict-marker diagnostics themselves come from
+:mod:`wtls.server.features.marker_diagnostics`; this module adds the ``textDocument/codeAction``
+quick fixes for them. The document is scanned again when the editor asks (its open buffer, or
+the file on disk), so the edit always matches the text the editor has now, and the block under
+the cursor is the one resolved: the innermost one when blocks of different marker sizes nest.
+Each action is a ``WorkspaceEdit`` that replaces exactly the block's lines, from its ``<<<<<<<``
+line through the ``>>>>>>>`` line's line break.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from lsprotocol import types
 from pygls.workspace.position_codec import PositionCodec
 
+from wtls.marker_files import MAX_BLOCKS_PER_FILE
 from wtls.markers import (
     MAX_SCAN_BYTES,
     ConflictBlock,
@@ -27,11 +28,8 @@ from wtls.markers import (
     scan_text,
     split_lines,
 )
-from wtls.server.markers_scan import MAX_BLOCKS_PER_FILE
-from wtls.server.server import uri_to_path
-
-if TYPE_CHECKING:
-    from wtls.server.server import WtlsServer
+from wtls.server.base import Server
+from wtls.server.rpc import uri_to_path
 
 #: The action titles, in the order they are offered ("base" only for diff3/zdiff3 blocks).
 TITLES: dict[Resolution, str] = {
@@ -40,18 +38,18 @@ TITLES: dict[Resolution, str] = {
     "both": "Accept both changes",
     "base": "Accept base",
 }
-#: The diagnostic code markers_scan gives a complete conflict block.
+#: The diagnostic code marker_diagnostics gives a complete conflict block.
 MARKER_CODE = "conflict-marker"
 #: Files larger than this get no quick fix (the scanner's own limit).
 MAX_FILE_BYTES = MAX_SCAN_BYTES
 
 
-def register(server: WtlsServer) -> None:
+def register(server: Server) -> None:
     """Offer the conflict quick fixes through the server's shared code-action handler."""
     server.code_action_providers.append(provide)
 
 
-async def provide(ls: WtlsServer, params: types.CodeActionParams) -> list[types.CodeAction]:
+async def provide(ls: Server, params: types.CodeActionParams) -> list[types.CodeAction]:
     """The quick fixes for the conflict block at ``params.range`` (none outside a block)."""
     if not _wants_quick_fixes(params.context.only):
         return []
@@ -176,7 +174,7 @@ def _wants_quick_fixes(only: Sequence[str] | None) -> bool:
     return False
 
 
-def _supports_document_changes(ls: WtlsServer) -> bool:
+def _supports_document_changes(ls: Server) -> bool:
     workspace = ls.client_capabilities.workspace
     edit = workspace.workspace_edit if workspace is not None else None
     return bool(edit is not None and edit.document_changes)

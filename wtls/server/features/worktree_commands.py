@@ -3,7 +3,7 @@
 Each handler reads its single argument object, runs the core function in a thread (git never
 blocks the event loop), refreshes the repository so the ``wtls/worktrees`` notification goes
 out, and returns the core result's ``to_json()``. Refusals become JSON-RPC errors with code
-``REFUSED_CODE`` (-32001) through :func:`wtls.server.server.command`.
+``REFUSED_CODE`` (-32001) through :func:`wtls.server.rpc.command`.
 
 Every command takes an optional ``uri`` (a file URI or path anywhere in the repository); the
 default is the first workspace folder. ``worktree`` arguments are a path, a file URI or a
@@ -43,7 +43,8 @@ from wtls.lifecycle import (
     validate_name,
 )
 from wtls.locations import is_uri, to_path
-from wtls.server.server import WtlsServer, arg_bool, arg_path, arg_str, command
+from wtls.server.base import Server
+from wtls.server.rpc import arg_bool, arg_path, arg_str, command
 
 T = TypeVar("T")
 
@@ -57,7 +58,7 @@ LOCK = "wtls.lock"
 UNLOCK = "wtls.unlock"
 
 
-def lifecycle_settings(ls: WtlsServer) -> LifecycleSettings:
+def lifecycle_settings(ls: Server) -> LifecycleSettings:
     """The lifecycle part of the editor's ``wtls`` settings."""
     s = ls.settings
     return LifecycleSettings(
@@ -73,7 +74,7 @@ def _optional_path(args: dict[str, Any], key: str) -> Path | None:
     return arg_path(args, key) if args.get(key) != "" else None
 
 
-def start_path(ls: WtlsServer, args: dict[str, Any]) -> Path:
+def start_path(ls: Server, args: dict[str, Any]) -> Path:
     """Where the command runs from: the ``uri`` argument, else the first workspace folder."""
     path = _optional_path(args, "uri")
     if path is not None:
@@ -95,7 +96,7 @@ def _optional_bool(args: dict[str, Any], key: str) -> bool | None:
     return arg_bool(args, key) if key in args and args[key] is not None else None
 
 
-async def _changing(ls: WtlsServer, start: Path, work: Callable[[], T]) -> T:
+async def _changing(ls: Server, start: Path, work: Callable[[], T]) -> T:
     """Run ``work`` in a thread, then refresh the repository so clients see the change."""
     engine = await ls.engine_for(start)
     try:
@@ -104,11 +105,11 @@ async def _changing(ls: WtlsServer, start: Path, work: Callable[[], T]) -> T:
         await ls.refresh(engine)
 
 
-def register(server: WtlsServer) -> None:
+def register(server: Server) -> None:
     """Register the lifecycle commands."""
 
     @command(server, SPAWN)
-    async def spawn_command(ls: WtlsServer, args: dict[str, Any]) -> dict[str, Any]:
+    async def spawn_command(ls: Server, args: dict[str, Any]) -> dict[str, Any]:
         """Create a worktree for a fresh AI session."""
         name = arg_str(args, "name", required=True)
         assert name is not None
@@ -155,7 +156,7 @@ def register(server: WtlsServer) -> None:
         return result.to_json()
 
     @command(server, VALIDATE_NAME)
-    async def validate_name_command(ls: WtlsServer, args: dict[str, Any]) -> dict[str, Any]:
+    async def validate_name_command(ls: Server, args: dict[str, Any]) -> dict[str, Any]:
         """Check a spawn name as the user types it."""
         name = arg_str(args, "name") or ""
         base = arg_str(args, "base")
@@ -172,7 +173,7 @@ def register(server: WtlsServer) -> None:
         return check.to_json()
 
     @command(server, OPEN)
-    async def open_command(ls: WtlsServer, args: dict[str, Any]) -> dict[str, Any]:
+    async def open_command(ls: Server, args: dict[str, Any]) -> dict[str, Any]:
         """List the worktrees to pick from, or resolve (and with ``open``, open) one."""
         worktree = _worktree_arg(args, required=False)
         open_window = arg_bool(args, "open")
@@ -188,7 +189,7 @@ def register(server: WtlsServer) -> None:
         return result.to_json()
 
     @command(server, MERGE)
-    async def merge_command(ls: WtlsServer, args: dict[str, Any]) -> dict[str, Any]:
+    async def merge_command(ls: Server, args: dict[str, Any]) -> dict[str, Any]:
         """Merge a worktree's branch back into the base branch."""
         worktree = _worktree_arg(args)
         assert worktree is not None
@@ -212,7 +213,7 @@ def register(server: WtlsServer) -> None:
         return result.to_json()
 
     @command(server, REMOVE)
-    async def remove_command(ls: WtlsServer, args: dict[str, Any]) -> dict[str, Any]:
+    async def remove_command(ls: Server, args: dict[str, Any]) -> dict[str, Any]:
         """Remove a worktree safely (forced: after backing up every change)."""
         worktree = _worktree_arg(args)
         assert worktree is not None
@@ -237,7 +238,7 @@ def register(server: WtlsServer) -> None:
         return result.to_json()
 
     @command(server, PRUNE)
-    async def prune_command(ls: WtlsServer, args: dict[str, Any]) -> dict[str, Any]:
+    async def prune_command(ls: Server, args: dict[str, Any]) -> dict[str, Any]:
         """Forget worktrees whose folders were deleted by hand."""
         start = start_path(ls, args)
         dry_run = arg_bool(args, "dryRun")
@@ -245,7 +246,7 @@ def register(server: WtlsServer) -> None:
         return result.to_json()
 
     @command(server, LOCK)
-    async def lock_command(ls: WtlsServer, args: dict[str, Any]) -> dict[str, Any]:
+    async def lock_command(ls: Server, args: dict[str, Any]) -> dict[str, Any]:
         """Lock a worktree, with an optional reason."""
         worktree = _worktree_arg(args)
         assert worktree is not None
@@ -255,7 +256,7 @@ def register(server: WtlsServer) -> None:
         return result.to_json()
 
     @command(server, UNLOCK)
-    async def unlock_command(ls: WtlsServer, args: dict[str, Any]) -> dict[str, Any]:
+    async def unlock_command(ls: Server, args: dict[str, Any]) -> dict[str, Any]:
         """Unlock a worktree."""
         worktree = _worktree_arg(args)
         assert worktree is not None

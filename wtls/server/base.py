@@ -1,0 +1,201 @@
+"""What feature modules see of the server: :class:`RepoSession` and the :class:`Server` interface.
+
+Features are written against :class:`Server`, never against the concrete
+:class:`wtls.server.server.WtlsServer`, which implements it and imports the features to register
+them: the dependency runs one way, from the wiring down to the features and this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+from lsprotocol import types
+from pygls.workspace import Workspace
+
+from wtls.engine import Engine, Refreshed
+from wtls.server.config import Settings
+from wtls.server.diagnostics import DiagnosticsStore
+from wtls.watch import ChangeSet, RepoWatcher
+from wtls.worktrees import RepositoryState, WorktreeState
+
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Called after every refresh of a repository (a feature's own follow-up work).
+RefreshHook = Callable[["Server", "RepoSession", Refreshed], Awaitable[None]]
+#: Called when an open document changed, opened or closed (its URI).
+DocumentHook = Callable[["Server", str], Awaitable[None]]
+#: LSP allows one codeAction handler per server; each feature offers its actions through one.
+CodeActionProvider = Callable[["Server", types.CodeActionParams], Awaitable[list[types.CodeAction]]]
+
+
+@dataclass(eq=False)
+class RepoSession:
+    """Everything the server keeps for one repository of the workspace."""
+
+    engine: Engine
+    #: Workspace folders that belong to this repository, in workspace order.
+    folders: list[Path] = field(default_factory=list)
+    watcher: RepoWatcher | None = None
+    pending: ChangeSet | None = None
+    refresh_task: asyncio.Task[None] | None = None
+    disk_task: asyncio.Task[None] | None = None
+    last_payload: dict[str, Any] | None = None
+    #: Worktree paths the last notification announced (new ones are re-read once watched).
+    announced: frozenset[Path] = frozenset()
+    last_error: str | None = None
+
+    @property
+    def key(self) -> str:
+        """The repository's identity (its common git dir)."""
+        return self.engine.repository.key
+
+    @property
+    def state(self) -> RepositoryState | None:
+        """The latest state read."""
+        return self.engine.state
+
+    def this(self) -> WorktreeState | None:
+        """The worktree this session is opened on (the first workspace folder's)."""
+        state = self.engine.state
+        if state is None:
+            return None
+        for folder in self.folders:
+            wt = state.find(folder)
+            if wt is not None:
+                return wt
+        return None
+
+    def own_worktrees(self) -> list[WorktreeState]:
+        """Worktrees that contain a workspace folder (whose files this session reports on)."""
+        state = self.engine.state
+        if state is None:
+            return []
+        found: dict[Path, WorktreeState] = {}
+        for folder in self.folders:
+            wt = state.find(folder)
+            if wt is not None:
+                found[wt.path] = wt
+            # A folder that contains worktrees (e.g. a parent of several) owns all of them.
+            for other in state.worktrees:
+                if folder in other.path.parents:
+                    found[other.path] = other
+        return list(found.values())
+
+    def payload(self) -> dict[str, Any]:
+        """The ``wtls/worktrees`` object for this repository."""
+        state = self.engine.state
+        this = self.this()
+        if state is None:
+            return {"repository": self.key, "this": None, "worktrees": []}
+        return state.to_json(this.path if this else None)
+
+
+class Server(Protocol):
+    """The server as features use it (implemented by :class:`wtls.server.server.WtlsServer`)."""
+
+    settings: Settings
+    #: The ``trusted`` initialization option (VS Code's workspace trust).
+    trusted: bool
+    #: Settings problems found in the initialization options, said once the client is ready.
+    pending_problems: list[str]
+    #: Open sessions by repository key.
+    sessions: dict[str, RepoSession]
+    diagnostics: DiagnosticsStore
+    refresh_hooks: list[RefreshHook]
+    document_hooks: list[DocumentHook]
+    code_action_providers: list[CodeActionProvider]
+    #: Set on ``shutdown``: no new background work starts.
+    shutting_down: bool
+
+    # ------------------------------------------------------------------ pygls
+    @property
+    def workspace(self) -> Workspace:
+        """Open documents and workspace folders (pygls)."""
+        ...
+
+    @property
+    def client_capabilities(self) -> types.ClientCapabilities:
+        """What the client said it supports (pygls)."""
+        ...
+
+    def feature(self, feature_name: str, options: Any | None = None) -> Callable[[F], F]:
+        """Register an LSP method handler (pygls)."""
+        ...
+
+    def command(self, command_name: str) -> Callable[[F], F]:
+        """Register a ``workspace/executeCommand`` handler (pygls)."""
+        ...
+
+    async def workspace_configuration_async(
+        self, params: types.ConfigurationParams
+    ) -> Any:  # pygls: Sequence[Any | None]
+        """Ask the client for settings (pygls)."""
+        ...
+
+    # ------------------------------------------------------------------ messages and tasks
+    def notify(self, method: str, payload: Any) -> None:
+        """Send a notification to the client."""
+        ...
+
+    def spawn_task(self, coro: Awaitable[T], name: str) -> asyncio.Task[T]:
+        """Run ``coro`` in the background; keep a reference and log its failure."""
+        ...
+
+    def log_message(self, message: str, kind: types.MessageType = ...) -> None:
+        """A line in the client's output channel."""
+        ...
+
+    def show_message(self, message: str, kind: types.MessageType = ...) -> None:
+        """A notification the user sees."""
+        ...
+
+    async def with_progress(self, title: str, work: Callable[[Callable[[str], None]], T]) -> T:
+        """Run blocking ``work(report)`` in a thread, showing work-done progress meanwhile."""
+        ...
+
+    # ------------------------------------------------------------------ sessions
+    def workspace_folders(self) -> list[Path]:
+        """Workspace folders as paths, in order."""
+        ...
+
+    def session_for(self, path: Path | str | None) -> RepoSession | None:
+        """The open session whose repository contains ``path`` (None: the first folder's)."""
+        ...
+
+    async def engine_for(self, path: Path | str | None) -> Engine:
+        """The engine of the repository containing ``path``, opening a session if needed."""
+        ...
+
+    async def open_folders(self, folders: Iterable[Path]) -> None:
+        """Discover the repositories of ``folders`` and start watching them."""
+        ...
+
+    def forget_folder(self, folder: Path) -> None:
+        """A workspace folder was removed: stop retrying it and clear what was said about it."""
+        ...
+
+    def is_open(self, session: RepoSession) -> bool:
+        """Whether ``session`` is still the server's session for its repository."""
+        ...
+
+    def close_session(self, session: RepoSession) -> None:
+        """Stop watching a repository and clear what it published."""
+        ...
+
+    # ------------------------------------------------------------------ refreshing
+    def queue_change(self, session: RepoSession, change: ChangeSet) -> None:
+        """Coalesce ``change`` into the session's pending work and make sure a refresh runs."""
+        ...
+
+    async def refresh(self, engine: Engine, change: ChangeSet | None = None) -> None:
+        """Refresh a repository now (everything when ``change`` is None) and publish."""
+        ...
+
+    async def publish_state(self, session: RepoSession) -> None:
+        """Send the ``wtls/worktrees`` notification if the payload changed."""
+        ...
