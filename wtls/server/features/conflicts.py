@@ -31,6 +31,7 @@ from wtls.overlays import buffer_overlays
 from wtls.predict import ConflictPredictor, Prediction, notices_for
 from wtls.problems import Problem
 from wtls.server.base import RepoSession, Server
+from wtls.server.protocol import Command
 from wtls.server.rpc import arg_path, command, uri_to_path
 from wtls.worktrees import RepositoryError, RepositoryState
 
@@ -218,7 +219,7 @@ def register(server: Server) -> None:
     server.refresh_hooks.append(feature.on_refresh)
     server.document_hooks.append(feature.on_document)
 
-    @command(server, "wtls.check")
+    @command(server, Command.CHECK)
     async def check(ls: Server, args: dict[str, Any]) -> dict[str, Any]:
         """Predict merge conflicts now; the ``wtls check --json`` object."""
         return await feature.check(ls, args)

@@ -27,12 +27,12 @@ from wtls.locations import is_uri, to_path
 from wtls.problems import Problem
 from wtls.repair import diagnose, move, repair
 from wtls.server.base import RepoSession, Server
-from wtls.server.protocol import MOVED_METHOD
+from wtls.server.protocol import MOVED_METHOD, Command
 from wtls.server.rpc import arg_bool, arg_path, arg_str, command, to_dict
 from wtls.worktrees import RepositoryError
 
-REPAIR_COMMAND = "wtls.repair"
-MOVE_COMMAND = "wtls.move"
+REPAIR_COMMAND = Command.REPAIR
+MOVE_COMMAND = Command.MOVE
 REPAIR_TITLE = "Repair worktree links"
 #: Diagnostic codes a repair can fix (``broken-link`` is published by the server core).
 REPAIRABLE_CODES = frozenset({"broken-link", "folder-moved", "dotgit-missing", "backlink-missing"})

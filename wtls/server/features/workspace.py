@@ -19,7 +19,7 @@ from wtls.git import GitUnavailable, require_git
 from wtls.locations import BadLocation, to_path
 from wtls.server.base import Server
 from wtls.server.config import parse_settings
-from wtls.server.protocol import WORKTREES_METHOD
+from wtls.server.protocol import WORKTREES_METHOD, Command
 from wtls.server.rpc import command, rpc_error, to_dict, uri_to_path
 from wtls.watch import ChangeSet
 
@@ -132,7 +132,7 @@ def register(server: Server) -> None:
             await ls.refresh(engine)
         return session.payload()
 
-    @command(server, "wtls.refresh")
+    @command(server, Command.REFRESH)
     async def refresh_command(ls: Server, args: dict[str, Any]) -> dict[str, Any]:
         """Re-read every repository now."""
         for session in list(ls.sessions.values()):

@@ -44,18 +44,19 @@ from wtls.lifecycle import (
 )
 from wtls.locations import is_uri, to_path
 from wtls.server.base import Server
+from wtls.server.protocol import Command
 from wtls.server.rpc import arg_bool, arg_path, arg_str, command
 
 T = TypeVar("T")
 
-SPAWN = "wtls.spawn"
-VALIDATE_NAME = "wtls.validateName"
-OPEN = "wtls.open"
-MERGE = "wtls.merge"
-REMOVE = "wtls.remove"
-PRUNE = "wtls.prune"
-LOCK = "wtls.lock"
-UNLOCK = "wtls.unlock"
+SPAWN = Command.SPAWN
+VALIDATE_NAME = Command.VALIDATE_NAME
+OPEN = Command.OPEN
+MERGE = Command.MERGE
+REMOVE = Command.REMOVE
+PRUNE = Command.PRUNE
+LOCK = Command.LOCK
+UNLOCK = Command.UNLOCK
 
 
 def lifecycle_settings(ls: Server) -> LifecycleSettings:
