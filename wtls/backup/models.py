@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from wtls.wire import wire_object
+
 
 @dataclass(frozen=True, kw_only=True)
 class Nested:
@@ -126,13 +128,4 @@ class RestoreResult:
 
     def to_json(self) -> dict[str, Any]:
         """``{path, branch, head, detached, files, nested, message, problems}``."""
-        return {
-            "path": str(self.path),
-            "branch": self.branch,
-            "head": self.head,
-            "detached": self.detached,
-            "files": self.files,
-            "nested": list(self.nested),
-            "message": self.message,
-            "problems": list(self.problems),
-        }
+        return wire_object(self)

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from wtls.wire import wire_object
+
 WTLS_DIR = ".wtls"
 #: The task prompt for the agent started in a new worktree.
 PROMPT_FILE = f"{WTLS_DIR}/task.md"
@@ -67,13 +69,7 @@ class NameCheck:
 
     def to_json(self) -> dict[str, Any]:
         """``{ok, message, branch, path}`` (plus ``slug``)."""
-        return {
-            "ok": self.ok,
-            "message": self.message,
-            "branch": self.branch,
-            "path": str(self.path) if self.path is not None else None,
-            "slug": self.slug,
-        }
+        return wire_object(self)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,7 +83,7 @@ class CommandRun:
 
     def to_json(self) -> dict[str, Any]:
         """``{command, exitCode, error}``."""
-        return {"command": self.command, "exitCode": self.exit_code, "error": self.error}
+        return wire_object(self)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,13 +102,7 @@ class SetupResult:
 
     def to_json(self) -> dict[str, Any]:
         """``{ran, ok, skipped, commands:[{command, exitCode, error}], message}``."""
-        return {
-            "ran": self.ran,
-            "ok": self.ok,
-            "skipped": self.skipped,
-            "commands": [c.to_json() for c in self.commands],
-            "message": self.message,
-        }
+        return wire_object(self)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -139,19 +129,7 @@ class SpawnResult:
 
     def to_json(self) -> dict[str, Any]:
         """``{path, branch, uri, promptFile, ports, copied, setup}`` plus base, opened, problems."""
-        return {
-            "path": str(self.path),
-            "branch": self.branch,
-            "uri": self.uri,
-            "promptFile": str(self.prompt_file) if self.prompt_file else None,
-            "ports": dict(self.ports),
-            "copied": list(self.copied),
-            "setup": self.setup.to_json(),
-            "base": self.base,
-            "baseCommit": self.base_commit,
-            "opened": self.opened,
-            "problems": list(self.problems),
-        }
+        return {**wire_object(self), "uri": self.uri}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -196,19 +174,7 @@ class MergeResult:
 
     def to_json(self) -> dict[str, Any]:
         """``{merged, conflicts, removed, branchDeleted}`` plus context."""
-        return {
-            "merged": self.merged,
-            "conflicts": list(self.conflicts),
-            "removed": self.removed,
-            "branchDeleted": self.branch_deleted,
-            "aborted": self.aborted,
-            "branch": self.branch,
-            "base": self.base,
-            "baseWorktree": str(self.base_worktree),
-            "commit": self.commit,
-            "message": self.message,
-            "problems": list(self.problems),
-        }
+        return wire_object(self)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -237,21 +203,7 @@ class RemoveResult:
 
     def to_json(self) -> dict[str, Any]:
         """``{removed, backupRef, restoreCommand, branchDeleted, wouldBackUp}`` plus context."""
-        return {
-            "removed": self.removed,
-            "backupRef": self.backup_ref,
-            "restoreCommand": self.restore_command,
-            "branchDeleted": self.branch_deleted,
-            "wouldBackUp": list(self.would_back_up),
-            "nestedSaved": list(self.nested_saved),
-            "wouldDeleteBranch": self.would_delete_branch,
-            "needsForce": self.needs_force,
-            "dryRun": self.dry_run,
-            "path": str(self.path),
-            "branch": self.branch,
-            "message": self.message,
-            "problems": list(self.problems),
-        }
+        return wire_object(self)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -267,12 +219,7 @@ class PruneResult:
 
     def to_json(self) -> dict[str, Any]:
         """``{pruned:[{path, reason, branch, backupRef}], dryRun, kept, recovered}``."""
-        return {
-            "pruned": [dict(p) for p in self.pruned],
-            "dryRun": self.dry_run,
-            "kept": [dict(k) for k in self.kept],
-            "recovered": list(self.recovered),
-        }
+        return wire_object(self)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -285,4 +232,4 @@ class LockResult:
 
     def to_json(self) -> dict[str, Any]:
         """``{path, locked, reason}``."""
-        return {"path": str(self.path), "locked": self.locked, "reason": self.reason}
+        return wire_object(self)
