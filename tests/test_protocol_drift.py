@@ -54,3 +54,15 @@ def test_remove_result_fields_match(tmp_path: Path) -> None:
     add_worktree(repo, tmp_path / "wt", "feature/x")
     result = remove(repo, "feature/x", dry_run=True).to_json()
     assert set(result) == _interface_fields("RemoveResult")
+
+
+def test_merge_result_fields_match(tmp_path: Path) -> None:
+    from tests.gitutil import add_worktree, commit_all, make_repo
+    from wtls.lifecycle import merge_back
+
+    repo = make_repo(tmp_path)
+    wt = add_worktree(repo, tmp_path / "wt", "feature/x")
+    (wt / "new.txt").write_text("x\n")
+    commit_all(wt, "x")
+    result = merge_back(repo, "feature/x").to_json()
+    assert set(result) == _interface_fields("MergeResult")

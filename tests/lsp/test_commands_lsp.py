@@ -159,3 +159,33 @@ async def test_merge_conflict_through_the_server(repo: Path, tmp_path: Path) -> 
             "the merge aborted",
             since=mark,
         )
+
+
+async def test_a_client_that_shows_results_itself_gets_one_message_per_action(
+    repo: Path, tmp_path: Path
+) -> None:
+    """`announce: false` keeps the server quiet about a result's problems; by default it shows."""
+    (repo / ".gitignore").write_text("build/\n")
+    commit_all(repo, "ignore build")
+    for name, announce in (("quiet", False), ("loud", None)):
+        wt = add_worktree(repo, tmp_path / name, f"feature/{name}")
+        (wt / f"{name}.txt").write_text("x\n")
+        commit_all(wt, name)
+        (wt / "build" / "lib").mkdir(parents=True)
+        git(wt / "build" / "lib", "init", "-q")  # the removal after the merge is refused
+        async with open_session([repo]) as s:
+            before = len(s.client.messages)
+            args: dict[str, Any] = {"worktree": f"feature/{name}", "remove": True}
+            if announce is not None:
+                args["announce"] = announce
+            result = await s.command("wtls.merge", args)
+            assert result["merged"] is True and result["removed"] is False
+            assert result["problems"] and "not removed" in result["problems"][0]
+            if announce is False:
+                await s.request_worktrees()  # a round trip: a message would have come first
+                assert len(s.client.messages) == before
+            else:
+                await s.wait_until(
+                    lambda n=before: len(s.client.messages) > n,  # type: ignore[misc]
+                    "the problem shown",
+                )

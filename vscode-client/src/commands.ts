@@ -235,6 +235,7 @@ async function spawnWorktree({ client, store, log }: Deps): Promise<void> {
         name: name.trim(),
         open: false,
         trusted: vscode.workspace.isTrusted,
+        announce: false,
     };
     if (prompt.trim() !== '') {
         args.prompt = prompt;
@@ -351,7 +352,7 @@ async function mergeWorktree({ client, store }: Deps, arg: unknown): Promise<voi
     if (!how) {
         return;
     }
-    const args: MergeArgs = { worktree: worktree.path, uri: repositoryUri(payload), ...how.args };
+    const args: MergeArgs = { worktree: worktree.path, uri: repositoryUri(payload), announce: false, ...how.args };
     const result = await withProgress(`Merging ${branch} into ${into}…`, () =>
         client.executeCommand<MergeResult>(ServerCommand.merge, args),
     );
@@ -376,6 +377,10 @@ async function mergeWorktree({ client, store }: Deps, arg: unknown): Promise<voi
     const extra = [result.removed ? 'worktree removed' : '', result.branchDeleted ? 'branch deleted' : '']
         .filter(Boolean)
         .join(', ');
+    if ((result.problems ?? []).length > 0) {
+        void vscode.window.showWarningMessage(`Merged ${branch} into ${into}, but ${(result.problems ?? []).join(' — ')}`);
+        return;
+    }
     void vscode.window.showInformationMessage(
         result.merged === false
             ? `${branch} had nothing to merge into ${into}.`
@@ -422,10 +427,13 @@ async function removeWorktree({ client, store }: Deps, arg: unknown): Promise<vo
             uri,
             force,
             deleteBranch: choice === removeAndDelete,
+            announce: false,
         } satisfies RemoveArgs),
     );
-    if (result.removed === false) {
-        // The server's warning already names what was kept and why; nothing more to say here.
+    const problems = result.problems ?? [];
+    if (result.removed === false || problems.length > 0) {
+        // Stopped (files written meanwhile) or a later step failed: one warning says it all.
+        void vscode.window.showWarningMessage([result.message ?? '', ...problems].filter(Boolean).join(' — '));
         return;
     }
     if (result.backupRef) {

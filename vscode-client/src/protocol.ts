@@ -225,7 +225,13 @@ export interface RepositoryArg {
     uri?: string;
 }
 
-export interface SpawnArgs extends RepositoryArg {
+/** Lifecycle commands whose result the client shows itself: the server stays quiet. */
+export interface AnnounceArg {
+    /** false: the client shows the result's problems in its own words (one message per action). */
+    announce?: boolean;
+}
+
+export interface SpawnArgs extends RepositoryArg, AnnounceArg {
     name: string;
     base?: string;
     path?: string;
@@ -265,7 +271,7 @@ export interface ValidateNameResult {
     path?: string | null;
 }
 
-export interface MergeArgs extends RepositoryArg {
+export interface MergeArgs extends RepositoryArg, AnnounceArg {
     worktree: string;
     remove?: boolean;
     deleteBranch?: boolean;
@@ -277,9 +283,18 @@ export interface MergeResult {
     conflicts?: string[];
     removed?: boolean;
     branchDeleted?: boolean;
+    aborted?: boolean;
+    branch?: string;
+    base?: string;
+    baseWorktree?: string;
+    /** The base branch's commit after the merge (null when it stopped or was aborted). */
+    commit?: string | null;
+    message?: string;
+    /** Steps after the merge that failed (the merge itself happened). */
+    problems?: string[];
 }
 
-export interface RemoveArgs extends RepositoryArg {
+export interface RemoveArgs extends RepositoryArg, AnnounceArg {
     worktree: string;
     force?: boolean;
     deleteBranch?: boolean;

@@ -93,6 +93,15 @@ def _worktree_arg(args: dict[str, Any], *, required: bool = True) -> str | None:
     return value
 
 
+def _announce(args: dict[str, Any]) -> bool:
+    """Whether the server shows a command's problems itself (``announce``, default true).
+
+    A client that shows each result in its own words (the VS Code extension) passes
+    ``announce: false``, so a person sees one message per action, not two.
+    """
+    return _optional_bool(args, "announce") is not False
+
+
 def _optional_bool(args: dict[str, Any], key: str) -> bool | None:
     return arg_bool(args, key) if key in args and args[key] is not None else None
 
@@ -152,8 +161,9 @@ def register(server: Server) -> None:
             await ls.refresh(engine)
         if result.setup.skipped:
             ls.log_message(f"wtls: {result.setup.skipped}")
-        for problem in [*result.problems, *filter(None, [result.setup.message])]:
-            ls.show_message(f"wtls: {problem}", types.MessageType.Error)
+        if _announce(args):
+            for problem in [*result.problems, *filter(None, [result.setup.message])]:
+                ls.show_message(f"wtls: {problem}", types.MessageType.Error)
         return result.to_json()
 
     @command(server, VALIDATE_NAME)
@@ -207,10 +217,11 @@ def register(server: Server) -> None:
                 settings=lifecycle_settings(ls),
             ),
         )
-        if result.conflicts:
-            ls.show_message(f"wtls: {result.message}", types.MessageType.Warning)
-        for problem in result.problems:
-            ls.show_message(f"wtls: {problem}", types.MessageType.Warning)
+        if _announce(args):
+            if result.conflicts:
+                ls.show_message(f"wtls: {result.message}", types.MessageType.Warning)
+            for problem in result.problems:
+                ls.show_message(f"wtls: {problem}", types.MessageType.Warning)
         return result.to_json()
 
     @command(server, REMOVE)
@@ -233,9 +244,10 @@ def register(server: Server) -> None:
         )
         if result.restore_command:
             ls.log_message(f"wtls: {result.message}; restore with: {result.restore_command}")
-        for problem in result.problems:
-            text = f"{result.message}; but {problem}" if result.removed else problem
-            ls.show_message(f"wtls: {text}", types.MessageType.Warning)
+        if _announce(args):
+            for problem in result.problems:
+                text = f"{result.message}; but {problem}" if result.removed else problem
+                ls.show_message(f"wtls: {text}", types.MessageType.Warning)
         return result.to_json()
 
     @command(server, PRUNE)
