@@ -81,6 +81,14 @@ def arg_str(args: Mapping[str, Any], key: str, *, required: bool = False) -> str
     return value
 
 
+def arg_required(args: Mapping[str, Any], key: str) -> str:
+    """A string argument a command cannot do without: a clear refusal naming it when absent."""
+    value = arg_str(args, key, required=True)
+    if value is None:  # pragma: no cover - arg_str refused already
+        raise Refused(f"missing argument {key!r}")
+    return value
+
+
 def arg_bool(args: Mapping[str, Any], key: str) -> bool:
     """A boolean argument of a command (absent = False)."""
     value = args.get(key, False)

@@ -28,7 +28,7 @@ from wtls.problems import Problem
 from wtls.repair import diagnose, move, repair
 from wtls.server.base import RepoSession, Server
 from wtls.server.protocol import MOVED_METHOD, Command
-from wtls.server.rpc import arg_bool, arg_path, arg_str, command, to_dict
+from wtls.server.rpc import arg_bool, arg_required, arg_str, command, to_dict
 from wtls.worktrees import RepositoryError
 
 REPAIR_COMMAND = Command.REPAIR
@@ -153,9 +153,8 @@ def register(server: Server) -> None:
     @command(server, MOVE_COMMAND)
     async def move_command(ls: Server, args: dict[str, Any]) -> dict[str, Any]:
         """Move a linked worktree; tell the client so a window on the old folder can follow."""
-        worktree = arg_str(args, "worktree", required=True)
-        new_path = arg_path(args, "newPath", required=True)
-        assert worktree is not None and new_path is not None
+        worktree = arg_required(args, "worktree")
+        new_path = to_path(arg_required(args, "newPath"), name="newPath")
         force = arg_bool(args, "force")
         folders = ls.workspace_folders()
         candidate = to_path(worktree, name="worktree")

@@ -45,7 +45,7 @@ from wtls.lifecycle import (
 from wtls.locations import is_uri, to_path
 from wtls.server.base import Server
 from wtls.server.protocol import Command
-from wtls.server.rpc import arg_bool, arg_path, arg_str, command
+from wtls.server.rpc import arg_bool, arg_path, arg_required, arg_str, command
 
 T = TypeVar("T")
 
@@ -86,11 +86,17 @@ def start_path(ls: Server, args: dict[str, Any]) -> Path:
     return folders[0]
 
 
-def _worktree_arg(args: dict[str, Any], *, required: bool = True) -> str | None:
-    value = arg_str(args, "worktree", required=required)
+def _optional_worktree_arg(args: dict[str, Any]) -> str | None:
+    value = arg_str(args, "worktree")
     if value is not None and is_uri(value):
         return str(to_path(value, name="worktree"))
     return value
+
+
+def _worktree_arg(args: dict[str, Any]) -> str:
+    """The ``worktree`` argument (a path, a file URI or a branch name); refused when absent."""
+    value = arg_required(args, "worktree")
+    return str(to_path(value, name="worktree")) if is_uri(value) else value
 
 
 def _announce(args: dict[str, Any]) -> bool:
@@ -121,8 +127,7 @@ def register(server: Server) -> None:
     @command(server, SPAWN)
     async def spawn_command(ls: Server, args: dict[str, Any]) -> dict[str, Any]:
         """Create a worktree for a fresh AI session."""
-        name = arg_str(args, "name", required=True)
-        assert name is not None
+        name = arg_required(args, "name")
         base = arg_str(args, "base")
         path = _optional_path(args, "path")
         prompt = arg_str(args, "prompt")
@@ -186,7 +191,7 @@ def register(server: Server) -> None:
     @command(server, OPEN)
     async def open_command(ls: Server, args: dict[str, Any]) -> dict[str, Any]:
         """List the worktrees to pick from, or resolve (and with ``open``, open) one."""
-        worktree = _worktree_arg(args, required=False)
+        worktree = _optional_worktree_arg(args)
         open_window = arg_bool(args, "open")
         start = start_path(ls, args)
         result = await asyncio.to_thread(
@@ -203,7 +208,6 @@ def register(server: Server) -> None:
     async def merge_command(ls: Server, args: dict[str, Any]) -> dict[str, Any]:
         """Merge a worktree's branch back into the base branch."""
         worktree = _worktree_arg(args)
-        assert worktree is not None
         start = start_path(ls, args)
         result = await _changing(
             ls,
@@ -228,7 +232,6 @@ def register(server: Server) -> None:
     async def remove_command(ls: Server, args: dict[str, Any]) -> dict[str, Any]:
         """Remove a worktree safely (forced: after backing up every change)."""
         worktree = _worktree_arg(args)
-        assert worktree is not None
         start = start_path(ls, args)
         result = await _changing(
             ls,
@@ -262,7 +265,6 @@ def register(server: Server) -> None:
     async def lock_command(ls: Server, args: dict[str, Any]) -> dict[str, Any]:
         """Lock a worktree, with an optional reason."""
         worktree = _worktree_arg(args)
-        assert worktree is not None
         reason = arg_str(args, "reason")
         start = start_path(ls, args)
         result = await _changing(ls, start, lambda: lock(start, worktree, reason))
@@ -272,7 +274,6 @@ def register(server: Server) -> None:
     async def unlock_command(ls: Server, args: dict[str, Any]) -> dict[str, Any]:
         """Unlock a worktree."""
         worktree = _worktree_arg(args)
-        assert worktree is not None
         start = start_path(ls, args)
         result = await _changing(ls, start, lambda: unlock(start, worktree))
         return result.to_json()
