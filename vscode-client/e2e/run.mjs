@@ -39,13 +39,18 @@ import { launchBrowser } from './workbench.mjs';
 /** In the order they run; each is independent of the others. */
 const SCENARIOS = [statusBar, spawn, predictedConflict, quickFix, restart, lock, remove, merge, multiRoot, untrusted];
 
-/** Runs the selected scenarios; resolves with their reports. */
-async function main() {
+/** The scenarios WTLS_E2E_ONLY selects (all by default). */
+function selectScenarios() {
     const only = process.env.WTLS_E2E_ONLY ? new RegExp(process.env.WTLS_E2E_ONLY) : undefined;
     const selected = SCENARIOS.filter((s) => !only || only.test(s.name));
     if (selected.length === 0) {
         throw new Error(`WTLS_E2E_ONLY=${process.env.WTLS_E2E_ONLY} matches no scenario of ${SCENARIOS.map((s) => s.name).join(', ')}`);
     }
+    return selected;
+}
+
+/** Runs `selected` in order, appending each one's report to `reports` as it ends. */
+async function main(selected, reports) {
     const tools = findTools();
     mkdirSync(ARTIFACTS, { recursive: true });
     // Screenshots and logs of an earlier layout (one flat folder) would mislead.
@@ -56,7 +61,6 @@ async function main() {
     }
     const tmp = mkdtempSync(join(tmpdir(), 'wtls-e2e-vsix-'));
     let browser;
-    const reports = [];
     try {
         const vsix = buildVsix(tmp);
         for (const scenario of selected) {
@@ -71,7 +75,6 @@ async function main() {
         killAllCodeServers('SIGKILL');
         rmSync(tmp, { recursive: true, force: true });
     }
-    return reports;
 }
 
 // Killed from outside (a test runner's timeout): stop code-server's process groups first.
@@ -83,10 +86,12 @@ for (const signal of ['SIGTERM', 'SIGINT']) {
     });
 }
 
-let reports = [];
+let selected = [];
+const reports = [];
 let error;
 try {
-    reports = await main();
+    selected = selectScenarios();
+    await main(selected, reports);
 } catch (err) {
     error = err;
     log(`ERROR: ${err instanceof Error ? err.stack : err}`);
@@ -99,8 +104,13 @@ for (const r of reports) {
     const failedSteps = r.steps.filter((s) => !s.ok).length;
     console.log(`scenario ${r.ok ? 'ok  ' : 'FAIL'} ${r.name} (${r.seconds.toFixed(1)} s, ${r.steps.length} steps${failedSteps ? `, ${failedSteps} failed` : ''})`);
 }
+// A scenario the run never reached (it stopped on an error) is a failure too, named so it can be run again.
+const notRun = selected.filter((s) => !reports.some((r) => r.name === s.name));
+for (const s of notRun) {
+    console.log(`scenario FAIL ${s.name} (not run)`);
+}
 const passed = steps.filter((s) => s.ok).length;
-const failed = steps.length - passed + (error ? 1 : 0);
+const failed = steps.length - passed + notRun.length + (error ? 1 : 0);
 console.log(`e2e took ${elapsed().toFixed(1)} s; screenshots in ${ARTIFACTS}`);
 console.log(`e2e: ${passed} passed, ${failed} failed`);
 process.exit(failed > 0 || steps.length === 0 ? 1 : 0);
