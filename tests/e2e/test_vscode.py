@@ -118,7 +118,9 @@ def _run_scenarios(node: str, env: dict[str, str]) -> tuple[str | None, list[str
     print(out)
     lines = out.rstrip().splitlines()
     if proc.returncode != 0 or not lines or not lines[-1].endswith(" 0 failed"):
-        failing = [line for line in lines if "FAILED" in line] or lines[-40:]
+        marks = ("FAIL ", "scenario FAIL")
+        failing = [line for line in lines if "FAILED" in line or line.startswith(marks)]
+        failing = failing or lines[-40:]
         scenarios = [m.group(1) for line in lines if (m := FAILED_SCENARIO.match(line))]
         return f"exit {proc.returncode}:\n" + "\n".join(failing), scenarios
     return None, []
