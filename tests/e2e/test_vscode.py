@@ -1,9 +1,11 @@
 """End-to-end test of the VS Code extension in a real workbench (code-server + headless Chromium).
 
-Runs ``node vscode-client/e2e/run.mjs``, which builds the .vsix, installs it into a throwaway
-code-server, opens a repository with two worktrees and drives the editor (status bar, Worktrees
+Runs ``node vscode-client/e2e/run.mjs``, which builds the .vsix and runs the scenarios of
+``vscode-client/e2e/scenarios/`` in order, each from scratch (its own repositories with worktrees,
+its own code-server with the .vsix installed, its own browser context): status bar and Worktrees
 view, Spawn Agent Worktree… with a new window and its agent terminal, a predicted conflict in the
-Problems panel), saving a screenshot per step under ``artifacts/e2e/``.
+Problems panel, the conflict-marker quick fix, a server restart, lock, remove, merge, a multi-root
+workspace, Restricted Mode. A screenshot per step goes under ``artifacts/e2e/<scenario>/``.
 
 Skipped only when ``WTLS_E2E`` is unset and code-server is not installed; with ``WTLS_E2E=1``
 (CI) a missing tool is a failure. ``.ci/vscode-setup.sh`` installs everything it needs.
@@ -12,6 +14,7 @@ Skipped only when ``WTLS_E2E`` is unset and code-server is not installed; with `
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -23,8 +26,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "vscode-client" / "e2e" / "run.mjs"
 CODE_SERVER_VERSION = "4.100.3"
-#: Generous: a cold run takes about two minutes; every wait inside the script is bounded.
+#: Generous: a run takes about four minutes; every wait inside the script is bounded.
 TIMEOUT_S = 900
+#: The script's report line of a failed scenario.
+FAILED_SCENARIO = re.compile(r"^scenario FAIL (\S+) ")
 # Read before the autouse fixture swaps HOME for a hermetic one.
 REAL_HOME = Path.home()
 
@@ -66,23 +71,30 @@ def test_vscode_extension_end_to_end() -> None:
         if venv_wtls.exists():
             env["WTLS_SERVER"] = str(venv_wtls)
     # A real browser driving a real workbench has timing flakes of its own (a toast that never
-    # renders, a workspace page that loads empty): one full retry, and the first attempt's
-    # failures are reported as a warning, never hidden. Two failures in a row fail the test.
-    first_failure = _run_scenario(node, env)
+    # renders, a workspace page that loads empty): the scenarios that failed run once more (all
+    # of them when the run failed before naming any), and the first attempt's failures are
+    # reported as a warning, never hidden. A scenario that fails twice in a row fails the test.
+    first_failure, failed = _run_scenarios(node, env)
     if first_failure is None:
         return
     warnings.warn(
-        f"VS Code e2e failed once, retrying the whole scenario:\n{first_failure}", stacklevel=1
+        f"VS Code e2e failed once, retrying {', '.join(failed) or 'every scenario'}:\n"
+        f"{first_failure}",
+        stacklevel=1,
     )
-    second_failure = _run_scenario(node, env)
+    if failed:
+        env["WTLS_E2E_ONLY"] = "^(" + "|".join(re.escape(name) for name in failed) + ")$"
+    second_failure, _ = _run_scenarios(node, env)
     if second_failure is not None:
         pytest.fail(
             f"the VS Code e2e failed twice.\nfirst:\n{first_failure}\nsecond:\n{second_failure}"
         )
 
 
-def _run_scenario(node: str, env: dict[str, str]) -> str | None:
-    """Run the e2e script once; None when every step passed, else why (its failing lines)."""
+def _run_scenarios(node: str, env: dict[str, str]) -> tuple[str | None, list[str]]:
+    """Run the e2e script once: (None, []) when every step passed, else why (its failing
+    lines) and the names of the scenarios that failed (empty when it failed before any).
+    """
     proc = subprocess.Popen(
         [node, str(SCRIPT)],
         cwd=ROOT,
@@ -102,10 +114,13 @@ def _run_scenario(node: str, env: dict[str, str]) -> str | None:
         except subprocess.TimeoutExpired:
             proc.kill()
             out, _ = proc.communicate()
-        return f"did not finish in {TIMEOUT_S} s:\n{out}"
+        return f"did not finish in {TIMEOUT_S} s:\n{out}", []
     print(out)
     lines = out.rstrip().splitlines()
     if proc.returncode != 0 or not lines or not lines[-1].endswith(" 0 failed"):
-        failed = [line for line in lines if "FAILED" in line] or lines[-40:]
-        return f"exit {proc.returncode}:\n" + "\n".join(failed)
-    return None
+        marks = ("FAIL ", "scenario FAIL")
+        failing = [line for line in lines if "FAILED" in line or line.startswith(marks)]
+        failing = failing or lines[-40:]
+        scenarios = [m.group(1) for line in lines if (m := FAILED_SCENARIO.match(line))]
+        return f"exit {proc.returncode}:\n" + "\n".join(failing), scenarios
+    return None, []
