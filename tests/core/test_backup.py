@@ -362,3 +362,18 @@ def test_a_submodule_not_checked_out_keeps_the_worktree(tmp_path: Path) -> None:
         with pytest.raises(Refused, match="not checked out"):
             lc.remove(repo, "feature/deinit", force=force)
     assert wt.is_dir()
+
+
+def test_a_new_file_in_a_folder_of_ignored_files_is_kept(tmp_path: Path) -> None:
+    """`ls-files --directory` names `foo/` when all it holds is ignored; `foo/` is not ignored."""
+    repo = make_repo(tmp_path, files={".gitignore": "*.log\n", "a": "a\n"})
+    wt = add_worktree(repo, tmp_path / "wt", "feature/logs")
+    (wt / "foo").mkdir()
+    (wt / "foo" / "x.log").write_text("ignored\n")
+    inspection = inspect_worktree(wt)
+    plan = deletion_plan(inspection, wt)
+    (wt / "foo" / "important.txt").write_text("written meanwhile\n")
+    env = {"GIT_DIR": git(wt, "rev-parse", "--absolute-git-dir"), "GIT_WORK_TREE": str(wt)}
+    assert delete_verified(wt, plan, env) == ["foo/important.txt"]
+    assert (wt / "foo" / "important.txt").read_text() == "written meanwhile\n"
+    assert not (wt / "foo" / "x.log").exists()

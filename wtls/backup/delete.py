@@ -2,10 +2,10 @@
 
 Every step works through directory file descriptors (``os.fwalk``, ``dir_fd=``, ``O_NOFOLLOW``),
 so a folder swapped for a symlink while wtls deletes never leads it outside the worktree.
-What git ignores is read once, before anything is deleted (``git ls-files --ignored``, never a
-pathspec built from a file name); a file that appears later is kept unless it lies in an ignored
-folder. A nested repository's git data goes only when its state is still what was saved, checked
-again right before; a repository that appears meanwhile is kept whole.
+What git ignores is read once, before anything is deleted (``git ls-files --ignored``, file by
+file, never a pathspec built from a file name); a file that appears later is kept. A nested
+repository's git data goes only when its state is still what was saved, checked again right
+before; a repository that appears meanwhile is kept whole.
 """
 
 from __future__ import annotations
@@ -55,13 +55,18 @@ def repository_state(work: Path) -> str:
 
 
 def _ignored_listing(work: Path, env: Mapping[str, str] | None) -> list[str]:
+    """Every ignored file, one by one.
+
+    Not ``--directory``: it also names a folder that is not ignored when everything in it is
+    (``foo/`` holding only ``*.log`` files), and a file written there later is not ignored.
+    """
     out = run_git(
-        ["ls-files", "-z", "--others", "--ignored", "--exclude-standard", "--directory"],
+        ["ls-files", "-z", "--others", "--ignored", "--exclude-standard"],
         work,
         env=env,
         timeout=None,
     ).stdout
-    return split_z(out)
+    return [p for p in split_z(out) if not p.endswith("/")]
 
 
 def deletion_plan(inspection: Inspection, folder: Path) -> dict[str, Any]:
@@ -91,22 +96,20 @@ def _owner(rel: str, roots: Sequence[str]) -> str:
 
 
 class _Ignored:
-    """What git ignored in each repository when the plan was made."""
+    """The files git ignored in each repository when the plan was made (files only: a file
+    that appears later is kept, even in an ignored folder)."""
 
     def __init__(self, listing: Mapping[str, Sequence[str]], roots: Sequence[str]) -> None:
         self._roots = roots
         self._files = {
             root: {e for e in entries if not e.endswith("/")} for root, entries in listing.items()
         }
-        self._dirs = {
-            root: tuple(e for e in entries if e.endswith("/")) for root, entries in listing.items()
-        }
 
     def __contains__(self, rel: object) -> bool:
         assert isinstance(rel, str)
         root = _owner(rel, self._roots)
         inner = rel[len(root) + 1 :] if root else rel
-        return inner in self._files.get(root, set()) or inner.startswith(self._dirs.get(root, ()))
+        return inner in self._files.get(root, set())
 
 
 def _entry_at(dir_fd: int, name: str, fmt: str) -> tuple[str, str] | None:
@@ -170,8 +173,8 @@ def delete_verified(folder: Path, plan: Mapping[str, Any], env: Mapping[str, str
     """Delete from ``folder`` only what is saved or disposable; return what was kept.
 
     A file goes when its bytes and mode on disk are what the snapshot holds (it is moved to a
-    holding name and checked again there, so a rewrite by its path survives), or when it lies
-    where git ignored files when the plan was made; a nested repository's git data goes when
+    holding name and checked again there, so a rewrite by its path survives), or when git
+    listed it as ignored when the plan was made; a nested repository's git data goes when
     the repository is still as saved. Anything else is kept, and returned (a folder that holds
     a repository the plan does not know is kept whole, with a trailing ``/``). ``env`` points
     git at the worktree's own git data. The folder itself goes only when nothing is kept.
