@@ -52,7 +52,10 @@ class MarkerTracker:
         if self._seen.get(session.key) is not session:
             self._seen[session.key] = session
             await self.scan_session(session, full=True)
-        elif refreshed.files or refreshed.touched:
+        elif refreshed.files or refreshed.touched or self._flagged.get(session.key):
+            # Flagged files are rescanned on every refresh: a git command that rewrites a
+            # file (rebase --abort) may land between the watcher's reports, and a fix must
+            # clear its markers even when no event names the file again.
             await self.on_refreshed(session, refreshed)
 
     async def on_document_hook(self, ls: Server, uri: str) -> None:
