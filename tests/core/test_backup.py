@@ -181,13 +181,11 @@ def test_files_written_during_the_deletion_are_kept(tmp_path: Path) -> None:
     repo = make_repo(tmp_path, files={".gitignore": "build/\n", "cli.py": "x\n"})
     wt = add_worktree(repo, tmp_path / "wt", "feature/late")
     inspection = inspect_worktree(wt)
-    admin = Path(git(wt, "rev-parse", "--absolute-git-dir"))
     (wt / "build").mkdir()
     (wt / "build" / "late.o").write_text("ignored: may go\n")
     (wt / "late.txt").write_text("written after the last check\n")
     (wt / "cli.py").write_text("changed after the last check\n")
-    env = {"GIT_DIR": str(admin), "GIT_WORK_TREE": str(wt)}
-    kept = delete_verified(wt, deletion_plan(inspection, wt), env)
+    kept = delete_verified(wt, deletion_plan(inspection, wt))
     assert kept == ["cli.py", "late.txt"]
     assert (wt / "late.txt").read_text() == "written after the last check\n"
     assert (wt / "cli.py").read_text() == "changed after the last check\n"
@@ -290,8 +288,7 @@ def test_deletion_never_follows_a_folder_swapped_for_a_link(tmp_path: Path) -> N
     plan = deletion_plan(inspection, wt)
     shutil.rmtree(wt / "build")
     (wt / "build").symlink_to(victim)
-    env = {"GIT_DIR": git(wt, "rev-parse", "--absolute-git-dir"), "GIT_WORK_TREE": str(wt)}
-    kept = delete_verified(wt, plan, env)
+    kept = delete_verified(wt, plan)
     assert sorted(p.name for p in victim.iterdir()) == sorted(["a", *(f"f{i}" for i in range(20))])
     assert kept == ["build"]  # the link itself, which nothing saved
 
@@ -309,8 +306,7 @@ def test_deletion_keeps_a_nested_repository_committed_to_meanwhile(tmp_path: Pat
     plan = deletion_plan(inspection, wt)
     git(lib, "commit", "-q", "--allow-empty", "-m", "precious")
     late = git(lib, "rev-parse", "HEAD")
-    env = {"GIT_DIR": git(wt, "rev-parse", "--absolute-git-dir"), "GIT_WORK_TREE": str(wt)}
-    kept = delete_verified(wt, plan, env)
+    kept = delete_verified(wt, plan)
     assert "lib/" in kept
     assert git(lib, "cat-file", "-t", late) == "commit"
 
@@ -324,8 +320,7 @@ def test_ignored_names_that_look_like_pathspec_magic(tmp_path: Path) -> None:
     plan = deletion_plan(inspection, wt)
     (wt / ":(top)build").mkdir()
     (wt / ":(top)build" / "todo.txt").write_text("not ignored: written meanwhile\n")
-    env = {"GIT_DIR": git(wt, "rev-parse", "--absolute-git-dir"), "GIT_WORK_TREE": str(wt)}
-    assert delete_verified(wt, plan, env) == [":(top)build/todo.txt"]
+    assert delete_verified(wt, plan) == [":(top)build/todo.txt"]
     assert not (wt / ":!debug.log").exists()
 
 
@@ -373,7 +368,6 @@ def test_a_new_file_in_a_folder_of_ignored_files_is_kept(tmp_path: Path) -> None
     inspection = inspect_worktree(wt)
     plan = deletion_plan(inspection, wt)
     (wt / "foo" / "important.txt").write_text("written meanwhile\n")
-    env = {"GIT_DIR": git(wt, "rev-parse", "--absolute-git-dir"), "GIT_WORK_TREE": str(wt)}
-    assert delete_verified(wt, plan, env) == ["foo/important.txt"]
+    assert delete_verified(wt, plan) == ["foo/important.txt"]
     assert (wt / "foo" / "important.txt").read_text() == "written meanwhile\n"
     assert not (wt / "foo" / "x.log").exists()

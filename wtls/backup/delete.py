@@ -169,17 +169,16 @@ def _walk(folder_fd: int) -> Iterator[tuple[str, list[str], list[str], int]]:
         yield ("" if rel == "." else rel), dirs, files, dir_fd
 
 
-def delete_verified(folder: Path, plan: Mapping[str, Any], env: Mapping[str, str]) -> list[str]:
+def delete_verified(folder: Path, plan: Mapping[str, Any]) -> list[str]:
     """Delete from ``folder`` only what is saved or disposable; return what was kept.
 
     A file goes when its bytes and mode on disk are what the snapshot holds (it is moved to a
     holding name and checked again there, so a rewrite by its path survives), or when git
     listed it as ignored when the plan was made; a nested repository's git data goes when
     the repository is still as saved. Anything else is kept, and returned (a folder that holds
-    a repository the plan does not know is kept whole, with a trailing ``/``). ``env`` points
-    git at the worktree's own git data. The folder itself goes only when nothing is kept.
+    a repository the plan does not know is kept whole, with a trailing ``/``). The folder
+    itself goes only when nothing is kept.
     """
-    del env  # git is not asked anything here: the plan says all
     common = Path(plan["common"])
     fmt = str(plan["format"])
     genv = {"GIT_DIR": str(common)}

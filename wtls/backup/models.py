@@ -87,17 +87,6 @@ class Inspection:
             )
         return out
 
-    def fingerprint(self) -> tuple[object, ...]:
-        """Equal fingerprints mean equal bytes, index and nested repositories."""
-        return (
-            self.tree,
-            self.index_tree,
-            tuple(
-                (s.nested.path, s.head, s.symref, s.tree, s.index_commit)
-                for s in self.nested_snapshots
-            ),
-        )
-
 
 @dataclass(frozen=True, kw_only=True)
 class Backup:

@@ -68,11 +68,11 @@ def _inner_roots(nested: Sequence[Nested], prefix: str) -> frozenset[str]:
     return frozenset(out)
 
 
-def inspect_worktree(folder: Path, *, nested_state: bool = True) -> Inspection:
+def inspect_worktree(folder: Path) -> Inspection:
     """Look at everything in ``folder`` (a worktree) that a removal would delete.
 
-    ``nested_state`` also snapshots nested repositories (HEAD, index and files) so that a later
-    :meth:`Inspection.fingerprint` notices a change inside them too.
+    Nested repositories are snapshotted too (HEAD, index and files), so that
+    :func:`verify_folder` notices a change inside them.
     """
     common = Path(run_git(["rev-parse", "--path-format=absolute", "--git-common-dir"], folder).text)
     fmt = object_format(folder)
@@ -86,13 +86,12 @@ def inspect_worktree(folder: Path, *, nested_state: bool = True) -> Inspection:
     # Nested repositories appear in the snapshot as gitlinks at their HEAD (as git records
     # submodules); their contents are snapshotted on their own.
     snapshots: list[NestedSnapshot] = []
-    if nested_state:
-        for n in repos:
-            inner = _inner_roots(nested, n.path)
-            snapshots.append(_nested_snapshot(n, folder, common, inner))
-        links = [(GITLINK, s.head, s.nested.path) for s in snapshots if s.head]
-        if links:
-            tree = write_tree(common, [*entries, *links])
+    for n in repos:
+        inner = _inner_roots(nested, n.path)
+        snapshots.append(_nested_snapshot(n, folder, common, inner))
+    links = [(GITLINK, s.head, s.nested.path) for s in snapshots if s.head]
+    if links:
+        tree = write_tree(common, [*entries, *links])
     index_tree = index_as_tree(folder)
     head_entries = tree_entries(folder, head) if head else {}
     index_entries = tree_entries(folder, index_tree)

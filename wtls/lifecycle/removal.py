@@ -120,11 +120,7 @@ def _finish_deletion(admin: Path, folder: Path, original: Path) -> _Recovery:
         (admin / _DELETING).unlink(missing_ok=True)
         (admin / "gitdir").write_bytes(os.fsencode(str(original / ".git")) + b"\n")
         return _Recovery(f"{original} was put back by hand after an interrupted removal: kept")
-    kept = (
-        delete_verified(folder, plan, {"GIT_DIR": str(admin), "GIT_WORK_TREE": str(folder)})
-        if folder.is_dir()
-        else []
-    )
+    kept = delete_verified(folder, plan) if folder.is_dir() else []
     if kept:
         (admin / _DELETING).unlink(missing_ok=True)
         if not original.exists():
@@ -245,7 +241,7 @@ def _delete_folder(
     # inside may still write by a relative path, and what it wrote is kept.
     plan = deletion_plan(inspection, aside)
     (admin / _DELETING).write_text(json.dumps({"backup": saved_in, **plan}), encoding="utf-8")
-    kept = delete_verified(aside, plan, {"GIT_DIR": str(admin), "GIT_WORK_TREE": str(aside)})
+    kept = delete_verified(aside, plan)
     if kept:
         # Stop: it stays a worktree, holding only what was written meanwhile.
         (admin / _DELETING).unlink(missing_ok=True)
