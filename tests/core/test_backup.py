@@ -371,3 +371,25 @@ def test_a_new_file_in_a_folder_of_ignored_files_is_kept(tmp_path: Path) -> None
     assert delete_verified(wt, plan) == ["foo/important.txt"]
     assert (wt / "foo" / "important.txt").read_text() == "written meanwhile\n"
     assert not (wt / "foo" / "x.log").exists()
+
+
+@pytest.mark.parametrize("record_moved", [False, True])
+def test_merge_remove_retried_after_a_killed_removal_finishes_it(
+    tmp_path: Path, record_moved: bool
+) -> None:
+    """`merge --remove` killed while removing: the retry puts the folder back, then removes it."""
+    repo = make_repo(tmp_path, files={"cli.py": "x\n"})
+    wt = add_worktree(repo, tmp_path / "wt", "feature/done")
+    (wt / "feature.py").write_text("done\n")
+    tip = commit_all(wt, "Feature")
+    git(repo, "merge", "--no-edit", "feature/done")  # the merge itself had happened
+    admin = Path(git(wt, "rev-parse", "--absolute-git-dir"))
+    aside = wt.parent / f".{wt.name}.wtls-removing-4244"
+    os.rename(wt, aside)  # killed right after renaming the folder aside
+    if record_moved:
+        (admin / "gitdir").write_text(f"{aside / '.git'}\n")
+    result = lc.merge_back(repo, "feature/done", remove=True)
+    assert result.merged and result.removed, result
+    assert "already merged" in result.message and f"put {wt} back" in result.message
+    assert not wt.exists() and not aside.exists() and not admin.exists()
+    assert git(repo, "merge-base", "--is-ancestor", tip, "HEAD") == ""

@@ -15,6 +15,7 @@ from wtls.lifecycle.common import (
 )
 from wtls.lifecycle.removal import (
     _remove_locked,
+    recover_interrupted_removals,
 )
 from wtls.lifecycle.results import (
     LifecycleSettings,
@@ -75,6 +76,9 @@ def merge_back(
     start_dir = _start_dir(start)
     repository = discover(start_dir)
     with _repo_lock(repository.common_dir):
+        # A removal of this worktree killed half-way (say by an earlier `merge --remove`) left
+        # its folder aside: put it back first, so the retry sees the worktree as it is.
+        recovered = [r.note for r in recover_interrupted_removals(repository.common_dir)]
         state = repository_state(repository, settings.base_branch)
         target = resolve_worktree(state, worktree, cwd=start_dir)
         base = state.base_branch
@@ -168,7 +172,13 @@ def merge_back(
         commit = run_git(["rev-parse", "--verify", "HEAD"], base_wt.path).text
         removed = deleted = False
         problems: list[str] = []
-        message = f"merged {branch} into {base} in {base_wt.path}"
+        message = (
+            f"merged {branch} into {base} in {base_wt.path}"
+            if commit != before
+            else f"{branch} was already merged into {base}: nothing new to merge"
+        )
+        if recovered:
+            message = "; ".join(recovered) + "; " + message
         if remove:
             # The merge happened: whatever befalls the removal, the result says so.
             try:
