@@ -282,9 +282,13 @@ class RawServer:
             current = self.diagnostics.get(key, [])
             return (current,) if predicate(current) else None
 
-        found: tuple[list[dict[str, Any]]] = await self.wait_until(
-            check, f"{what} (diagnostics of {key}: now {self.diagnostics.get(key)})", timeout
-        )
+        try:
+            found: tuple[list[dict[str, Any]]] = await self.wait_until(check, what, timeout)
+        except AssertionError as exc:
+            # Said at the timeout, not when the wait began: what was published last.
+            raise AssertionError(
+                f"{exc}; diagnostics of {key}: {self.diagnostics.get(key)}"
+            ) from None
         return found[0]
 
     def diagnostics_for(self, path: Path) -> list[dict[str, Any]]:
