@@ -95,3 +95,45 @@ async def test_unsaved_buffer_edit_predicts_a_conflict(tmp_path: Path) -> None:
         # Typing it back to what is on disk clears the prediction.
         s.change_document(cli, on_disk, version=3)
         await s.wait_for_diagnostics(cli, lambda d: not predicted(d), "warning cleared")
+
+
+async def test_predicted_merge_request_shows_the_merged_file_with_unsaved_edits(
+    tmp_path: Path,
+) -> None:
+    """`wtls/predictedMerge`: the file as git's merge would leave it, this buffer unsaved."""
+    from pygls.exceptions import JsonRpcException
+
+    _, wipe, remaining = setup(tmp_path)
+    (wipe / "cli.py").write_text((wipe / "cli.py").read_text().replace(OLD, OLD + " | wipe"))
+    commit_all(wipe, "Add wipe command")
+    cli = remaining / "cli.py"
+    on_disk = cli.read_text()
+    async with open_session([remaining]) as s:
+        await s.wait_for_state(lambda st: len(st["worktrees"]) == 3, "initial state")
+        s.open_document(cli)
+        s.change_document(cli, on_disk.replace(OLD, OLD + " | remaining"))  # unsaved
+
+        async def ask(params: Any) -> Any:
+            return await s.client.protocol.send_request_async("wtls/predictedMerge", params)
+
+        merged = await ask({"uri": cli.as_uri(), "with": str(wipe)})
+        assert merged.conflicted is True and merged.path == "cli.py"
+        assert merged.ours == "feature/remaining" and merged.theirs == "feature/wipe"
+        ours_line = f'USAGE = "usage: cli.py add <text> | list | {OLD} | remaining"'
+        assert f"<<<<<<< feature/remaining\n{ours_line}\n=======\n" in merged.content
+        assert ">>>>>>> feature/wipe\n" in merged.content
+        base = await ask({"uri": cli.as_uri(), "with": "base"})
+        assert base.conflicted is False and "| remaining" in base.content
+        assert cli.read_text() == on_disk  # nothing was written
+        for params, message in (
+            ({"uri": cli.as_uri()}, "'with' must be a non-empty string, got nothing"),
+            ({"uri": cli.as_uri(), "with": 3}, "'with' must be a non-empty string, got a number"),
+            ({"uri": cli.as_uri(), "with": "no-such"}, "no worktree matches 'no-such'"),
+            ({"uri": (tmp_path / "x.py").as_uri(), "with": "base"}, "not inside a git"),
+        ):
+            try:
+                await ask(params)
+            except JsonRpcException as exc:
+                assert message in str(exc), (params, exc)
+            else:
+                raise AssertionError(f"{params} was accepted")

@@ -135,6 +135,26 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return EXIT_REFUSED if prediction.has_conflicts else EXIT_OK
 
 
+def _cmd_diff(args: argparse.Namespace) -> int:
+    from wtls.review import worktree_diff
+    from wtls.wire import wire_object
+
+    diff = worktree_diff(args.worktree, cwd=Path.cwd(), base_branch=args.base, patch=not args.stat)
+    if args.json:
+        print_json(wire_object(diff))
+    elif args.stat:
+        for f in diff.files:
+            counts = "binary" if f.added is None else f"+{f.added} -{f.deleted}"
+            name = f"{f.old_path} -> {f.path}" if f.old_path else f.path
+            print(f"{f.status:<12} {counts:<14} {printable(name)}")
+        label = diff.branch or str(diff.worktree)
+        count = len(diff.files)
+        print(f"{count} file{'' if count == 1 else 's'} changed by {label} against {diff.base}")
+    else:
+        sys.stdout.write(diff.patch or "")
+    return EXIT_OK
+
+
 def _cmd_repair(args: argparse.Namespace) -> int:
     from wtls.repair import describe, repair
 

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 from wtls.cli.commands import (
     _cmd_check,
     _cmd_demo,
+    _cmd_diff,
     _cmd_list,
     _cmd_lock,
     _cmd_merge,
@@ -265,6 +266,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--base", metavar="BRANCH", help="base branch (default: the main worktree's)")
     p.set_defaults(handler=_cmd_check)
+
+    p = sub.add_parser(
+        "diff",
+        help="what merging a worktree would bring: its work against the base branch",
+        description="Show the working state of WORKTREE (its commits, uncommitted and untracked "
+        "files; not ignored ones) against its merge base with the base branch: exactly the "
+        "changes merging it would bring, without what the base branch did meanwhile. Renames "
+        "are followed. Nothing in the repository changes.",
+    )
+    p.add_argument("worktree", metavar="WORKTREE", help="path or branch of the worktree")
+    p.add_argument("--stat", action="store_true", help="one line per file instead of the diff")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print {worktree, branch, base, mergeBase, snapshot, files: [{path, status, "
+        "oldPath, added, deleted}], patch}",
+    )
+    p.add_argument("--base", metavar="BRANCH", help="base branch (default: the main worktree's)")
+    p.set_defaults(handler=_cmd_diff)
 
     p = sub.add_parser(
         "repair",

@@ -6,6 +6,8 @@ from __future__ import annotations
 WORKTREES_METHOD = "wtls/worktrees"
 #: Notification: a worktree moved ``{from, to, branch}``.
 MOVED_METHOD = "wtls/moved"
+#: Request: one file as git's merge with another worktree would leave it.
+PREDICTED_MERGE_METHOD = "wtls/predictedMerge"
 
 
 class Command:

@@ -38,6 +38,7 @@ from wtls.server.features import (
     links,
     marker_actions,
     marker_diagnostics,
+    predicted_merge,
     workspace,
     worktree_commands,
 )
@@ -199,6 +200,7 @@ def create_server() -> WtlsServer:
     links.register(server)
     worktree_commands.register(server)
     conflicts.register(server)
+    predicted_merge.register(server)
     return server
 
 

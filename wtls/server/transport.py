@@ -26,6 +26,9 @@ from wtls.jsontext import dumps
 
 log = logging.getLogger(__name__)
 
+#: The methods wtls defines itself (``wtls/worktrees``, ``wtls/predictedMerge``, ...).
+OWN_METHOD_PREFIX = "wtls/"
+
 
 class WtlsProtocol(LanguageServerProtocol):
     """pygls' protocol, except that every request gets an answer: one without ``params``, one
@@ -37,6 +40,19 @@ class WtlsProtocol(LanguageServerProtocol):
         client would wait forever: answer it with an error."""
         if "jsonrpc" in data and "method" in data and "params" not in data:
             data = {**data, "params": None}
+        method = data.get("method")
+        if isinstance(method, str) and method.startswith(OWN_METHOD_PREFIX):
+            # pygls turns the params of a method it does not know into namedtuples, renaming
+            # keys that are not identifiers (``with`` became ``_1``): wtls's own methods get
+            # their params as the plain JSON that was sent.
+            params = data.get("params")
+            message = self._structure_or_answer({**data, "params": None})
+            if hasattr(message, "params"):
+                message.params = params
+            return message
+        return self._structure_or_answer(data)
+
+    def _structure_or_answer(self, data: dict[str, Any]) -> Any:
         try:
             return super().structure_message(data)
         except Exception:

@@ -1,0 +1,332 @@
+"""Looking at a merge before it happens, and at a worktree's work before it is merged.
+
+:func:`predicted_merge` is one file as git's merge of two working states would leave it
+(conflict markers included): the same snapshots and the same ``git merge-tree`` that conflict
+foresight uses (:mod:`wtls.predict`), read back for one path. :func:`worktree_diff` is a
+worktree's working state (committed, uncommitted and untracked) against its merge base with the
+base branch: what merging it would bring. Neither touches a worktree, an index or a ref. No LSP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from wtls.errors import Refused
+from wtls.git import GitError, require_git, run_git, split_z
+from wtls.lifecycle.common import resolve_worktree
+from wtls.links import absolute
+from wtls.predict import merge_many, snapshot_worktree
+from wtls.predict.commits import Commit, commit_info
+from wtls.worktrees import RepositoryError, RepositoryState, WorktreeState, repository_state
+from wtls.worktrees import discover as discover_repository
+
+#: The word for "the base branch's tip" where a worktree is expected.
+BASE = "base"
+#: The largest merged file returned in full (a bigger one is refused, not cut).
+MAX_MERGED_FILE = 8 * 1024 * 1024
+#: git's own test for binary content: a NUL within the first 8,000 bytes.
+_BINARY_PROBE = 8000
+
+
+@dataclass(frozen=True, kw_only=True)
+class PredictedMerge:
+    """One file of a predicted merge: ``wtls/predictedMerge``'s answer."""
+
+    #: The file as the merge leaves it (conflict markers included); "" when deleted or binary.
+    content: str
+    #: Whether git's merge would stop with a conflict in this file.
+    conflicted: bool
+    #: Its path in the merge (relative, ``/``-separated; renames followed); None when deleted.
+    path: str | None
+    #: The file's path in this worktree (relative).
+    source: str
+    #: The label of this worktree's side ("ours": the first side of each conflict).
+    ours: str
+    #: The label of the other side: a branch, a folder, or the base branch.
+    theirs: str
+    #: Whether the merged file is binary (then ``content`` is empty).
+    binary: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChangedFile:
+    """One file a worktree's work changes, against its merge base with the base branch."""
+
+    path: str
+    #: ``added``, ``modified``, ``deleted``, ``renamed``, ``copied`` or ``type-changed``.
+    status: str
+    #: The path before a rename or copy.
+    old_path: str | None = None
+    #: Lines added and deleted; None for a binary file.
+    added: int | None = None
+    deleted: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorktreeDiff:
+    """``wtls diff``: what merging a worktree's working state into the base branch would bring."""
+
+    worktree: Path
+    branch: str | None
+    base: str
+    #: The merge base of the working state and the base branch's tip.
+    merge_base: str
+    #: The commit that stands for the working state (HEAD itself when nothing is uncommitted).
+    snapshot: str
+    files: tuple[ChangedFile, ...]
+    #: The unified diff (``git diff`` text); None when only the summary was asked for.
+    patch: str | None = None
+
+
+def _state_of(path: Path, base_branch: str | None) -> RepositoryState:
+    require_git()
+    try:
+        return repository_state(discover_repository(path), base_branch)
+    except RepositoryError as exc:
+        raise Refused(str(exc)) from exc
+
+
+def _working_state(wt: WorktreeState, overlays: Mapping[Path, bytes]) -> Commit:
+    if wt.bare or wt.prunable or not wt.path.is_dir():
+        raise Refused(f"worktree {wt.path} has no files to merge (bare, or its folder is gone)")
+    own = {
+        p.relative_to(wt.path).as_posix(): data
+        for p, data in overlays.items()
+        if wt.path in p.parents
+    }
+    made = snapshot_worktree(wt.path, own, index=wt.gitdir / "index" if wt.gitdir else None)
+    if made is None:
+        raise Refused(f"worktree {wt.path} has no commits yet: there is nothing to merge")
+    return made[1]
+
+
+def _base_tip(state: RepositoryState) -> tuple[str, Commit]:
+    base = state.base_branch
+    tip = commit_info(state.repository.common_dir, f"refs/heads/{base}") if base else None
+    if base is None or tip is None:
+        raise Refused("the repository has no base branch (set one with --base)")
+    return base, tip
+
+
+def _label(wt: WorktreeState) -> str:
+    return wt.branch or f"detached {wt.path.name}"
+
+
+def _in_tree(cwd: Path, tree: str, path: str) -> bool:
+    listing = run_git(["ls-tree", "-z", "--full-tree", "--name-only", tree, "--", path], cwd)
+    return bool(listing.stdout)
+
+
+def _merged_path(cwd: Path, ours: Commit, theirs: Commit, tree: str, rel: str) -> str | None:
+    """Where ``rel`` of ``ours`` is in the merged ``tree``: the same path, a rename, or gone.
+
+    A rename on the other side is found the way the merge finds it: the other side's changes
+    since the merge base, with rename detection.
+    """
+    if _in_tree(cwd, tree, rel):
+        return rel
+    try:
+        base = run_git(["merge-base", ours.oid, theirs.oid], cwd).text
+    except GitError:
+        return None
+    changes = split_z(
+        run_git(["diff-tree", "-r", "-z", "-M", "--name-status", base, theirs.oid], cwd).stdout
+    )
+    i = 0
+    while i < len(changes):
+        status = changes[i]
+        if status[:1] in ("R", "C"):
+            old, new = changes[i + 1], changes[i + 2]
+            if old == rel and status[:1] == "R" and _in_tree(cwd, tree, new):
+                return new
+            i += 3
+        else:
+            i += 2
+    return None
+
+
+def _read_blob(cwd: Path, tree: str, path: str) -> tuple[bytes, str]:
+    """The bytes and mode of ``path`` in ``tree`` (a link's target, a submodule's commit line)."""
+    listing = run_git(["ls-tree", "-z", "-l", "--full-tree", tree, "--", path], cwd).stdout
+    meta = listing.split(b"\t", 1)[0].decode()
+    mode, _kind, oid, size = meta.split()
+    if mode == "160000":
+        return f"Subproject commit {oid}\n".encode(), mode
+    if int(size) > MAX_MERGED_FILE:
+        raise Refused(
+            f"{path} would be {int(size):,} bytes after the merge: too large to show "
+            f"(the limit is {MAX_MERGED_FILE:,})"
+        )
+    return run_git(["cat-file", "blob", oid], cwd).stdout, mode
+
+
+def _relabel(
+    data: bytes, ours: Commit, theirs: Commit, ours_label: str, theirs_label: str
+) -> bytes:
+    """Marker lines name the commits merge-tree was given; name the sides instead."""
+    out: list[bytes] = []
+    for line in data.splitlines(keepends=True):
+        for marker, commit, label in (
+            (b"<<<<<<< ", ours, ours_label),
+            (b">>>>>>> ", theirs, theirs_label),
+        ):
+            prefix = marker + commit.oid.encode()
+            if line.startswith(prefix):
+                line = marker + label.encode("utf-8", "surrogateescape") + line[len(prefix) :]
+                break
+        out.append(line)
+    return b"".join(out)
+
+
+def predicted_merge(
+    file: Path,
+    other: str,
+    *,
+    overlays: Mapping[Path, bytes] | None = None,
+    base_branch: str | None = None,
+    cwd: Path | None = None,
+) -> PredictedMerge:
+    """``file`` (in one worktree) as merging its worktree's working state with ``other`` leaves it.
+
+    ``other`` is another worktree (its path, a path inside it, its branch or folder name) or
+    ``"base"`` (the base branch's tip). ``overlays`` are unsaved buffers (absolute path → bytes)
+    of either side. This worktree is "ours": the first side of each conflict, as in ``git
+    merge`` run there. Raises :class:`Refused` with the reason for a file outside every
+    worktree, an unknown or identical other side, a merge git cannot do, or a huge file.
+    """
+    target = absolute(file)
+    folder = target if target.is_dir() else target.parent
+    if not folder.is_dir():
+        raise Refused(f"{target} is not in an existing folder")
+    state = _state_of(folder, base_branch)
+    ours_wt = state.find(target)
+    if ours_wt is None:
+        raise Refused(f"{target} is not inside any worktree of {state.repository.key}")
+    rel = target.relative_to(ours_wt.path).as_posix()
+    if rel == "." or rel == ".git" or rel.startswith(".git/"):
+        raise Refused(f"{target} is not a file of worktree {ours_wt.path}")
+    if other == BASE:
+        theirs_label, theirs = _base_tip(state)
+    else:
+        theirs_wt = resolve_worktree(state, other, cwd=cwd)
+        if theirs_wt.path == ours_wt.path:
+            raise Refused(f"{other!r} is this file's own worktree {ours_wt.path}: name another")
+        theirs_label, theirs = _label(theirs_wt), _working_state(theirs_wt, overlays or {})
+    ours = _working_state(ours_wt, overlays or {})
+    outcome = merge_many(ours_wt.path, [(ours.oid, theirs.oid)])[0]
+    if outcome is None:
+        raise Refused(
+            f"git cannot merge {_label(ours_wt)} with {theirs_label} (unrelated histories?)"
+        )
+    path = _merged_path(ours_wt.path, ours, theirs, outcome.tree, rel)
+    conflicted = bool({rel, path} & set(outcome.conflicted_paths()))
+    content, binary = "", False
+    if path is not None:
+        data, _mode = _read_blob(ours_wt.path, outcome.tree, path)
+        binary = b"\0" in data[:_BINARY_PROBE]
+        if not binary:
+            data = _relabel(data, ours, theirs, _label(ours_wt), theirs_label)
+            content = data.decode("utf-8", "replace")
+    return PredictedMerge(
+        content=content,
+        conflicted=conflicted,
+        path=path,
+        source=rel,
+        ours=_label(ours_wt),
+        theirs=theirs_label,
+        binary=binary,
+    )
+
+
+_STATUS = {
+    "A": "added",
+    "M": "modified",
+    "D": "deleted",
+    "R": "renamed",
+    "C": "copied",
+    "T": "type-changed",
+}
+
+
+def worktree_diff(
+    spec: str,
+    *,
+    cwd: Path,
+    base_branch: str | None = None,
+    patch: bool = True,
+    max_patch: int = MAX_MERGED_FILE,
+) -> WorktreeDiff:
+    """What merging worktree ``spec``'s working state into the base branch would bring.
+
+    The working state is committed, uncommitted and untracked (never ignored) work, as
+    conflict foresight sees it, compared with its merge base with the base branch's tip (the
+    changes the base branch made meanwhile are not shown). ``patch`` adds the unified diff,
+    refused above ``max_patch`` bytes (ask for the summary instead).
+    """
+    state = _state_of(cwd, base_branch)
+    wt = resolve_worktree(state, spec, cwd=cwd)
+    base, tip = _base_tip(state)
+    work = _working_state(wt, {})
+    try:
+        merge_base = run_git(["merge-base", work.oid, tip.oid], wt.path).text
+    except GitError as exc:
+        raise Refused(f"{_label(wt)} and {base} have no common history") from exc
+    numstat = split_z(
+        run_git(["diff", "--numstat", "-z", "-M", merge_base, work.oid, "--"], wt.path).stdout
+    )
+    counts: dict[str, tuple[int | None, int | None]] = {}
+    i = 0
+    while i < len(numstat):
+        added, deleted, rest = numstat[i].split("\t", 2)
+        if rest == "":  # a rename: the old and the new path follow
+            name = numstat[i + 2]
+            i += 3
+        else:
+            name = rest
+            i += 1
+        counts[name] = (
+            None if added == "-" else int(added),
+            None if deleted == "-" else int(deleted),
+        )
+    statuses = split_z(
+        run_git(["diff", "--name-status", "-z", "-M", merge_base, work.oid, "--"], wt.path).stdout
+    )
+    files: list[ChangedFile] = []
+    i = 0
+    while i < len(statuses):
+        code = statuses[i][:1]
+        if code in ("R", "C"):
+            old, new = statuses[i + 1], statuses[i + 2]
+            i += 3
+        else:
+            old, new = None, statuses[i + 1]
+            i += 2
+        added_n, deleted_n = counts.get(new, (None, None))
+        files.append(
+            ChangedFile(
+                path=new,
+                status=_STATUS.get(code, "modified"),
+                old_path=old,
+                added=added_n,
+                deleted=deleted_n,
+            )
+        )
+    text: str | None = None
+    if patch:
+        data = run_git(["diff", "-M", "--binary", merge_base, work.oid, "--"], wt.path).stdout
+        if len(data) > max_patch:
+            raise Refused(
+                f"the diff of {_label(wt)} is {len(data):,} bytes: too large to print (use --stat)"
+            )
+        text = data.decode("utf-8", "replace")
+    return WorktreeDiff(
+        worktree=wt.path,
+        branch=wt.branch,
+        base=base,
+        merge_base=merge_base,
+        snapshot=work.oid,
+        files=tuple(files),
+        patch=text,
+    )
