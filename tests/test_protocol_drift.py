@@ -16,7 +16,7 @@ def _ts() -> str:
 
 def test_method_names_match() -> None:
     ts = _ts()
-    for name in ("WORKTREES_METHOD", "MOVED_METHOD"):
+    for name in ("WORKTREES_METHOD", "MOVED_METHOD", "PREDICTED_MERGE_METHOD"):
         found = re.search(rf"export const {name} = '([^']+)';", ts)
         assert found is not None, f"{name} is missing from protocol.ts"
         assert found.group(1) == getattr(protocol, name)
@@ -66,3 +66,14 @@ def test_merge_result_fields_match(tmp_path: Path) -> None:
     commit_all(wt, "x")
     result = merge_back(repo, "feature/x").to_json()
     assert set(result) == _interface_fields("MergeResult")
+
+
+def test_predicted_merge_fields_match() -> None:
+    import dataclasses
+
+    from wtls.review import PredictedMerge
+    from wtls.wire import camel
+
+    fields = {camel(f.name) for f in dataclasses.fields(PredictedMerge)}
+    assert fields == _interface_fields("PredictedMerge")
+    assert _interface_fields("PredictedMergeParams") == {"uri", "with"}

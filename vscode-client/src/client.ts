@@ -130,6 +130,22 @@ export class WtlsClient implements vscode.Disposable {
         }
     }
 
+    /** Sends one of wtls's own requests; a refusal throws {@link RefusedError}. */
+    async request<T>(method: string, params: object): Promise<T> {
+        const client = this.runningClient();
+        try {
+            return await client.sendRequest<T>(method, params);
+        } catch (err) {
+            if (err instanceof ResponseError && err.code === REFUSED_CODE) {
+                throw new RefusedError(err.message);
+            }
+            if (err instanceof ResponseError && err.code === ERROR_CODE) {
+                throw new Error(err.message);
+            }
+            throw err;
+        }
+    }
+
     dispose(): void {
         this.disposed = true;
         this.clearRestartTimer();

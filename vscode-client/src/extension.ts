@@ -7,6 +7,7 @@ import * as vscode from 'vscode';
 import { AgentLauncher } from './agent';
 import { WtlsClient } from './client';
 import { offerReopenMoved, registerCommands } from './commands';
+import { PredictedMergeView } from './predictedMerge';
 import { RESTART_KEYS, serverCommandSignature } from './settings';
 import { WorktreeStore } from './state';
 import { WorktreeStatusBar } from './statusBar';
@@ -26,6 +27,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
         agents,
         new WorktreeStatusBar(store, client),
         new WorktreesView(store),
+        new PredictedMergeView(client, store),
         ...registerCommands({ client, store, log }),
         client.onDidMoveWorktree((moved) => void offerReopenMoved(moved)),
         onServerCommandChange(log, () => void client?.restart('the server command changed')),

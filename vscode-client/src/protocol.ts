@@ -13,6 +13,31 @@ export const WORKTREES_METHOD = 'wtls/worktrees';
 /** Notification (server → client): a linked worktree moved to a new folder. */
 export const MOVED_METHOD = 'wtls/moved';
 
+/** Request: one file as git's merge of its worktree with another (or the base branch) leaves it. */
+export const PREDICTED_MERGE_METHOD = 'wtls/predictedMerge';
+
+/** Params of `wtls/predictedMerge`: a file of this window's worktree, and the other side. */
+export interface PredictedMergeParams {
+    uri: string;
+    /** Another worktree's path (or branch), or "base" for the base branch's tip. */
+    with: string;
+}
+
+/** Answer of `wtls/predictedMerge`. */
+export interface PredictedMerge {
+    /** The file as the merge leaves it, conflict markers included ("" when deleted or binary). */
+    content: string;
+    conflicted: boolean;
+    /** Its path in the merge (renames followed); null when the merge deletes it. */
+    path: string | null;
+    /** Its path in this worktree. */
+    source: string;
+    /** The label of this worktree's side (first side of each conflict). */
+    ours: string;
+    theirs: string;
+    binary: boolean;
+}
+
 /** Payload of `wtls/moved`. */
 export interface MovedPayload {
     from: string;
