@@ -57,6 +57,11 @@ def nvim() -> str:
     return found
 
 
+def test_protocol_doc_shows_the_predicted_merge_snippet_this_test_uses() -> None:
+    snippet = (HERE / "nvim" / "predicted-merge.lua").read_text()
+    assert snippet.strip() in (HERE.parents[1] / "docs" / "protocol.md").read_text()
+
+
 def test_readme_shows_the_snippet_this_test_uses() -> None:
     snippet = SNIPPET.read_text()
     assert snippet.strip() in README.read_text(), (
@@ -117,6 +122,8 @@ def test_neovim_builtin_client(nvim: str, tmp_path: Path) -> None:
             "WTLS_OPEN": str(remaining / "cli.py"),
             "WTLS_WANT_CODES": ",".join(want),
             "WTLS_SPAWN": "agent-nvim",
+            "WTLS_MERGE_SNIPPET": str(HERE / "nvim" / "predicted-merge.lua"),
+            "WTLS_MERGE_WITH": "feature/wipe",
         },
         tmp_path,
     )
@@ -151,6 +158,13 @@ def test_neovim_builtin_client(nvim: str, tmp_path: Path) -> None:
         f'USAGE = "usage: cli.py {USAGE} | remaining"'
     )
     assert "feature/wipe" in conflict["message"]
+
+    # docs/protocol.md's :PredictedMerge showed the merged file, markers and all.
+    assert data["merge_shown"], data["messages"]
+    assert data["merge_name"].endswith("merge with feature/wipe: cli.py")
+    lines = data["merge_lines"]
+    assert lines[lines.index("<<<<<<< feature/remaining") + 1].endswith('| remaining"')
+    assert ">>>>>>> feature/wipe" in lines and data["merge_modifiable"] is False
 
     # :WtlsSpawn ran wtls.spawn through workspace/executeCommand and the worktree exists.
     assert "wtls.spawn" in data["commands"]

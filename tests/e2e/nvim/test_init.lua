@@ -3,6 +3,8 @@
 --   WTLS_SNIPPET     path of wtls.lua        WTLS_OPEN   file to edit
 --   WTLS_WANT_CODES  diagnostic codes to wait for (comma-separated)
 --   WTLS_SPAWN       name for :WtlsSpawn     WTLS_RESULT where to write the JSON
+--   WTLS_MERGE_SNIPPET  docs/protocol.md's :PredictedMerge (predicted-merge.lua), run with
+--                       WTLS_MERGE_WITH before the spawn
 local TIMEOUT = tonumber(vim.env.WTLS_TIMEOUT_MS or '30000')
 local out = { notifications = 0, messages = {} }
 
@@ -73,6 +75,20 @@ local function session()
     return has_codes(want)
   end, 50)
   out.diagnostics = diagnostics()
+
+  -- docs/protocol.md's :PredictedMerge opens the merged file in a scratch buffer.
+  if vim.env.WTLS_MERGE_SNIPPET then
+    dofile(vim.env.WTLS_MERGE_SNIPPET)
+    local source = vim.api.nvim_get_current_buf()
+    vim.cmd('PredictedMerge ' .. assert(vim.env.WTLS_MERGE_WITH))
+    out.merge_shown = vim.wait(TIMEOUT, function()
+      return vim.api.nvim_get_current_buf() ~= source
+    end, 50)
+    out.merge_name = vim.api.nvim_buf_get_name(0)
+    out.merge_lines = vim.api.nvim_buf_get_lines(0, 0, -1, false)
+    out.merge_modifiable = vim.bo.modifiable
+    vim.cmd('close')
+  end
 
   -- wtls.spawn through the snippet's :WtlsSpawn (workspace/executeCommand).
   local name = assert(vim.env.WTLS_SPAWN)
