@@ -252,6 +252,22 @@ export class Sandbox {
         });
     }
 
+    /**
+     * Makes this sandbox a machine where wtls is not installed: no `wtls.server.command` setting
+     * and no folder holding a `wtls` executable on PATH (the .vsix's bundled server must do).
+     * Call before the first `openFolder`. Returns the PATH folders dropped.
+     */
+    withoutInstalledServer() {
+        const file = join(this.dirs.userData, 'User', 'settings.json');
+        const settings = JSON.parse(readFileSync(file, 'utf8'));
+        delete settings['wtls.server.command'];
+        writeFileSync(file, JSON.stringify(settings, null, 2));
+        const dirs = (this.env.PATH ?? '').split(delimiter);
+        const dropped = dirs.filter((d) => d && existsSync(join(d, 'wtls')));
+        this.env.PATH = dirs.filter((d) => !dropped.includes(d)).join(delimiter);
+        return dropped;
+    }
+
     /** Runs the wtls CLI (as a user would in a terminal) in `cwd`; returns its output. */
     wtls(cwd, ...args) {
         return execFileSync(this.tools.wtls, args, { cwd, env: this.env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });

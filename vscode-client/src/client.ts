@@ -190,7 +190,7 @@ export class WtlsClient implements vscode.Disposable {
         this.setState('starting');
         let launch: ServerLaunch;
         try {
-            launch = await resolveServerLaunch();
+            launch = await resolveServerLaunch(this.extensionUri.fsPath);
         } catch (err) {
             // Not installed: retrying cannot help until a setting or PATH changes.
             this.setState('failed');
@@ -200,7 +200,8 @@ export class WtlsClient implements vscode.Disposable {
         }
         const generation = ++this.generation;
         this.stderrTail = [];
-        this.log.info(`Starting the wtls server (${launch.source}): ${[launch.command, ...launch.args].join(' ')}`);
+        const extraEnv = Object.entries(launch.env ?? {}).map(([k, v]) => ` ${k}=${v}`).join('');
+        this.log.info(`Starting the wtls server (${launch.source}):${extraEnv} ${[launch.command, ...launch.args].join(' ')}`);
         const client = new LanguageClient(
             SECTION,
             'wtls',
@@ -228,7 +229,7 @@ export class WtlsClient implements vscode.Disposable {
         return new Promise((resolve, reject) => {
             const child = spawn(launch.command, launch.args, {
                 cwd: launch.cwd,
-                env: { ...process.env, PYTHONUNBUFFERED: '1', PYTHONIOENCODING: 'utf-8' },
+                env: { ...process.env, PYTHONUNBUFFERED: '1', PYTHONIOENCODING: 'utf-8', ...launch.env },
                 stdio: 'pipe',
             });
             this.child = child;

@@ -8,6 +8,7 @@ import { constants as fsConstants, promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { BOOTSTRAP, bundledLibs, findPython, MIN_PYTHON } from './bundledServer';
 import { expandServerCommand } from './format';
 
 export const SECTION = 'wtls';
@@ -62,7 +63,9 @@ export interface ServerLaunch {
     args: string[];
     cwd: string;
     /** Where the command came from, for the log. */
-    source: 'setting' | 'venv' | 'PATH';
+    source: 'setting' | 'venv' | 'bundled' | 'PATH';
+    /** Variables added to the server's environment. */
+    env?: Record<string, string>;
 }
 
 /** The server command could not be found; the message says where it was looked for. */
@@ -120,12 +123,13 @@ async function findOnPath(name: string): Promise<string | undefined> {
 
 /**
  * Resolves `wtls.server.command` / `wtls.server.args`: the setting if given, else `wtls` from
- * a workspace folder's `.venv`/`venv` (or that of its main worktree), else `wtls` on PATH.
+ * a workspace folder's `.venv`/`venv` (or that of its main worktree), else the server bundled in
+ * the .vsix run by a Python >= 3.11, else `wtls` on PATH.
  * For debugging the server (`.vscode/launch.json`), `WTLS_DEBUGPY_PORT` in the extension host's
  * environment runs it under debugpy with the Python next to the `wtls` script.
  */
-export async function resolveServerLaunch(): Promise<ServerLaunch> {
-    const launch = await resolvePlainLaunch();
+export async function resolveServerLaunch(extensionPath: string): Promise<ServerLaunch> {
+    const launch = await resolvePlainLaunch(extensionPath);
     const port = process.env.WTLS_DEBUGPY_PORT;
     if (!port || path.basename(launch.command).replace(/\.exe$/, '') !== 'wtls') {
         return launch;
@@ -141,7 +145,7 @@ export async function resolveServerLaunch(): Promise<ServerLaunch> {
     };
 }
 
-async function resolvePlainLaunch(): Promise<ServerLaunch> {
+async function resolvePlainLaunch(extensionPath: string): Promise<ServerLaunch> {
     const cfg = vscode.workspace.getConfiguration(SECTION);
     const folders = (vscode.workspace.workspaceFolders ?? []).filter((f) => f.uri.scheme === 'file');
     const first = folders[0]?.uri.fsPath;
@@ -178,9 +182,32 @@ async function resolvePlainLaunch(): Promise<ServerLaunch> {
             }
         }
     }
+    // The server this extension carries, run by a Python >= 3.11: the exact version it was built with.
+    const libs = await bundledLibs(extensionPath);
+    let pythons: string[] = [];
+    if (libs) {
+        const found = await findPython(folders[0]?.uri);
+        if (found.python) {
+            return {
+                command: found.python,
+                args: ['-c', BOOTSTRAP, ...args],
+                cwd,
+                source: 'bundled',
+                env: { WTLS_BUNDLED_LIBS: libs },
+            };
+        }
+        pythons = found.tried;
+    }
     const onPath = await findOnPath(EXE);
     if (onPath) {
         return { command: onPath, args, cwd, source: 'PATH' };
+    }
+    if (libs) {
+        throw new ServerNotFound(
+            `wtls needs Python ${MIN_PYTHON.join('.')} or newer to run the server it ships with, and found none ` +
+                `(${pythons.join('; ')}). Install Python ${MIN_PYTHON.join('.')}+ (python.org, or your package manager), ` +
+                'or select one with the Python extension, or set wtls.server.command to a wtls you installed.',
+        );
     }
     throw new ServerNotFound(
         `The wtls server was not found: no "${EXE}" on PATH` +

@@ -543,6 +543,10 @@ def _remove_locked(
 def wtls_command() -> str:
     """How a printed command runs this wtls: ``wtls`` when that is on PATH, else its Python."""
     found = shutil.which("wtls")
+    bundled = os.environ.get("WTLS_BUNDLED_LIBS")
+    if bundled:
+        # The server a VS Code .vsix carries: importable only with its libraries on the path.
+        return f"PYTHONPATH={shlex.quote(bundled)} {shlex.quote(sys.executable)} -m wtls"
     here = Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0] else None
     if found is not None and (here is None or Path(found).resolve() == here or "wtls" in here.name):
         return "wtls"
