@@ -89,6 +89,20 @@ class ScenarioContext {
         );
     }
 
+    /**
+     * With WTLS_E2E_PICTURES=DIR (`npm run pictures`), saves `locator` as DIR/<name>.png: the
+     * README's pictures, taken from the real workbench by the same steps that test it.
+     */
+    async picture(locator, name) {
+        const dir = process.env.WTLS_E2E_PICTURES;
+        if (!dir) {
+            return;
+        }
+        mkdirSync(dir, { recursive: true });
+        await locator.screenshot({ path: join(dir, `${name}.png`), animations: 'disabled' });
+        log(`picture ${join(dir, `${name}.png`)}`);
+    }
+
     /** The page a failure outside any step is best seen on. */
     get lastPage() {
         return this.#lastPage;

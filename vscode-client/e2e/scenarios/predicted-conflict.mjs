@@ -24,6 +24,8 @@ export async function run(t) {
             'a predicted-conflict problem naming feature/remaining',
         );
         const note = await waitForNotification(page, /predicted conflict/, 'the Check Conflicts summary');
+        await t.picture(page.locator('.part.panel'), 'problems-predicted-conflict');
+        await t.picture(page.locator('.part.statusbar'), 'status-bar');
         return `status ${JSON.stringify(text.trim())}; problem ${JSON.stringify(row.replace(/\s+/g, ' ').slice(0, 160))}; ${JSON.stringify(note)}`;
     });
 }

@@ -49,6 +49,7 @@ export async function run(t) {
             'the predicted merge with conflict markers beside cli.py',
         );
         await t.screenshot(page, 'predicted-merge');
+        await t.picture(page.locator('.part.editor'), 'predicted-merge');
         return `offered ${JSON.stringify(offered.map((o) => o.trim()))}; merged ${JSON.stringify(merged.replace(/\s+/g, ' ').slice(0, 200))}`;
     });
 

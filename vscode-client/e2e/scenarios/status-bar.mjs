@@ -2,7 +2,7 @@
 // opened in a new window from the status bar's quick pick.
 
 import { waitUntil } from '../common.mjs';
-import { pickQuickItem, runCommand, sel, statusItem, waitForText, waitForViewRow, waitForWorkbench } from '../workbench.mjs';
+import { pickQuickItem, runCommand, sel, statusItem, waitForText, waitForViewRow, waitForWorkbench, worktreesPane } from '../workbench.mjs';
 
 export const name = 'status-bar';
 export const description = 'status bar, tooltip, Worktrees view, opening a worktree from the status bar';
@@ -35,6 +35,7 @@ export async function run(t) {
                 throw new Error(`no row for ${branch}: ${JSON.stringify(rows)}`);
             }
         }
+        await t.picture(worktreesPane(page), 'worktrees-view');
         return `${rows.length} rows`;
     });
 
