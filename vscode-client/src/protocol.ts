@@ -98,6 +98,24 @@ export interface Worktree {
     canRemove: boolean;
     canLock: boolean;
     canUnlock: boolean;
+    /** The coding agent working there (see docs/agents.md), or null. */
+    agent: AgentState | null;
+}
+
+/** A worktree's agent state: `working`, `waiting` (needs the person) or `idle`. */
+export type AgentStateName = 'working' | 'waiting' | 'idle';
+
+/** The `agent` object of a worktree. */
+export interface AgentState {
+    state: AgentStateName;
+    /** ISO 8601 UTC. */
+    since: string;
+    message: string | null;
+    tool: string | null;
+    session: string | null;
+    pid: number | null;
+    /** Other sessions active in that worktree within a minute (two agents in one folder). */
+    others: string[];
 }
 
 /** The `wtls/worktrees` payload: every worktree of one repository. */
@@ -118,8 +136,9 @@ export interface WorktreesParams {
 type Partialish<T> = { [K in keyof T]?: T[K] | null | undefined };
 
 /** A worktree object as it may arrive on the wire (fields with default values omitted). */
-export type WireWorktree = Partialish<Omit<Worktree, 'conflicts' | 'base'>> & {
+export type WireWorktree = Partialish<Omit<Worktree, 'conflicts' | 'base' | 'agent'>> & {
     path: string;
+    agent?: Partial<AgentState> | null;
     base?: Partial<BaseStatus> | null;
     conflicts?: Partial<ConflictPrediction>[] | null;
 };
@@ -191,6 +210,25 @@ export function worktreeWithDefaults(w: WireWorktree): Worktree {
         canRemove: w.canRemove === true,
         canLock: w.canLock === true,
         canUnlock: w.canUnlock === true,
+        agent: agentWithDefaults(w.agent),
+    };
+}
+
+const AGENT_STATES: readonly string[] = ['working', 'waiting', 'idle'];
+
+/** A worktree's `agent` object, or null when it is absent or not understood. */
+export function agentWithDefaults(a: Partial<AgentState> | null | undefined): AgentState | null {
+    if (!a || typeof a.state !== 'string' || !AGENT_STATES.includes(a.state)) {
+        return null;
+    }
+    return {
+        state: a.state as AgentStateName,
+        since: strOrNull(a.since) ?? '',
+        message: strOrNull(a.message),
+        tool: strOrNull(a.tool),
+        session: strOrNull(a.session),
+        pid: numOrNull(a.pid),
+        others: strings(a.others),
     };
 }
 
