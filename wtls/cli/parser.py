@@ -11,6 +11,7 @@ from wtls import __version__
 if TYPE_CHECKING:
     pass
 
+from wtls.cli import agent_commands
 from wtls.cli.commands import (
     _cmd_check,
     _cmd_demo,
@@ -304,4 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="move it even with uncommitted changes")
     p.add_argument("--json", action="store_true", help="print {from, to, branch}")
     p.set_defaults(handler=_cmd_move)
+
+    # --- coding agents (agent, hook): docs/agents.md ---
+    agent_commands.add_parsers(sub)
     return parser
