@@ -418,3 +418,17 @@ export function spawnNotes(result: SpawnResult): string[] {
     }
     return notes;
 }
+
+/** The agent an agent command starts, as `wtls.spawn`'s `agent` argument: `claude` for Claude
+ * Code (its hooks are written into the new worktree), `codex` for Codex CLI, else undefined. */
+export function agentKind(command: string): 'claude' | 'codex' | undefined {
+    const program = command.trim().split(/\s+/)[0] ?? '';
+    const name = program.split(/[\\/]/).pop() ?? '';
+    if (name === 'claude' || name === 'claude.exe') {
+        return 'claude';
+    }
+    if (name === 'codex' || name === 'codex.exe') {
+        return 'codex';
+    }
+    return undefined;
+}

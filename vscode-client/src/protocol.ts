@@ -276,6 +276,8 @@ export interface SpawnArgs extends RepositoryArg, AnnounceArg {
     prompt?: string;
     open?: boolean;
     trusted?: boolean;
+    /** The coding agent: `claude` gets wtls's hooks in `.claude/settings.local.json`. */
+    agent?: 'claude' | 'codex';
 }
 
 /** What happened to the `setup` commands of `.wtls.toml` during a spawn. */
@@ -300,6 +302,8 @@ export interface SpawnResult {
     base?: string;
     /** Steps after `git worktree add` that failed (the worktree is kept). */
     problems?: string[];
+    /** The agent settings file wtls wrote its hooks into, or null. */
+    agentHooks?: string | null;
 }
 
 export interface ValidateNameResult {

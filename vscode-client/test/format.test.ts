@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
+    agentKind,
     backoffDelay,
     branchLabel,
     checkSummary,
@@ -352,5 +353,16 @@ describe('spawnNotes', () => {
             ],
         );
         assert.deepEqual(spawnNotes({ ...base, setup: { ran: true, ok: false, message: 'npm ci exited 1' } }), ['npm ci exited 1']);
+    });
+});
+
+describe('agentKind', () => {
+    it('knows Claude Code and Codex by their program, wherever installed', () => {
+        assert.equal(agentKind('claude "$(cat .wtls/task.md)"'), 'claude');
+        assert.equal(agentKind('/home/me/.local/bin/claude --resume'), 'claude');
+        assert.equal(agentKind('codex {prompt}'), 'codex');
+        assert.equal(agentKind('aider --yes'), undefined);
+        assert.equal(agentKind(''), undefined);
+        assert.equal(agentKind('claudette'), undefined);
     });
 });

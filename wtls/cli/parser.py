@@ -141,6 +141,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--trust", action="store_true", help="run .wtls.toml's setup commands without asking"
     )
+    p.add_argument(
+        "--agent",
+        choices=("claude", "codex"),
+        help="the coding agent that will work there: claude gets wtls's hooks in the "
+        "worktree's .claude/settings.local.json (kept out of git status); codex needs one "
+        "notify line in ~/.codex/config.toml instead (see docs/agents.md)",
+    )
     p.add_argument("--json", action="store_true", help="print the result object")
     p.set_defaults(handler=_cmd_spawn)
 

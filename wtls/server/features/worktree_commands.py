@@ -131,6 +131,7 @@ def register(server: Server) -> None:
         base = arg_str(args, "base")
         path = _optional_path(args, "path")
         prompt = arg_str(args, "prompt")
+        agent = arg_str(args, "agent")
         open_window = arg_bool(args, "open")
         given = _optional_bool(args, "trusted")
         trusted = ls.trusted if given is None else given
@@ -155,6 +156,7 @@ def register(server: Server) -> None:
                 settings=settings,
                 on_output=output,
                 on_progress=report,
+                agent=agent,
             )
 
         try:
