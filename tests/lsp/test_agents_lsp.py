@@ -1,0 +1,83 @@
+"""Agent states through the real server: a window sees another worktree's agent start waiting,
+go idle and end, live in ``wtls/worktrees``; two sessions in its own worktree give a Warning."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from tests.gitutil import add_worktree, git
+from tests.lsp.harness import open_session
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def agent_of(state: dict[str, Any], path: Path) -> dict[str, Any] | None:
+    found = next(w for w in state["worktrees"] if w["path"] == str(path.resolve()))
+    return found["agent"]  # type: ignore[no-any-return]
+
+
+def claude(cwd: Path, name: str, session: str = "s1", **extra: Any) -> None:
+    """Claude Code's hook run in ``cwd`` with one documented event."""
+    event = {"session_id": session, "cwd": str(cwd), "hook_event_name": name, **extra}
+    out = subprocess.run(
+        [sys.executable, "-m", "wtls", "hook", "claude"],
+        cwd=cwd,
+        input=json.dumps(event),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert out.returncode == 0 and out.stderr == "", out.stderr
+
+
+async def test_another_worktrees_agent_state_is_announced_live(repo: Path, tmp_path: Path) -> None:
+    other = add_worktree(repo, tmp_path / "tasks-app-wipe", "feature/wipe")
+    async with open_session([repo]) as s:
+        first = await s.wait_for_state(lambda st: len(st["worktrees"]) == 2, "initial state")
+        assert agent_of(first, other) is None and agent_of(first, repo) is None
+
+        n = len(s.states)
+        claude(other, "Notification", message="Claude needs your permission to use Bash")
+        st = await s.wait_for_state(
+            lambda st: (a := agent_of(st, other)) is not None and a["state"] == "waiting",
+            "waiting",
+            since=n,
+        )
+        agent = agent_of(st, other)
+        assert agent is not None
+        assert agent["message"] == "Claude needs your permission to use Bash"
+        assert agent["tool"] == "claude" and agent["session"] == "s1"
+        assert agent["since"].endswith("Z")
+        assert agent_of(st, repo) is None
+
+        n = len(s.states)
+        claude(other, "Stop")
+        await s.wait_for_state(
+            lambda st: (a := agent_of(st, other)) is not None and a["state"] == "idle",
+            "idle",
+            since=n,
+        )
+        n = len(s.states)
+        claude(other, "SessionEnd", reason="exit")
+        await s.wait_for_state(lambda st: agent_of(st, other) is None, "cleared", since=n)
+
+
+async def test_two_sessions_in_this_worktree_give_a_warning(repo: Path) -> None:
+    head = Path(git(repo, "rev-parse", "--absolute-git-dir")) / "HEAD"
+    async with open_session([repo]) as s:
+        await s.wait_for_state(lambda st: len(st["worktrees"]) == 1, "initial state")
+        claude(repo, "UserPromptSubmit", session="one", prompt="a")
+        claude(repo, "UserPromptSubmit", session="two", prompt="b")
+        diagnostics = await s.wait_for_diagnostics(
+            head, lambda ds: any(d.code == "two-agents" for d in ds), "two-agents warning"
+        )
+        [warning] = [d for d in diagnostics if d.code == "two-agents"]
+        assert warning.severity == 2  # Warning
+        assert "Two agent sessions (two, one)" in warning.message
