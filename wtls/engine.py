@@ -51,6 +51,8 @@ class Refreshed:
     touched: frozenset[Path]
     #: Files known to have changed, per worktree (for conflict-marker rescans).
     files: Mapping[Path, frozenset[Path]] = field(default_factory=dict)
+    #: Only agent states were re-read (no file, ref or listing changed: nothing to predict).
+    agents_only: bool = False
 
 
 def ignored_dirs(worktree: Path) -> frozenset[Path]:
@@ -175,6 +177,7 @@ class Engine:
             changed=previous.to_json() != state.to_json(),
             listing_changed=False,
             touched=frozenset(),
+            agents_only=True,
         )
 
     def set_extra(self, worktree: Path, key: str, value: Any) -> bool:

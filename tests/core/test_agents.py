@@ -211,7 +211,7 @@ def test_agent_only_refresh_runs_no_git(repo: Path, tmp_path: Path) -> None:
         refreshed = engine.refresh(ChangeSet(agents={linked.resolve()}))
     finally:
         os.environ["PATH"] = old_path
-    assert refreshed.changed and not refreshed.touched
+    assert refreshed.changed and not refreshed.touched and refreshed.agents_only
     wt = refreshed.state.find(linked)
     assert wt is not None and wt.agent is not None and wt.agent.state == "working"
 
