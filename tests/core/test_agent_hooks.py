@@ -16,6 +16,8 @@ import pytest
 from tests.core.lifecycle_util import run_wtls
 from tests.gitutil import add_worktree, commit_all, git
 from wtls.agents import AGENT_FILE, read_agent
+from wtls.predict import ConflictPredictor
+from wtls.worktrees import discover, repository_state
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -357,6 +359,22 @@ def test_conflicting_edit_tells_the_agent(repo: Path, tmp_path: Path) -> None:
     # And the state is recorded as for any PostToolUse.
     agent = read_agent(_gitdir(remaining))
     assert agent is not None and agent.state == "working"
+
+
+def test_predictor_restricted_to_one_worktree_agrees_with_the_full_prediction(
+    repo: Path, tmp_path: Path
+) -> None:
+    _wipe, remaining = _two_agents(repo, tmp_path)
+    third = add_worktree(repo, tmp_path / "third", "feature/third")
+    (third / "cli.py").write_text((third / "cli.py").read_text().replace("usage", "USAGE"))
+    commit_all(third, "third")
+    state = repository_state(discover(repo))
+    full = ConflictPredictor(discover(repo)).update(state)
+    only = ConflictPredictor(discover(repo)).update(state, involving=remaining.resolve())
+    assert only.merge_order is None
+    expected = [p for p in full.pairs if p.involves(remaining.resolve())]
+    assert only.pairs == tuple(expected) and expected
+    assert any(not p.involves(remaining.resolve()) for p in full.pairs)  # wipe <-> third
 
 
 def test_harmless_edit_prints_nothing(repo: Path, tmp_path: Path) -> None:

@@ -108,7 +108,7 @@ def _cmd_agent(args: argparse.Namespace) -> int:
             if args.json:
                 print_json(to_wire(agent))
             else:
-                print(f"{place.worktree}: {agent.state} since {agent.since}")
+                print(f"{printable(str(place.worktree))}: {agent.state} since {agent.since}")
             return EXIT_OK
         cleared = clear_agent(place.gitdir)
     except AgentError as exc:
@@ -117,7 +117,7 @@ def _cmd_agent(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"cleared": cleared})
     else:
-        print(f"{place.worktree}: " + ("cleared" if cleared else "no agent state"))
+        print(f"{printable(str(place.worktree))}: " + ("cleared" if cleared else "no agent state"))
     return EXIT_OK
 
 
