@@ -81,3 +81,36 @@ async def test_two_sessions_in_this_worktree_give_a_warning(repo: Path) -> None:
         [warning] = [d for d in diagnostics if d.code == "two-agents"]
         assert warning.severity == 2  # Warning
         assert "Two agent sessions (two, one)" in warning.message
+
+
+async def test_an_agent_that_dies_is_dropped_at_once(repo: Path, tmp_path: Path) -> None:
+    """No file changes when an agent is killed: the server waits on its process itself."""
+    other = add_worktree(repo, tmp_path / "tasks-app-wipe", "feature/wipe")
+    agent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        async with open_session([repo]) as s:
+            await s.wait_for_state(lambda st: len(st["worktrees"]) == 2, "initial state")
+            n = len(s.states)
+            args = ["agent", "set", "working", "--pid", str(agent.pid), "--worktree", str(other)]
+            out = subprocess.run(
+                [sys.executable, "-m", "wtls", *args],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
+            )
+            assert out.returncode == 0, out.stderr
+            await s.wait_for_state(
+                lambda st: (a := agent_of(st, other)) is not None and a["pid"] == agent.pid,
+                "working with its pid",
+                since=n,
+            )
+            n = len(s.states)
+            agent.kill()
+            agent.wait(timeout=30)
+            await s.wait_for_state(lambda st: agent_of(st, other) is None, "dropped", since=n)
+    finally:
+        if agent.poll() is None:
+            agent.kill()
+            agent.wait(timeout=30)

@@ -33,6 +33,7 @@ from wtls.server.base import (
 from wtls.server.config import Settings
 from wtls.server.diagnostics import DiagnosticsStore
 from wtls.server.features import (
+    agent_exits,
     conflicts,
     documents,
     links,
@@ -65,6 +66,7 @@ class WtlsServer(LanguageServer):
         self.sessions: dict[str, RepoSession] = {}
         self.diagnostics = DiagnosticsStore(self.text_document_publish_diagnostics)
         self.refresh_hooks: list[RefreshHook] = []
+        self.agent_hooks: list[RefreshHook] = []
         self.document_hooks: list[DocumentHook] = []
         #: LSP allows one codeAction handler per server; features add providers here.
         self.code_action_providers: list[CodeActionProvider] = []
@@ -199,6 +201,7 @@ def create_server() -> WtlsServer:
     links.register(server)
     worktree_commands.register(server)
     conflicts.register(server)
+    agent_exits.register(server)
     return server
 
 
