@@ -62,8 +62,9 @@ def add_parsers(sub: Any) -> None:
     p = sub.add_parser(
         "hook",
         help="a coding agent's hook: record its state, tell it about conflicts",
-        description="Called by a coding agent, not by you; see docs/agents.md. Always exits "
-        "0: bad input changes nothing and says why in one line on stderr.",
+        description="Called by a coding agent, not by you; see docs/agents.md. `wtls hook "
+        "claude` and `wtls hook codex` always exit 0: bad input changes nothing and says why "
+        "in one line on stderr.",
     )
     hook_sub = p.add_subparsers(dest="hook_tool", metavar="AGENT", required=True)
     q = hook_sub.add_parser(
