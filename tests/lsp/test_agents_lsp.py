@@ -10,8 +10,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+from pygls.exceptions import JsonRpcException
+
 from tests.gitutil import add_worktree, git
 from tests.lsp.harness import open_session
+from wtls.errors import REFUSED_CODE
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -114,3 +118,19 @@ async def test_an_agent_that_dies_is_dropped_at_once(repo: Path, tmp_path: Path)
         if agent.poll() is None:
             agent.kill()
             agent.wait(timeout=30)
+
+
+async def test_spawn_with_agent_claude_through_the_server(repo: Path) -> None:
+    """What VS Code sends when its agent command is Claude Code."""
+    async with open_session([repo]) as s:
+        await s.wait_for_state(lambda st: len(st["worktrees"]) == 1, "initial state")
+        result = await s.command("wtls.spawn", {"name": "hooked", "agent": "claude"})
+        path = Path(result["path"])
+        assert result["agentHooks"] == str(path / ".claude" / "settings.local.json")
+        settings = json.loads((path / ".claude" / "settings.local.json").read_text())
+        assert "Notification" in settings["hooks"]
+        assert git(path, "status", "--porcelain") == "" and git(repo, "status", "--porcelain") == ""
+        with pytest.raises(JsonRpcException) as info:
+            await s.command("wtls.spawn", {"name": "other", "agent": "cursor"})
+        assert info.value.code == REFUSED_CODE and "unknown agent" in str(info.value)
+        assert git(repo, "branch", "--list", "agent/other") == ""
