@@ -46,6 +46,18 @@ def test_worktree_fields_match(tmp_path: Path) -> None:
     assert set(payload["worktrees"][0]) == _interface_fields("Worktree")
 
 
+def test_agent_fields_match(tmp_path: Path) -> None:
+    """The ``agent`` object of a worktree is typed in protocol.ts, field for field."""
+    from tests.gitutil import make_repo
+    from wtls.agents import locate, set_agent
+    from wtls.worktrees import discover, repository_state
+
+    repo = make_repo(tmp_path)
+    set_agent(locate(repo).gitdir, "working")
+    payload = repository_state(discover(repo)).to_json()
+    assert set(payload["worktrees"][0]["agent"]) == _interface_fields("AgentState")
+
+
 def test_remove_result_fields_match(tmp_path: Path) -> None:
     from tests.gitutil import add_worktree, make_repo
     from wtls.lifecycle import remove

@@ -23,6 +23,7 @@ from wtls.worktrees import (
     RepositoryState,
     WorktreeState,
     repository_state,
+    with_agents,
 )
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,8 @@ class Refreshed:
     touched: frozenset[Path]
     #: Files known to have changed, per worktree (for conflict-marker rescans).
     files: Mapping[Path, frozenset[Path]] = field(default_factory=dict)
+    #: Only agent states were re-read (no file, ref or listing changed: nothing to predict).
+    agents_only: bool = False
 
 
 def ignored_dirs(worktree: Path) -> frozenset[Path]:
@@ -118,6 +121,11 @@ class Engine:
         with self._lock:
             previous = self.state
             full = change is None or change.everything or previous is None or self._reread_all
+            agents_only = change is not None and not (
+                change.worktrees or change.refs or change.listing
+            )
+            if not full and agents_only and change is not None and previous is not None:
+                return self._agents_only(previous, change.agents)
             only: Iterable[Path] | None = None
             if not full and change is not None:
                 only = set(change.worktrees)
@@ -159,6 +167,18 @@ class Engine:
                 touched=touched,
                 files=files,
             )
+
+    def _agents_only(self, previous: RepositoryState, agents: Iterable[Path]) -> Refreshed:
+        """A refresh for agent state files alone: read those files, run no git."""
+        state = replace(previous, worktrees=with_agents(previous.worktrees, agents))
+        self.state = state
+        return Refreshed(
+            state=state,
+            changed=previous.to_json() != state.to_json(),
+            listing_changed=False,
+            touched=frozenset(),
+            agents_only=True,
+        )
 
     def set_extra(self, worktree: Path, key: str, value: Any) -> bool:
         """Attach a slow-to-compute field (``disk_bytes``, ``ports``); True if it changed."""

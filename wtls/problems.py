@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from wtls.safety import printable
 from wtls.worktrees import RepositoryState, WorktreeState
 
 Severity = Literal["error", "warning", "information", "hint"]
@@ -94,6 +95,15 @@ def worktree_problems(
             )
         )
 
+    if worktree.agent is not None and worktree.agent.others:
+        sessions = ", ".join([worktree.agent.session or "?", *worktree.agent.others])
+        add(
+            "warning",
+            "two-agents",
+            f"Two agent sessions ({printable(sessions, keep_newlines=False)}) worked in this "
+            "worktree within a minute: they overwrite each other's files. Give each agent its "
+            "own worktree (`wtls spawn NAME`).",
+        )
     if worktree.head is None:
         add(
             "information",

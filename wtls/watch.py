@@ -28,6 +28,8 @@ from pathlib import Path
 # ``WatchfilesRustInternalError``; tests/core/test_watch.py pins exactly that.
 from watchfiles._rust_notify import RustNotify, WatchfilesRustInternalError
 
+from wtls.agents import AGENT_FILE
+
 log = logging.getLogger(__name__)
 
 #: Folder names never worth a refresh. git status ignores them anyway when they are ignored,
@@ -85,9 +87,11 @@ class ChangeSet:
     listing: bool = False
     #: Ignore rules or config changed: everything may differ.
     everything: bool = False
+    #: Worktree roots whose agent state file changed (re-read without git).
+    agents: set[Path] = field(default_factory=set)
 
     def __bool__(self) -> bool:
-        return bool(self.worktrees or self.refs or self.listing or self.everything)
+        return bool(self.worktrees or self.refs or self.listing or self.everything or self.agents)
 
     def merge(self, other: ChangeSet) -> None:
         """Fold ``other`` into this change set (coalescing bursts)."""
@@ -97,6 +101,7 @@ class ChangeSet:
         self.refs |= other.refs
         self.listing |= other.listing
         self.everything |= other.everything
+        self.agents |= other.agents
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -185,6 +190,15 @@ def _classify_git_path(
     head = parts[0]
     if head in ("objects", "logs", "hooks", "lfs") or parts[-1].endswith(".lock"):
         return
+    if parts[-1] == AGENT_FILE and len(parts) in (1, 3):
+        # An agent's state (wtls.agents): only that file is read again, no git runs.
+        admin = common if len(parts) == 1 else common / "worktrees" / parts[1]
+        root = admin_to_root.get(admin) if len(parts) == 1 or head == "worktrees" else None
+        if root is not None:
+            change.agents.add(root)
+        return
+    if parts[-1].startswith(AGENT_FILE):
+        return  # its temporary file
     if head in ("refs", "packed-refs"):
         change.refs = True
     elif head == "worktrees":

@@ -12,10 +12,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from wtls.agents import AgentState, read_agent
 from wtls.git import GitError, run_git, split_z
 from wtls.links import absolute, explain_broken_link
 from wtls.links import read_gitfile as read_gitfile
 from wtls.links import worktree_root as worktree_root
+from wtls.wire import to_wire
 
 ZERO_OID = "0" * 40
 
@@ -132,6 +134,8 @@ class WorktreeState:
     conflicts: tuple[dict[str, Any], ...] = ()
     disk_bytes: int | None = None
     ports: tuple[tuple[str, int], ...] = ()
+    #: The coding agent working here (read from its git dir, see :mod:`wtls.agents`).
+    agent: AgentState | None = None
 
     @property
     def dirty(self) -> bool:
@@ -189,6 +193,7 @@ class WorktreeState:
             "canRemove": self.can_remove,
             "canLock": self.can_lock,
             "canUnlock": self.locked,
+            "agent": to_wire(self.agent),
         }
 
 
@@ -659,5 +664,19 @@ def repository_state(
         else:
             states.append(worktree_state(repo, entry, base))
     return RepositoryState(
-        repository=repo, base_branch=base, worktrees=tuple(states), base_head=base_head
+        repository=repo, base_branch=base, worktrees=with_agents(states), base_head=base_head
+    )
+
+
+def with_agents(
+    worktrees: Iterable[WorktreeState], only: Iterable[Path] | None = None
+) -> tuple[WorktreeState, ...]:
+    """``worktrees`` with their agent state read again (those in ``only``, or all): one small
+    file read each, no git."""
+    wanted = None if only is None else set(only)
+    return tuple(
+        replace(w, agent=None if w.bare or w.prunable else read_agent(w.gitdir))
+        if wanted is None or w.path in wanted
+        else w
+        for w in worktrees
     )

@@ -328,7 +328,17 @@ def test_list_table(repo: Path, tmp_path: Path) -> None:
     out = run_wtls(wipe, "list")
     assert out.returncode == 0, out.stderr
     header, *rows, footer = out.stdout.splitlines()
-    assert header.split() == ["BRANCH", "HEAD", "VS", "BASE", "CHANGES", "SIZE", "PATH", "NOTES"]
+    assert header.split() == [
+        "BRANCH",
+        "HEAD",
+        "VS",
+        "BASE",
+        "CHANGES",
+        "AGENT",
+        "SIZE",
+        "PATH",
+        "NOTES",
+    ]
     [mine] = [r for r in rows if r.startswith("*")]
     assert "feature/wipe" in mine and str(wipe) in mine and "untracked" in mine
     assert footer.startswith("2 worktrees; base branch: main; total size ")

@@ -11,6 +11,7 @@ import * as os from 'node:os';
 import * as vscode from 'vscode';
 import { RefusedError, type WtlsClient } from './client';
 import {
+    agentKind,
     baseName,
     branchLabel,
     checkSummary,
@@ -37,7 +38,7 @@ import {
     type Worktree,
     type WorktreesPayload,
 } from './protocol';
-import { spawnOpenIn } from './settings';
+import { agentCommand, spawnOpenIn } from './settings';
 import type { WorktreeStore } from './state';
 import { isWorktreeNode } from './worktreesView';
 
@@ -245,6 +246,10 @@ async function spawnWorktree({ client, store, log }: Deps): Promise<void> {
     }
     if (uri) {
         args.uri = uri;
+    }
+    const agent = agentKind(agentCommand());
+    if (agent) {
+        args.agent = agent;
     }
     const result = await withProgress(`Spawning worktree "${args.name}"…`, () =>
         client.executeCommand<SpawnResult>(ServerCommand.spawn, args),

@@ -5,6 +5,7 @@
 
 import * as vscode from 'vscode';
 import { AgentLauncher } from './agent';
+import { AgentNotifier } from './agentNotify';
 import { WtlsClient } from './client';
 import { offerReopenMoved, registerCommands } from './commands';
 import { PredictedMergeView } from './predictedMerge';
@@ -25,6 +26,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
         client,
         store,
         agents,
+        new AgentNotifier(client, log),
         new WorktreeStatusBar(store, client),
         new WorktreesView(store),
         new PredictedMergeView(client, store),

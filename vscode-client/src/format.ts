@@ -6,7 +6,7 @@
  * the server knows better. No `vscode` import: `node --test` runs these functions directly.
  */
 
-import type { ConflictPrediction, RemoveResult, SpawnResult, Worktree, WorktreesPayload } from './protocol';
+import type { AgentState, ConflictPrediction, RemoveResult, SpawnResult, Worktree, WorktreesPayload } from './protocol';
 
 /** Paths that have changes of any kind (staged, unstaged, untracked or unmerged). */
 export function dirtyCount(w: Worktree): number {
@@ -76,7 +76,31 @@ export function counters(w: Worktree): string {
     return parts.join(' ');
 }
 
-/** Status-bar text of this window's worktree, e.g. `$(git-branch) agent/wipe ↑2 ●3 ⚠1`. */
+/** Codicon of an agent state: working spins, waiting rings, idle is done. */
+export function agentIcon(agent: AgentState): string {
+    return agent.state === 'working' ? 'sync~spin' : agent.state === 'waiting' ? 'bell-dot' : 'check';
+}
+
+/** `since` as local `HH:MM` (the date too when it is not today), or the raw text. */
+export function sinceText(since: string, now: Date = new Date()): string {
+    const when = new Date(since);
+    if (Number.isNaN(when.getTime())) {
+        return since;
+    }
+    const pad = (n: number): string => String(n).padStart(2, '0');
+    const time = `${pad(when.getHours())}:${pad(when.getMinutes())}`;
+    const sameDay = when.toDateString() === now.toDateString();
+    return sameDay ? time : `${when.getFullYear()}-${pad(when.getMonth() + 1)}-${pad(when.getDate())} ${time}`;
+}
+
+/** A worktree's agent in words: `claude waiting since 22:08: Allow Bash?`. */
+export function agentSummary(agent: AgentState, now?: Date): string {
+    const who = agent.tool ?? 'agent';
+    const message = agent.message ? `: ${agent.message}` : '';
+    return `${who} ${agent.state} since ${sinceText(agent.since, now)}${message}`;
+}
+
+/** Status-bar text of this window's worktree, e.g. `$(git-branch) agent/wipe ↑2 ●3 ⚠1 $(bell-dot) waiting`. */
 export function statusText(w: Worktree): string {
     const icon = w.locked ? '$(lock)' : w.operation ? '$(git-merge)' : '$(git-branch)';
     const parts = [`${icon} ${branchLabel(w)}`];
@@ -87,7 +111,42 @@ export function statusText(w: Worktree): string {
     if (w.operation) {
         parts.push(w.operation.toUpperCase());
     }
+    if (w.agent) {
+        parts.push(`$(${agentIcon(w.agent)}) ${w.agent.state}`);
+    }
     return parts.join(' ');
+}
+
+/** A worktree whose agent just started waiting, for the "feature/x is waiting" notification. */
+export interface WaitingNotice {
+    path: string;
+    branch: string;
+    text: string;
+}
+
+/**
+ * The other worktrees of `next` whose agent waits and did not wait (since the same moment) in
+ * `previous`: what to tell the person about. Nothing for a repository seen the first time.
+ */
+export function newlyWaiting(previous: WorktreesPayload | undefined, next: WorktreesPayload): WaitingNotice[] {
+    if (!previous) {
+        return [];
+    }
+    const before = new Map(previous.worktrees.map((w) => [w.path, w.agent]));
+    const out: WaitingNotice[] = [];
+    for (const w of next.worktrees) {
+        const agent = w.agent;
+        if (w.isThis || !agent || agent.state !== 'waiting') {
+            continue;
+        }
+        const old = before.get(w.path);
+        if (old && old.state === 'waiting' && old.since === agent.since && old.session === agent.session) {
+            continue;
+        }
+        const branch = branchLabel(w);
+        out.push({ path: w.path, branch, text: `${branch} is waiting: ${agent.message ?? 'it needs you'}` });
+    }
+    return out;
 }
 
 function plural(n: number, one: string, many = `${one}s`): string {
@@ -112,6 +171,12 @@ export function mergeOrderText(payload: WorktreesPayload): string | undefined {
 /** One line of plain words describing a worktree's state, for tooltips and quick picks. */
 export function stateSummary(w: Worktree): string {
     const parts: string[] = [];
+    if (w.agent) {
+        parts.push(agentSummary(w.agent));
+    }
+    if (w.agent && w.agent.others.length > 0) {
+        parts.push(`⚠ ${w.agent.others.length + 1} agent sessions at once`);
+    }
     if (w.broken) {
         parts.push(`broken: ${w.broken}`);
     }
@@ -262,11 +327,17 @@ export function treeIcon(w: Worktree): string {
     if (w.operation || w.conflicted > 0) {
         return 'git-merge';
     }
+    if (w.agent?.state === 'waiting') {
+        return agentIcon(w.agent);
+    }
     if (conflictCount(w) > 0) {
         return 'warning';
     }
     if (w.locked) {
         return 'lock';
+    }
+    if (w.agent?.state === 'working') {
+        return agentIcon(w.agent);
     }
     if (w.isThis) {
         return 'window';
@@ -417,4 +488,18 @@ export function spawnNotes(result: SpawnResult): string[] {
         notes.push(problem);
     }
     return notes;
+}
+
+/** The agent an agent command starts, as `wtls.spawn`'s `agent` argument: `claude` for Claude
+ * Code (its hooks are written into the new worktree), `codex` for Codex CLI, else undefined. */
+export function agentKind(command: string): 'claude' | 'codex' | undefined {
+    const program = command.trim().split(/\s+/)[0] ?? '';
+    const name = program.split(/[\\/]/).pop() ?? '';
+    if (name === 'claude' || name === 'claude.exe') {
+        return 'claude';
+    }
+    if (name === 'codex' || name === 'codex.exe') {
+        return 'codex';
+    }
+    return undefined;
 }

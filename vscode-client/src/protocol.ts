@@ -123,6 +123,24 @@ export interface Worktree {
     canRemove: boolean;
     canLock: boolean;
     canUnlock: boolean;
+    /** The coding agent working there (see docs/agents.md), or null. */
+    agent: AgentState | null;
+}
+
+/** A worktree's agent state: `working`, `waiting` (needs the person) or `idle`. */
+export type AgentStateName = 'working' | 'waiting' | 'idle';
+
+/** The `agent` object of a worktree. */
+export interface AgentState {
+    state: AgentStateName;
+    /** ISO 8601 UTC. */
+    since: string;
+    message: string | null;
+    tool: string | null;
+    session: string | null;
+    pid: number | null;
+    /** Other sessions active in that worktree within a minute (two agents in one folder). */
+    others: string[];
 }
 
 /** The `wtls/worktrees` payload: every worktree of one repository. */
@@ -143,8 +161,9 @@ export interface WorktreesParams {
 type Partialish<T> = { [K in keyof T]?: T[K] | null | undefined };
 
 /** A worktree object as it may arrive on the wire (fields with default values omitted). */
-export type WireWorktree = Partialish<Omit<Worktree, 'conflicts' | 'base'>> & {
+export type WireWorktree = Partialish<Omit<Worktree, 'conflicts' | 'base' | 'agent'>> & {
     path: string;
+    agent?: Partial<AgentState> | null;
     base?: Partial<BaseStatus> | null;
     conflicts?: Partial<ConflictPrediction>[] | null;
 };
@@ -216,6 +235,25 @@ export function worktreeWithDefaults(w: WireWorktree): Worktree {
         canRemove: w.canRemove === true,
         canLock: w.canLock === true,
         canUnlock: w.canUnlock === true,
+        agent: agentWithDefaults(w.agent),
+    };
+}
+
+const AGENT_STATES: readonly string[] = ['working', 'waiting', 'idle'];
+
+/** A worktree's `agent` object, or null when it is absent or not understood. */
+export function agentWithDefaults(a: Partial<AgentState> | null | undefined): AgentState | null {
+    if (!a || typeof a.state !== 'string' || !AGENT_STATES.includes(a.state)) {
+        return null;
+    }
+    return {
+        state: a.state as AgentStateName,
+        since: strOrNull(a.since) ?? '',
+        message: strOrNull(a.message),
+        tool: strOrNull(a.tool),
+        session: strOrNull(a.session),
+        pid: numOrNull(a.pid),
+        others: strings(a.others),
     };
 }
 
@@ -263,6 +301,8 @@ export interface SpawnArgs extends RepositoryArg, AnnounceArg {
     prompt?: string;
     open?: boolean;
     trusted?: boolean;
+    /** The coding agent: `claude` gets wtls's hooks in `.claude/settings.local.json`. */
+    agent?: 'claude' | 'codex';
 }
 
 /** What happened to the `setup` commands of `.wtls.toml` during a spawn. */
@@ -287,6 +327,8 @@ export interface SpawnResult {
     base?: string;
     /** Steps after `git worktree add` that failed (the worktree is kept). */
     problems?: string[];
+    /** The agent settings file wtls wrote its hooks into, or null. */
+    agentHooks?: string | null;
 }
 
 export interface ValidateNameResult {

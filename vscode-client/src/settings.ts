@@ -51,6 +51,11 @@ export function agentCommand(scope?: vscode.ConfigurationScope): string {
     return (vscode.workspace.getConfiguration(SECTION, scope).get<string>('agent.command') ?? '').trim();
 }
 
+/** Whether another worktree's agent starting to wait shows a notification (`wtls.agents.notify`). */
+export function agentsNotify(): boolean {
+    return vscode.workspace.getConfiguration(SECTION).get<boolean>('agents.notify') !== false;
+}
+
 /** Where a spawned worktree opens (`wtls.spawn.openIn`). */
 export function spawnOpenIn(): OpenIn {
     const v = vscode.workspace.getConfiguration(SECTION).get<string>('spawn.openIn');

@@ -6,6 +6,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
+    agentKind,
+    agentSummary,
     backoffDelay,
     branchLabel,
     checkSummary,
@@ -14,6 +16,7 @@ import {
     escapeMarkdown,
     expandServerCommand,
     mergeOrderText,
+    newlyWaiting,
     pickFilters,
     quickPickItems,
     removeConfirmation,
@@ -28,7 +31,7 @@ import {
     tooltipMarkdown,
     treeIcon,
 } from '../src/format';
-import { payloadWithDefaults, type WireWorktreesPayload, type Worktree } from '../src/protocol';
+import { type AgentState, payloadWithDefaults, type WireWorktreesPayload, type Worktree } from '../src/protocol';
 
 /** The README's example payload, plus a main worktree and the other agent's worktree. */
 function examplePayload(): WireWorktreesPayload {
@@ -352,5 +355,84 @@ describe('spawnNotes', () => {
             ],
         );
         assert.deepEqual(spawnNotes({ ...base, setup: { ran: true, ok: false, message: 'npm ci exited 1' } }), ['npm ci exited 1']);
+    });
+});
+
+describe('agentKind', () => {
+    it('knows Claude Code and Codex by their program, wherever installed', () => {
+        assert.equal(agentKind('claude "$(cat .wtls/task.md)"'), 'claude');
+        assert.equal(agentKind('/home/me/.local/bin/claude --resume'), 'claude');
+        assert.equal(agentKind('codex {prompt}'), 'codex');
+        assert.equal(agentKind('aider --yes'), undefined);
+        assert.equal(agentKind(''), undefined);
+        assert.equal(agentKind('claudette'), undefined);
+    });
+});
+
+describe('agent states', () => {
+    const waiting: AgentState = {
+        state: 'waiting',
+        since: '2026-11-30T22:08:21Z',
+        message: 'Claude needs your permission to use Bash',
+        tool: 'claude',
+        session: 's1',
+        pid: 4242,
+        others: [],
+    };
+
+    it('reads the agent object and drops one it does not understand', () => {
+        const p = payloadWithDefaults({
+            repository: '/r/.git',
+            worktrees: [
+                { path: '/a', agent: { state: 'waiting', since: waiting.since } },
+                { path: '/b', agent: { state: 'dancing' } as unknown as AgentState },
+                { path: '/c' },
+            ],
+        });
+        assert.deepEqual(p.worktrees[0].agent, {
+            state: 'waiting',
+            since: waiting.since,
+            message: null,
+            tool: null,
+            session: null,
+            pid: null,
+            others: [],
+        });
+        assert.equal(p.worktrees[1].agent, null);
+        assert.equal(p.worktrees[2].agent, null);
+    });
+
+    it('shows this window\'s agent in the status bar and the tree', () => {
+        const w = worktree({ branch: 'agent/wipe', agent: waiting });
+        assert.equal(statusText(w), '$(git-branch) agent/wipe $(bell-dot) waiting');
+        assert.equal(treeIcon(w), 'bell-dot');
+        assert.equal(treeIcon(worktree({ agent: { ...waiting, state: 'working' } })), 'sync~spin');
+        assert.equal(treeIcon(worktree({ agent: { ...waiting, state: 'idle' } })), 'git-branch');
+        const now = new Date(waiting.since);
+        assert.match(agentSummary(waiting, now), /^claude waiting since \d\d:\d\d: Claude needs your permission/);
+        assert.match(stateSummary(w), /claude waiting since/);
+        assert.match(stateSummary(worktree({ agent: { ...waiting, others: ['s2'] } })), /2 agent sessions at once/);
+    });
+
+    it('tells about another worktree\'s agent once, when it starts waiting', () => {
+        const base = payloadWithDefaults(examplePayload());
+        const withAgent = (agent: AgentState | null, path = '/home/me/tasks-app-remaining') => ({
+            ...base,
+            worktrees: base.worktrees.map((w) => (w.path === path ? { ...w, agent } : w)),
+        });
+        assert.deepEqual(newlyWaiting(undefined, withAgent(waiting)), []); // first payload: no news
+        const before = withAgent({ ...waiting, state: 'working' });
+        assert.deepEqual(newlyWaiting(before, withAgent(waiting)), [
+            {
+                path: '/home/me/tasks-app-remaining',
+                branch: 'feature/remaining',
+                text: 'feature/remaining is waiting: Claude needs your permission to use Bash',
+            },
+        ]);
+        assert.deepEqual(newlyWaiting(withAgent(waiting), withAgent(waiting)), []); // still waiting
+        const again = { ...waiting, since: '2026-11-30T22:10:00Z', message: null };
+        assert.equal(newlyWaiting(withAgent(waiting), withAgent(again))[0].text, 'feature/remaining is waiting: it needs you');
+        // This window's own agent is in its status bar, not a notification.
+        assert.deepEqual(newlyWaiting(withAgent(null, '/home/me/tasks-app-wipe'), withAgent(waiting, '/home/me/tasks-app-wipe')), []);
     });
 });

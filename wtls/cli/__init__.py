@@ -34,6 +34,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     if args.command == "serve":  # the server owns stdin/stdout (LSP)
         return handler(args)
+    if args.command == "hook":  # an agent's hook: exits 0 whatever happens, no git check
+        return handler(args)
     try:
         code = _run(handler, args)
         sys.stdout.flush()  # here, so that a closed pipe is handled below

@@ -256,6 +256,7 @@ def _cmd_spawn(args: argparse.Namespace) -> int:
         settings=settings,
         on_output=say_error,
         on_progress=lambda text: say_error(f"wtls: {text}"),
+        agent=args.agent,
     )
     problems = list(result.problems)
     if args.open:
@@ -279,6 +280,13 @@ def _cmd_spawn(args: argparse.Namespace) -> int:
             print("  copied:      " + printable(", ".join(result.copied), keep_newlines=False))
         if result.setup.ran and result.setup.ok:
             print(f"  setup:       {len(result.setup.commands)} command(s) ran")
+        if result.agent_hooks:
+            print(f"  agent hooks: {result.agent_hooks}")
+    if args.agent == "codex":
+        say_error(
+            "wtls: Codex reads its notify program only from ~/.codex/config.toml: add notify = "
+            '["wtls", "hook", "codex"] there once (docs/agents.md)'
+        )
     if result.setup.skipped and trusted:
         # Approved, yet not run (the commands changed after the prompt): an error.
         problems.append(printable(result.setup.skipped))

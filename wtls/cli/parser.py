@@ -11,6 +11,7 @@ from wtls import __version__
 if TYPE_CHECKING:
     pass
 
+from wtls.cli import agent_commands
 from wtls.cli.commands import (
     _cmd_check,
     _cmd_demo,
@@ -140,6 +141,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--trust", action="store_true", help="run .wtls.toml's setup commands without asking"
+    )
+    p.add_argument(
+        "--agent",
+        choices=("claude", "codex"),
+        help="the coding agent that will work there: claude gets wtls's hooks in the "
+        "worktree's .claude/settings.local.json (kept out of git status); codex needs one "
+        "notify line in ~/.codex/config.toml instead (see docs/agents.md)",
     )
     p.add_argument("--json", action="store_true", help="print the result object")
     p.set_defaults(handler=_cmd_spawn)
@@ -324,4 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="move it even with uncommitted changes")
     p.add_argument("--json", action="store_true", help="print {from, to, branch}")
     p.set_defaults(handler=_cmd_move)
+
+    # --- coding agents (agent, hook): docs/agents.md ---
+    agent_commands.add_parsers(sub)
     return parser

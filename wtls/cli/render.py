@@ -70,6 +70,18 @@ def _flags_text(wt: WorktreeState) -> str:
     return "; ".join(flags)
 
 
+def agent_text(wt: WorktreeState, *, width: int = 40) -> str:
+    """A worktree's agent in a few words: ``waiting: Allow Bash?``, ``working``, ``-``."""
+    agent = wt.agent
+    if agent is None:
+        return "-"
+    text = agent.state
+    if agent.message and agent.state == "waiting":
+        message = printable(agent.message, keep_newlines=False)
+        text += f": {message[:width] + '…' if len(message) > width else message}"
+    return text
+
+
 def human_size(n: int | None) -> str:
     """Bytes as a short human string."""
     if n is None:
@@ -84,7 +96,7 @@ def human_size(n: int | None) -> str:
 
 def format_table(state: RepositoryState, this: Path | None) -> str:
     """The human table of ``wtls list``."""
-    rows = [("", "BRANCH", "HEAD", "VS BASE", "CHANGES", "SIZE", "PATH", "NOTES")]
+    rows = [("", "BRANCH", "HEAD", "VS BASE", "CHANGES", "AGENT", "SIZE", "PATH", "NOTES")]
     for wt in state.worktrees:
         branch = wt.branch or ("(bare)" if wt.bare else f"(detached {(wt.head or '')[:7]})")
         vs_base = f"↑{wt.base.ahead} ↓{wt.base.behind}" if wt.base else "-"
@@ -98,6 +110,7 @@ def format_table(state: RepositoryState, this: Path | None) -> str:
                 (wt.head or "-")[:7],
                 vs_base,
                 "-" if wt.prunable or wt.bare else _changes_text(wt),
+                agent_text(wt),
                 human_size(wt.disk_bytes),
                 str(wt.path),
                 notes,
@@ -131,6 +144,9 @@ def describe_worktree(wt: WorktreeState) -> str:
     if wt.status.upstream:
         lines.append(f"  upstream: {wt.status.upstream} ↑{wt.status.ahead} ↓{wt.status.behind}")
     lines.append(f"  changes:  {_changes_text(wt)}")
+    if wt.agent is not None:
+        tool = printable(f"{wt.agent.tool}, " if wt.agent.tool else "", keep_newlines=False)
+        lines.append(f"  agent:    {agent_text(wt, width=200)} ({tool}since {wt.agent.since})")
     notes = _flags_text(wt)
     if notes:
         lines.append(f"  notes:    {notes}")

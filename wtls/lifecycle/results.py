@@ -121,6 +121,8 @@ class SpawnResult:
     opened: bool = False
     #: Steps after ``git worktree add`` that failed (the worktree is kept); empty if none.
     problems: tuple[str, ...] = ()
+    #: The agent settings file wtls wrote its hooks into (``--agent claude``), if any.
+    agent_hooks: Path | None = None
 
     @property
     def uri(self) -> str:

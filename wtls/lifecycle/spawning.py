@@ -12,6 +12,7 @@ from pathlib import Path
 
 from wtls.errors import Refused
 from wtls.git import GitBusy, GitError, run_git, split_z
+from wtls.lifecycle.agent_hooks import wire_claude_hooks
 from wtls.lifecycle.common import (
     _open_repo,
     _Repo,
@@ -57,6 +58,9 @@ from wtls.worktrees import (
     discover,
     repository_state,
 )
+
+#: The agents ``spawn(agent=...)`` knows (None: none).
+SPAWN_AGENTS = (None, "claude", "codex")
 
 
 def _count_files(folder: Path) -> int:
@@ -129,6 +133,7 @@ def spawn(
     settings: LifecycleSettings | None = None,
     on_output: Callback = None,
     on_progress: Callback = None,
+    agent: str | None = None,
 ) -> SpawnResult:
     """Create a worktree for a fresh AI session and prepare it.
 
@@ -142,7 +147,14 @@ def spawn(
     The recipe is read once, under the repository lock. ``approved_setup`` is what a person
     was shown and approved (``wtls spawn``'s prompt): when the recipe read here holds other
     commands (the file changed in between), none is run and ``setup.skipped`` says why.
+
+    ``agent``: the coding agent that will work there. ``claude`` gets wtls's hooks in the
+    worktree's ``.claude/settings.local.json`` (:mod:`wtls.lifecycle.agent_hooks`); ``codex``
+    has no per-folder place for its ``notify`` setting, so nothing is written for it.
     """
+    if agent not in SPAWN_AGENTS:
+        known = ", ".join(a for a in SPAWN_AGENTS if a)
+        raise Refused(f"unknown agent {agent!r} (one of: {known})")
     settings = settings or LifecycleSettings()
     start_dir = _start_dir(start)
     repo = _open_repo(start_dir)
@@ -190,6 +202,12 @@ def spawn(
             problems.extend(copy_problems)
         except GitError as exc:
             problems.append(f"could not list the files to copy: {exc}")
+    agent_hooks: Path | None = None
+    if agent == "claude":
+        try:
+            agent_hooks = wire_claude_hooks(plan.path, repo.repository.common_dir)
+        except (OSError, ValueError, GitError) as exc:
+            problems.append(f"could not add the Claude Code hooks: {exc}")
     prompt_file: Path | None = None
     if prompt:
         try:
@@ -259,6 +277,7 @@ def spawn(
         setup=setup,
         opened=opened,
         problems=tuple(problems),
+        agent_hooks=agent_hooks,
     )
 
 

@@ -107,6 +107,9 @@ class Server(Protocol):
     sessions: dict[str, RepoSession]
     diagnostics: DiagnosticsStore
     refresh_hooks: list[RefreshHook]
+    #: Run after every refresh, also those that only re-read agent states (refresh hooks are
+    #: not: an agent's state file changes no file to scan or predict).
+    agent_hooks: list[RefreshHook]
     document_hooks: list[DocumentHook]
     code_action_providers: list[CodeActionProvider]
     #: Set on ``shutdown``: no new background work starts.

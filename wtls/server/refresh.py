@@ -118,6 +118,10 @@ class RefreshPipeline:
         ls = self._ls
         await self.publish(session, force=force)
         self._publish_worktree_problems(session)
+        for hook in ls.agent_hooks:
+            ls.spawn_task(hook(ls, session, refreshed), f"agent hook {hook.__name__}")
+        if refreshed.agents_only:
+            return  # an agent's state file: no file changed, nothing to scan or predict
         for hook in ls.refresh_hooks:
             ls.spawn_task(hook(ls, session, refreshed), f"refresh hook {hook.__name__}")
         if session.disk_task is None or session.disk_task.done():

@@ -33,6 +33,7 @@ from wtls.server.base import (
 from wtls.server.config import Settings
 from wtls.server.diagnostics import DiagnosticsStore
 from wtls.server.features import (
+    agent_exits,
     conflicts,
     documents,
     links,
@@ -66,6 +67,7 @@ class WtlsServer(LanguageServer):
         self.sessions: dict[str, RepoSession] = {}
         self.diagnostics = DiagnosticsStore(self.text_document_publish_diagnostics)
         self.refresh_hooks: list[RefreshHook] = []
+        self.agent_hooks: list[RefreshHook] = []
         self.document_hooks: list[DocumentHook] = []
         #: LSP allows one codeAction handler per server; features add providers here.
         self.code_action_providers: list[CodeActionProvider] = []
@@ -201,6 +203,7 @@ def create_server() -> WtlsServer:
     worktree_commands.register(server)
     conflicts.register(server)
     predicted_merge.register(server)
+    agent_exits.register(server)
     return server
 
 

@@ -9,11 +9,12 @@ Every command takes an optional ``uri`` (a file URI or path anywhere in the repo
 default is the first workspace folder. ``worktree`` arguments are a path, a file URI or a
 branch name; relative paths are relative to that folder.
 
-* ``wtls.spawn {name, base?, path?, prompt?, open?, trusted?}`` reports ``$/progress`` while
+* ``wtls.spawn {name, base?, path?, prompt?, open?, trusted?, agent?}`` reports ``$/progress`` while
   it works and streams setup output to the output channel. ``trusted`` is the client's word
   (VS Code passes ``vscode.workspace.isTrusted``); when absent, the ``trusted`` initialization
   option counts. ``open`` runs the ``openCommand`` setting (for clients other than VS Code,
-  which opens ``uri`` in a new window itself).
+  which opens ``uri`` in a new window itself). ``agent: "claude"`` writes wtls's hooks into
+  the new worktree's ``.claude/settings.local.json``.
 * ``wtls.validateName {name, base?, path?}`` never fails on a bad name: it answers ``ok: false``.
 * ``wtls.open {worktree?, open?}``, ``wtls.merge {worktree, remove?, deleteBranch?, abort?}``,
   ``wtls.remove {worktree, force?, deleteBranch?, dryRun?}``, ``wtls.prune {dryRun?}``,
@@ -131,6 +132,7 @@ def register(server: Server) -> None:
         base = arg_str(args, "base")
         path = _optional_path(args, "path")
         prompt = arg_str(args, "prompt")
+        agent = arg_str(args, "agent")
         open_window = arg_bool(args, "open")
         given = _optional_bool(args, "trusted")
         trusted = ls.trusted if given is None else given
@@ -155,6 +157,7 @@ def register(server: Server) -> None:
                 settings=settings,
                 on_output=output,
                 on_progress=report,
+                agent=agent,
             )
 
         try:
