@@ -24,6 +24,7 @@ import { join } from 'node:path';
 import { ARTIFACTS, elapsed, log } from './common.mjs';
 import { buildVsix, findTools, killAllCodeServers } from './fixtures.mjs';
 import { runScenario } from './harness.mjs';
+import * as agents from './scenarios/agents.mjs';
 import * as bundledServer from './scenarios/bundled-server.mjs';
 import * as lock from './scenarios/lock.mjs';
 import * as merge from './scenarios/merge.mjs';
@@ -39,7 +40,7 @@ import * as untrusted from './scenarios/untrusted.mjs';
 import { launchBrowser } from './workbench.mjs';
 
 /** In the order they run; each is independent of the others. */
-const SCENARIOS = [statusBar, spawn, predictedConflict, predictedMerge, quickFix, restart, lock, remove, merge, multiRoot, untrusted, bundledServer];
+const SCENARIOS = [statusBar, spawn, predictedConflict, predictedMerge, quickFix, restart, lock, remove, merge, multiRoot, untrusted, bundledServer, agents];
 
 /** The scenarios WTLS_E2E_ONLY selects (all by default). */
 function selectScenarios() {
