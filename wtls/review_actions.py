@@ -25,6 +25,7 @@ or below a symbolic link is refused. Submodules are refused. No LSP.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -35,12 +36,13 @@ from wtls.errors import Refused
 from wtls.git import GitError, run_git, split_z
 from wtls.lifecycle.common import _repo_lock, resolve_worktree
 from wtls.lifecycle.removal import run_dir_of
-from wtls.review import MAX_MERGED_FILE, _base_tip, _label, _state_of, _working_state
+from wtls.review import _BINARY_PROBE, MAX_MERGED_FILE, _base_tip, _label, _state_of, _working_state
 from wtls.worktrees import RepositoryState, WorktreeState
 
 #: Pathspecs are file names, never patterns or magic (``:(glob)``, ``*``).
 _LITERAL = {"GIT_LITERAL_PATHSPECS": "1"}
 _GITLINK = "160000"
+_OID_RE = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
 _STATUS = {"A": "added", "M": "modified", "D": "deleted", "R": "renamed", "T": "type-changed"}
 
 
@@ -66,6 +68,18 @@ class FileAction:
     backup_ref: str | None = None
     #: The command that puts the discarded file back (``discard`` only).
     restore_command: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class FileAt:
+    """One file as a commit holds it: the left side of a review's diff (``wtls/fileAt``)."""
+
+    #: The file's text ("" when absent or binary).
+    content: str
+    #: Whether the commit has the file.
+    exists: bool
+    #: Whether it is binary (a NUL in its first 8,000 bytes).
+    binary: bool = False
 
 
 @dataclass(frozen=True)
@@ -186,6 +200,39 @@ def _check_plain(cwd: Path, change: _Change) -> None:
                     f"{p} is {found[2]:,} bytes: too large to take or discard here "
                     f"(the limit is {MAX_MERGED_FILE:,})"
                 )
+
+
+def file_at(start: Path, rev: str, path: str) -> FileAt:
+    """``path`` as commit ``rev`` (a full object name, e.g. a review's ``mergeBase``) holds it.
+
+    Only object names are accepted (no revision expressions); files above
+    :data:`~wtls.review.MAX_MERGED_FILE` are refused, not cut.
+    """
+    if not _OID_RE.fullmatch(rev):
+        raise Refused(f"{rev!r} is not a full commit name (40 or 64 hex digits)")
+    clean = os.path.normpath(path).replace(os.sep, "/") if path else ""
+    if not clean or clean.startswith(("/", "../")) or clean in (".", ".."):
+        raise Refused(f"{path!r} is not a path inside the repository")
+    state = _state_of(start, None)
+    cwd = state.repository.common_dir
+    try:
+        found = _entry(cwd, rev, clean)
+    except GitError as exc:
+        raise Refused(f"no commit {rev} in {state.repository.key}") from exc
+    if found is None:
+        return FileAt(content="", exists=False)
+    mode, oid, size = found
+    if mode == _GITLINK:
+        return FileAt(content=f"Subproject commit {oid}\n", exists=True)
+    if size > MAX_MERGED_FILE:
+        raise Refused(
+            f"{clean} is {size:,} bytes at {rev[:12]}: too large to show "
+            f"(the limit is {MAX_MERGED_FILE:,})"
+        )
+    data = run_git(["cat-file", "blob", oid], cwd).stdout
+    if b"\0" in data[:_BINARY_PROBE]:
+        return FileAt(content="", exists=True, binary=True)
+    return FileAt(content=data.decode("utf-8", "replace"), exists=True)
 
 
 def take_into_base(

@@ -39,6 +39,7 @@ from wtls.server.features import (
     marker_actions,
     marker_diagnostics,
     predicted_merge,
+    review,
     workspace,
     worktree_commands,
 )
@@ -201,6 +202,7 @@ def create_server() -> WtlsServer:
     worktree_commands.register(server)
     conflicts.register(server)
     predicted_merge.register(server)
+    review.register(server)
     return server
 
 
