@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -169,3 +170,18 @@ def test_wtls_restore_brings_the_discarded_worktree_back(
         capture_output=True,
     )
     assert (copy / "new.txt").read_text() == "new\n"
+
+
+def test_the_cli_takes_and_discards(repo_a: tuple[Path, Path]) -> None:
+    repo, a = repo_a
+    wtls = [sys.executable, "-m", "wtls"]
+    took = subprocess.run([*wtls, "take", "feature/a", "f.txt"], cwd=repo, capture_output=True)
+    assert took.returncode == 0 and b"Took f.txt (modified)" in took.stdout
+    again = subprocess.run([*wtls, "take", "feature/a", "f.txt"], cwd=repo, capture_output=True)
+    assert again.returncode == 1 and b"refused: the base worktree" in again.stderr
+    out = subprocess.run(
+        [*wtls, "discard", str(a), "new.txt", "--json"], cwd=repo, capture_output=True, check=True
+    )
+    answer = json.loads(out.stdout)
+    assert answer["action"] == "discard" and answer["backupRef"] in answer["message"]
+    assert not (a / "new.txt").exists()

@@ -119,11 +119,15 @@ export class ReviewView implements vscode.TextDocumentContentProvider, vscode.Di
             const right = f.status === 'deleted' ? side(f.path) : disk;
             return [disk, left, right] as const;
         });
-        const title = `Review ${label} (against ${diff.base}, ${diff.files.length} file${diff.files.length === 1 ? '' : 's'})`;
+        // VS Code adds the number of files to the title itself.
+        const title = `Review ${label} (against ${diff.base})`;
         await vscode.commands.executeCommand('vscode.changes', title, resources);
     }
 
-    /** "Take into Base" / "Discard in Worktree": a file of the open review (asked when not given). */
+    /**
+     * "Take into Base" / "Discard in Worktree" on a file of the open review: the file's URI when
+     * a caller passes one (its disk or `wtls-review:` URI), else a quick pick of the review's files.
+     */
     async act(action: 'take' | 'discard', arg?: unknown): Promise<void> {
         if (!this.current) {
             await this.review();
