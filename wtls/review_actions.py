@@ -124,6 +124,29 @@ def _relative(root: Path, path: str) -> str:
     return clean
 
 
+def _check_nothing_in_the_way(root: Path, rel: str) -> None:
+    """Refuse when writing ``rel`` back would replace another file or a folder.
+
+    ``git checkout TREE -- PATH`` deletes a folder that stands where the file goes (and a file
+    that stands where one of its folders goes), with everything in it: other files of the
+    review, untracked ones. Discarding one file must never do that.
+    """
+    target = root / rel
+    if target.is_dir() and not target.is_symlink():
+        raise Refused(
+            f"{rel} is a folder in {root} now: discarding the file would delete what is in it; "
+            "discard the files inside first"
+        )
+    folder = root
+    for part in PurePosixPath(rel).parts[:-1]:
+        folder = folder / part
+        if os.path.lexists(folder) and not folder.is_dir():
+            raise Refused(
+                f"{folder.relative_to(root).as_posix()} is a file in {root} now: putting {rel} "
+                "back would delete it; discard that file first"
+            )
+
+
 def _base_worktree(state: RepositoryState) -> WorktreeState:
     base, _tip = _base_tip(state)
     found = next(
@@ -364,6 +387,8 @@ def discard_in_worktree(
                     f"{p} changed after it was saved in {backup.ref}: nothing was discarded"
                 )
         restored = [p for p in _paths(change) if _entry(wt.path, change.merge_base, p)]
+        for p in restored:
+            _check_nothing_in_the_way(wt.path, p)
         gone = [p for p in _paths(change) if p not in restored]
         if gone:
             run_git(

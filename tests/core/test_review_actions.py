@@ -185,3 +185,23 @@ def test_the_cli_takes_and_discards(repo_a: tuple[Path, Path]) -> None:
     answer = json.loads(out.stdout)
     assert answer["action"] == "discard" and answer["backupRef"] in answer["message"]
     assert not (a / "new.txt").exists()
+
+
+def test_discard_never_deletes_a_folder_or_file_in_the_way(repo_a: tuple[Path, Path]) -> None:
+    repo, a = repo_a
+    (a / "keep.txt").unlink()
+    (a / "keep.txt").mkdir()  # the file became a folder holding other work
+    (a / "keep.txt" / "inner.txt").write_text("other work\n")
+    with pytest.raises(Refused, match="is a folder"):
+        discard_in_worktree("feature/a", "keep.txt", cwd=repo)
+    assert (a / "keep.txt" / "inner.txt").read_text() == "other work\n"
+
+
+def test_discard_never_replaces_a_file_standing_where_a_folder_was(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path, files={"d/f.txt": "f\n"}).resolve()
+    a = add_worktree(repo, tmp_path / "a", "feature/a").resolve()
+    git(a, "rm", "-q", "-r", "d")
+    (a / "d").write_text("a file now, with work in it\n")
+    with pytest.raises(Refused, match="is a file"):
+        discard_in_worktree("feature/a", "d/f.txt", cwd=repo)
+    assert (a / "d").read_text() == "a file now, with work in it\n"
