@@ -16,7 +16,8 @@ def _ts() -> str:
 
 def test_method_names_match() -> None:
     ts = _ts()
-    for name in ("WORKTREES_METHOD", "MOVED_METHOD", "PREDICTED_MERGE_METHOD"):
+    names = ("WORKTREES_METHOD", "MOVED_METHOD", "PREDICTED_MERGE_METHOD")
+    for name in (*names, "REVIEW_METHOD", "FILE_AT_METHOD"):
         found = re.search(rf"export const {name} = '([^']+)';", ts)
         assert found is not None, f"{name} is missing from protocol.ts"
         assert found.group(1) == getattr(protocol, name)
@@ -89,3 +90,24 @@ def test_predicted_merge_fields_match() -> None:
     fields = {camel(f.name) for f in dataclasses.fields(PredictedMerge)}
     assert fields == _interface_fields("PredictedMerge")
     assert _interface_fields("PredictedMergeParams") == {"uri", "with"}
+
+
+def test_review_payload_fields_match() -> None:
+    """``wtls/review``, ``wtls/fileAt`` and the two per-file commands, field for field."""
+    import dataclasses
+
+    from wtls.review import ChangedFile, WorktreeDiff
+    from wtls.review_actions import FileAction, FileAt
+    from wtls.wire import camel
+
+    for cls, name in (
+        (WorktreeDiff, "WorktreeDiff"),
+        (ChangedFile, "ChangedFile"),
+        (FileAt, "FileAt"),
+        (FileAction, "FileAction"),
+    ):
+        fields = {camel(f.name) for f in dataclasses.fields(cls)}
+        assert fields == _interface_fields(name), name
+    assert _interface_fields("ReviewParams") == {"worktree", "uri"}
+    assert _interface_fields("FileAtParams") == {"rev", "path", "uri"}
+    assert _interface_fields("FileActionArgs") == {"worktree", "path", "uri"}

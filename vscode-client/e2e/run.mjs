@@ -34,13 +34,14 @@ import * as predictedMerge from './scenarios/predicted-merge.mjs';
 import * as quickFix from './scenarios/quick-fix.mjs';
 import * as remove from './scenarios/remove.mjs';
 import * as restart from './scenarios/restart.mjs';
+import * as review from './scenarios/review.mjs';
 import * as spawn from './scenarios/spawn.mjs';
 import * as statusBar from './scenarios/status-bar.mjs';
 import * as untrusted from './scenarios/untrusted.mjs';
 import { launchBrowser } from './workbench.mjs';
 
 /** In the order they run; each is independent of the others. */
-const SCENARIOS = [statusBar, spawn, predictedConflict, predictedMerge, quickFix, restart, lock, remove, merge, multiRoot, untrusted, bundledServer, agents];
+const SCENARIOS = [statusBar, spawn, predictedConflict, predictedMerge, review, quickFix, restart, lock, remove, merge, multiRoot, untrusted, bundledServer, agents];
 
 /** The scenarios WTLS_E2E_ONLY selects (all by default). */
 function selectScenarios() {

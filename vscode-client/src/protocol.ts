@@ -38,6 +38,80 @@ export interface PredictedMerge {
     binary: boolean;
 }
 
+/** Request: a worktree's changed files against its merge base with the base branch. */
+export const REVIEW_METHOD = 'wtls/review';
+
+/** Request: one file as a commit (a review's merge base) holds it. */
+export const FILE_AT_METHOD = 'wtls/fileAt';
+
+/** Params of `wtls/review`. */
+export interface ReviewParams {
+    /** The worktree: its path, a file URI, or its branch. */
+    worktree: string;
+    uri?: string;
+}
+
+/** One changed file of a review (`wtls diff --json`'s `files`). */
+export interface ChangedFile {
+    path: string;
+    status: 'added' | 'modified' | 'deleted' | 'renamed' | 'copied' | 'type-changed';
+    /** The path before a rename or copy. */
+    oldPath: string | null;
+    /** Lines added and deleted; null for a binary file. */
+    added: number | null;
+    deleted: number | null;
+}
+
+/** Answer of `wtls/review`: the `wtls diff --json` object (without the patch). */
+export interface WorktreeDiff {
+    worktree: string;
+    branch: string | null;
+    base: string;
+    /** The commit the left side of each file comes from (ask `wtls/fileAt`). */
+    mergeBase: string;
+    snapshot: string;
+    files: ChangedFile[];
+    patch: string | null;
+}
+
+/** Params of `wtls/fileAt`. */
+export interface FileAtParams {
+    /** A full commit name (a review's `mergeBase`). */
+    rev: string;
+    path: string;
+    uri?: string;
+}
+
+/** Answer of `wtls/fileAt`. */
+export interface FileAt {
+    content: string;
+    exists: boolean;
+    binary: boolean;
+}
+
+/** Arguments of `wtls.takeIntoBase` and `wtls.discardInWorktree`. */
+export interface FileActionArgs {
+    worktree: string;
+    /** The file, relative to the worktree (or absolute inside it). */
+    path: string;
+    uri?: string;
+}
+
+/** Result of `wtls.takeIntoBase` and `wtls.discardInWorktree`. */
+export interface FileAction {
+    action: 'take' | 'discard';
+    worktree: string;
+    /** The worktree that was changed (the base worktree for a take). */
+    changed: string;
+    path: string;
+    oldPath: string | null;
+    status: string;
+    /** The sentence to show (a discard names its backup ref and how to get the file back). */
+    message: string;
+    backupRef: string | null;
+    restoreCommand: string | null;
+}
+
 /** Payload of `wtls/moved`. */
 export interface MovedPayload {
     from: string;
@@ -59,6 +133,8 @@ export const ServerCommand = {
     repair: 'wtls.repair',
     move: 'wtls.move',
     refresh: 'wtls.refresh',
+    takeIntoBase: 'wtls.takeIntoBase',
+    discardInWorktree: 'wtls.discardInWorktree',
 } as const;
 
 /** JSON-RPC error code of a refusal: the message says why, and nothing was changed. */

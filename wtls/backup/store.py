@@ -147,8 +147,17 @@ def _nested_refs(work: Path) -> list[tuple[str, str]]:
     return [tuple(line.split(" ", 1)) for line in out.splitlines() if " " in line]  # type: ignore[misc]
 
 
-def save_backup(inspection: Inspection, run_dir: Path, label: str, branch: str | None) -> Backup:
+def save_backup(
+    inspection: Inspection,
+    run_dir: Path,
+    label: str,
+    branch: str | None,
+    *,
+    why: str = "removal",
+) -> Backup:
     """Store everything of ``inspection`` under a new ``refs/wtls/backup/`` ref and verify it.
+
+    ``why`` names what the backup comes before (its commit message and reflog say so).
 
     Raises :class:`BackupError` (nothing removed, nothing but unreachable objects written)
     when anything cannot be saved or does not verify against the disk.
@@ -240,7 +249,7 @@ def save_backup(inspection: Inspection, run_dir: Path, label: str, branch: str |
     for c in nested_commits:
         all_parents += ["-p", c]
     message = (
-        f"wtls backup of {folder} ({branch or 'detached'}) before removal\n\n"
+        f"wtls backup of {folder} ({branch or 'detached'}) before {why}\n\n"
         f"Restore with: wtls restore {ref}\n\n{MANIFEST_TRAILER} {meta_commit}\n"
     )
     commit = run_git(
@@ -262,7 +271,7 @@ def save_backup(inspection: Inspection, run_dir: Path, label: str, branch: str |
     updates = [(ref, commit), *ref_updates, *((name, oid) for name, oid in own)]
     script = "".join(f"create {name} {oid}\n" for name, oid in updates)
     run_git(
-        ["update-ref", "--stdin", "-m", "wtls: backup before removal"],
+        ["update-ref", "--stdin", "-m", f"wtls: backup before {why}"],
         run_dir,
         input=script.encode(),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +24,7 @@ from wtls.worktrees import BrokenWorktreeLink, RepositoryState
 
 if TYPE_CHECKING:
     from wtls.engine import Engine
+    from wtls.review_actions import FileAction
 
 
 def _engine_for(path: str | None) -> tuple[Engine, Path]:
@@ -152,6 +153,29 @@ def _cmd_diff(args: argparse.Namespace) -> int:
         print(f"{count} file{'' if count == 1 else 's'} changed by {label} against {diff.base}")
     else:
         sys.stdout.write(diff.patch or "")
+    return EXIT_OK
+
+
+def _cmd_take(args: argparse.Namespace) -> int:
+    from wtls.review_actions import take_into_base
+
+    return _file_action(args, take_into_base)
+
+
+def _cmd_discard(args: argparse.Namespace) -> int:
+    from wtls.review_actions import discard_in_worktree
+
+    return _file_action(args, discard_in_worktree)
+
+
+def _file_action(args: argparse.Namespace, action: Callable[..., FileAction]) -> int:
+    from wtls.wire import wire_object
+
+    done = action(args.worktree, args.path, cwd=Path.cwd(), base_branch=args.base)
+    if args.json:
+        print_json(wire_object(done))
+    else:
+        print(printable(done.message))
     return EXIT_OK
 
 

@@ -16,6 +16,7 @@ from wtls.cli.commands import (
     _cmd_check,
     _cmd_demo,
     _cmd_diff,
+    _cmd_discard,
     _cmd_list,
     _cmd_lock,
     _cmd_merge,
@@ -28,6 +29,7 @@ from wtls.cli.commands import (
     _cmd_serve,
     _cmd_spawn,
     _cmd_status,
+    _cmd_take,
 )
 from wtls.cli.render import (
     EXIT_ERROR,
@@ -293,6 +295,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--base", metavar="BRANCH", help="base branch (default: the main worktree's)")
     p.set_defaults(handler=_cmd_diff)
+
+    p = sub.add_parser(
+        "take",
+        help="apply one file's change of a worktree to the base worktree, uncommitted",
+        description="Apply the change WORKTREE makes to PATH (added, modified, deleted or "
+        "renamed; against its merge base with the base branch, as `wtls diff` shows it) to the "
+        "worktree where the base branch is checked out, as an unstaged change. Refused, with "
+        "nothing changed, when the base worktree has any change in that file (staged, "
+        "unstaged, untracked, or an ignored file in the way) or the base branch changed it "
+        "since the merge base (merge the worktree instead). No other file is touched.",
+    )
+    p.add_argument("worktree", metavar="WORKTREE", help="path or branch of the reviewed worktree")
+    p.add_argument("path", metavar="PATH", help="the file, relative to WORKTREE")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--base", metavar="BRANCH", help="base branch (default: the main worktree's)")
+    p.set_defaults(handler=_cmd_take)
+
+    p = sub.add_parser(
+        "discard",
+        help="put one file of a worktree back to its merge-base version, after a backup",
+        description="Put PATH of WORKTREE back to its version at the merge base with the base "
+        "branch (remove it when the merge base has no such file; for a rename, the old path "
+        "comes back), in the folder and in the index. The whole worktree is saved first in a "
+        "verified backup ref (as `wtls remove --force` saves it); the answer names it and the "
+        "command that gets the file back. No other file is touched.",
+    )
+    p.add_argument("worktree", metavar="WORKTREE", help="path or branch of the worktree")
+    p.add_argument("path", metavar="PATH", help="the file, relative to WORKTREE")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--base", metavar="BRANCH", help="base branch (default: the main worktree's)")
+    p.set_defaults(handler=_cmd_discard)
 
     p = sub.add_parser(
         "repair",

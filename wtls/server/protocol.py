@@ -8,6 +8,10 @@ WORKTREES_METHOD = "wtls/worktrees"
 MOVED_METHOD = "wtls/moved"
 #: Request: one file as git's merge with another worktree would leave it.
 PREDICTED_MERGE_METHOD = "wtls/predictedMerge"
+#: Request: a worktree's changed files against its merge base (``wtls diff --json``).
+REVIEW_METHOD = "wtls/review"
+#: Request: one file as a commit holds it (the merge-base side of a review).
+FILE_AT_METHOD = "wtls/fileAt"
 
 
 class Command:
@@ -25,6 +29,8 @@ class Command:
     REPAIR = "wtls.repair"
     MOVE = "wtls.move"
     REFRESH = "wtls.refresh"
+    TAKE_INTO_BASE = "wtls.takeIntoBase"
+    DISCARD_IN_WORKTREE = "wtls.discardInWorktree"
 
 
 #: Every command id, for tests and for clients that list them.

@@ -40,6 +40,7 @@ from wtls.server.features import (
     marker_actions,
     marker_diagnostics,
     predicted_merge,
+    review,
     workspace,
     worktree_commands,
 )
@@ -204,6 +205,7 @@ def create_server() -> WtlsServer:
     conflicts.register(server)
     predicted_merge.register(server)
     agent_exits.register(server)
+    review.register(server)
     return server
 
 

@@ -1,0 +1,422 @@
+"""Acting on one file of a review: take its change into the base worktree, or discard it.
+
+A review (:func:`wtls.review.worktree_diff`) compares a worktree's working state with its merge
+base with the base branch. Two actions act on one file of it, and never on any other file:
+
+* :func:`take_into_base` applies that file's change (added, modified, deleted, renamed) to the
+  worktree where the base branch is checked out, as an **uncommitted, unstaged** change (``git
+  apply`` without ``--index``: an added file is untracked there, a deleted one an unstaged
+  deletion). It is refused, with nothing changed, when the base worktree has any change to that
+  path or the rename's target (staged, unstaged, untracked, or an ignored file in the way), and
+  when the base branch changed the file since the merge base: that is not a clean take, and
+  wtls does not write conflict markers into the base worktree (merge the worktree instead).
+* :func:`discard_in_worktree` puts that file back to its merge-base version in its worktree
+  (removes it when the merge base has no such file; for a rename, the new path goes and the old
+  one comes back). The worktree is saved first under one verified backup ref, exactly as
+  ``wtls remove --force`` saves it (:func:`wtls.backup.inspect_worktree`,
+  :func:`wtls.backup.save_backup`), and the answer names the ref and how to get the file back.
+  The path's index entry is set to the merge-base version too (``git checkout MERGE_BASE --
+  PATH``), so a staged change of it is dropped from the index; the backup's index commit holds it.
+
+Paths are relative to the worktree (or absolute inside it); a path outside it, inside ``.git``,
+or below a symbolic link is refused. Submodules are refused. No LSP.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from wtls.backup import inspect_worktree, save_backup
+from wtls.backup.gitdata import disk_entry, object_format, tree_entries
+from wtls.errors import Refused
+from wtls.git import GitError, run_git, split_z
+from wtls.lifecycle.common import _repo_lock, resolve_worktree
+from wtls.lifecycle.removal import run_dir_of
+from wtls.review import _BINARY_PROBE, MAX_MERGED_FILE, _base_tip, _label, _state_of, _working_state
+from wtls.worktrees import RepositoryState, WorktreeState
+
+#: Pathspecs are file names, never patterns or magic (``:(glob)``, ``*``).
+_LITERAL = {"GIT_LITERAL_PATHSPECS": "1"}
+_GITLINK = "160000"
+_OID_RE = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
+_STATUS = {"A": "added", "M": "modified", "D": "deleted", "R": "renamed", "T": "type-changed"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class FileAction:
+    """What :func:`take_into_base` or :func:`discard_in_worktree` did to one file."""
+
+    #: ``take`` or ``discard``.
+    action: str
+    #: The reviewed worktree.
+    worktree: Path
+    #: The worktree that was changed (the base worktree for ``take``).
+    changed: Path
+    #: The file's path in the reviewed worktree (relative, ``/``-separated).
+    path: str
+    #: Its path in the merge base when it was renamed.
+    old_path: str | None
+    #: ``added``, ``modified``, ``deleted``, ``renamed`` or ``type-changed``.
+    status: str
+    #: One sentence for a person: what was done, and for a discard where the work was saved.
+    message: str
+    #: The backup ref that holds the discarded work (``discard`` only).
+    backup_ref: str | None = None
+    #: The command that puts the discarded file back (``discard`` only).
+    restore_command: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class FileAt:
+    """One file as a commit holds it: the left side of a review's diff (``wtls/fileAt``)."""
+
+    #: The file's text ("" when absent or binary).
+    content: str
+    #: Whether the commit has the file.
+    exists: bool
+    #: Whether it is binary (a NUL in its first 8,000 bytes).
+    binary: bool = False
+
+
+@dataclass(frozen=True)
+class _Change:
+    path: str
+    old_path: str | None
+    status: str
+    merge_base: str
+    work: str
+
+
+def _relative(root: Path, path: str) -> str:
+    """``path`` (relative to ``root`` or absolute inside it) as a clean relative path."""
+    if not path or "\0" in path or any(ord(c) < 32 for c in path):
+        raise Refused(f"{path!r} is not a file path")
+    given = Path(path)
+    if given.is_absolute():
+        resolved_root = root.resolve()
+        parent = Path(os.path.normpath(given.parent))
+        try:
+            parent_real = parent.resolve()
+        except OSError as exc:
+            raise Refused(f"{path} cannot be read: {exc}") from exc
+        for top in (root, resolved_root):
+            for candidate in (parent, parent_real):
+                if candidate == top or top in candidate.parents:
+                    rel_parent = candidate.relative_to(top).as_posix()
+                    rel = given.name if rel_parent == "." else f"{rel_parent}/{given.name}"
+                    return _relative(root, rel)
+        raise Refused(f"{path} is outside worktree {root}")
+    clean = os.path.normpath(path).replace(os.sep, "/")
+    parts = PurePosixPath(clean).parts
+    if clean in (".", "") or parts[0] == ".." or ".git" in parts:
+        raise Refused(f"{path!r} is not a file of worktree {root} (outside it, or in .git)")
+    # A link among the folders would lead the write outside the worktree (git refuses to go
+    # "beyond a symbolic link" too): refused. The file itself may be a link git tracks.
+    folder = root
+    for part in parts[:-1]:
+        folder = folder / part
+        if folder.is_symlink():
+            raise Refused(f"{path!r} is below a symbolic link ({folder}) in worktree {root}")
+    return clean
+
+
+def _check_nothing_in_the_way(root: Path, rel: str) -> None:
+    """Refuse when writing ``rel`` back would replace another file or a folder.
+
+    ``git checkout TREE -- PATH`` deletes a folder that stands where the file goes (and a file
+    that stands where one of its folders goes), with everything in it: other files of the
+    review, untracked ones. Discarding one file must never do that.
+    """
+    target = root / rel
+    if target.is_dir() and not target.is_symlink():
+        raise Refused(
+            f"{rel} is a folder in {root} now: discarding the file would delete what is in it; "
+            "discard the files inside first"
+        )
+    folder = root
+    for part in PurePosixPath(rel).parts[:-1]:
+        folder = folder / part
+        if os.path.lexists(folder) and not folder.is_dir():
+            raise Refused(
+                f"{folder.relative_to(root).as_posix()} is a file in {root} now: putting {rel} "
+                "back would delete it; discard that file first"
+            )
+
+
+def _base_worktree(state: RepositoryState) -> WorktreeState:
+    base, _tip = _base_tip(state)
+    found = next(
+        (w for w in state.worktrees if w.branch == base and not w.bare and not w.prunable), None
+    )
+    if found is None or not found.path.is_dir():
+        raise Refused(
+            f"the base branch {base} is not checked out in any worktree: "
+            "check it out to take files into it"
+        )
+    return found
+
+
+def _change_of(wt: WorktreeState, rel: str, tip: str) -> _Change:
+    """The reviewed change of ``rel`` (its new path, or the old path of a rename)."""
+    work = _working_state(wt, {})
+    try:
+        merge_base = run_git(["merge-base", work.oid, tip], wt.path).text
+    except GitError as exc:
+        raise Refused(f"{_label(wt)} and the base branch have no common history") from exc
+    listing = split_z(
+        run_git(
+            ["diff", "--name-status", "-z", "-M", merge_base, work.oid, "--"],
+            wt.path,
+        ).stdout
+    )
+    i = 0
+    while i < len(listing):
+        code = listing[i][:1]
+        if code in ("R", "C"):
+            old, new = listing[i + 1], listing[i + 2]
+            i += 3
+        else:
+            old, new = None, listing[i + 1]
+            i += 2
+        if rel in (new, old):
+            if code == "C":
+                return _Change(new, None, "added", merge_base, work.oid)
+            return _Change(
+                new,
+                old if code == "R" else None,
+                _STATUS.get(code, "modified"),
+                merge_base,
+                work.oid,
+            )
+    raise Refused(f"{rel} has no change in {_label(wt)} against its merge base: nothing to do")
+
+
+def _entry(cwd: Path, tree: str, path: str) -> tuple[str, str, int] | None:
+    """``(mode, oid, size)`` of ``path`` in ``tree`` (size -1 for a submodule), None if absent."""
+    out = run_git(["ls-tree", "-z", "-l", "--full-tree", tree, "--", path], cwd, env=_LITERAL)
+    for item in split_z(out.stdout):
+        meta, _, name = item.partition("\t")
+        if name == path:
+            mode, _kind, oid, size = meta.split()
+            return mode, oid, -1 if size == "-" else int(size)
+    return None
+
+
+def _paths(change: _Change) -> list[str]:
+    return [p for p in (change.old_path, change.path) if p is not None]
+
+
+def _check_plain(cwd: Path, change: _Change) -> None:
+    for tree in (change.merge_base, change.work):
+        for p in _paths(change):
+            found = _entry(cwd, tree, p)
+            if found is None:
+                continue
+            if found[0] == _GITLINK:
+                raise Refused(f"{p} is a submodule: wtls does not take or discard submodules")
+            if found[2] > MAX_MERGED_FILE:
+                raise Refused(
+                    f"{p} is {found[2]:,} bytes: too large to take or discard here "
+                    f"(the limit is {MAX_MERGED_FILE:,})"
+                )
+
+
+def file_at(start: Path, rev: str, path: str) -> FileAt:
+    """``path`` as commit ``rev`` (a full object name, e.g. a review's ``mergeBase``) holds it.
+
+    Only object names are accepted (no revision expressions); files above
+    :data:`~wtls.review.MAX_MERGED_FILE` are refused, not cut.
+    """
+    if not _OID_RE.fullmatch(rev):
+        raise Refused(f"{rev!r} is not a full commit name (40 or 64 hex digits)")
+    clean = os.path.normpath(path).replace(os.sep, "/") if path else ""
+    if not clean or clean.startswith(("/", "../")) or clean in (".", ".."):
+        raise Refused(f"{path!r} is not a path inside the repository")
+    state = _state_of(start, None)
+    cwd = state.repository.common_dir
+    try:
+        found = _entry(cwd, rev, clean)
+    except GitError as exc:
+        raise Refused(f"no commit {rev} in {state.repository.key}") from exc
+    if found is None:
+        return FileAt(content="", exists=False)
+    mode, oid, size = found
+    if mode == _GITLINK:
+        return FileAt(content=f"Subproject commit {oid}\n", exists=True)
+    if size > MAX_MERGED_FILE:
+        raise Refused(
+            f"{clean} is {size:,} bytes at {rev[:12]}: too large to show "
+            f"(the limit is {MAX_MERGED_FILE:,})"
+        )
+    data = run_git(["cat-file", "blob", oid], cwd).stdout
+    if b"\0" in data[:_BINARY_PROBE]:
+        return FileAt(content="", exists=True, binary=True)
+    return FileAt(content=data.decode("utf-8", "replace"), exists=True)
+
+
+def take_into_base(
+    spec: str, path: str, *, cwd: Path, base_branch: str | None = None
+) -> FileAction:
+    """Apply worktree ``spec``'s change of ``path`` to the base worktree, uncommitted.
+
+    Refused, with nothing changed, when the base worktree has changes in the file (or in a
+    rename's other path), when the base branch changed it since the merge base, or when the
+    reviewed worktree is the base worktree itself.
+    """
+    state = _state_of(cwd, base_branch)
+    wt = resolve_worktree(state, spec, cwd=cwd)
+    base_wt = _base_worktree(state)
+    if base_wt.path == wt.path:
+        raise Refused(f"{wt.path} is the base worktree itself: review another worktree")
+    base_name, tip = _base_tip(state)
+    rel = _relative(wt.path, path)
+    with _repo_lock(state.repository.common_dir):
+        change = _change_of(wt, rel, tip.oid)
+        _check_plain(wt.path, change)
+        if base_wt.operation:
+            raise Refused(
+                f"the base worktree {base_wt.path} is in the middle of a {base_wt.operation}: "
+                "finish it first"
+            )
+        for p in _paths(change):
+            _relative(base_wt.path, p)
+        head = run_git(["rev-parse", "--verify", "HEAD"], base_wt.path).text
+        moved = [
+            p
+            for p in _paths(change)
+            if _entry(base_wt.path, head, p) != _entry(base_wt.path, change.merge_base, p)
+        ]
+        if moved:
+            raise Refused(
+                f"{base_name} changed {', '.join(moved)} since {_label(wt)} branched off: "
+                f"not a clean take; merge {_label(wt)} instead (wtls merge), or copy it by hand"
+            )
+        busy = split_z(
+            run_git(
+                [
+                    "status",
+                    "--porcelain=v1",
+                    "-z",
+                    "--untracked-files=all",
+                    "--ignored=matching",
+                    "--",
+                    *_paths(change),
+                ],
+                base_wt.path,
+                env=_LITERAL,
+            ).stdout
+        )
+        if busy:
+            raise Refused(
+                f"the base worktree {base_wt.path} has changes in "
+                f"{', '.join(sorted({b[3:] for b in busy if len(b) > 3}))}: commit, stash or "
+                "discard them there first; nothing was changed"
+            )
+        patch = run_git(
+            [
+                "diff",
+                "-M",
+                "--binary",
+                "--full-index",
+                change.merge_base,
+                change.work,
+                "--",
+                *_paths(change),
+            ],
+            wt.path,
+            env=_LITERAL,
+        ).stdout
+        if patch:
+            # Without --index: the base worktree gets the change as an unstaged one. git apply
+            # checks the preimage again, so a file rewritten meanwhile is refused, not clobbered.
+            try:
+                run_git(["apply", "--whitespace=nowarn", "-"], base_wt.path, input=patch)
+            except GitError as exc:
+                raise Refused(
+                    f"git could not apply {change.path} to {base_wt.path}: {exc}; nothing was "
+                    "changed"
+                ) from exc
+    what = f"{change.old_path} → {change.path}" if change.old_path else change.path
+    return FileAction(
+        action="take",
+        worktree=wt.path,
+        changed=base_wt.path,
+        path=change.path,
+        old_path=change.old_path,
+        status=change.status,
+        message=(
+            f"Took {what} ({change.status}) from {_label(wt)} into {base_name} at "
+            f"{base_wt.path} as an uncommitted change."
+        ),
+    )
+
+
+def discard_in_worktree(
+    spec: str, path: str, *, cwd: Path, base_branch: str | None = None
+) -> FileAction:
+    """Put ``path`` of worktree ``spec`` back to its merge-base version, after a verified backup.
+
+    The whole worktree is saved first (``refs/wtls/backup/BRANCH-discard-STAMP``, proved
+    against the disk); the file is written only when it is still what the backup holds.
+    """
+    state = _state_of(cwd, base_branch)
+    wt = resolve_worktree(state, spec, cwd=cwd)
+    _base_name, tip = _base_tip(state)
+    rel = _relative(wt.path, path)
+    run_dir = run_dir_of(state.repository)
+    with _repo_lock(state.repository.common_dir):
+        change = _change_of(wt, rel, tip.oid)
+        _check_plain(wt.path, change)
+        if wt.operation:
+            raise Refused(f"{wt.path} is in the middle of a {wt.operation}: finish it first")
+        for p in _paths(change):
+            _relative(wt.path, p)
+        inspection = inspect_worktree(wt.path)
+        label = f"{wt.branch or 'detached-' + wt.path.name}-discard"
+        backup = save_backup(inspection, run_dir, label, wt.branch, why="discarding a file")
+        # The backup was proved against the disk; write only if the files are still as saved.
+        fmt = object_format(wt.path)
+        saved = tree_entries(wt.path, inspection.tree)
+        for p in _paths(change):
+            if disk_entry(wt.path, p, fmt) != saved.get(p):
+                raise Refused(
+                    f"{p} changed after it was saved in {backup.ref}: nothing was discarded"
+                )
+        restored = [p for p in _paths(change) if _entry(wt.path, change.merge_base, p)]
+        for p in restored:
+            _check_nothing_in_the_way(wt.path, p)
+        gone = [p for p in _paths(change) if p not in restored]
+        if gone:
+            run_git(
+                ["rm", "-q", "--cached", "--ignore-unmatch", "--", *gone], wt.path, env=_LITERAL
+            )
+            for p in gone:
+                target = wt.path / p
+                if target.is_symlink() or target.is_file():
+                    target.unlink()
+        if restored:
+            run_git(["checkout", "-q", change.merge_base, "--", *restored], wt.path, env=_LITERAL)
+    q = shlex.quote
+    restore = (
+        f"git -C {q(str(wt.path))} restore --source={q(backup.ref)} -- {q(change.path)}"
+        if change.status != "deleted"
+        else f"git -C {q(str(wt.path))} rm -q -- {q(change.path)}"
+    )
+    return FileAction(
+        action="discard",
+        worktree=wt.path,
+        changed=wt.path,
+        path=change.path,
+        old_path=change.old_path,
+        status=change.status,
+        message=(
+            f"Discarded {_label(wt)}'s change of {change.path} ({change.status}); the worktree "
+            f"was saved first in {backup.ref}. Get the file back with: {restore}"
+        ),
+        backup_ref=backup.ref,
+        restore_command=restore,
+    )
