@@ -2,7 +2,8 @@
 // branch, and another worktree's agent that starts waiting raises "<branch> is waiting: …" with
 // Open Window, which opens that worktree. States are set as any agent would (`wtls agent set`).
 
-import { statusItem, waitForNewWindow, waitForNotification, waitForViewRow, runCommand } from '../workbench.mjs';
+import { TIMEOUT } from '../common.mjs';
+import { runCommand, statusItem, waitForNewWindow, waitForNotification, waitForViewRow, worktreesPane } from '../workbench.mjs';
 
 export const name = 'agents';
 export const description = 'agent state in the status bar and view; "is waiting" notification with Open Window';
@@ -22,7 +23,13 @@ export async function run(t) {
         t.sandbox.wtls(t.repo.remaining, 'agent', 'set', 'waiting', '--tool', 'claude', '--message', 'Allow Bash: npm test?');
         const note = await waitForNotification(page, /feature\/remaining is waiting: Allow Bash: npm test\?/, 'the waiting notification');
         await runCommand(page, 'Focus on Worktrees View');
-        const rows = await waitForViewRow(page, (r) => r.includes('feature/remaining') && /waiting/.test(r), 'the waiting agent in the view');
+        const rows = await waitForViewRow(page, (r) => r.includes('feature/remaining'), 'feature/remaining in the view');
+        // The view shows a waiting agent with the bell icon on its worktree's row.
+        await worktreesPane(page)
+            .locator('.monaco-list-row', { hasText: 'feature/remaining' })
+            .locator('.codicon-bell-dot')
+            .first()
+            .waitFor({ state: 'visible', timeout: TIMEOUT });
         await t.picture(page.locator('.part.statusbar'), 'status-bar-agent');
         const toast = page.locator('.notifications-toasts .notification-toast', { hasText: 'is waiting' }).first();
         await toast.locator('.monaco-button', { hasText: 'Open Window' }).click();
