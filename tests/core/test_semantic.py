@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.core.lifecycle_util import run_wtls
-from tests.gitutil import add_worktree, commit_all, git, make_repo
+from tests.gitutil import TASKS_CLI, add_worktree, commit_all, git, make_repo
 from wtls import semantic
 from wtls.scratch import LOCK_REASON
 from wtls.testrun import parse_failures, run_command
@@ -415,3 +415,61 @@ def test_failure_parsers() -> None:
     )
     (t,) = parse_failures(tb, root)
     assert (t.path, t.line) == ("check.py", 3) and t.name.startswith("ImportError")
+
+
+def test_the_watcher_ignores_test_runs_in_scratch_worktrees(tmp_path: Path) -> None:
+    from wtls.engine import Engine
+    from wtls.watch import classify
+
+    repo = project(tmp_path)
+    agent(repo, "feature/a", {"a.py": "A = 1\n"})
+    code, _ = check(repo)
+    assert code == 0
+    engine = Engine(discover(repo))
+    engine.refresh()
+    common = (repo / ".git").resolve()
+    scratch = common / "wtls" / "scratch" / "scratch-0"
+    assert (scratch / "calc.py").is_file()
+    events = [
+        scratch / "calc.py",
+        scratch / "out.txt",
+        common / "worktrees" / "scratch-0" / "index",
+    ]
+    assert not classify(events, engine.watch_targets())
+
+
+def test_seed_tasks_app_rename_and_call_are_named_before_either_merges(tmp_path: Path) -> None:
+    """The issue's "done when": the course's tasks-app, one agent renames a function, the other
+    calls it by its old name in a new command; `wtls check --test` names the pair."""
+    tasks = "def add_task(tasks, text):\n    tasks.append({'text': text, 'done': False})\n"
+    cli = TASKS_CLI.replace("import sys\n", "import sys\n\nimport tasks\n").replace(
+        "    if not argv:\n",
+        "    if argv and argv[0] == 'add':\n        tasks.add_task([], argv[1])\n        return 0\n"
+        "    if not argv:\n",
+    )
+    smoke = "import cli\n\nassert cli.main(['add', 'x']) == 0\nassert cli.main([]) == 1\n"
+    repo = make_repo(tmp_path, "tasks-app", {"cli.py": cli, "tasks.py": tasks, "check.py": smoke})
+    rename = agent(
+        repo,
+        "feature/rename",
+        {
+            "tasks.py": tasks.replace("add_task", "create_task"),
+            "cli.py": cli.replace("tasks.add_task(", "tasks.create_task("),
+        },
+    )
+    wipe = agent(
+        repo,
+        "feature/wipe",
+        {
+            "wipe.py": "import tasks\n\n\ndef refill(items):\n    for text in items:\n"
+            "        tasks.add_task([], text)\n",
+            "check.py": smoke + "import wipe\n\nwipe.refill(['a'])\n",
+        },
+        commit=False,
+    )
+    proc = run_wtls(repo, "check", "--test", f"{PY} check.py")
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    assert "SEMANTIC CONFLICT: feature/rename" in proc.stdout and "feature/wipe" in proc.stdout
+    assert "AttributeError" in proc.stdout and "wipe.py" in proc.stdout
+    assert git(repo, "log", "--oneline", "main").count("\n") == 0  # nothing merged
+    del rename, wipe
