@@ -127,15 +127,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
+    from wtls.git import require_git
     from wtls.predict import ConflictPredictor, format_prediction
-    from wtls.worktrees import repository_state
+    from wtls.worktrees import discover, repository_state
 
     folder = to_path(args.path or ".", name="PATH").resolve()
-    engine, _ = _engine_for(str(folder))
-    state = engine.state
-    assert state is not None  # refreshed by _engine_for
-    if args.base:
-        state = repository_state(state.repository, args.base)
+    require_git()
+    state = repository_state(discover(folder), args.base)
     prediction = ConflictPredictor(state.repository).update(state)
     tests = _check_tests(args, state)
     if args.json:
