@@ -176,7 +176,10 @@ def acquire(repo: Repository, commit: str, recipe: Recipe | None = None) -> Iter
             os.close(fd)
             continue
         try:
-            if not (path / ".git").is_file():
+            if not (path / ".git").is_file() or path not in _registered(repo):
+                if path.exists():
+                    # Ours, but git forgot it (its record was pruned by hand): start afresh.
+                    shutil.rmtree(path)
                 _create(repo, path, commit)
                 (root / f"{path.name}.setup").unlink(missing_ok=True)
             scratch = Scratch(path=path, repo=repo)

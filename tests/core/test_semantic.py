@@ -473,3 +473,20 @@ def test_seed_tasks_app_rename_and_call_are_named_before_either_merges(tmp_path:
     assert "AttributeError" in proc.stdout and "wipe.py" in proc.stdout
     assert git(repo, "log", "--oneline", "main").count("\n") == 0  # nothing merged
     del rename, wipe
+
+
+def test_a_scratch_worktree_git_forgot_is_made_again(tmp_path: Path) -> None:
+    repo = project(tmp_path)
+    agent(repo, "feature/a", {"a.py": "A = 1\n"})
+    assert check(repo)[0] == 0
+    scratch = repo / ".git" / "wtls" / "scratch" / "scratch-0"
+    git(repo, "worktree", "unlock", str(scratch))
+    import shutil
+
+    shutil.rmtree(repo / ".git" / "worktrees" / "scratch-0")  # its record, gone by hand
+    (repo / "calc.py").write_text(CALC + "\n# changed base\n")
+    commit_all(repo, "base moves: nothing cached")
+    code, data = check(repo)
+    assert code == 0, data
+    assert all(r["status"] == "pass" for r in data["tests"]["runs"])
+    assert LOCK_REASON in git(repo, "worktree", "list", "--porcelain")
