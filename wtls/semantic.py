@@ -24,17 +24,19 @@ from __future__ import annotations
 
 import os
 import shlex
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from wtls.errors import Refused
-from wtls.git import GitError
+from wtls.git import GitError, run_git, split_z
 from wtls.lifecycle.results import _REPO_POINTING_VARS
 from wtls.predict.commits import Commit, make_merge_commits
 from wtls.predict.mergetree import merge_many
 from wtls.predict.snapshot import snapshot_worktree, unusable
+from wtls.problems import Problem, anchor_file
 from wtls.project_config import CONFIG_NAME, load_project_config
 from wtls.scratch import Recipe, acquire
 from wtls.testrun import (
@@ -46,7 +48,7 @@ from wtls.testrun import (
     parse_failures,
     run_command,
 )
-from wtls.worktrees import Repository, RepositoryState
+from wtls.worktrees import Repository, RepositoryState, WorktreeState
 
 Progress = Callable[[str], None] | None
 
@@ -94,6 +96,8 @@ class TestsReport:
     skipped: tuple[tuple[str, str], ...] = ()
     #: Notes: setup problems of a scratch worktree, an untrusted setup not run.
     notes: tuple[str, ...] = ()
+    #: Whether the person cancelled (the results are partial).
+    cancelled: bool = False
 
     @property
     def has_errors(self) -> bool:
@@ -128,6 +132,13 @@ class Tester:
     timeout: float = DEFAULT_TIMEOUT
     on_progress: Progress = None
     notes: list[str] = field(default_factory=list)
+    #: Set to stop: the running command's group is killed, no further run starts.
+    cancel: threading.Event | None = None
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether :attr:`cancel` was set."""
+        return self.cancel is not None and self.cancel.is_set()
 
     def __post_init__(self) -> None:
         self.cache = ResultCache(self.repo.common_dir / "wtls" / "test-cache.json")
@@ -138,6 +149,10 @@ class Tester:
         cached = self.cache.get(key)
         if cached is not None:
             return cached, True
+        if self.cancelled:
+            return RunOutcome(
+                status="error", exit_code=None, seconds=0.0, output="cancelled"
+            ), False
         if self.on_progress is not None:
             self.on_progress(f"testing {label}")
         try:
@@ -168,7 +183,7 @@ class Tester:
         seconds = 0.0
         outcome: RunOutcome | None = None
         for argv in self.commands:
-            outcome = run_command(argv, folder, timeout=self.timeout, env=env)
+            outcome = run_command(argv, folder, timeout=self.timeout, env=env, cancel=self.cancel)
             seconds += outcome.seconds
             outputs.append(outcome.output)
             if outcome.status != "pass":
@@ -328,7 +343,7 @@ def test_merges(
 
     def fails(members: Sequence[int]) -> bool:
         outcome = test(members)
-        return outcome is not None and outcome.status != "pass"
+        return outcome is not None and outcome.status in ("fail", "timeout")
 
     def smallest(members: list[int]) -> list[int]:
         """A smallest failing subset of ``members`` (which fail together, each passes alone)."""
@@ -354,10 +369,10 @@ def test_merges(
                 return sorted(found)
 
     work = [g for g in groups if len(g) >= 2]
-    while work:
+    while work and not tester.cancelled:
         group = work.pop(0)
         together = test(group)
-        if together is None or together.status == "pass":
+        if together is None or together.status not in ("fail", "timeout"):
             continue
         culprit = smallest(group)
         shown = test(culprit) or together  # cached: the culprit's own failures and output
@@ -381,6 +396,7 @@ def test_merges(
         base_fails=base_fails,
         skipped=tuple(skipped),
         notes=tuple(tester.notes),
+        cancelled=tester.cancelled,
     )
 
 
@@ -438,3 +454,109 @@ def plan_tests(
                 "run only when trusted: pass --trust)"
             )
     return commands, recipe, None, notes
+
+
+def _changed_files(worktree: Path, tip: str) -> set[str]:
+    """Files of ``worktree``'s working state that differ from ``tip`` (untracked included)."""
+    try:
+        tracked = run_git(
+            ["diff", "--name-only", "-z", "--no-renames", "--end-of-options", tip, "--"], worktree
+        ).stdout
+        untracked = run_git(["ls-files", "-z", "--others", "--exclude-standard"], worktree).stdout
+    except GitError:
+        return set()
+    return set(split_z(tracked)) | set(split_z(untracked))
+
+
+def _first_changed_line(worktree: Path, tip: str, rel: str) -> int:
+    """The first line (1-based) of ``rel`` that differs from ``tip``; 1 when unknown."""
+    try:
+        patch = run_git(
+            ["diff", "-U0", "--no-color", "--no-ext-diff", "--end-of-options", tip, "--", rel],
+            worktree,
+            env={"GIT_LITERAL_PATHSPECS": "1"},
+        ).text
+    except GitError:
+        return 1
+    for line in patch.splitlines():
+        if line.startswith("@@"):
+            plus = line.split("+", 1)[1].split(" ", 1)[0]
+            return max(1, int(plus.split(",")[0] or 1))
+    return 1
+
+
+def test_problems(
+    report: TestsReport, state: RepositoryState, tip: str, worktrees: Sequence[Path]
+) -> list[Problem]:
+    """Errors for the editors of ``worktrees``: each semantic conflict and failing worktree.
+
+    At the failing test when it lies in a file the worktree changed; else at the first changed
+    line of the file the failure names, when the worktree changed it; else on the worktree
+    itself (:func:`wtls.problems.anchor_file`). The message names the other worktrees and the
+    command.
+    """
+    by_path = {wt.path: wt for wt in state.worktrees}
+    out: list[Problem] = []
+
+    def place(wt: WorktreeState, failures: Sequence[Failure], message: str, code: str) -> None:
+        changed = _changed_files(wt.path, tip)
+        placed = False
+        for f in failures or (Failure(name=""),):
+            text = f"{message}: {f.name}" if f.name else message
+            if f.path and f.path in changed and (wt.path / f.path).is_file():
+                line = f.line or _first_changed_line(wt.path, tip, f.path)
+                out.append(
+                    Problem(
+                        path=wt.path / f.path,
+                        severity="error",
+                        code=code,
+                        message=text,
+                        line=line - 1,
+                        data={"command": report.command},
+                    )
+                )
+                placed = True
+        if not placed:
+            anchor = anchor_file(wt)
+            if anchor is not None:
+                names = ", ".join(f.name for f in failures[:3])
+                out.append(
+                    Problem(
+                        path=anchor,
+                        severity="error",
+                        code=code,
+                        message=f"{message}: {names}" if names else message,
+                        data={"command": report.command},
+                    )
+                )
+
+    for c in report.semantic_conflicts:
+        for path in c.worktrees:
+            wt = by_path.get(path)
+            if wt is None or path not in worktrees:
+                continue
+            others = ", ".join(
+                f"{b or 'detached'} ({p})"
+                for p, b in zip(c.worktrees, c.branches, strict=True)
+                if p != path
+            )
+            place(
+                wt,
+                c.failures,
+                f"semantic conflict with {others}: `{report.command}` passes on each alone and "
+                "fails on their merge",
+                "semantic-conflict",
+            )
+    for path in report.failing_alone:
+        wt = by_path.get(path)
+        if wt is None or path not in worktrees:
+            continue
+        run = next((r for r in report.runs if r.worktrees == (path,)), None)
+        base = state.base_branch or "base"
+        place(
+            wt,
+            run.failures if run is not None else (),
+            f"`{report.command}` fails on this worktree merged onto {base}",
+            "tests-fail",
+        )
+    return out

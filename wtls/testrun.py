@@ -20,6 +20,7 @@ import re
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -92,8 +93,12 @@ def run_command(
     *,
     timeout: float = DEFAULT_TIMEOUT,
     env: Mapping[str, str] | None = None,
+    cancel: threading.Event | None = None,
 ) -> RunOutcome:
-    """Run ``argv`` in ``cwd`` in its own process group; kill the group on timeout."""
+    """Run ``argv`` in ``cwd`` in its own process group; kill the group on timeout.
+
+    ``cancel`` set while it runs kills the group too (status ``error``, output says why).
+    """
     start = time.monotonic()
     with tempfile.TemporaryFile(prefix="wtls-test-") as out:
         try:
@@ -114,11 +119,24 @@ def run_command(
                 output=f"could not start `{' '.join(argv)}`: {exc}",
             )
         pgid = proc.pid  # start_new_session: the child leads its own group
-        timed_out = False
+        timed_out = cancelled = False
+        deadline = time.monotonic() + timeout
         try:
-            code = proc.wait(timeout=timeout)
+            while True:
+                step = deadline - time.monotonic()
+                if cancel is not None:
+                    step = min(step, 0.1)
+                try:
+                    code = proc.wait(timeout=max(step, 0))
+                    break
+                except subprocess.TimeoutExpired:
+                    if cancel is not None and cancel.is_set():
+                        cancelled = True
+                    elif time.monotonic() < deadline:
+                        continue
+                    raise
         except subprocess.TimeoutExpired:
-            timed_out = True
+            timed_out = not cancelled
             _kill_group(pgid, signal.SIGTERM)
             try:
                 code = proc.wait(timeout=KILL_GRACE)
@@ -138,6 +156,9 @@ def run_command(
             _kill_group(pgid, signal.SIGKILL)
         seconds = round(time.monotonic() - start, 3)
         output = _tail(out)
+    if cancelled:
+        output += "\n[wtls: cancelled; its process group was killed]"
+        return RunOutcome(status="error", exit_code=code, seconds=seconds, output=output)
     if timed_out:
         output += f"\n[wtls: timed out after {timeout:g} s; its process group was killed]"
         return RunOutcome(status="timeout", exit_code=code, seconds=seconds, output=output)

@@ -34,6 +34,7 @@ export const ServerCommand = {
     repair: 'wtls.repair',
     move: 'wtls.move',
     refresh: 'wtls.refresh',
+    testMerges: 'wtls.testMerges',
 } as const;
 
 /** JSON-RPC error code of a refusal: the message says why, and nothing was changed. */

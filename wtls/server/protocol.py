@@ -23,6 +23,7 @@ class Command:
     REPAIR = "wtls.repair"
     MOVE = "wtls.move"
     REFRESH = "wtls.refresh"
+    TEST_MERGES = "wtls.testMerges"
 
 
 #: Every command id, for tests and for clients that list them.
