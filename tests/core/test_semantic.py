@@ -490,3 +490,31 @@ def test_a_scratch_worktree_git_forgot_is_made_again(tmp_path: Path) -> None:
     assert code == 0, data
     assert all(r["status"] == "pass" for r in data["tests"]["runs"])
     assert LOCK_REASON in git(repo, "worktree", "list", "--porcelain")
+
+
+def test_cancel_kills_the_running_command(tmp_path: Path) -> None:
+    import threading
+
+    pidfile = tmp_path / "child.pid"
+    script = (
+        "import subprocess, sys, time\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'])\n"
+        f"open({str(pidfile)!r} + '.tmp', 'w').write(str(child.pid))\n"
+        f"import os; os.replace({str(pidfile)!r} + '.tmp', {str(pidfile)!r})\n"
+        "time.sleep(120)\n"
+    )
+    cancel = threading.Event()
+
+    def press_cancel() -> None:
+        for _ in range(600):  # bounded: at most 60 s for the child to start
+            if pidfile.exists():
+                break
+            threading.Event().wait(0.1)
+        cancel.set()
+
+    presser = threading.Thread(target=press_cancel)
+    presser.start()
+    outcome = run_command([sys.executable, "-c", script], tmp_path, timeout=120, cancel=cancel)
+    presser.join()
+    assert outcome.status == "error" and "cancelled" in outcome.output
+    assert not _alive(int(pidfile.read_text()))
