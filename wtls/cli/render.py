@@ -191,7 +191,11 @@ def format_tests(report: TestsReport, *, cwd: Path | None = None) -> str:
         out.append(f"not tested {skipped}: {reason}")
     for note in report.notes:
         out.append(f"note: {printable(note)}")
-    if not report.has_problems and not any(r.status == "error" for r in report.runs):
+    if report.cancelled:
+        out.append("cancelled: the results above are partial")
+    elif not report.runs:
+        out.append("Nothing to test: no worktree has work of its own.")
+    elif not report.has_problems and not any(r.status == "error" for r in report.runs):
         n = len(report.runs)
         out.append(f"No semantic conflict: every test run passed ({n} run{'s' * (n != 1)}).")
     return "\n".join(out)
