@@ -518,3 +518,35 @@ def test_cancel_kills_the_running_command(tmp_path: Path) -> None:
     presser.join()
     assert outcome.status == "error" and "cancelled" in outcome.output
     assert not _alive(int(pidfile.read_text()))
+
+
+def test_trusted_setup_and_copy_run_once_per_scratch_worktree(tmp_path: Path) -> None:
+    repo = project(tmp_path)
+    counter = tmp_path / "setups"
+    setup = [
+        sys.executable,
+        "-c",
+        f"open('built.txt', 'w').write('ok'); open({str(counter)!r}, 'a').write('x')",
+    ]
+    (repo / ".wtls.toml").write_text(f"copy = ['.env']\nsetup = [{json.dumps(setup)}]\n")
+    (repo / ".gitignore").write_text("__pycache__/\n.env\nbuilt.txt\n")
+    commit_all(repo, "recipe")
+    (repo / ".env").write_text("SECRET=1\n")
+    a = agent(repo, "feature/a", {"a.py": "A = 1\n"})
+    script = "import os, sys; sys.exit(not all(map(os.path.isfile, ['built.txt', '.env'])))"
+    needs = f"{PY} -c {shlex.quote(script)}"
+    # Untrusted: neither the setup nor the copy runs (and it is said), so the command fails.
+    proc = run_wtls(repo, "check", "--json", "--test", needs)
+    assert proc.returncode == 1, proc.stderr
+    tests = json.loads(proc.stdout)["tests"]
+    assert tests["failingAlone"] == [str(a)]
+    assert any("not set up" in n for n in tests["notes"])
+    assert not counter.exists()
+    # Trusted: set up once, and what it made stays for the next runs (another tree).
+    proc = run_wtls(repo, "check", "--json", "--trust", "--test", needs)
+    assert proc.returncode == 0, proc.stdout
+    (a / "b.py").write_text("B = 1\n")
+    proc = run_wtls(repo, "check", "--json", "--trust", "--test", needs)
+    assert proc.returncode == 0, proc.stdout
+    assert not json.loads(proc.stdout)["tests"]["runs"][0]["cached"]
+    assert counter.read_text() == "x"
