@@ -550,3 +550,18 @@ def test_trusted_setup_and_copy_run_once_per_scratch_worktree(tmp_path: Path) ->
     assert proc.returncode == 0, proc.stdout
     assert not json.loads(proc.stdout)["tests"]["runs"][0]["cached"]
     assert counter.read_text() == "x"
+
+
+def test_land_stops_at_a_text_conflict_and_lands_given_worktrees_only(tmp_path: Path) -> None:
+    repo = project(tmp_path)
+    agent(repo, "feature/a", {"calc.py": CALC.replace("LIMIT = 10", "LIMIT = 11")})
+    agent(repo, "feature/b", {"calc.py": CALC.replace("LIMIT = 10", "LIMIT = 12")})
+    other = agent(repo, "feature/c", {"c.py": "C = 1\n"})
+    proc = run_wtls(repo, "land", "--json", "--test", TEST_CMD, "feature/a", "feature/b")
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    result = json.loads(proc.stdout)
+    assert [s["status"] for s in result["steps"]] == ["landed", "conflict"]
+    assert result["steps"][1]["conflicts"] == ["calc.py"]
+    assert git(repo, "rev-parse", "main") == result["steps"][0]["commit"]
+    assert "LIMIT = 11" in (repo / "calc.py").read_text()
+    assert not (repo / "c.py").exists() and other.exists()  # feature/c was not given
