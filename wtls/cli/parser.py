@@ -271,8 +271,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Predict what merging the current working state of every worktree (commits, "
         "uncommitted and untracked files; not ignored ones) with every other worktree and with "
         "the base branch would do, with git's own merge (`git merge-tree`). Nothing in the "
-        "repository changes. Exit 0: no conflict predicted; 1: a conflict is predicted; "
-        "2: error.",
+        "repository changes. With --test, the project's tests run on the predicted merges "
+        "too (semantic conflicts), in scratch worktrees wtls keeps under the git dir; no "
+        "worktree, branch or index of yours changes. Exit 0: no conflict predicted (and "
+        "every test run passed); 1: a text or semantic conflict is predicted, or a worktree "
+        "fails its tests alone; 2: error.",
     )
     p.add_argument(
         "path",
