@@ -565,3 +565,16 @@ def test_land_stops_at_a_text_conflict_and_lands_given_worktrees_only(tmp_path: 
     assert git(repo, "rev-parse", "main") == result["steps"][0]["commit"]
     assert "LIMIT = 11" in (repo / "calc.py").read_text()
     assert not (repo / "c.py").exists() and other.exists()  # feature/c was not given
+
+
+def test_remove_and_prune_never_touch_scratch_worktrees(tmp_path: Path) -> None:
+    repo = project(tmp_path)
+    agent(repo, "feature/a", {"a.py": "A = 1\n"})
+    assert check(repo)[0] == 0
+    scratch = repo / ".git" / "wtls" / "scratch" / "scratch-0"
+    proc = run_wtls(repo, "remove", "--force", str(scratch))
+    # Not a worktree of the person's: the path resolves to the main worktree, never removable.
+    assert proc.returncode == 1 and "main worktree" in proc.stderr
+    assert run_wtls(repo, "prune").returncode == 0
+    git(repo, "worktree", "prune")
+    assert scratch.is_dir() and str(scratch) in git(repo, "worktree", "list")
