@@ -202,6 +202,13 @@ def _classify_git_path(
     if head in ("refs", "packed-refs"):
         change.refs = True
     elif head == "worktrees":
+        if (
+            len(parts) > 2
+            and parts[1].startswith("scratch-")
+            and parts[2] not in _LISTING_FILES
+            and admin_to_root.get(common / "worktrees" / parts[1]) is None
+        ):
+            return  # a test run in one of wtls's own scratch worktrees (wtls/scratch.py)
         if len(parts) <= 2 or parts[2] in _LISTING_FILES:
             change.listing = True
         if len(parts) >= 2:

@@ -342,8 +342,22 @@ def _has_core_worktree(common_dir: Path) -> bool:
     return result.returncode == 0 and bool(result.text)
 
 
-def list_worktrees(repo: Repository) -> list[WorktreeEntry]:
-    """Every worktree registered in ``repo``, from ``git worktree list --porcelain -z``."""
+def scratch_root(common_dir: Path) -> Path:
+    """Where wtls keeps its own scratch worktrees (test runs): ``<common>/wtls/scratch``."""
+    return common_dir / "wtls" / "scratch"
+
+
+def is_scratch(common_dir: Path, path: Path) -> bool:
+    """Whether ``path`` is one of wtls's own scratch worktrees (never a user's)."""
+    return path.parent == absolute(scratch_root(common_dir))
+
+
+def list_worktrees(repo: Repository, *, scratch: bool = False) -> list[WorktreeEntry]:
+    """Every worktree registered in ``repo``, from ``git worktree list --porcelain -z``.
+
+    wtls's own scratch worktrees (:func:`scratch_root`) are left out unless ``scratch``: they
+    are no user's work, so listings, predictions, removal and prune never see them.
+    """
     data = run_git(["worktree", "list", "--porcelain", "-z"], repo.common_dir).stdout
     entries: list[WorktreeEntry] = []
     for record in data.split(b"\0\0"):
@@ -374,6 +388,8 @@ def list_worktrees(repo: Repository) -> list[WorktreeEntry]:
         if values["is_main"] and repo.main_worktree is not None and not values.get("bare"):
             values["path"] = repo.main_worktree
         entries.append(WorktreeEntry(**values))
+    if not scratch:
+        entries = [e for e in entries if not is_scratch(repo.common_dir, e.path)]
     return entries
 
 

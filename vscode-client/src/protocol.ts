@@ -135,6 +135,7 @@ export const ServerCommand = {
     refresh: 'wtls.refresh',
     takeIntoBase: 'wtls.takeIntoBase',
     discardInWorktree: 'wtls.discardInWorktree',
+    testMerges: 'wtls.testMerges',
 } as const;
 
 /** JSON-RPC error code of a refusal: the message says why, and nothing was changed. */

@@ -15,9 +15,11 @@ from wtls.cli.render import (
     EXIT_REFUSED,
     describe_worktree,
     format_table,
+    format_tests,
     print_json,
     say_error,
 )
+from wtls.errors import Refused
 from wtls.locations import to_path
 from wtls.safety import printable
 from wtls.worktrees import BrokenWorktreeLink, RepositoryState
@@ -25,6 +27,7 @@ from wtls.worktrees import BrokenWorktreeLink, RepositoryState
 if TYPE_CHECKING:
     from wtls.engine import Engine
     from wtls.review_actions import FileAction
+    from wtls.semantic import TestsReport
 
 
 def _engine_for(path: str | None) -> tuple[Engine, Path]:
@@ -125,15 +128,60 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from wtls.predict import format_prediction, predict
+    from wtls.git import require_git
+    from wtls.predict import ConflictPredictor, format_prediction
+    from wtls.worktrees import discover, repository_state
 
     folder = to_path(args.path or ".", name="PATH").resolve()
-    prediction = predict(folder, args.base)
+    require_git()
+    state = repository_state(discover(folder), args.base)
+    prediction = ConflictPredictor(state.repository).update(state)
+    tests = _check_tests(args, state)
     if args.json:
-        print_json(prediction.to_check_json())
+        payload = prediction.to_check_json()
+        if tests is not None:
+            from wtls.wire import to_wire
+
+            payload["tests"] = to_wire(tests)
+        print_json(payload)
     else:
         print(format_prediction(prediction, cwd=Path.cwd(), order=args.order))
-    return EXIT_REFUSED if prediction.has_conflicts else EXIT_OK
+        if tests is not None:
+            print(format_tests(tests, cwd=Path.cwd()))
+    if tests is not None and tests.not_run:
+        say_error(f"wtls: {printable(tests.not_run)}")
+    if tests is not None and tests.has_errors:
+        return EXIT_ERROR
+    problems = prediction.has_conflicts or (tests is not None and tests.has_problems)
+    return EXIT_REFUSED if problems else EXIT_OK
+
+
+def _check_tests(args: argparse.Namespace, state: RepositoryState) -> TestsReport | None:
+    """The semantic part of ``wtls check``: None when no test command is asked for or set."""
+    from wtls.predict.commits import commit_info
+    from wtls.semantic import Tester, TestsReport, plan_tests, test_merges
+
+    commands, recipe, not_run, notes = plan_tests(state, args.test, trusted=args.trust)
+    if not_run is not None:
+        return TestsReport(command="", not_run=not_run)
+    if not commands:
+        return None
+    tip = (
+        commit_info(state.repository.common_dir, f"refs/heads/{state.base_branch}")
+        if state.base_branch
+        else None
+    )
+    if tip is None:
+        raise Refused("wtls check --test needs a base branch with commits (use --base BRANCH)")
+    tester = Tester(
+        repo=state.repository,
+        commands=commands,
+        recipe=recipe,
+        timeout=args.timeout,
+        on_progress=None if args.json else lambda text: say_error(f"wtls: {text}"),
+        notes=notes,
+    )
+    return test_merges(state, tester, base_tip=tip, jobs=args.jobs)
 
 
 def _cmd_diff(args: argparse.Namespace) -> int:
@@ -451,3 +499,58 @@ def _cmd_lock(args: argparse.Namespace) -> int:
         reason = printable(result.reason or "", keep_newlines=False)
         print(f"{state} {result.path}" + (f" ({reason})" if reason else ""))
     return EXIT_OK
+
+
+def _cmd_land(args: argparse.Namespace) -> int:
+    from wtls.land import land
+    from wtls.semantic import Tester, plan_tests
+    from wtls.wire import to_wire
+    from wtls.worktrees import discover, repository_state
+
+    cwd = Path.cwd()
+    state = repository_state(discover(cwd), args.base)
+    commands, recipe, not_run, notes = plan_tests(state, args.test, trusted=args.trust)
+    if not_run is not None:
+        raise Refused(not_run)
+    if not commands:
+        raise Refused(
+            "wtls land needs a test command: --test CMD, or `test` in .wtls.toml with --trust"
+        )
+    tester = Tester(
+        repo=state.repository,
+        commands=commands,
+        recipe=recipe,
+        timeout=args.timeout,
+        on_progress=None if args.json else lambda text: say_error(f"wtls: {text}"),
+        notes=notes,
+    )
+    result = land(cwd, args.worktrees, tester, base_branch=args.base, remove=args.remove)
+    if args.json:
+        print_json(to_wire(result))
+    else:
+        for step in result.steps:
+            line = f"{step.status:8} {step.branch} ({step.worktree})"
+            if step.status in ("landed", "fail", "timeout"):
+                line += f" {step.seconds:.1f} s" + (", cached" if step.cached else "")
+            if step.removed:
+                line += ", removed"
+            print(line)
+            for f in step.failures:
+                at = f" ({f.path}:{f.line})" if f.path and f.line else ""
+                print(f"  failing: {printable(f.name, keep_newlines=False)}{at}")
+            for path in step.conflicts:
+                print(f"  conflict: {printable(path, keep_newlines=False)}")
+            if step.status in ("fail", "timeout", "error") and not step.failures:
+                tail = step.output.rstrip().splitlines()[-15:]
+                print("\n".join(f"  | {printable(x, keep_newlines=False)}" for x in tail))
+        for path, reason in result.skipped:
+            print(f"not taken {path}: {reason}")
+        print(result.message)
+    for note in tester.notes:
+        say_error(f"wtls: note: {printable(note)}")
+    for problem in result.problems:
+        say_error(f"wtls: error: {printable(problem)}")
+    stop = result.stopped
+    if result.problems or (stop is not None and stop.status == "error"):
+        return EXIT_ERROR
+    return EXIT_REFUSED if stop is not None else EXIT_OK

@@ -17,6 +17,7 @@ from wtls.cli.commands import (
     _cmd_demo,
     _cmd_diff,
     _cmd_discard,
+    _cmd_land,
     _cmd_list,
     _cmd_lock,
     _cmd_merge,
@@ -42,6 +43,26 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
         self.exit(EXIT_ERROR, f"{self.prog}: error: {message}\n")
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds: {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1 or value > 64:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 64: {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -261,8 +282,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Predict what merging the current working state of every worktree (commits, "
         "uncommitted and untracked files; not ignored ones) with every other worktree and with "
         "the base branch would do, with git's own merge (`git merge-tree`). Nothing in the "
-        "repository changes. Exit 0: no conflict predicted; 1: a conflict is predicted; "
-        "2: error.",
+        "repository changes. With --test, the project's tests run on the predicted merges "
+        "too (semantic conflicts), in scratch worktrees wtls keeps under the git dir; no "
+        "worktree, branch or index of yours changes. Exit 0: no conflict predicted (and "
+        "every test run passed); 1: a text or semantic conflict is predicted, or a worktree "
+        "fails its tests alone; 2: error.",
     )
     p.add_argument(
         "path",
@@ -275,6 +299,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--order", action="store_true", help="also suggest the merge order that conflicts least"
     )
     p.add_argument("--base", metavar="BRANCH", help="base branch (default: the main worktree's)")
+    p.add_argument(
+        "--test",
+        metavar="CMD",
+        help="also run CMD (split like a shell would; no shell runs it) on each worktree's "
+        "working state merged onto base, then on those that pass merged together, in wtls's own "
+        "scratch worktrees; report semantic conflicts (sets that pass alone, fail together). "
+        "Without it, `test` of .wtls.toml runs when --trust is given",
+    )
+    p.add_argument(
+        "--timeout",
+        metavar="S",
+        type=_positive_float,
+        default=600.0,
+        help="kill a test run's whole process group after S seconds (default 600)",
+    )
+    p.add_argument(
+        "--jobs", metavar="N", type=_positive_int, default=1, help="test runs in parallel (1)"
+    )
+    p.add_argument(
+        "--trust",
+        action="store_true",
+        help="trust .wtls.toml: run its `test`, and its `setup`/`copy` in the scratch worktrees",
+    )
     p.set_defaults(handler=_cmd_check)
 
     p = sub.add_parser(
@@ -326,6 +373,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--base", metavar="BRANCH", help="base branch (default: the main worktree's)")
     p.set_defaults(handler=_cmd_discard)
+
+    p = sub.add_parser(
+        "land",
+        help="a local merge queue: merge, test, and only then move the base branch",
+        description="Land WORKTREEs (default: every worktree with commits not yet in base) "
+        "into the base branch in the predicted best order. For each: merge its branch (its "
+        "commits; uncommitted work is not landed) with the base tip in a scratch worktree wtls "
+        "owns, run the test command there, and only if it passes move the base branch (`git "
+        "update-ref` with the old tip as the expected value) and bring a clean base worktree "
+        "along. Stops at the first failing or conflicting merge: the base branch always points "
+        "at a merge whose tests passed. The agents' worktrees are never touched. Refused, with "
+        "nothing changed: the base worktree has uncommitted changes; a given WORKTREE has "
+        "uncommitted changes; no test command. Exit 0: everything given landed; 1: stopped "
+        "at a failing or conflicting merge; 2: error.",
+    )
+    p.add_argument("worktrees", nargs="*", metavar="WORKTREE", help=wt_help)
+    p.add_argument(
+        "--test",
+        metavar="CMD",
+        help="the test command (default: `test` of .wtls.toml, with --trust)",
+    )
+    p.add_argument(
+        "--timeout",
+        metavar="S",
+        type=_positive_float,
+        default=600.0,
+        help="kill a test run's whole process group after S seconds (default 600)",
+    )
+    p.add_argument(
+        "--remove", action="store_true", help="remove each landed worktree (with remove's safety)"
+    )
+    p.add_argument(
+        "--trust",
+        action="store_true",
+        help="trust .wtls.toml: run its `test`, and its `setup`/`copy` in the scratch worktrees",
+    )
+    p.add_argument("--base", metavar="BRANCH", help="base branch (default: the main worktree's)")
+    p.add_argument("--json", action="store_true", help="print the result object")
+    p.set_defaults(handler=_cmd_land)
 
     p = sub.add_parser(
         "repair",

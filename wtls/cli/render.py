@@ -13,7 +13,7 @@ from wtls.safety import printable
 from wtls.worktrees import RepositoryState, WorktreeState
 
 if TYPE_CHECKING:
-    pass
+    from wtls.semantic import TestsReport
 
 
 EXIT_OK = 0
@@ -155,3 +155,63 @@ def describe_worktree(wt: WorktreeState) -> str:
 
 def say_error(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
+
+
+def _tail_lines(text: str, n: int = 15) -> list[str]:
+    lines = [printable(x, keep_newlines=False) for x in text.rstrip().splitlines()]
+    return lines[-n:]
+
+
+def format_tests(report: TestsReport, *, cwd: Path | None = None) -> str:
+    """The human report of ``wtls check --test``: runs, semantic conflicts, failing worktrees."""
+    import os
+
+    def where(path: Path) -> str:
+        return os.path.relpath(path, cwd) if cwd is not None else str(path)
+
+    def names(paths: tuple[Path, ...], branches: tuple[str | None, ...]) -> str:
+        pairs = zip(paths, branches, strict=False)
+        return " + ".join(f"{b or 'detached'} ({where(p)})" for p, b in pairs)
+
+    if report.not_run:
+        return f"Tests not run: {printable(report.not_run)}"
+    out = [f"Tests: {printable(report.command, keep_newlines=False)}"]
+    for run in report.runs:
+        what = names(run.worktrees, run.branches) if run.worktrees else "base tip"
+        status = run.status.upper() if run.status != "pass" else "pass"
+        cached = ", cached" if run.cached else ""
+        out.append(f"  {status:7} {what} on base ({run.seconds:.1f} s{cached})")
+    for c in report.semantic_conflicts:
+        out.append(
+            f"SEMANTIC CONFLICT: {names(c.worktrees, c.branches)}: each passes alone, "
+            "together the tests fail"
+        )
+        for f in c.failures:
+            at = f" ({f.path}:{f.line})" if f.path and f.line else f" ({f.path})" if f.path else ""
+            out.append(f"  failing: {printable(f.name, keep_newlines=False)}{at}")
+        if not c.failures:
+            out.extend(f"  | {line}" for line in _tail_lines(c.output))
+    for path in report.failing_alone:
+        alone = next((r for r in report.runs if r.worktrees == (path,)), None)
+        label = names(alone.worktrees, alone.branches) if alone else where(path)
+        out.append(f"FAILS ALONE: {label} fails its tests merged onto base on its own")
+        if alone is not None:
+            for f in alone.failures:
+                at = f" ({f.path}:{f.line})" if f.path and f.line else ""
+                out.append(f"  failing: {printable(f.name, keep_newlines=False)}{at}")
+            if not alone.failures:
+                out.extend(f"  | {line}" for line in _tail_lines(alone.output))
+    if report.base_fails:
+        out.append("the base branch's tip fails its tests on its own too")
+    for skipped, reason in report.skipped:
+        out.append(f"not tested {skipped}: {reason}")
+    for note in report.notes:
+        out.append(f"note: {printable(note)}")
+    if report.cancelled:
+        out.append("cancelled: the results above are partial")
+    elif not report.runs:
+        out.append("Nothing to test: no worktree has work of its own.")
+    elif not report.has_problems and not any(r.status == "error" for r in report.runs):
+        n = len(report.runs)
+        out.append(f"No semantic conflict: every test run passed ({n} run{'s' * (n != 1)}).")
+    return "\n".join(out)

@@ -8,6 +8,7 @@ them: the dependency runs one way, from the wiring down to the features and this
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -159,6 +160,12 @@ class Server(Protocol):
 
     async def with_progress(self, title: str, work: Callable[[Callable[[str], None]], T]) -> T:
         """Run blocking ``work(report)`` in a thread, showing work-done progress meanwhile."""
+        ...
+
+    async def with_cancellable_progress(
+        self, title: str, work: Callable[[Callable[[str], None], threading.Event], T]
+    ) -> T:
+        """Like :meth:`with_progress` with a Cancel button: ``work(report, cancel)``."""
         ...
 
     # ------------------------------------------------------------------ sessions

@@ -31,6 +31,7 @@ class Command:
     REFRESH = "wtls.refresh"
     TAKE_INTO_BASE = "wtls.takeIntoBase"
     DISCARD_IN_WORKTREE = "wtls.discardInWorktree"
+    TEST_MERGES = "wtls.testMerges"
 
 
 #: Every command id, for tests and for clients that list them.

@@ -39,6 +39,7 @@ from wtls.server.features import (
     links,
     marker_actions,
     marker_diagnostics,
+    merge_tests,
     predicted_merge,
     review,
     workspace,
@@ -138,6 +139,12 @@ class WtlsServer(LanguageServer):
         """Run blocking ``work(report)`` in a thread, showing work-done progress meanwhile."""
         return await self._progress.run(title, work)
 
+    async def with_cancellable_progress(
+        self, title: str, work: Callable[[Callable[[str], None], threading.Event], T]
+    ) -> T:
+        """Like :meth:`with_progress` with a Cancel button: ``work(report, cancel)``."""
+        return await self._progress.run_cancellable(title, work)
+
     # ---------------------------------------------------------------- sessions
     def workspace_folders(self) -> list[Path]:
         """Workspace folders as paths, in order (root_uri when the client sent no folders)."""
@@ -206,6 +213,7 @@ def create_server() -> WtlsServer:
     predicted_merge.register(server)
     agent_exits.register(server)
     review.register(server)
+    merge_tests.register(server)
     return server
 
 

@@ -1,0 +1,96 @@
+"""Semantic foresight in the editor: the ``wtls.testMerges`` command.
+
+``wtls.testMerges {uri?, command?, timeout?, jobs?, trusted?}`` runs
+:func:`wtls.semantic.test_merges` (what ``wtls check --test`` runs) in a thread with
+cancellable ``$/progress``: Cancel kills the running group and starts no further run.
+``command`` is the test command; without it ``test`` of ``.wtls.toml`` runs, only when
+trusted (the ``trusted`` argument, else the ``trusted`` initialization option), like its
+``setup``. It returns the ``tests`` object of ``wtls check --test --json`` and publishes
+Errors (category ``tests``) in this window's worktrees: at the failing test when it lies in a
+changed file, else at the first changed line of the file the failure names, else on the
+worktree (:func:`wtls.semantic.test_problems`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from wtls.errors import Refused
+from wtls.predict.commits import commit_info
+from wtls.problems import Problem
+from wtls.semantic import Tester, TestsReport, plan_tests, test_merges, test_problems
+from wtls.server.base import Server
+from wtls.server.protocol import Command
+from wtls.server.rpc import arg_bool, arg_path, arg_str, command
+from wtls.testrun import DEFAULT_TIMEOUT
+from wtls.wire import to_wire
+from wtls.worktrees import RepositoryState
+
+#: The diagnostics category of test results.
+CATEGORY = "tests"
+
+
+def _number(args: dict[str, Any], key: str, default: float, *, low: float, high: float) -> float:
+    value = args.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise Refused(f"argument {key!r} must be a number from {low:g} to {high:g}, got {value!r}")
+    return float(value)
+
+
+def register(server: Server) -> None:
+    """Add the ``wtls.testMerges`` command."""
+
+    @command(server, Command.TEST_MERGES)
+    async def test_merges_command(ls: Server, args: dict[str, Any]) -> Any:
+        """Test the predicted merges now; the ``tests`` object of ``wtls check --test``."""
+        engine = await ls.engine_for(arg_path(args, "uri"))
+        await ls.refresh(engine)
+        state = engine.state
+        if state is None:
+            raise Refused("the repository could not be read")
+        session = ls.sessions[engine.repository.key]
+        text = arg_str(args, "command")
+        timeout = _number(args, "timeout", DEFAULT_TIMEOUT, low=0.1, high=86400)
+        jobs = int(_number(args, "jobs", 1, low=1, high=64))
+        trusted = arg_bool(args, "trusted") if "trusted" in args else ls.trusted
+        commands, recipe, not_run, notes = plan_tests(state, text or None, trusted=trusted)
+        if not_run is not None:
+            return to_wire(TestsReport(command="", not_run=not_run))
+        if not commands:
+            raise Refused(
+                "no test command: pass `command`, or set `test` in .wtls.toml (run only in a "
+                "trusted workspace)"
+            )
+        base = state.base_branch
+        tip = commit_info(state.repository.common_dir, f"refs/heads/{base}") if base else None
+        if tip is None:
+            raise Refused("testing merges needs a base branch with commits")
+
+        def work(report: Callable[[str], None], cancel: threading.Event) -> TestsReport:
+            tester = Tester(
+                repo=state.repository,
+                commands=commands,
+                recipe=recipe,
+                timeout=timeout,
+                on_progress=report,
+                notes=notes,
+                cancel=cancel,
+            )
+            return test_merges(state, tester, base_tip=tip, jobs=jobs)
+
+        result = await ls.with_cancellable_progress("wtls: testing merges", work)
+        own = [wt.path for wt in session.own_worktrees()]
+        problems = await _problems(result, state, tip.oid, own)
+        if ls.is_open(session) and not result.cancelled:
+            ls.diagnostics.replace(CATEGORY, session.key, problems)
+        return to_wire(result)
+
+
+async def _problems(
+    report: TestsReport, state: RepositoryState, tip: str, own: list[Path]
+) -> list[Problem]:
+    return await asyncio.to_thread(test_problems, report, state, tip, own)
