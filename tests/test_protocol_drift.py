@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from wtls.server import protocol
+from wtls.wire import wire_object
 
 PROTOCOL_TS = Path(__file__).resolve().parents[1] / "vscode-client" / "src" / "protocol.ts"
 
@@ -38,10 +39,10 @@ def _interface_fields(name: str) -> set[str]:
 def test_worktree_fields_match(tmp_path: Path) -> None:
     """Every field of a worktree object the server sends is typed in protocol.ts, and back."""
     from tests.gitutil import make_repo
-    from wtls.worktrees import discover, repository_state
+    from wtls.worktrees import discover, repository_payload, repository_state
 
     repo = make_repo(tmp_path)
-    payload = repository_state(discover(repo)).to_json()
+    payload = wire_object(repository_payload(repository_state(discover(repo))))
     assert set(payload) == _interface_fields("WorktreesPayload")
     assert set(payload["worktrees"][0]) == _interface_fields("Worktree")
 
@@ -52,7 +53,7 @@ def test_remove_result_fields_match(tmp_path: Path) -> None:
 
     repo = make_repo(tmp_path)
     add_worktree(repo, tmp_path / "wt", "feature/x")
-    result = remove(repo, "feature/x", dry_run=True).to_json()
+    result = wire_object(remove(repo, "feature/x", dry_run=True))
     assert set(result) == _interface_fields("RemoveResult")
 
 
@@ -64,5 +65,5 @@ def test_merge_result_fields_match(tmp_path: Path) -> None:
     wt = add_worktree(repo, tmp_path / "wt", "feature/x")
     (wt / "new.txt").write_text("x\n")
     commit_all(wt, "x")
-    result = merge_back(repo, "feature/x").to_json()
+    result = wire_object(merge_back(repo, "feature/x"))
     assert set(result) == _interface_fields("MergeResult")

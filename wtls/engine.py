@@ -19,13 +19,23 @@ from wtls.git import GitError, run_git
 from wtls.lifecycle import disk_usage, read_ports
 from wtls.watch import ChangeSet, WatchTargets
 from wtls.worktrees import (
+    MergeStep,
     Repository,
     RepositoryState,
+    WorktreeConflict,
     WorktreeState,
+    repository_payload,
     repository_state,
 )
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RefreshResult:
+    """``wtls.refresh``: the repositories read again (their keys, the common git dirs)."""
+
+    repositories: tuple[str, ...]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -101,7 +111,7 @@ class Engine:
         self._ignored: dict[Path, frozenset[Path]] = {}
         #: Extra per-worktree fields (disk size, ports) kept across refreshes.
         self._extras: dict[Path, dict[str, Any]] = {}
-        self._merge_order: tuple[dict[str, Any], ...] | None = None
+        self._merge_order: tuple[MergeStep, ...] | None = None
         #: Set by :meth:`configure`: the next refresh reads everything with the new settings.
         self._reread_all = False
 
@@ -154,7 +164,8 @@ class Engine:
             files = {k: frozenset(v) for k, v in change.files.items()} if change is not None else {}
             return Refreshed(
                 state=state,
-                changed=previous is None or previous.to_json() != state.to_json(),
+                changed=previous is None
+                or repository_payload(previous) != repository_payload(state),
                 listing_changed=listing_changed,
                 touched=touched,
                 files=files,
@@ -193,8 +204,8 @@ class Engine:
 
     def set_conflicts(
         self,
-        conflicts: Mapping[Path, tuple[dict[str, Any], ...]],
-        merge_order: tuple[dict[str, Any], ...] | None,
+        conflicts: Mapping[Path, tuple[WorktreeConflict, ...]],
+        merge_order: tuple[MergeStep, ...] | None,
     ) -> bool:
         """Store predicted conflicts per worktree; True if the payload changed."""
         with self._lock:

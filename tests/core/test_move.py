@@ -11,6 +11,7 @@ import pytest
 from tests.gitutil import add_worktree, commit_all, git, make_repo
 from wtls.errors import Refused
 from wtls.repair import check_link, move
+from wtls.wire import wire_object
 
 
 @pytest.fixture
@@ -33,7 +34,7 @@ def test_move_clean_worktree_by_path(setup: tuple[Path, Path], tmp_path: Path) -
     result = move(main, wipe, dest)
     assert result.source == wipe and result.destination == dest
     assert result.branch == "feature/wipe"
-    assert result.to_json() == {"from": str(wipe), "to": str(dest), "branch": "feature/wipe"}
+    assert wire_object(result) == {"from": str(wipe), "to": str(dest), "branch": "feature/wipe"}
     assert not wipe.exists() and (dest / "cli.py").is_file()
     assert check_link(dest) is None
     assert f"worktree {dest}" in listing(main)

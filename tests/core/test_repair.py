@@ -12,6 +12,7 @@ import pytest
 from tests.gitutil import add_worktree, git, make_repo
 from wtls.errors import Refused
 from wtls.repair import check_link, describe, diagnose, repair
+from wtls.wire import wire_object
 
 WIPE = "tasks-app-wipe"
 #: Spaces and non-ASCII letters on purpose: every path must survive quoting.
@@ -103,7 +104,7 @@ def test_main_worktree_moved_then_repaired_from_new_place(
     assert listed(moved) == (moved, {wipe, remaining})
     assert git(wipe, "branch", "--show-current") == "feature/wipe"
     assert any(m.startswith("repaired: ") for m in result.messages)
-    assert result.to_json()["verified"] is True
+    assert wire_object(result)["verified"] is True
 
 
 def test_main_worktree_moved_repaired_from_linked_side_and_found_as_sibling(

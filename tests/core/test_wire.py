@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from wtls.lifecycle import CommandRun, SetupResult, SpawnResult
-from wtls.wire import camel, to_wire
+from wtls.wire import camel, to_wire, wire_object
 
 
 def test_camel() -> None:
@@ -27,7 +27,7 @@ def test_nested_results_paths_tuples_and_mappings() -> None:
         copied=(".env",),
         setup=SetupResult(ran=True, commands=(CommandRun(command="npm ci", exit_code=0),)),
     )
-    wire = result.to_json()
+    wire = wire_object(result)
     assert wire["promptFile"] == "/w/x/.wtls/task.md" and wire["baseCommit"] == "c" * 40
     assert wire["copied"] == [".env"] and wire["ports"] == {"PORT": 20001}
     assert wire["setup"]["commands"] == [{"command": "npm ci", "exitCode": 0, "error": None}]

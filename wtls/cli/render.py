@@ -65,7 +65,7 @@ def _flags_text(wt: WorktreeState) -> str:
     if wt.base is not None and wt.base.merged:
         flags.append(f"merged into {wt.base.branch}")
     if wt.conflicts:
-        n = sum(len(c.get("files", ())) for c in wt.conflicts)
+        n = sum(len(c.files) for c in wt.conflicts)
         flags.append(f"⚠ {n} predicted conflict{'s' * (n != 1)}")
     return "; ".join(flags)
 

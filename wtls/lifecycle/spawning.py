@@ -56,6 +56,7 @@ from wtls.safety import UnsafeFile
 from wtls.worktrees import (
     discover,
     repository_state,
+    worktree_payload,
 )
 
 
@@ -282,7 +283,7 @@ def open_worktree(
         this = state.find(start_dir)
         return OpenResult(
             worktrees=tuple(
-                w.to_json(this.path if this else None, state.base_branch)
+                worktree_payload(w, this.path if this else None, state.base_branch)
                 for w in state.worktrees
                 if not w.bare
             )

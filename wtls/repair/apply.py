@@ -13,7 +13,6 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from wtls.errors import Refused
 from wtls.git import GitError, run_git
@@ -38,10 +37,6 @@ class LinkChange:
     before: str | None
     after: str | None
 
-    def to_json(self) -> dict[str, Any]:
-        """JSON form."""
-        return {"file": str(self.file), "before": self.before, "after": self.after}
-
 
 @dataclass(frozen=True, kw_only=True)
 class RepairResult:
@@ -49,7 +44,7 @@ class RepairResult:
 
     applied: bool
     #: What was broken before.
-    breakages: tuple[Breakage, ...]
+    broken: tuple[Breakage, ...]
     #: The git commands run (applied) or that would run (dry run), shell-quoted for display.
     commands: tuple[str, ...]
     changed: tuple[LinkChange, ...]
@@ -59,17 +54,10 @@ class RepairResult:
     #: What is still broken (after the repair, or now for a dry run).
     remaining: tuple[Breakage, ...]
 
-    def to_json(self) -> dict[str, Any]:
-        """The ``wtls.repair`` result and ``wtls repair --json`` output."""
-        return {
-            "applied": self.applied,
-            "broken": [b.to_json() for b in self.breakages],
-            "commands": list(self.commands),
-            "changed": [c.to_json() for c in self.changed],
-            "verified": self.verified,
-            "messages": list(self.messages),
-            "remaining": [b.to_json() for b in self.remaining],
-        }
+    @property
+    def breakages(self) -> tuple[Breakage, ...]:
+        """What was broken before (the wire's ``broken``)."""
+        return self.broken
 
 
 def _link_files(commons: Iterable[Path], folders: Iterable[Path]) -> dict[Path, str | None]:
@@ -200,7 +188,7 @@ def repair(
             plan.append("Run with --apply to do:\n  " + "\n  ".join(commands))
         return RepairResult(
             applied=False,
-            breakages=tuple(breakages),
+            broken=tuple(breakages),
             commands=tuple(commands),
             changed=(),
             verified=not breakages,
@@ -243,7 +231,7 @@ def repair(
         messages.append(f"still broken: {r.worktree}: {r.message} Fix: {r.fix}")
     return RepairResult(
         applied=True,
-        breakages=tuple(breakages),
+        broken=tuple(breakages),
         commands=tuple(commands),
         changed=tuple(changed),
         verified=not remaining and not problems,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from wtls.git import GitError
 from wtls.links import (
@@ -89,19 +89,6 @@ class Breakage:
                 "repository": str(self.repository) if self.repository else None,
             },
         )
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON form (``wtls repair --json``, server results)."""
-        return {
-            "kind": self.kind,
-            "worktree": str(self.worktree),
-            "gitdir": str(self.gitdir) if self.gitdir else None,
-            "message": self.message,
-            "fix": self.fix,
-            "repairable": self.repairable,
-            "repository": str(self.repository) if self.repository else None,
-            "registered": str(self.registered) if self.registered else None,
-        }
 
 
 def diagnose(path: Path, candidates: Sequence[Path] = ()) -> list[Breakage]:
