@@ -1,9 +1,10 @@
 /**
  * The wtls protocol as the client sees it: custom method names, server command ids, and the
- * payload types, mirrored from the server (README "Protocol" and the command contract).
+ * payload and argument types, mirrored from the server's dataclasses (docs/protocol.md);
+ * tests/test_protocol_drift.py compares every interface here with its Python class.
  *
- * The server omits fields that have their default value, so every field here is optional and
- * the `with…Defaults` functions fill them in; the rest of the client only sees complete objects.
+ * The server sends every field, but an older or newer server may not, so the `with…Defaults`
+ * functions fill in what is missing; the rest of the client only sees complete objects.
  * Pure module: no `vscode` import, so the unit tests can load it.
  */
 
@@ -57,11 +58,19 @@ export interface ConflictPrediction {
     againstBase: boolean;
 }
 
+/** A conflicting file of a merge-order step: 1-based line ranges in that worktree's file. */
+export interface StepConflict {
+    path: string;
+    kind: string;
+    lines: [number, number][];
+}
+
 /** One step of the suggested merge order into the base branch. */
 export interface MergeStep {
     path: string | null;
     branch: string | null;
     files: string[];
+    conflicts: StepConflict[];
     /** In words, e.g. "merge feature/wipe first (it conflicts in cli.py:5)". */
     description: string;
 }
@@ -210,6 +219,11 @@ export function payloadWithDefaults(p: WireWorktreesPayload): WorktreesPayload {
                   path: strOrNull(step.path),
                   branch: strOrNull(step.branch),
                   files: strings(step.files),
+                  conflicts: Array.isArray(step.conflicts)
+                      ? step.conflicts.filter(
+                            (c): c is StepConflict => typeof c?.path === 'string' && typeof c?.kind === 'string',
+                        )
+                      : [],
                   description: typeof step.description === 'string' ? step.description : '',
               }))
             : null,
@@ -231,6 +245,14 @@ export interface AnnounceArg {
     announce?: boolean;
 }
 
+/** Arguments of `wtls.refresh` (every repository is read again). */
+export type RefreshArgs = RepositoryArg;
+
+/** Result of `wtls.refresh`: the repositories read again. */
+export interface RefreshResult {
+    repositories: string[];
+}
+
 export interface SpawnArgs extends RepositoryArg, AnnounceArg {
     name: string;
     base?: string;
@@ -240,13 +262,21 @@ export interface SpawnArgs extends RepositoryArg, AnnounceArg {
     trusted?: boolean;
 }
 
+/** One setup command and how it ended. */
+export interface CommandRun {
+    command: string;
+    exitCode?: number | null;
+    /** Why it did not finish normally (not found, timed out), or null. */
+    error?: string | null;
+}
+
 /** What happened to the `setup` commands of `.wtls.toml` during a spawn. */
 export interface SetupResult {
     ran?: boolean;
     ok?: boolean;
     /** Why they were not run (untrusted workspace), or null. */
     skipped?: string | null;
-    commands?: { command: string; exitCode?: number | null; error?: string | null }[];
+    commands?: CommandRun[];
     /** A failure message (the worktree is kept), or null. */
     message?: string | null;
 }
@@ -260,8 +290,17 @@ export interface SpawnResult {
     copied?: string[];
     setup?: SetupResult | null;
     base?: string;
+    baseCommit?: string;
+    /** Whether the server ran the `openCommand` setting. */
+    opened?: boolean;
     /** Steps after `git worktree add` that failed (the worktree is kept). */
     problems?: string[];
+}
+
+export interface ValidateNameArgs extends RepositoryArg {
+    name?: string | null;
+    base?: string;
+    path?: string;
 }
 
 export interface ValidateNameResult {
@@ -269,6 +308,23 @@ export interface ValidateNameResult {
     message?: string | null;
     branch?: string | null;
     path?: string | null;
+    slug?: string | null;
+}
+
+export interface OpenArgs extends RepositoryArg {
+    /** Absent: the worktrees to pick from. */
+    worktree?: string;
+    /** Run the `openCommand` setting. */
+    open?: boolean;
+}
+
+/** `{worktrees}` when no worktree was named, else `{path, uri, branch, opened}`. */
+export interface OpenResult {
+    worktrees?: WireWorktree[];
+    path?: string;
+    uri?: string;
+    branch?: string | null;
+    opened?: boolean;
 }
 
 export interface MergeArgs extends RepositoryArg, AnnounceArg {
@@ -325,18 +381,64 @@ export interface RemoveResult {
     message?: string;
 }
 
-export interface PruneResult {
-    /** Records forgotten; `backupRef` keeps a detached HEAD's own commits. */
-    pruned?: { path: string; reason?: string | null; branch?: string | null; backupRef?: string | null }[];
+export interface PruneArgs extends RepositoryArg {
     dryRun?: boolean;
-    /** Records kept: locked ones, and folders moved by hand (`wtls repair` reattaches them). */
-    kept?: { path: string; reason: string; branch?: string | null }[];
+}
+
+/** A record forgotten; `backupRef` keeps a detached HEAD's own commits. */
+export interface PrunedRecord {
+    path: string;
+    reason?: string | null;
+    branch?: string | null;
+    backupRef?: string | null;
+    detachedCommits?: boolean;
+    /** Where the worktree's own refs (`refs/bisect/…`) were saved, if any. */
+    ownRefsSavedIn?: string | null;
+}
+
+/** A record kept: locked, or its folder moved by hand (`wtls repair` reattaches it). */
+export interface KeptRecord {
+    path: string;
+    reason: string;
+    branch?: string | null;
+}
+
+export interface PruneResult {
+    pruned?: PrunedRecord[];
+    dryRun?: boolean;
+    kept?: KeptRecord[];
     /** Folders put back that an interrupted removal had left renamed aside. */
     recovered?: string[];
+}
+
+export interface LockArgs extends RepositoryArg {
+    worktree: string;
+    reason?: string;
+}
+
+export interface UnlockArgs extends RepositoryArg {
+    worktree: string;
 }
 
 export interface LockResult {
     path: string;
     locked?: boolean;
     reason?: string | null;
+}
+
+/** Arguments of `wtls.check` (the `wtls check --json` object is its result). */
+export type CheckArgs = RepositoryArg;
+
+export interface RepairArgs extends RepositoryArg {
+    /** Worktree folders to look at (default: the workspace folders). */
+    paths?: string[];
+    apply?: boolean;
+    /** Re-attach a worktree whose admin dir was deleted on this branch. */
+    branch?: string;
+}
+
+export interface MoveArgs extends RepositoryArg {
+    worktree: string;
+    newPath: string;
+    force?: boolean;
 }
