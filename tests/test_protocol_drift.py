@@ -18,6 +18,7 @@ from wtls import arguments as args
 from wtls.arguments import argument_keys
 from wtls.backup.models import RestoreResult
 from wtls.engine import RefreshResult
+from wtls.errors import Fix, RefusalData
 from wtls.lifecycle import (
     CommandRun,
     LockResult,
@@ -65,6 +66,8 @@ PAYLOADS: dict[str, type[Any]] = {
     "KeptRecord": KeptRecord,
     "PruneResult": PruneResult,
     "LockResult": LockResult,
+    "Fix": Fix,
+    "RefusalData": RefusalData,
 }
 #: protocol.ts argument interface → the Python class the server reads it as.
 ARGUMENTS: dict[str, type[Any]] = {

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.core.lifecycle_util import disk_state, repo_snapshot, run_printed
+from tests.core.lifecycle_util import disk_state, repo_snapshot, run_printed, run_wtls
 from tests.gitutil import add_worktree, commit_all, git
 from wtls import lifecycle as lc
-from wtls.errors import Refused
+from wtls.cli.render import fix_words
+from wtls.errors import Fix, Refused
 from wtls.git import GitBusy
 from wtls.lifecycle import LifecycleSettings
 from wtls.lifecycle import spawning as spawn_module
@@ -540,7 +541,7 @@ def test_remove_refusals_change_nothing(repo: Path, tmp_path: Path) -> None:
     (wt / "a.txt").write_text("changed\n")
     (wt / "new.txt").write_text("new\n")
     msg = assert_refused_unchanged(repo, "uncommitted changes", lc.remove, repo, "feature/a")
-    assert "a.txt" in msg and "new.txt" in msg and "--force" in msg
+    assert "a.txt" in msg and "new.txt" in msg and "“Remove anyway”" in msg
     assert_refused_unchanged(
         repo, "uncommitted changes", lc.remove, repo, "feature/a", dry_run=True
     )
@@ -551,6 +552,29 @@ def test_remove_refusals_change_nothing(repo: Path, tmp_path: Path) -> None:
     assert_refused_unchanged(repo, "no worktree matches", lc.remove, repo, "feature/nope")
     forced = lc.remove(repo, "feature/a", force=True)
     assert forced.removed and forced.backup_ref is None and not wt.exists()
+
+
+def test_remove_refusals_carry_a_fix_each_face_words(repo: Path, tmp_path: Path) -> None:
+    """The core says what gets past a refusal (a Fix), not a CLI flag: the CLI words it as a
+    flag, the editor as a button."""
+    wt = _agent(repo, tmp_path, "feature/a", {"a.txt": "a\n"})
+    (wt / "a.txt").write_text("changed\n")
+    with pytest.raises(Refused) as dirty:
+        lc.remove(repo, "feature/a")
+    assert dirty.value.fixes == (Fix(action="remove", option="force", label="Remove anyway"),)
+    assert "--force" not in str(dirty.value) and "choose “Remove anyway”" in str(dirty.value)
+    assert "or pass --force to remove it anyway" in dirty.value.worded(fix_words)
+    proc = run_wtls(repo, "remove", "feature/a")
+    assert proc.returncode == 1 and "or pass --force to remove it anyway" in proc.stderr
+    git(wt, "checkout", "--", "a.txt")
+    lc.lock(repo, "feature/a", "agent running")
+    with pytest.raises(Refused) as locked:
+        lc.remove(repo, "feature/a")
+    assert [f.action for f in locked.value.fixes] == ["unlock", "remove"]
+    assert locked.value.worded(fix_words).endswith(
+        "locked (agent running): unlock it (`wtls unlock`) or pass --force"
+    )
+    assert "wtls unlock" not in str(locked.value) and "“Unlock”" in str(locked.value)
 
 
 def _make_mess(wt: Path) -> None:

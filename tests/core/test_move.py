@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.gitutil import add_worktree, commit_all, git, make_repo
-from wtls.errors import Refused
+from wtls.cli.render import fix_words
+from wtls.errors import Fix, Refused
 from wtls.repair import check_link, move
 from wtls.wire import wire_object
 
@@ -81,9 +82,12 @@ def test_dirty_worktree_refused_unless_forced(setup: tuple[Path, Path], tmp_path
     main, wipe = setup
     (wipe / "cli.py").write_text("# work in progress\n")
     before = listing(main)
-    with pytest.raises(Refused, match=r"uncommitted changes \(1 paths\)"):
+    with pytest.raises(Refused, match=r"uncommitted changes \(1 paths\)") as refused:
         move(main, wipe, tmp_path / "x")
     assert listing(main) == before and not (tmp_path / "x").exists()
+    assert refused.value.fixes == (Fix(action="move", option="force", label="Move anyway"),)
+    assert "or pass --force to move it anyway" in refused.value.worded(fix_words)
+    assert "--force" not in str(refused.value)
     assert (wipe / "cli.py").read_text() == "# work in progress\n"
     # Forced: the change moves with the folder.
     move(main, wipe, tmp_path / "x", force=True)

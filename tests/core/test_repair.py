@@ -61,6 +61,7 @@ def test_intact_repository_has_no_breakage(setup: tuple[Path, Path, Path]) -> No
     assert diagnose(wipe / "cli.py") == []
     result = repair(main, apply=False)
     assert result.verified and not result.breakages and not result.commands
+    assert result.fix is None
     assert check_link(wipe) is None and check_link(remaining) is None
     assert describe([]) == "All worktree links are intact."
 
@@ -92,6 +93,9 @@ def test_main_worktree_moved_then_repaired_from_new_place(
     assert not plan.applied and not plan.verified and len(plan.breakages) == 2
     assert plan.commands and "worktree repair" in plan.commands[0]
     assert (wipe / ".git").read_text() == before
+    # What gets past the dry run is an action, not a CLI flag in the editor's messages.
+    assert wire_object(plan)["fix"] == {"action": "repair", "option": "apply", "label": "Repair"}
+    assert not any("Run with --apply" in m for m in plan.messages)
 
     result = repair(moved, apply=True)
     assert result.verified, result.messages

@@ -72,6 +72,30 @@ async def test_bad_arguments_are_invalid_params_naming_the_field(
         assert repo_snapshot(repo) == before and wt.is_dir()
 
 
+async def test_a_refusal_carries_its_fix_in_the_error_data(repo: Path, tmp_path: Path) -> None:
+    """The editor gets what would get past a refusal as data (a button), not a CLI flag."""
+    wt = add_worktree(repo, tmp_path / "wt", "feature/wt")
+    (wt / "cli.py").write_text("changed\n")
+    async with open_session([repo]) as s:
+        await s.wait_for_state(lambda st: len(st["worktrees"]) == 2, "initial state")
+        with pytest.raises(JsonRpcException) as info:
+            await s.command("wtls.remove", {"worktree": "feature/wt"})
+        assert info.value.code == REFUSED_CODE
+        remove_anyway = {"action": "remove", "option": "force", "label": "Remove anyway"}
+        assert info.value.data == {
+            "kind": "refused",
+            "fix": remove_anyway,
+            "fixes": [remove_anyway],
+        }
+        assert "--force" not in str(info.value) and "“Remove anyway”" in str(info.value)
+        git(repo, "worktree", "lock", "--reason", "agent", str(wt))
+        with pytest.raises(JsonRpcException) as locked:
+            await s.command("wtls.remove", {"worktree": "feature/wt"})
+        assert [f["action"] for f in locked.value.data["fixes"]] == ["unlock", "remove"]
+        assert locked.value.data["fix"] == {"action": "unlock", "option": None, "label": "Unlock"}
+        assert wt.is_dir()
+
+
 async def test_spawn_announces_the_new_worktree(repo: Path) -> None:
     (repo / ".wtls.toml").write_text(
         'ports = ["PORT"]\nsetup = ["sh -c \\"echo installing; touch installed\\""]\n'

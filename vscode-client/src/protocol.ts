@@ -42,6 +42,25 @@ export const REFUSED_CODE = -32001;
 /** JSON-RPC error code of a git failure or other error. */
 export const ERROR_CODE = -32002;
 
+/**
+ * What gets past a refusal (or carries out a dry run): run `wtls.<action>` again with
+ * `<option>: true` (`{action: 'remove', option: 'force'}`), or, without `option`, the command
+ * `wtls.<action>` on the same worktree (`{action: 'unlock'}`). `label` is the button's text.
+ */
+export interface Fix {
+    action: string;
+    option?: string | null;
+    label: string;
+}
+
+/** `data` of a refusal's error (`REFUSED_CODE`). */
+export interface RefusalData {
+    kind: string;
+    /** The main fix; `fixes` lists every fix, in the message's order. */
+    fix?: Fix;
+    fixes?: Fix[];
+}
+
 export interface BaseStatus {
     branch: string;
     ahead: number;

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from wtls.errors import Fix
 from wtls.jsontext import dumps
 from wtls.safety import printable
 from wtls.worktrees import RepositoryState, WorktreeState
@@ -135,6 +137,14 @@ def describe_worktree(wt: WorktreeState) -> str:
     if notes:
         lines.append(f"  notes:    {notes}")
     return "\n".join(lines)
+
+
+def fix_words(fix: Fix) -> str:
+    """A refusal's fix in the terminal: the flag to add (``pass --force``) or the command to
+    run (```wtls unlock```)."""
+    if fix.option is not None:
+        return "pass --" + re.sub(r"([A-Z])", lambda m: "-" + m.group(1).lower(), fix.option)
+    return f"`wtls {fix.action}`"
 
 
 def say_error(text: str) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from wtls.errors import Refused
+from wtls.errors import Fix, Refused
 from wtls.git import GitError, run_git
 from wtls.links import (
     absolute,
@@ -27,6 +27,9 @@ from wtls.links import (
 )
 from wtls.repair.diagnosis import Breakage, check_link, describe, diagnose
 from wtls.worktrees import RepositoryError
+
+#: Doing the repair a dry run planned.
+REPAIR = Fix(action="repair", option="apply", label="Repair")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,6 +56,8 @@ class RepairResult:
     messages: tuple[str, ...]
     #: What is still broken (after the repair, or now for a dry run).
     remaining: tuple[Breakage, ...]
+    #: For a dry run that found something to repair: running it with ``apply``.
+    fix: Fix | None = None
 
     @property
     def breakages(self) -> tuple[Breakage, ...]:
@@ -185,7 +190,7 @@ def repair(
     if not apply:
         plan = [describe(breakages)] if breakages else []
         if commands:
-            plan.append("Run with --apply to do:\n  " + "\n  ".join(commands))
+            plan.append("Repairing runs:\n  " + "\n  ".join(commands))
         return RepairResult(
             applied=False,
             broken=tuple(breakages),
@@ -194,6 +199,7 @@ def repair(
             verified=not breakages,
             messages=tuple([*messages, *plan]),
             remaining=tuple(breakages),
+            fix=REPAIR if commands else None,
         )
 
     commons = {*per_repo, *(absolute(b.repository) for b in breakages if b.repository)}

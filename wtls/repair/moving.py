@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from wtls.backup import find_nested
-from wtls.errors import Refused
+from wtls.errors import Fix, Refused
 from wtls.git import GitError, run_git
 from wtls.links import absolute, main_folder, quote, read_gitfile
 from wtls.repair.diagnosis import check_link
@@ -27,6 +27,10 @@ class MoveResult:
     source: Path = field(metadata=wire(key="from"))
     destination: Path = field(metadata=wire(key="to"))
     branch: str | None
+
+
+#: Moving a worktree that has uncommitted changes.
+MOVE_ANYWAY = Fix(action="move", option="force", label="Move anyway")
 
 
 def _has_populated_submodules(worktree: Path, gitdir: Path | None) -> bool:
@@ -144,8 +148,9 @@ def move(start: Path, worktree: str | Path, new_path: Path, *, force: bool = Fal
             raise Refused(
                 f"{src} has uncommitted changes ({changed} paths): an agent, dev server or "
                 "editor may still be working there and would keep writing into a folder that "
-                "moved away. Commit or stash them first, or pass --force to move it anyway "
-                "(the changes move with the folder)."
+                f"moved away. Commit or stash them first, or {MOVE_ANYWAY.slot} to move it "
+                "anyway (the changes move with the folder).",
+                fixes=(MOVE_ANYWAY,),
             )
     if dest.exists() or dest.is_symlink():
         raise Refused(f"{dest} already exists: choose a new path")

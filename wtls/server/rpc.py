@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from pygls.exceptions import JsonRpcInvalidParams, JsonRpcServerError
 
 from wtls.arguments import ArgumentError, read_arguments
-from wtls.errors import ERROR_CODE, REFUSED_CODE, Refused
+from wtls.errors import ERROR_CODE, REFUSED_CODE, RefusalData, Refused
 from wtls.git import GitError, GitUnavailable
 from wtls.locations import BadLocation, to_path
 from wtls.server.base import Server
@@ -52,7 +52,7 @@ def command(
             try:
                 return to_wire(await handler(ls, args))
             except Refused as exc:
-                raise rpc_error(str(exc), REFUSED_CODE, refusal_data(exc)) from exc
+                raise rpc_error(str(exc), REFUSED_CODE, to_wire(RefusalData.of(exc))) from exc
             except (GitError, RepositoryError, GitUnavailable, OSError) as exc:
                 raise rpc_error(str(exc), ERROR_CODE, {"kind": "error"}) from exc
 
@@ -62,11 +62,6 @@ def command(
         return handler
 
     return decorator
-
-
-def refusal_data(exc: Refused) -> dict[str, Any]:
-    """The ``data`` of a refusal's JSON-RPC error: ``{"kind": "refused"}``."""
-    return {"kind": "refused"}
 
 
 def rpc_error(message: str, code: int, data: Any = None) -> JsonRpcServerError:
