@@ -38,6 +38,7 @@ from wtls.worktrees import (
     BaseStatus,
     MergeStep,
     RepositoryPayload,
+    SpawnRecord,
     StepConflict,
     WorktreeConflict,
     WorktreePayload,
@@ -67,6 +68,7 @@ PAYLOADS: dict[str, type[Any]] = {
     "PruneResult": PruneResult,
     "LockResult": LockResult,
     "Fix": Fix,
+    "SpawnRecord": SpawnRecord,
     "RefusalData": RefusalData,
 }
 #: protocol.ts argument interface → the Python class the server reads it as.

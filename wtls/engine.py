@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from wtls.git import GitError, run_git
-from wtls.lifecycle import disk_usage, read_ports
+from wtls.lifecycle import disk_usage, read_ports, read_spawn_record
 from wtls.watch import ChangeSet, WatchTargets
 from wtls.worktrees import (
     MergeStep,
@@ -109,7 +109,7 @@ class Engine:
         self.state: RepositoryState | None = None
         self._lock = threading.RLock()
         self._ignored: dict[Path, frozenset[Path]] = {}
-        #: Extra per-worktree fields (disk size, ports) kept across refreshes.
+        #: Extra per-worktree fields (disk size, ports, spawn record) kept across refreshes.
         self._extras: dict[Path, dict[str, Any]] = {}
         self._merge_order: tuple[MergeStep, ...] | None = None
         #: Set by :meth:`configure`: the next refresh reads everything with the new settings.
@@ -147,8 +147,9 @@ class Engine:
             )
             for wt in state.worktrees:
                 if wt.path in touched and not wt.bare:
-                    ports = tuple(read_ports(wt.path).items())
-                    self._extras.setdefault(wt.path, {})["ports"] = ports
+                    extras = self._extras.setdefault(wt.path, {})
+                    extras["ports"] = tuple(read_ports(wt.path).items())
+                    extras["spawn"] = read_spawn_record(wt.path)
             state = self._with_extras(state)
             listing_changed = previous is None or _paths(previous) != _paths(state)
             if listing_changed or (change is not None and change.everything):
@@ -269,6 +270,7 @@ class Engine:
                     wt,
                     disk_bytes=extras.get("disk_bytes", wt.disk_bytes),
                     ports=extras.get("ports", wt.ports),
+                    spawn=extras.get("spawn", wt.spawn),
                     conflicts=extras.get("conflicts", wt.conflicts),
                 )
             )

@@ -83,6 +83,18 @@ class BaseStatus:
 
 
 @dataclass(frozen=True, kw_only=True)
+class SpawnRecord:
+    """What ``wtls spawn`` recorded in a worktree's ``.wtls/spawn.json``: what a window that
+    opens on it needs to show the task and start the agent."""
+
+    branch: str
+    #: The task prompt, absolute; always a file inside the worktree's ``.wtls/`` folder.
+    prompt_file: Path
+    #: When it was spawned (ISO 8601): a worktree re-created at the same path is a new task.
+    created: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class WorktreeConflict:
     """Predicted merge conflicts of a worktree with one other worktree (or the base branch)."""
 
@@ -156,6 +168,8 @@ class WorktreeState:
     conflicts: tuple[WorktreeConflict, ...] = ()
     disk_bytes: int | None = None
     ports: tuple[tuple[str, int], ...] = ()
+    #: Filled by the engine: the spawn record of a worktree made by ``wtls spawn`` with a task.
+    spawn: SpawnRecord | None = None
 
     @property
     def dirty(self) -> bool:
@@ -245,6 +259,7 @@ class WorktreePayload:
     conflicts: tuple[WorktreeConflict, ...]
     disk_bytes: int | None
     ports: Mapping[str, int]
+    spawn: SpawnRecord | None
     can_merge: bool
     can_remove: bool
     can_lock: bool
@@ -281,6 +296,7 @@ def worktree_payload(
         conflicts=wt.conflicts,
         disk_bytes=wt.disk_bytes,
         ports=dict(wt.ports),
+        spawn=wt.spawn,
         can_merge=wt.can_merge(base_branch),
         can_remove=wt.can_remove,
         can_lock=wt.can_lock,

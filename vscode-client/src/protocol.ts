@@ -94,6 +94,18 @@ export interface MergeStep {
     description: string;
 }
 
+/**
+ * What `wtls spawn` recorded in a worktree it made with a task (`.wtls/spawn.json`, read by the
+ * server with bounds): what a window opening on it needs to show the task and start the agent.
+ */
+export interface SpawnRecord {
+    branch: string;
+    /** Absolute; always inside the worktree's `.wtls/` folder. */
+    promptFile: string;
+    /** When it was spawned: a worktree re-created at the same path is a new task. */
+    created: string;
+}
+
 export type Operation = 'merge' | 'rebase' | 'am' | 'cherry-pick' | 'revert' | 'bisect';
 
 export interface Worktree {
@@ -121,6 +133,8 @@ export interface Worktree {
     conflicts: ConflictPrediction[];
     diskBytes: number | null;
     ports: Record<string, number>;
+    /** Set when `wtls spawn` made it with a task prompt. */
+    spawn: SpawnRecord | null;
     /** Which lifecycle commands apply (the server's rule; false when an older server omits it). */
     canMerge: boolean;
     canRemove: boolean;
@@ -146,9 +160,10 @@ export interface WorktreesParams {
 type Partialish<T> = { [K in keyof T]?: T[K] | null | undefined };
 
 /** A worktree object as it may arrive on the wire (fields with default values omitted). */
-export type WireWorktree = Partialish<Omit<Worktree, 'conflicts' | 'base'>> & {
+export type WireWorktree = Partialish<Omit<Worktree, 'conflicts' | 'base' | 'spawn'>> & {
     path: string;
     base?: Partial<BaseStatus> | null;
+    spawn?: Partial<SpawnRecord> | null;
     conflicts?: Partial<ConflictPrediction>[] | null;
 };
 /** A payload as it may arrive on the wire. */
@@ -215,6 +230,14 @@ export function worktreeWithDefaults(w: WireWorktree): Worktree {
         })),
         diskBytes: numOrNull(w.diskBytes),
         ports: w.ports && typeof w.ports === 'object' ? { ...w.ports } : {},
+        spawn:
+            w.spawn && typeof w.spawn.promptFile === 'string' && w.spawn.promptFile !== ''
+                ? {
+                      branch: typeof w.spawn.branch === 'string' ? w.spawn.branch : w.path,
+                      promptFile: w.spawn.promptFile,
+                      created: typeof w.spawn.created === 'string' ? w.spawn.created : '',
+                  }
+                : null,
         canMerge: w.canMerge === true,
         canRemove: w.canRemove === true,
         canLock: w.canLock === true,

@@ -41,6 +41,7 @@ from wtls.lifecycle.files import (
     copy_ignored_files,
     read_ports,
     read_spawn_info,
+    read_spawn_record,
     spawn_recipe,
 )
 from wtls.lifecycle.merge import (
@@ -123,6 +124,7 @@ __all__ = [
     "prune",
     "read_ports",
     "read_spawn_info",
+    "read_spawn_record",
     "recover_interrupted_removals",
     "remove",
     "resolve_worktree",
