@@ -94,7 +94,9 @@ def test_main_worktree_moved_then_repaired_from_new_place(
     assert plan.commands and "worktree repair" in plan.commands[0]
     assert (wipe / ".git").read_text() == before
     # What gets past the dry run is an action, not a CLI flag in the editor's messages.
-    assert wire_object(plan)["fix"] == {"action": "repair", "option": "apply", "label": "Repair"}
+    repair_fix = {"action": "repair", "option": "apply", "label": "Repair worktree links"}
+    assert wire_object(plan)["fix"] == repair_fix
+    assert [b["action"] for b in wire_object(plan)["broken"]] == [repair_fix, repair_fix]
     assert not any("Run with --apply" in m for m in plan.messages)
 
     result = repair(moved, apply=True)

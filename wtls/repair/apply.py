@@ -25,11 +25,8 @@ from wtls.links import (
     read_gitfile,
     read_text,
 )
-from wtls.repair.diagnosis import Breakage, check_link, describe, diagnose
+from wtls.repair.diagnosis import REPAIR, Breakage, check_link, describe, diagnose
 from wtls.worktrees import RepositoryError
-
-#: Doing the repair a dry run planned.
-REPAIR = Fix(action="repair", option="apply", label="Repair")
 
 
 @dataclass(frozen=True, kw_only=True)
