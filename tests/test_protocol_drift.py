@@ -1,13 +1,109 @@
-"""The TypeScript client's protocol names and payload fields cannot drift from the server's."""
+"""The TypeScript client's protocol cannot drift from the server's.
+
+Method names and command ids are compared with :mod:`wtls.server.protocol`; every interface of
+``vscode-client/src/protocol.ts`` is compared with the Python dataclass it mirrors: a payload's
+fields with its wire keys (:func:`wtls.wire.wire_keys`, the keys the one converter writes), a
+command argument interface with the keys :mod:`wtls.arguments` accepts.
+"""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from wtls import arguments as args
+from wtls.agents import AgentState
+from wtls.arguments import argument_keys
+from wtls.backup.models import RestoreResult
+from wtls.engine import RefreshResult
+from wtls.errors import Fix, RefusalData
+from wtls.lifecycle import (
+    CommandRun,
+    LockResult,
+    MergeResult,
+    NameCheck,
+    OpenResult,
+    PruneResult,
+    RemoveResult,
+    SetupResult,
+    SpawnResult,
+)
+from wtls.lifecycle.results import KeptRecord, PrunedRecord
+from wtls.repair import MoveResult
+from wtls.review import ChangedFile, PredictedMerge, WorktreeDiff
+from wtls.review_actions import FileAction, FileAt
 from wtls.server import protocol
+from wtls.wire import to_wire, wire_keys
+from wtls.worktrees import (
+    BaseStatus,
+    MergeStep,
+    RepositoryPayload,
+    SpawnRecord,
+    StepConflict,
+    WorktreeConflict,
+    WorktreePayload,
+)
 
 PROTOCOL_TS = Path(__file__).resolve().parents[1] / "vscode-client" / "src" / "protocol.ts"
+
+#: protocol.ts interface → the Python payload class whose wire form it types.
+PAYLOADS: dict[str, type[Any]] = {
+    "MovedPayload": MoveResult,
+    "BaseStatus": BaseStatus,
+    "ConflictPrediction": WorktreeConflict,
+    "StepConflict": StepConflict,
+    "MergeStep": MergeStep,
+    "Worktree": WorktreePayload,
+    "WorktreesPayload": RepositoryPayload,
+    "RefreshResult": RefreshResult,
+    "CommandRun": CommandRun,
+    "SetupResult": SetupResult,
+    "SpawnResult": SpawnResult,
+    "ValidateNameResult": NameCheck,
+    "OpenResult": OpenResult,
+    "MergeResult": MergeResult,
+    "RemoveResult": RemoveResult,
+    "PrunedRecord": PrunedRecord,
+    "KeptRecord": KeptRecord,
+    "PruneResult": PruneResult,
+    "LockResult": LockResult,
+    "Fix": Fix,
+    "SpawnRecord": SpawnRecord,
+    "RefusalData": RefusalData,
+    "AgentState": AgentState,
+    "PredictedMerge": PredictedMerge,
+    "WorktreeDiff": WorktreeDiff,
+    "ChangedFile": ChangedFile,
+    "FileAt": FileAt,
+    "FileAction": FileAction,
+}
+#: protocol.ts argument interface → the Python class the server reads it as.
+ARGUMENTS: dict[str, type[Any]] = {
+    "RepositoryArg": args.RepositoryArgs,
+    "WorktreesParams": args.RepositoryArgs,
+    "RefreshArgs": args.RefreshArgs,
+    "SpawnArgs": args.SpawnArgs,
+    "ValidateNameArgs": args.ValidateNameArgs,
+    "OpenArgs": args.OpenArgs,
+    "MergeArgs": args.MergeArgs,
+    "RemoveArgs": args.RemoveArgs,
+    "PruneArgs": args.PruneArgs,
+    "LockArgs": args.LockArgs,
+    "UnlockArgs": args.UnlockArgs,
+    "CheckArgs": args.CheckArgs,
+    "RepairArgs": args.RepairArgs,
+    "MoveArgs": args.MoveArgs,
+    "TestMergesArgs": args.TestMergesArgs,
+    "FileActionArgs": args.FileActionArgs,
+    "PredictedMergeParams": args.PredictedMergeParams,
+    "ReviewParams": args.ReviewParams,
+    "FileAtParams": args.FileAtParams,
+}
+#: Interfaces that only mix fields into others (checked through the ones that extend them).
+MIXINS = {"AnnounceArg"}
 
 
 def _ts() -> str:
@@ -16,8 +112,13 @@ def _ts() -> str:
 
 def test_method_names_match() -> None:
     ts = _ts()
-    names = ("WORKTREES_METHOD", "MOVED_METHOD", "PREDICTED_MERGE_METHOD")
-    for name in (*names, "REVIEW_METHOD", "FILE_AT_METHOD"):
+    for name in (
+        "WORKTREES_METHOD",
+        "MOVED_METHOD",
+        "PREDICTED_MERGE_METHOD",
+        "REVIEW_METHOD",
+        "FILE_AT_METHOD",
+    ):
         found = re.search(rf"export const {name} = '([^']+)';", ts)
         assert found is not None, f"{name} is missing from protocol.ts"
         assert found.group(1) == getattr(protocol, name)
@@ -30,84 +131,61 @@ def test_command_ids_match() -> None:
     assert ids == set(protocol.COMMANDS)
 
 
+def _declared() -> set[str]:
+    ts = _ts()
+    return set(re.findall(r"^export interface (\w+)", ts, flags=re.M)) | set(
+        re.findall(r"^export type (\w+Args) = ", ts, flags=re.M)
+    )
+
+
 def _interface_fields(name: str) -> set[str]:
-    block = re.search(rf"export interface {name} \{{(.*?)\n\}}", _ts(), flags=re.S)
+    """The fields of interface ``name`` with those of the interfaces it extends (or, for
+    ``type X = Y``, of ``Y``)."""
+    ts = _ts()
+    alias = re.search(rf"^export type {name} = (\w+);", ts, flags=re.M)
+    if alias is not None:
+        return _interface_fields(alias.group(1))
+    block = re.search(
+        rf"^export interface {name}(?: extends ([\w, ]+))? \{{(.*?)\n\}}", ts, flags=re.S | re.M
+    )
     assert block is not None, f"interface {name} is missing from protocol.ts"
-    return set(re.findall(r"^\s{4}(\w+)\??:", block.group(1), flags=re.M))
+    fields = set(re.findall(r"^\s{4}(\w+)\??:", block.group(2), flags=re.M))
+    for parent in (block.group(1) or "").split(","):
+        if parent.strip():
+            fields |= _interface_fields(parent.strip())
+    return fields
 
 
-def test_worktree_fields_match(tmp_path: Path) -> None:
-    """Every field of a worktree object the server sends is typed in protocol.ts, and back."""
-    from tests.gitutil import make_repo
-    from wtls.worktrees import discover, repository_state
-
-    repo = make_repo(tmp_path)
-    payload = repository_state(discover(repo)).to_json()
-    assert set(payload) == _interface_fields("WorktreesPayload")
-    assert set(payload["worktrees"][0]) == _interface_fields("Worktree")
+def test_every_interface_is_compared() -> None:
+    """A new interface in protocol.ts names its Python class here (or it is a mixin)."""
+    unmapped = _declared() - set(PAYLOADS) - set(ARGUMENTS) - MIXINS
+    assert not unmapped, f"map these protocol.ts interfaces to their Python classes: {unmapped}"
 
 
-def test_agent_fields_match(tmp_path: Path) -> None:
-    """The ``agent`` object of a worktree is typed in protocol.ts, field for field."""
-    from tests.gitutil import make_repo
-    from wtls.agents import locate, set_agent
-    from wtls.worktrees import discover, repository_state
-
-    repo = make_repo(tmp_path)
-    set_agent(locate(repo).gitdir, "working")
-    payload = repository_state(discover(repo)).to_json()
-    assert set(payload["worktrees"][0]["agent"]) == _interface_fields("AgentState")
+@pytest.mark.parametrize("name", sorted(PAYLOADS))
+def test_payload_fields_match(name: str) -> None:
+    assert _interface_fields(name) == set(wire_keys(PAYLOADS[name])), name
 
 
-def test_remove_result_fields_match(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", sorted(ARGUMENTS))
+def test_argument_fields_match(name: str) -> None:
+    assert _interface_fields(name) == set(argument_keys(ARGUMENTS[name])), name
+
+
+def test_wire_keys_are_what_the_converter_writes(tmp_path: Path) -> None:
+    """The keys compared above are the ones a real payload has."""
     from tests.gitutil import add_worktree, make_repo
-    from wtls.lifecycle import remove
+    from wtls.lifecycle import prune, remove
+    from wtls.worktrees import discover, repository_payload, repository_state
 
     repo = make_repo(tmp_path)
     add_worktree(repo, tmp_path / "wt", "feature/x")
-    result = remove(repo, "feature/x", dry_run=True).to_json()
-    assert set(result) == _interface_fields("RemoveResult")
-
-
-def test_merge_result_fields_match(tmp_path: Path) -> None:
-    from tests.gitutil import add_worktree, commit_all, make_repo
-    from wtls.lifecycle import merge_back
-
-    repo = make_repo(tmp_path)
-    wt = add_worktree(repo, tmp_path / "wt", "feature/x")
-    (wt / "new.txt").write_text("x\n")
-    commit_all(wt, "x")
-    result = merge_back(repo, "feature/x").to_json()
-    assert set(result) == _interface_fields("MergeResult")
-
-
-def test_predicted_merge_fields_match() -> None:
-    import dataclasses
-
-    from wtls.review import PredictedMerge
-    from wtls.wire import camel
-
-    fields = {camel(f.name) for f in dataclasses.fields(PredictedMerge)}
-    assert fields == _interface_fields("PredictedMerge")
-    assert _interface_fields("PredictedMergeParams") == {"uri", "with"}
-
-
-def test_review_payload_fields_match() -> None:
-    """``wtls/review``, ``wtls/fileAt`` and the two per-file commands, field for field."""
-    import dataclasses
-
-    from wtls.review import ChangedFile, WorktreeDiff
-    from wtls.review_actions import FileAction, FileAt
-    from wtls.wire import camel
-
-    for cls, name in (
-        (WorktreeDiff, "WorktreeDiff"),
-        (ChangedFile, "ChangedFile"),
-        (FileAt, "FileAt"),
-        (FileAction, "FileAction"),
-    ):
-        fields = {camel(f.name) for f in dataclasses.fields(cls)}
-        assert fields == _interface_fields(name), name
-    assert _interface_fields("ReviewParams") == {"worktree", "uri"}
-    assert _interface_fields("FileAtParams") == {"rev", "path", "uri"}
-    assert _interface_fields("FileActionArgs") == {"worktree", "path", "uri"}
+    payload = to_wire(repository_payload(repository_state(discover(repo))))
+    assert set(payload) == set(wire_keys(RepositoryPayload))
+    assert set(payload["worktrees"][0]) == set(wire_keys(WorktreePayload))
+    assert set(to_wire(remove(repo, "feature/x", dry_run=True))) == set(wire_keys(RemoveResult))
+    assert set(to_wire(prune(repo, dry_run=True))) == set(wire_keys(PruneResult))
+    restored = RestoreResult(path=repo, branch=None, head=None, detached=True, files=0)
+    assert set(to_wire(restored)) == set(wire_keys(RestoreResult))
+    moved = MoveResult(source=repo, destination=tmp_path / "to", branch=None)
+    assert set(to_wire(moved)) == {"from", "to", "branch"} == set(wire_keys(MoveResult))

@@ -98,7 +98,7 @@ def status_bar(wt: WorktreeState) -> str:
     dirty = wt.status.staged + wt.status.unstaged + wt.status.untracked + wt.status.conflicted
     if dirty:
         parts.append(f"●{dirty}")
-    conflicts = sum(len(c["files"]) for c in wt.conflicts)
+    conflicts = sum(len(c.files) for c in wt.conflicts)
     if conflicts:
         parts.append(f"⚠{conflicts}")
     return " ".join(parts)

@@ -16,17 +16,27 @@ from pathlib import Path
 from typing import Any
 
 from wtls.git import GitError, run_git
-from wtls.lifecycle import disk_usage, read_ports
+from wtls.lifecycle import disk_usage, read_ports, read_spawn_record
 from wtls.watch import ChangeSet, WatchTargets
 from wtls.worktrees import (
+    MergeStep,
     Repository,
     RepositoryState,
+    WorktreeConflict,
     WorktreeState,
+    repository_payload,
     repository_state,
     with_agents,
 )
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RefreshResult:
+    """``wtls.refresh``: the repositories read again (their keys, the common git dirs)."""
+
+    repositories: tuple[str, ...]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,9 +112,9 @@ class Engine:
         self.state: RepositoryState | None = None
         self._lock = threading.RLock()
         self._ignored: dict[Path, frozenset[Path]] = {}
-        #: Extra per-worktree fields (disk size, ports) kept across refreshes.
+        #: Extra per-worktree fields (disk size, ports, spawn record) kept across refreshes.
         self._extras: dict[Path, dict[str, Any]] = {}
-        self._merge_order: tuple[dict[str, Any], ...] | None = None
+        self._merge_order: tuple[MergeStep, ...] | None = None
         #: Set by :meth:`configure`: the next refresh reads everything with the new settings.
         self._reread_all = False
 
@@ -145,8 +155,9 @@ class Engine:
             )
             for wt in state.worktrees:
                 if wt.path in touched and not wt.bare:
-                    ports = tuple(read_ports(wt.path).items())
-                    self._extras.setdefault(wt.path, {})["ports"] = ports
+                    extras = self._extras.setdefault(wt.path, {})
+                    extras["ports"] = tuple(read_ports(wt.path).items())
+                    extras["spawn"] = read_spawn_record(wt.path)
             state = self._with_extras(state)
             listing_changed = previous is None or _paths(previous) != _paths(state)
             if listing_changed or (change is not None and change.everything):
@@ -162,7 +173,8 @@ class Engine:
             files = {k: frozenset(v) for k, v in change.files.items()} if change is not None else {}
             return Refreshed(
                 state=state,
-                changed=previous is None or previous.to_json() != state.to_json(),
+                changed=previous is None
+                or repository_payload(previous) != repository_payload(state),
                 listing_changed=listing_changed,
                 touched=touched,
                 files=files,
@@ -174,7 +186,7 @@ class Engine:
         self.state = state
         return Refreshed(
             state=state,
-            changed=previous.to_json() != state.to_json(),
+            changed=repository_payload(previous) != repository_payload(state),
             listing_changed=False,
             touched=frozenset(),
             agents_only=True,
@@ -213,8 +225,8 @@ class Engine:
 
     def set_conflicts(
         self,
-        conflicts: Mapping[Path, tuple[dict[str, Any], ...]],
-        merge_order: tuple[dict[str, Any], ...] | None,
+        conflicts: Mapping[Path, tuple[WorktreeConflict, ...]],
+        merge_order: tuple[MergeStep, ...] | None,
     ) -> bool:
         """Store predicted conflicts per worktree; True if the payload changed."""
         with self._lock:
@@ -278,6 +290,7 @@ class Engine:
                     wt,
                     disk_bytes=extras.get("disk_bytes", wt.disk_bytes),
                     ports=extras.get("ports", wt.ports),
+                    spawn=extras.get("spawn", wt.spawn),
                     conflicts=extras.get("conflicts", wt.conflicts),
                 )
             )

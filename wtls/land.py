@@ -115,7 +115,7 @@ def _order(cwd: Path, tip: Commit, targets: list[WorktreeState]) -> list[Worktre
         steps = simulate_merge_order(cwd, Side(path=cwd, branch=None, commit=tip), sides) or ()
     except GitError:
         return targets
-    rank = {Path(str(s["path"])): n for n, s in enumerate(steps)}
+    rank = {s.path: n for n, s in enumerate(steps)}
     return sorted(targets, key=lambda w: rank.get(w.path, len(rank)))
 
 

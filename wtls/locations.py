@@ -28,7 +28,15 @@ LOCAL_HOSTS = frozenset({"", "localhost"})
 
 
 class BadLocation(Refused):
-    """An argument that should name a local file or folder does not."""
+    """An argument that should name a local file or folder does not.
+
+    ``name`` is the argument, ``reason`` what is wrong with its value (the message has both).
+    """
+
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(f"argument {name!r} {reason}")
+        self.name = name
+        self.reason = reason
 
 
 def is_uri(value: str) -> bool:
@@ -43,35 +51,35 @@ def to_path(value: str, *, name: str = "path", base: Path | None = None) -> Path
     relative). ``name`` is the argument's name, used in the error message.
     """
     if "\0" in value:
-        raise BadLocation(f"argument {name!r} contains a NUL character: {value!r}")
+        raise BadLocation(name, f"contains a NUL character: {value!r}")
     if not value:
-        raise BadLocation(f"argument {name!r} is empty: give a path or a file:// URI")
+        raise BadLocation(name, "is empty: give a path or a file:// URI")
     match = _SCHEME_RE.match(value)
     if match is None:
         path = Path(value).expanduser()
         return base / path if base is not None and not path.is_absolute() else path
     scheme = match.group(1).lower()
     if scheme != "file":
-        raise BadLocation(
-            f"argument {name!r} is not a file URI or a path (a {scheme}: URI): {value!r}"
-        )
+        raise BadLocation(name, f"is not a file URI or a path (a {scheme}: URI): {value!r}")
     parts = urlsplit(value)
     host = (parts.hostname or "") if parts.netloc else ""
     if parts.netloc and (host.lower() not in LOCAL_HOSTS or parts.port or "@" in parts.netloc):
         raise BadLocation(
-            f"argument {name!r} names a file on another machine ({parts.netloc!r}): {value!r}; "
-            "only file:///path and file://localhost/path are local"
+            name,
+            f"names a file on another machine ({parts.netloc!r}): {value!r}; "
+            "only file:///path and file://localhost/path are local",
         )
     if parts.query or parts.fragment or value.rstrip().endswith(("?", "#")):
         raise BadLocation(
-            f"argument {name!r} has a query or fragment ('?' or '#' must be encoded as %3F, "
-            f"%23 in a file URI): {value!r}"
+            name,
+            f"has a query or fragment ('?' or '#' must be encoded as %3F, "
+            f"%23 in a file URI): {value!r}",
         )
     raw = unquote_to_bytes(parts.path)
     if b"\0" in raw:
-        raise BadLocation(f"argument {name!r} encodes a NUL byte (%00): {value!r}")
+        raise BadLocation(name, f"encodes a NUL byte (%00): {value!r}")
     if not raw.startswith(b"/"):
-        raise BadLocation(f"argument {name!r} is not an absolute file URI: {value!r}")
+        raise BadLocation(name, f"is not an absolute file URI: {value!r}")
     return Path(os.fsdecode(raw))
 
 

@@ -3,8 +3,11 @@
 Every result the CLI prints with ``--json`` and the server returns from a command is a frozen
 dataclass; :func:`to_wire` turns it into JSON-ready data with one set of rules (cattrs, which
 pygls already brings): field ``base_commit`` becomes key ``baseCommit``, a ``Path`` its string,
-a tuple a list, a nested result its own object. A class whose wire form differs from its
-fields says so in its own ``to_json``, on top of :func:`to_wire`.
+a tuple a list, a nested result its own object. A field whose wire form differs says so in
+its own metadata, made by :func:`wire`: another key (``from`` is a Python keyword), left
+out when it has its default value, or not on the wire at all. Context-dependent fields (which
+worktree is "this") are computed into small payload classes by one function each, never
+assembled by hand as dicts.
 """
 
 from __future__ import annotations
@@ -35,9 +38,45 @@ def _is_mapping(cls: Any) -> bool:
     return isinstance(origin, type) and issubclass(origin, Mapping)
 
 
+_WIRE = "wtls.wire"
+
+
+def wire(*, key: str | None = None, omit_default: bool = False, internal: bool = False) -> Any:
+    """Field metadata with a wire rule, for ``field(metadata=wire(...))``: sent under ``key``
+    instead of its camelCase name, left out while it equals its default (``omit_default``), or
+    never sent (``internal``)."""
+    return {_WIRE: {"key": key, "omit_default": omit_default, "internal": internal}}
+
+
+def wire_key(f: dataclasses.Field[Any]) -> str | None:
+    """The JSON key of dataclass field ``f`` (None: it is not sent)."""
+    rule = f.metadata.get(_WIRE, {})
+    if rule.get("internal"):
+        return None
+    return rule.get("key") or camel(f.name)
+
+
+def wire_keys(cls: type[Any]) -> list[str]:
+    """Every key the wire form of dataclass ``cls`` can have (for drift tests and docs)."""
+    return [k for k in (wire_key(f) for f in dataclasses.fields(cls)) if k is not None]
+
+
 def _dataclass_hook(cls: type[Any]) -> Any:
-    renames = {f.name: override(rename=camel(f.name)) for f in dataclasses.fields(cls)}
-    return make_dict_unstructure_fn(cls, _converter, **renames)  # type: ignore[arg-type]
+    overrides = {}
+    for f in dataclasses.fields(cls):
+        key = wire_key(f)
+        rule = f.metadata.get(_WIRE, {})
+        overrides[f.name] = (
+            override(omit=True)
+            if key is None
+            else override(rename=key, omit_if_default=bool(rule.get("omit_default")))
+        )
+    return make_dict_unstructure_fn(
+        cls,
+        _converter,
+        _cattrs_include_init_false=True,
+        **overrides,  # type: ignore[arg-type]
+    )
 
 
 _converter.register_unstructure_hook(Path, str)

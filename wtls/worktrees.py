@@ -7,7 +7,7 @@ every git call goes through :mod:`wtls.git`.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,6 @@ from wtls.git import GitError, run_git, split_z
 from wtls.links import absolute, explain_broken_link
 from wtls.links import read_gitfile as read_gitfile
 from wtls.links import worktree_root as worktree_root
-from wtls.wire import to_wire
 
 ZERO_OID = "0" * 40
 
@@ -83,14 +82,50 @@ class BaseStatus:
     behind: int
     merged: bool
 
-    def to_json(self) -> dict[str, Any]:
-        """The protocol's ``base`` object."""
-        return {
-            "branch": self.branch,
-            "ahead": self.ahead,
-            "behind": self.behind,
-            "merged": self.merged,
-        }
+
+@dataclass(frozen=True, kw_only=True)
+class SpawnRecord:
+    """What ``wtls spawn`` recorded in a worktree's ``.wtls/spawn.json``: what a window that
+    opens on it needs to show the task and start the agent."""
+
+    branch: str
+    #: The task prompt, absolute; always a file inside the worktree's ``.wtls/`` folder.
+    prompt_file: Path
+    #: When it was spawned (ISO 8601): a worktree re-created at the same path is a new task.
+    created: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorktreeConflict:
+    """Predicted merge conflicts of a worktree with one other worktree (or the base branch)."""
+
+    #: The other worktree (for the base branch: the worktree that has it checked out).
+    path: Path
+    branch: str | None
+    #: Conflicting files, relative paths in this worktree.
+    files: tuple[str, ...]
+    against_base: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepConflict:
+    """One conflicting file of a merge-order step: line ranges in the merged worktree's file."""
+
+    path: str
+    kind: str
+    lines: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class MergeStep:
+    """One step of the suggested merge order into the base branch."""
+
+    path: Path
+    branch: str | None
+    files: tuple[str, ...]
+    conflicts: tuple[StepConflict, ...]
+    #: In words, e.g. "merge feature/wipe first (it conflicts in cli.py:5)".
+    description: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -130,12 +165,14 @@ class WorktreeState:
     operation: str | None = None
     status: StatusCounts = field(default_factory=StatusCounts)
     base: BaseStatus | None = None
-    #: Filled by conflict prediction: ``[{"path", "branch", "files"}]``.
-    conflicts: tuple[dict[str, Any], ...] = ()
+    #: Filled by conflict prediction.
+    conflicts: tuple[WorktreeConflict, ...] = ()
     disk_bytes: int | None = None
     ports: tuple[tuple[str, int], ...] = ()
     #: The coding agent working here (read from its git dir, see :mod:`wtls.agents`).
     agent: AgentState | None = None
+    #: Filled by the engine: the spawn record of a worktree made by ``wtls spawn`` with a task.
+    spawn: SpawnRecord | None = None
 
     @property
     def dirty(self) -> bool:
@@ -157,45 +194,6 @@ class WorktreeState:
         """Whether ``git worktree lock`` applies: a linked worktree that is not locked."""
         return self.can_remove and not self.locked
 
-    def to_json(self, this: Path | None = None, base_branch: str | None = None) -> dict[str, Any]:
-        """The protocol's worktree object (camelCase, absolute paths).
-
-        ``canMerge``, ``canRemove``, ``canLock`` and ``canUnlock`` say which lifecycle commands
-        apply, so clients offer them without re-deriving git's rules.
-        """
-        s = self.status
-        return {
-            "path": str(self.path),
-            "branch": self.branch,
-            "head": self.head,
-            "isMain": self.is_main,
-            "isThis": this is not None and self.path == this,
-            "bare": self.bare,
-            "detached": self.detached,
-            "locked": self.locked,
-            "lockReason": self.lock_reason,
-            "prunable": self.prunable,
-            "prunableReason": self.prunable_reason,
-            "broken": self.broken,
-            "operation": self.operation,
-            "staged": s.staged,
-            "unstaged": s.unstaged,
-            "untracked": s.untracked,
-            "conflicted": s.conflicted,
-            "upstream": s.upstream,
-            "ahead": s.ahead,
-            "behind": s.behind,
-            "base": self.base.to_json() if self.base else None,
-            "conflicts": [dict(c) for c in self.conflicts],
-            "diskBytes": self.disk_bytes,
-            "ports": dict(self.ports),
-            "canMerge": self.can_merge(base_branch),
-            "canRemove": self.can_remove,
-            "canLock": self.can_lock,
-            "canUnlock": self.locked,
-            "agent": to_wire(self.agent),
-        }
-
 
 @dataclass(frozen=True, kw_only=True)
 class RepositoryState:
@@ -207,7 +205,7 @@ class RepositoryState:
     #: The base branch's tip when this state was read (kept states recompare when it moves).
     base_head: str | None = None
     #: Filled by conflict prediction: suggested merge order and what each step would hit.
-    merge_order: tuple[dict[str, Any], ...] | None = None
+    merge_order: tuple[MergeStep, ...] | None = None
 
     @property
     def main(self) -> WorktreeState | None:
@@ -231,17 +229,109 @@ class RepositoryState:
         short = branch.removeprefix("refs/heads/")
         return next((w for w in self.worktrees if w.branch == short), None)
 
-    def to_json(self, this: Path | None = None) -> dict[str, Any]:
-        """The payload of the ``wtls/worktrees`` notification and of ``wtls list --json``."""
-        main = self.main
-        return {
-            "repository": self.repository.key,
-            "this": str(this) if this is not None else None,
-            "mainWorktree": str(main.path) if main else None,
-            "baseBranch": self.base_branch,
-            "worktrees": [w.to_json(this, self.base_branch) for w in self.worktrees],
-            "mergeOrder": list(self.merge_order) if self.merge_order is not None else None,
-        }
+
+@dataclass(frozen=True, kw_only=True)
+class WorktreePayload:
+    """The protocol's worktree object: a :class:`WorktreeState` seen from one worktree.
+
+    ``can_merge``, ``can_remove``, ``can_lock`` and ``can_unlock`` say which lifecycle commands
+    apply, so clients offer them without re-deriving git's rules.
+    """
+
+    path: Path
+    branch: str | None
+    head: str | None
+    is_main: bool
+    is_this: bool
+    bare: bool
+    detached: bool
+    locked: bool
+    lock_reason: str | None
+    prunable: bool
+    prunable_reason: str | None
+    broken: str | None
+    operation: str | None
+    staged: int
+    unstaged: int
+    untracked: int
+    conflicted: int
+    upstream: str | None
+    ahead: int | None
+    behind: int | None
+    base: BaseStatus | None
+    conflicts: tuple[WorktreeConflict, ...]
+    disk_bytes: int | None
+    ports: Mapping[str, int]
+    spawn: SpawnRecord | None
+    can_merge: bool
+    can_remove: bool
+    can_lock: bool
+    can_unlock: bool
+    agent: AgentState | None
+
+
+def worktree_payload(
+    wt: WorktreeState, this: Path | None = None, base_branch: str | None = None
+) -> WorktreePayload:
+    """``wt`` as the protocol's worktree object; ``this`` is the worktree the client is in."""
+    s = wt.status
+    return WorktreePayload(
+        path=wt.path,
+        branch=wt.branch,
+        head=wt.head,
+        is_main=wt.is_main,
+        is_this=this is not None and wt.path == this,
+        bare=wt.bare,
+        detached=wt.detached,
+        locked=wt.locked,
+        lock_reason=wt.lock_reason,
+        prunable=wt.prunable,
+        prunable_reason=wt.prunable_reason,
+        broken=wt.broken,
+        operation=wt.operation,
+        staged=s.staged,
+        unstaged=s.unstaged,
+        untracked=s.untracked,
+        conflicted=s.conflicted,
+        upstream=s.upstream,
+        ahead=s.ahead,
+        behind=s.behind,
+        base=wt.base,
+        conflicts=wt.conflicts,
+        disk_bytes=wt.disk_bytes,
+        ports=dict(wt.ports),
+        spawn=wt.spawn,
+        can_merge=wt.can_merge(base_branch),
+        can_remove=wt.can_remove,
+        can_lock=wt.can_lock,
+        can_unlock=wt.locked,
+        agent=wt.agent,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class RepositoryPayload:
+    """The payload of the ``wtls/worktrees`` notification and of ``wtls list --json``."""
+
+    repository: str
+    this: Path | None
+    main_worktree: Path | None
+    base_branch: str | None
+    worktrees: tuple[WorktreePayload, ...]
+    merge_order: tuple[MergeStep, ...] | None
+
+
+def repository_payload(state: RepositoryState, this: Path | None = None) -> RepositoryPayload:
+    """``state`` as the ``wtls/worktrees`` payload, seen from the worktree ``this``."""
+    main = state.main
+    return RepositoryPayload(
+        repository=state.repository.key,
+        this=this,
+        main_worktree=main.path if main else None,
+        base_branch=state.base_branch,
+        worktrees=tuple(worktree_payload(w, this, state.base_branch) for w in state.worktrees),
+        merge_order=state.merge_order,
+    )
 
 
 def _find_broken_link(start: Path) -> BrokenWorktreeLink | None:

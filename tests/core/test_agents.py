@@ -18,7 +18,8 @@ from wtls import agents
 from wtls.agents import AGENT_FILE, AgentError, clear_agent, locate, read_agent, set_agent
 from wtls.engine import Engine
 from wtls.watch import ChangeSet, RepoWatcher, classify
-from wtls.worktrees import discover
+from wtls.wire import wire_object
+from wtls.worktrees import discover, repository_payload
 
 
 def _gitdir(worktree: Path) -> Path:
@@ -170,7 +171,7 @@ def test_payload_on_every_worktree(repo: Path, tmp_path: Path) -> None:
     engine = Engine(discover(repo))
     engine.refresh()
     assert engine.state is not None
-    payload = engine.state.to_json()
+    payload = wire_object(repository_payload(engine.state))
     by_path = {w["path"]: w for w in payload["worktrees"]}
     assert by_path[str(repo.resolve())]["agent"] is None
     agent = by_path[str(linked.resolve())]["agent"]

@@ -23,6 +23,7 @@ from wtls.backup import (
     verify_folder,
 )
 from wtls.errors import Refused
+from wtls.wire import wire_object
 
 
 def test_blob_id_matches_git(tmp_path: Path) -> None:
@@ -215,7 +216,7 @@ def test_a_worktrees_own_refs_are_work_and_survive_remove_and_prune(tmp_path: Pa
     git(gone, "reset", "-q", "--hard", "HEAD~1")
     shutil.rmtree(gone)
     pruned = lc.prune(repo)
-    [entry] = [p for p in pruned.pruned if p["path"] == str(gone)]
+    [entry] = [p for p in wire_object(pruned)["pruned"] if p["path"] == str(gone)]
     saved = entry["ownRefsSavedIn"]
     assert saved is not None
     assert git(repo, "rev-parse", f"{saved}/refs/bisect/bad") == bisected
@@ -265,7 +266,9 @@ def test_a_nested_repository_with_worktrees_elsewhere_is_refused(tmp_path: Path)
 def test_a_dry_run_says_whether_force_is_needed(tmp_path: Path) -> None:
     repo = make_repo(tmp_path)
     wt = add_worktree(repo, tmp_path / "wt", "feature/dry")
-    assert lc.remove(repo, "feature/dry", force=True, dry_run=True).to_json()["needsForce"] is False
+    assert (
+        wire_object(lc.remove(repo, "feature/dry", force=True, dry_run=True))["needsForce"] is False
+    )
     git(repo, "worktree", "lock", str(wt))
     assert lc.remove(repo, "feature/dry", force=True, dry_run=True).needs_force is True
     git(repo, "worktree", "unlock", str(wt))

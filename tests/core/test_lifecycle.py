@@ -10,13 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.core.lifecycle_util import disk_state, repo_snapshot, run_printed
+from tests.core.lifecycle_util import disk_state, repo_snapshot, run_printed, run_wtls
 from tests.gitutil import add_worktree, commit_all, git
 from wtls import lifecycle as lc
-from wtls.errors import Refused
+from wtls.cli.render import fix_words
+from wtls.errors import Fix, Refused
 from wtls.git import GitBusy
 from wtls.lifecycle import LifecycleSettings
 from wtls.lifecycle import spawning as spawn_module
+from wtls.wire import wire_object
 from wtls.worktrees import discover, repository_state
 
 
@@ -101,7 +103,7 @@ def test_spawn_defaults(repo: Path) -> None:
     info = lc.read_spawn_info(expected)
     assert info is not None and info["branch"] == "agent/fix-login"
     assert info["promptFile"] == ".wtls/task.md"
-    payload = result.to_json()
+    payload = wire_object(result)
     for key in ("path", "branch", "uri", "promptFile", "ports", "copied", "setup"):
         assert key in payload
     # No shared file was touched to ignore .wtls/.
@@ -266,10 +268,10 @@ def test_validate_name(repo: Path) -> None:
     ok = lc.validate_name(repo, "new task")
     assert ok.ok and ok.branch == "agent/new-task"
     assert ok.path == repo.parent / "tasks-app-new-task"
-    assert ok.to_json()["path"] == str(repo.parent / "tasks-app-new-task")
+    assert wire_object(ok)["path"] == str(repo.parent / "tasks-app-new-task")
     bad = lc.validate_name(repo, "x..y/z")
     assert not bad.ok and "not a valid branch name" in bad.message
-    assert lc.validate_name(repo, "").to_json()["ok"] is False
+    assert wire_object(lc.validate_name(repo, ""))["ok"] is False
     lc.spawn(repo, "new task")
     taken = lc.validate_name(repo, "new task")
     assert not taken.ok and "already checked out" in taken.message
@@ -328,10 +330,10 @@ def test_index_lock_gives_busy_and_changes_nothing(repo: Path, tmp_path: Path) -
 # ----------------------------------------------------------------------------- open
 def test_open_lists_and_resolves(repo: Path, tmp_path: Path) -> None:
     wt = add_worktree(repo, tmp_path / "wt", "feature/a")
-    listing = lc.open_worktree(repo).to_json()
+    listing = wire_object(lc.open_worktree(repo))
     assert [w["path"] for w in listing["worktrees"]] == [str(repo), str(wt)]
     assert listing["worktrees"][0]["isThis"] is True
-    chosen = lc.open_worktree(repo, "feature/a").to_json()
+    chosen = wire_object(lc.open_worktree(repo, "feature/a"))
     assert chosen == {"path": str(wt), "uri": wt.as_uri(), "branch": "feature/a", "opened": False}
     marker = tmp_path / "opened.txt"
     settings = LifecycleSettings(open_command=f"sh -c 'echo \"$0\" > {marker}' {{path}}")
@@ -378,7 +380,7 @@ def test_merge_clean(repo: Path, tmp_path: Path) -> None:
     assert result.merged and not result.conflicts
     assert (repo / "a.txt").read_text() == "a\n"
     assert result.commit == git(repo, "rev-parse", "main")
-    assert result.to_json()["removed"] is False
+    assert wire_object(result)["removed"] is False
 
 
 def test_merge_from_the_agent_worktree_runs_in_the_base_worktree(
@@ -539,7 +541,7 @@ def test_remove_refusals_change_nothing(repo: Path, tmp_path: Path) -> None:
     (wt / "a.txt").write_text("changed\n")
     (wt / "new.txt").write_text("new\n")
     msg = assert_refused_unchanged(repo, "uncommitted changes", lc.remove, repo, "feature/a")
-    assert "a.txt" in msg and "new.txt" in msg and "--force" in msg
+    assert "a.txt" in msg and "new.txt" in msg and "“Remove anyway”" in msg
     assert_refused_unchanged(
         repo, "uncommitted changes", lc.remove, repo, "feature/a", dry_run=True
     )
@@ -550,6 +552,29 @@ def test_remove_refusals_change_nothing(repo: Path, tmp_path: Path) -> None:
     assert_refused_unchanged(repo, "no worktree matches", lc.remove, repo, "feature/nope")
     forced = lc.remove(repo, "feature/a", force=True)
     assert forced.removed and forced.backup_ref is None and not wt.exists()
+
+
+def test_remove_refusals_carry_a_fix_each_face_words(repo: Path, tmp_path: Path) -> None:
+    """The core says what gets past a refusal (a Fix), not a CLI flag: the CLI words it as a
+    flag, the editor as a button."""
+    wt = _agent(repo, tmp_path, "feature/a", {"a.txt": "a\n"})
+    (wt / "a.txt").write_text("changed\n")
+    with pytest.raises(Refused) as dirty:
+        lc.remove(repo, "feature/a")
+    assert dirty.value.fixes == (Fix(action="remove", option="force", label="Remove anyway"),)
+    assert "--force" not in str(dirty.value) and "choose “Remove anyway”" in str(dirty.value)
+    assert "or pass --force to remove it anyway" in dirty.value.worded(fix_words)
+    proc = run_wtls(repo, "remove", "feature/a")
+    assert proc.returncode == 1 and "or pass --force to remove it anyway" in proc.stderr
+    git(wt, "checkout", "--", "a.txt")
+    lc.lock(repo, "feature/a", "agent running")
+    with pytest.raises(Refused) as locked:
+        lc.remove(repo, "feature/a")
+    assert [f.action for f in locked.value.fixes] == ["unlock", "remove"]
+    assert locked.value.worded(fix_words).endswith(
+        "locked (agent running): unlock it (`wtls unlock`) or pass --force"
+    )
+    assert "wtls unlock" not in str(locked.value) and "“Unlock”" in str(locked.value)
 
 
 def _make_mess(wt: Path) -> None:
@@ -636,12 +661,13 @@ def test_prune(repo: Path, tmp_path: Path) -> None:
     shutil.rmtree(kept)
     before = repo_snapshot(repo)
     dry = lc.prune(repo, dry_run=True)
-    assert [p["path"] for p in dry.pruned] == [str(gone)]
-    assert dry.to_json()["dryRun"] is True
-    assert dry.kept[0]["path"] == str(kept) and "on usb" in dry.kept[0]["reason"]
+    assert [p.path for p in dry.pruned] == [gone]
+    assert wire_object(dry)["dryRun"] is True
+    assert wire_object(dry)["kept"][0]["path"] == str(kept)
+    assert "on usb" in dry.kept[0].reason
     assert repo_snapshot(repo) == before
     done = lc.prune(repo)
-    assert [p["path"] for p in done.pruned] == [str(gone)]
+    assert [p.path for p in done.pruned] == [gone]
     assert str(gone) not in worktree_paths(repo)
     assert str(kept) in worktree_paths(repo)
     assert lc.prune(repo).pruned == ()
@@ -651,7 +677,7 @@ def test_prune(repo: Path, tmp_path: Path) -> None:
 def test_lock_unlock(repo: Path, tmp_path: Path) -> None:
     wt = add_worktree(repo, tmp_path / "wt", "feature/a")
     locked = lc.lock(repo, "feature/a", "agent at work")
-    assert locked.to_json() == {"path": str(wt), "locked": True, "reason": "agent at work"}
+    assert wire_object(locked) == {"path": str(wt), "locked": True, "reason": "agent at work"}
     assert "locked agent at work" in git(repo, "worktree", "list", "--porcelain")
     assert_refused_unchanged(repo, "already locked", lc.lock, repo, "feature/a")
     assert_refused_unchanged(repo, "one line", lc.lock, repo, "feature/a", "a\nb")

@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 from tests.gitutil import add_worktree, commit_all, git, make_repo
-from wtls.errors import Refused
+from wtls.cli.render import fix_words
+from wtls.errors import Fix, Refused
 from wtls.repair import check_link, move
+from wtls.wire import wire_object
 
 
 @pytest.fixture
@@ -33,7 +35,7 @@ def test_move_clean_worktree_by_path(setup: tuple[Path, Path], tmp_path: Path) -
     result = move(main, wipe, dest)
     assert result.source == wipe and result.destination == dest
     assert result.branch == "feature/wipe"
-    assert result.to_json() == {"from": str(wipe), "to": str(dest), "branch": "feature/wipe"}
+    assert wire_object(result) == {"from": str(wipe), "to": str(dest), "branch": "feature/wipe"}
     assert not wipe.exists() and (dest / "cli.py").is_file()
     assert check_link(dest) is None
     assert f"worktree {dest}" in listing(main)
@@ -80,9 +82,12 @@ def test_dirty_worktree_refused_unless_forced(setup: tuple[Path, Path], tmp_path
     main, wipe = setup
     (wipe / "cli.py").write_text("# work in progress\n")
     before = listing(main)
-    with pytest.raises(Refused, match=r"uncommitted changes \(1 paths\)"):
+    with pytest.raises(Refused, match=r"uncommitted changes \(1 paths\)") as refused:
         move(main, wipe, tmp_path / "x")
     assert listing(main) == before and not (tmp_path / "x").exists()
+    assert refused.value.fixes == (Fix(action="move", option="force", label="Move anyway"),)
+    assert "or pass --force to move it anyway" in refused.value.worded(fix_words)
+    assert "--force" not in str(refused.value)
     assert (wipe / "cli.py").read_text() == "# work in progress\n"
     # Forced: the change moves with the folder.
     move(main, wipe, tmp_path / "x", force=True)

@@ -25,6 +25,7 @@ from wtls.predict import (
     parse_conflict_blocks,
     predict,
 )
+from wtls.wire import to_wire, wire_object
 from wtls.worktrees import discover, repository_state
 
 USAGE_OLD = "done <index>"
@@ -260,7 +261,7 @@ def test_seed_line_ranges_are_exactly_the_usage_line(repo: Path) -> None:
     assert usage == line_of(r / "cli.py", "USAGE =") == 5
     assert dict(fc.lines) == {str(w): ((usage, usage),), str(r): ((usage, usage),)}
     assert prediction.has_conflicts
-    assert prediction.conflicts_for(w) == [
+    assert to_wire(prediction.conflicts_for(w)) == [
         {"path": str(r), "branch": "feature/remaining", "files": ["cli.py"], "againstBase": False}
     ]
     assert prediction.conflicts_for(repo) == []
@@ -353,7 +354,7 @@ def test_overlap_hint_for_near_edits(repo: Path) -> None:
     assert not prediction.has_conflicts
     (notice,) = notices_for(prediction, b)
     assert notice.severity == "information" and "merge it cleanly" in notice.message
-    assert prediction.to_check_json()["overlaps"][0]["files"][0]["kind"] == "overlap"
+    assert wire_object(prediction.check_payload())["overlaps"][0]["files"][0]["kind"] == "overlap"
 
 
 def test_identical_change_on_both_sides_is_an_overlap_not_a_conflict(repo: Path) -> None:
@@ -380,7 +381,7 @@ def test_against_base_pair_when_main_is_dirty(repo: Path) -> None:
     assert base_pair is not None
     assert (base_pair.a, base_pair.branch_a) == (repo, "main")
     entries = prediction.conflicts_for(a)
-    assert {(e["path"], e["branch"], e["againstBase"]) for e in entries} == {
+    assert {(e["path"], e["branch"], e["againstBase"]) for e in to_wire(entries)} == {
         (str(repo), "main", False),
         (str(repo), "main", True),
     }
@@ -451,15 +452,15 @@ def test_merge_order_for_three_worktrees(repo: Path) -> None:
     prediction = predict(repo)
     order = prediction.merge_order
     assert order is not None
-    assert [s["path"] for s in order][-1] == str(b)  # b collides with both: merge it last
-    assert {s["path"] for s in order} == {str(a), str(b), str(c)}
-    assert [s["files"] for s in order] == [[], [], ["f1.txt", "f2.txt"]]
+    assert [s["path"] for s in to_wire(order)][-1] == str(b)  # b collides with both: merge it last
+    assert {s["path"] for s in to_wire(order)} == {str(a), str(b), str(c)}
+    assert [s["files"] for s in to_wire(order)] == [[], [], ["f1.txt", "f2.txt"]]
     text = prediction.merge_order_text
     assert text == (
         "merge feature/a first: then feature/c merges cleanly; "
         "then feature/b conflicts in f1.txt:2, f2.txt:2"
     )
-    last = order[-1]["conflicts"]
+    last = to_wire(order)[-1]["conflicts"]
     assert last[0] == {"path": "f1.txt", "kind": "content", "lines": [[2, 2]]}
 
 
@@ -469,7 +470,7 @@ def test_merge_order_seed(repo: Path) -> None:
     prediction = predict(repo)
     assert prediction.merge_order is not None
     # Either order conflicts once; ties go by path, so remaining (r) comes first.
-    assert [s["path"] for s in prediction.merge_order] == [str(r), str(w)]
+    assert [s["path"] for s in to_wire(prediction.merge_order)] == [str(r), str(w)]
     assert prediction.merge_order_text == (
         "merge feature/remaining first: then feature/wipe conflicts in cli.py:5"
     )
@@ -547,7 +548,7 @@ def test_unrelated_history_pair_is_skipped_not_fatal(repo: Path) -> None:
     assert find_pair(prediction, w, r) is not None
     assert any("unrelated" in reason for _, reason in prediction.skipped)
     assert prediction.merge_order is not None
-    assert [s["path"] for s in prediction.merge_order] == [str(r), str(w)]
+    assert [s["path"] for s in to_wire(prediction.merge_order)] == [str(r), str(w)]
 
 
 def test_snapshot_keeps_an_uninitialised_submodule(repo: Path, tmp_path: Path) -> None:

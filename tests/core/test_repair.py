@@ -12,6 +12,7 @@ import pytest
 from tests.gitutil import add_worktree, git, make_repo
 from wtls.errors import Refused
 from wtls.repair import check_link, describe, diagnose, repair
+from wtls.wire import wire_object
 
 WIPE = "tasks-app-wipe"
 #: Spaces and non-ASCII letters on purpose: every path must survive quoting.
@@ -60,6 +61,7 @@ def test_intact_repository_has_no_breakage(setup: tuple[Path, Path, Path]) -> No
     assert diagnose(wipe / "cli.py") == []
     result = repair(main, apply=False)
     assert result.verified and not result.breakages and not result.commands
+    assert result.fix is None
     assert check_link(wipe) is None and check_link(remaining) is None
     assert describe([]) == "All worktree links are intact."
 
@@ -91,6 +93,11 @@ def test_main_worktree_moved_then_repaired_from_new_place(
     assert not plan.applied and not plan.verified and len(plan.breakages) == 2
     assert plan.commands and "worktree repair" in plan.commands[0]
     assert (wipe / ".git").read_text() == before
+    # What gets past the dry run is an action, not a CLI flag in the editor's messages.
+    repair_fix = {"action": "repair", "option": "apply", "label": "Repair worktree links"}
+    assert wire_object(plan)["fix"] == repair_fix
+    assert [b["action"] for b in wire_object(plan)["broken"]] == [repair_fix, repair_fix]
+    assert not any("Run with --apply" in m for m in plan.messages)
 
     result = repair(moved, apply=True)
     assert result.verified, result.messages
@@ -103,7 +110,7 @@ def test_main_worktree_moved_then_repaired_from_new_place(
     assert listed(moved) == (moved, {wipe, remaining})
     assert git(wipe, "branch", "--show-current") == "feature/wipe"
     assert any(m.startswith("repaired: ") for m in result.messages)
-    assert result.to_json()["verified"] is True
+    assert wire_object(result)["verified"] is True
 
 
 def test_main_worktree_moved_repaired_from_linked_side_and_found_as_sibling(

@@ -9,6 +9,7 @@ import pytest
 
 from tests.gitutil import add_worktree, commit_all, git, make_repo
 from wtls.git import GitBusy, GitError, run_git, scrubbed_env
+from wtls.wire import wire_object
 from wtls.worktrees import (
     BrokenWorktreeLink,
     NotARepository,
@@ -272,13 +273,13 @@ def test_git_errors_are_typed_and_env_is_scrubbed(
 def test_the_payload_says_which_lifecycle_commands_apply(repo: Path, tmp_path: Path) -> None:
     """Clients offer merge/remove/lock by these fields and never re-derive git's rules."""
     from tests.gitutil import add_worktree, git
-    from wtls.worktrees import discover, repository_state
+    from wtls.worktrees import discover, repository_payload, repository_state
 
     add_worktree(repo, tmp_path / "a", "feature/a")
     locked = add_worktree(repo, tmp_path / "b", "feature/b")
     git(repo, "worktree", "lock", str(locked))
     git(repo, "worktree", "add", "-q", "--detach", str(tmp_path / "c"))
-    payload = repository_state(discover(repo)).to_json()
+    payload = wire_object(repository_payload(repository_state(discover(repo))))
     can = {
         w["path"]: (w["canMerge"], w["canRemove"], w["canLock"], w["canUnlock"])
         for w in payload["worktrees"]

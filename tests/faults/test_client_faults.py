@@ -185,17 +185,22 @@ async def test_exit_without_shutdown_exits_with_1(repo: Path) -> None:
 async def test_spawn_with_wrong_argument_types_changes_nothing(repo: Path) -> None:
     async with running([repo]) as server:
         await server.wait_for_state(lambda s: len(s["worktrees"]) == 1, "initial state")
-        for args in (
-            {},
-            {"name": 5},
-            {"name": ["agent"]},
-            {"name": "agent-y", "base": 3},
-            {"name": "agent-y", "open": "yes"},
-            {"name": "agent-y", "path": {"x": 1}},
-            {"name": "../../escape"},
-            {"name": "--upload-pack=evil"},
-            {"name": ""},
+        # Arguments of the wrong kind: InvalidParams naming the field.
+        for args, field in (
+            ({}, "name"),
+            ({"name": 5}, "name"),
+            ({"name": ["agent"]}, "name"),
+            ({"name": "agent-y", "base": 3}, "base"),
+            ({"name": "agent-y", "open": "yes"}, "open"),
+            ({"name": "agent-y", "path": {"x": 1}}, "path"),
+            ({"name": "agent-y", "opne": True}, "opne"),
         ):
+            response = await server.command("wtls.spawn", args)
+            assert response.get("error", {}).get("code") == INVALID_PARAMS, (args, response)
+            assert response["error"]["data"]["field"] == field, (args, response)
+            assert f"argument '{field}'" in response["error"]["message"], response
+        # Well-formed arguments the core refuses.
+        for args in ({"name": "../../escape"}, {"name": "--upload-pack=evil"}, {"name": ""}):
             response = await server.command("wtls.spawn", args)
             assert response.get("error", {}).get("code") == REFUSED, (args, response)
         assert git_branches(repo) == ["main"]

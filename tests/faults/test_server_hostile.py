@@ -16,6 +16,7 @@ from tests.gitutil import add_worktree, commit_all, git
 REFUSED = -32001
 ERROR_CODE = -32002
 INVALID_REQUEST = -32600
+INVALID_PARAMS = -32602
 BLOCK = "<<<<<<< ours\nmine\n=======\ntheirs\n>>>>>>> theirs\n"
 
 
@@ -63,10 +64,11 @@ async def test_uri_arguments_that_name_no_local_file(repo: Path, tmp_path: Path)
         for name, args, words in cases:
             response = await server.command(name, args, timeout=30)
             error = response.get("error")
-            assert error is not None and error["code"] == REFUSED, (name, args, response)
+            assert error is not None and error["code"] == INVALID_PARAMS, (name, args, response)
             assert words in error["message"] and "Traceback" not in error["message"], error
             key = "paths" if name == "wtls.repair" else next(k for k in args if k != "name")
             assert f"'{key}'" in error["message"], error
+            assert error["data"]["field"] == key, error
         for bad in ("file:///%00", f"file://otherhost{here}"):
             response = await server.request("wtls/worktrees", {"uri": bad})
             assert response["error"]["code"] == ERROR_CODE, response

@@ -12,6 +12,7 @@ from tests.core.lifecycle_util import repo_snapshot
 from tests.gitutil import add_worktree, commit_all, git
 from tests.lsp.harness import Session, open_session
 from wtls.errors import REFUSED_CODE
+from wtls.server.rpc import INVALID_PARAMS
 
 
 def paths(state: dict[str, Any]) -> list[str]:
@@ -27,6 +28,72 @@ async def refused(s: Session, name: str, args: dict[str, Any]) -> str:
         await s.command(name, args)
     assert info.value.code == REFUSED_CODE, info.value
     return str(info.value)
+
+
+async def invalid(s: Session, name: str, args: Any) -> str:
+    """The message of the InvalidParams error ``name`` answers to ``args``."""
+    with pytest.raises(JsonRpcException) as info:
+        await s.command(name, args)
+    assert info.value.code == INVALID_PARAMS, info.value
+    assert "Traceback" not in str(info.value)
+    return str(info.value)
+
+
+async def test_bad_arguments_are_invalid_params_naming_the_field(
+    repo: Path, tmp_path: Path
+) -> None:
+    wt = add_worktree(repo, tmp_path / "wt", "feature/wt")
+    (wt / "cli.py").write_text("changed\n")
+    async with open_session([repo]) as s:
+        await s.wait_for_state(lambda st: len(st["worktrees"]) == 2, "initial state")
+        before = repo_snapshot(repo)
+        assert "wtls.spawn: argument 'name' is missing" in await invalid(s, "wtls.spawn", {})
+        assert "argument 'name' must be a string, got 3" in await invalid(
+            s, "wtls.spawn", {"name": 3}
+        )
+        message = await invalid(s, "wtls.remove", {"worktree": "feature/wt", "force": "yes"})
+        assert "wtls.remove: argument 'force' must be a boolean, got \"yes\"" in message
+        # A misspelt flag is refused, never ignored: dry_run (not dryRun) would remove for real.
+        message = await invalid(
+            s, "wtls.remove", {"worktree": "feature/wt", "force": True, "dry_run": True}
+        )
+        assert "argument 'dry_run' is not an argument of this command" in message
+        assert "dryRun" in message
+        assert "argument 'uri' must be a path or a file:// URI, got 5" in await invalid(
+            s, "wtls.check", {"uri": 5}
+        )
+        assert "argument 'newPath' is missing" in await invalid(
+            s, "wtls.move", {"worktree": str(wt)}
+        )
+        assert "takes one object argument" in await invalid(s, "wtls.lock", ["feature/wt"])
+        assert "argument 'paths' must be a list" in await invalid(
+            s, "wtls.repair", {"paths": str(wt)}
+        )
+        assert repo_snapshot(repo) == before and wt.is_dir()
+
+
+async def test_a_refusal_carries_its_fix_in_the_error_data(repo: Path, tmp_path: Path) -> None:
+    """The editor gets what would get past a refusal as data (a button), not a CLI flag."""
+    wt = add_worktree(repo, tmp_path / "wt", "feature/wt")
+    (wt / "cli.py").write_text("changed\n")
+    async with open_session([repo]) as s:
+        await s.wait_for_state(lambda st: len(st["worktrees"]) == 2, "initial state")
+        with pytest.raises(JsonRpcException) as info:
+            await s.command("wtls.remove", {"worktree": "feature/wt"})
+        assert info.value.code == REFUSED_CODE
+        remove_anyway = {"action": "remove", "option": "force", "label": "Remove anyway"}
+        assert info.value.data == {
+            "kind": "refused",
+            "fix": remove_anyway,
+            "fixes": [remove_anyway],
+        }
+        assert "--force" not in str(info.value) and "“Remove anyway”" in str(info.value)
+        git(repo, "worktree", "lock", "--reason", "agent", str(wt))
+        with pytest.raises(JsonRpcException) as locked:
+            await s.command("wtls.remove", {"worktree": "feature/wt"})
+        assert [f["action"] for f in locked.value.data["fixes"]] == ["unlock", "remove"]
+        assert locked.value.data["fix"] == {"action": "unlock", "option": None, "label": "Unlock"}
+        assert wt.is_dir()
 
 
 async def test_spawn_announces_the_new_worktree(repo: Path) -> None:
@@ -84,8 +151,6 @@ async def test_refusals_are_error_code_32001_and_change_nothing(repo: Path) -> N
         message = await refused(s, "wtls.spawn", {"name": "feature/taken"})
         assert "already checked out in worktree" in message
         assert "cannot start with '-'" in await refused(s, "wtls.spawn", {"name": "-b"})
-        assert "missing argument 'name'" in await refused(s, "wtls.spawn", {})
-        assert "must be a string" in await refused(s, "wtls.spawn", {"name": 3})
         assert "main worktree" in await refused(s, "wtls.remove", {"worktree": str(repo)})
         assert "no worktree matches" in await refused(s, "wtls.merge", {"worktree": "nope"})
         assert repo_snapshot(repo) == before

@@ -4,20 +4,21 @@
  * branch, once per worktree and only in a trusted workspace.
  *
  * `wtls spawn` (from any window or the CLI) records what it did in the worktree's
- * `.wtls/spawn.json` (`branch`, `promptFile` relative to the worktree, `created`); the window
- * that opens on the worktree reads it. "Once" is remembered in the extension's global state,
+ * `.wtls/spawn.json`; the server reads it (with bounds) and sends it as the worktree's `spawn`
+ * (`branch`, absolute `promptFile`, `created`), which the window that opens on it uses. "Once" is remembered in the extension's global state,
  * keyed by worktree path and spawn time, so a worktree re-created at the same path starts anew.
  */
 
 import * as vscode from 'vscode';
 import { substituteAgentCommand } from './format';
-import { readSmallFile, readSpawnInfo, type SpawnInfo } from './spawnInfo';
+import type { SpawnRecord } from './protocol';
+import { readSmallFile } from './spawnInfo';
 import { agentCommand } from './settings';
 import type { WorktreeStore } from './state';
 
 export class AgentLauncher implements vscode.Disposable {
     private readonly disposables: vscode.Disposable[] = [];
-    /** Worktrees this window has looked at (the store fires often; read spawn.json once). */
+    /** Worktrees this window has looked at (the store fires often; decide once). */
     private readonly seen = new Set<string>();
 
     constructor(
@@ -45,11 +46,11 @@ export class AgentLauncher implements vscode.Disposable {
             if (this.seen.has(worktree.path)) {
                 continue;
             }
-            this.seen.add(worktree.path);
-            const info = await readSpawnInfo(worktree.path);
+            const info = worktree.spawn;
             if (!info) {
                 continue;
             }
+            this.seen.add(worktree.path);
             const key = `agentStarted:${worktree.path}:${info.created}`;
             if (this.memento.get<boolean>(key)) {
                 continue;
@@ -61,7 +62,7 @@ export class AgentLauncher implements vscode.Disposable {
     }
 
     /** Shows the task and starts the agent; false when it must wait (untrusted workspace). */
-    private async launch(worktree: string, info: SpawnInfo): Promise<boolean> {
+    private async launch(worktree: string, info: SpawnRecord): Promise<boolean> {
         const promptUri = vscode.Uri.file(info.promptFile);
         let prompt = '';
         try {

@@ -24,10 +24,12 @@ import {
 import { backoffDelay } from './format';
 import {
     ERROR_CODE,
+    type Fix,
     MOVED_METHOD,
     type MovedPayload,
     payloadWithDefaults,
     REFUSED_CODE,
+    type RefusalData,
     type WireWorktreesPayload,
     WORKTREES_METHOD,
     type WorktreesPayload,
@@ -41,8 +43,28 @@ const STABLE_MS = 60_000;
 /** Lines of the server's stderr kept to explain a failure. */
 const STDERR_TAIL = 20;
 
-/** A command the server refused on purpose (nothing changed); the message says why. */
-export class RefusedError extends Error {}
+/**
+ * A command the server refused on purpose (nothing changed); the message says why, `fixes`
+ * what would get past it (the server's word: the client derives no rule), and `command` with
+ * `args` what was refused, so a fix can run it again.
+ */
+export class RefusedError extends Error {
+    constructor(
+        message: string,
+        readonly command: string,
+        readonly args: object,
+        readonly fixes: Fix[],
+    ) {
+        super(message);
+    }
+}
+
+function refusalFixes(data: unknown): Fix[] {
+    const fixes = (data as RefusalData | null | undefined)?.fixes;
+    return Array.isArray(fixes)
+        ? fixes.filter((f): f is Fix => typeof f?.action === 'string' && typeof f?.label === 'string')
+        : [];
+}
 
 /** Where the server is in its life, for context keys and the status bar. */
 export type ServerState = 'starting' | 'running' | 'stopped' | 'failed';
@@ -121,7 +143,7 @@ export class WtlsClient implements vscode.Disposable {
             return (await client.sendRequest(ExecuteCommandRequest.type, { command, arguments: [args] })) as T;
         } catch (err) {
             if (err instanceof ResponseError && err.code === REFUSED_CODE) {
-                throw new RefusedError(err.message);
+                throw new RefusedError(err.message, command, args, refusalFixes(err.data));
             }
             if (err instanceof ResponseError && err.code === ERROR_CODE) {
                 throw new Error(err.message);
@@ -137,7 +159,7 @@ export class WtlsClient implements vscode.Disposable {
             return await client.sendRequest<T>(method, params);
         } catch (err) {
             if (err instanceof ResponseError && err.code === REFUSED_CODE) {
-                throw new RefusedError(err.message);
+                throw new RefusedError(err.message, method, params, refusalFixes(err.data));
             }
             if (err instanceof ResponseError && err.code === ERROR_CODE) {
                 throw new Error(err.message);

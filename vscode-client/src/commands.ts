@@ -24,6 +24,7 @@ import {
     type WorktreePickItem,
 } from './format';
 import {
+    type Fix,
     type LockResult,
     type MergeArgs,
     type MovedPayload,
@@ -77,7 +78,7 @@ export function registerCommands(deps: Deps): vscode.Disposable[] {
             try {
                 await fn(...args);
             } catch (err) {
-                reportError(log, name, err);
+                reportError(deps, name, err);
             }
         };
     return [
@@ -101,12 +102,19 @@ export function registerCommands(deps: Deps): vscode.Disposable[] {
     ];
 }
 
-function reportError(log: vscode.LogOutputChannel, name: string, err: unknown): void {
+function reportError(deps: Deps, name: string, err: unknown): void {
+    const { log } = deps;
     const message = err instanceof Error ? err.message : String(err);
     if (err instanceof RefusedError) {
-        // A refusal changed nothing and its message says why: a warning, not an error.
+        // A refusal changed nothing and its message says why: a warning, not an error. What
+        // would get past it is the server's word (its fixes): one button each.
         log.info(`${name} refused: ${message}`);
-        void vscode.window.showWarningMessage(message);
+        void vscode.window.showWarningMessage(message, ...err.fixes.map((f) => f.label)).then((label) => {
+            const fix = err.fixes.find((f) => f.label === label);
+            if (fix) {
+                void runFix(deps, err, fix).catch((e: unknown) => reportError(deps, fix.label, e));
+            }
+        });
         return;
     }
     log.error(`${name} failed: ${message}`);
@@ -115,6 +123,35 @@ function reportError(log: vscode.LogOutputChannel, name: string, err: unknown): 
             log.show();
         }
     });
+}
+
+/**
+ * Runs a refusal's fix: the refused command again with the fix's option turned on, or the fix's
+ * command on the same worktree (`uri` and `worktree` of the refused call).
+ */
+async function runFix({ client }: Deps, refused: RefusedError, fix: Fix): Promise<void> {
+    const command = `wtls.${fix.action}`;
+    const given = refused.args as Record<string, unknown>;
+    const args: Record<string, unknown> = {};
+    if (command === refused.command) {
+        Object.assign(args, given);
+    } else {
+        for (const key of ['uri', 'worktree']) {
+            if (given[key] !== undefined) {
+                args[key] = given[key];
+            }
+        }
+    }
+    if (fix.option) {
+        args[fix.option] = true;
+    }
+    const result = await withProgress(`${fix.label}…`, () =>
+        client.executeCommand<{ message?: unknown; problems?: unknown }>(command, args),
+    );
+    const problems = Array.isArray(result?.problems) ? result.problems.filter((p) => typeof p === 'string') : [];
+    const said = typeof result?.message === 'string' && result.message ? result.message : `${fix.label}: done.`;
+    const text = [said, ...problems].join(' — ');
+    void (problems.length > 0 ? vscode.window.showWarningMessage(text) : vscode.window.showInformationMessage(text));
 }
 
 type PickItem = vscode.QuickPickItem & { picked?: boolean; data: WorktreePickItem };

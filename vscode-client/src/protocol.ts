@@ -1,9 +1,10 @@
 /**
  * The wtls protocol as the client sees it: custom method names, server command ids, and the
- * payload types, mirrored from the server (README "Protocol" and the command contract).
+ * payload and argument types, mirrored from the server's dataclasses (docs/protocol.md);
+ * tests/test_protocol_drift.py compares every interface here with its Python class.
  *
- * The server omits fields that have their default value, so every field here is optional and
- * the `with…Defaults` functions fill them in; the rest of the client only sees complete objects.
+ * The server sends every field, but an older or newer server may not, so the `with…Defaults`
+ * functions fill in what is missing; the rest of the client only sees complete objects.
  * Pure module: no `vscode` import, so the unit tests can load it.
  */
 
@@ -143,6 +144,25 @@ export const REFUSED_CODE = -32001;
 /** JSON-RPC error code of a git failure or other error. */
 export const ERROR_CODE = -32002;
 
+/**
+ * What gets past a refusal (or carries out a dry run): run `wtls.<action>` again with
+ * `<option>: true` (`{action: 'remove', option: 'force'}`), or, without `option`, the command
+ * `wtls.<action>` on the same worktree (`{action: 'unlock'}`). `label` is the button's text.
+ */
+export interface Fix {
+    action: string;
+    option?: string | null;
+    label: string;
+}
+
+/** `data` of a refusal's error (`REFUSED_CODE`). */
+export interface RefusalData {
+    kind: string;
+    /** The main fix; `fixes` lists every fix, in the message's order. */
+    fix?: Fix;
+    fixes?: Fix[];
+}
+
 export interface BaseStatus {
     branch: string;
     ahead: number;
@@ -159,13 +179,33 @@ export interface ConflictPrediction {
     againstBase: boolean;
 }
 
+/** A conflicting file of a merge-order step: 1-based line ranges in that worktree's file. */
+export interface StepConflict {
+    path: string;
+    kind: string;
+    lines: [number, number][];
+}
+
 /** One step of the suggested merge order into the base branch. */
 export interface MergeStep {
     path: string | null;
     branch: string | null;
     files: string[];
+    conflicts: StepConflict[];
     /** In words, e.g. "merge feature/wipe first (it conflicts in cli.py:5)". */
     description: string;
+}
+
+/**
+ * What `wtls spawn` recorded in a worktree it made with a task (`.wtls/spawn.json`, read by the
+ * server with bounds): what a window opening on it needs to show the task and start the agent.
+ */
+export interface SpawnRecord {
+    branch: string;
+    /** Absolute; always inside the worktree's `.wtls/` folder. */
+    promptFile: string;
+    /** When it was spawned: a worktree re-created at the same path is a new task. */
+    created: string;
 }
 
 export type Operation = 'merge' | 'rebase' | 'am' | 'cherry-pick' | 'revert' | 'bisect';
@@ -195,6 +235,8 @@ export interface Worktree {
     conflicts: ConflictPrediction[];
     diskBytes: number | null;
     ports: Record<string, number>;
+    /** Set when `wtls spawn` made it with a task prompt. */
+    spawn: SpawnRecord | null;
     /** Which lifecycle commands apply (the server's rule; false when an older server omits it). */
     canMerge: boolean;
     canRemove: boolean;
@@ -238,10 +280,11 @@ export interface WorktreesParams {
 type Partialish<T> = { [K in keyof T]?: T[K] | null | undefined };
 
 /** A worktree object as it may arrive on the wire (fields with default values omitted). */
-export type WireWorktree = Partialish<Omit<Worktree, 'conflicts' | 'base' | 'agent'>> & {
+export type WireWorktree = Partialish<Omit<Worktree, 'conflicts' | 'base' | 'agent' | 'spawn'>> & {
     path: string;
     agent?: Partial<AgentState> | null;
     base?: Partial<BaseStatus> | null;
+    spawn?: Partial<SpawnRecord> | null;
     conflicts?: Partial<ConflictPrediction>[] | null;
 };
 /** A payload as it may arrive on the wire. */
@@ -308,6 +351,14 @@ export function worktreeWithDefaults(w: WireWorktree): Worktree {
         })),
         diskBytes: numOrNull(w.diskBytes),
         ports: w.ports && typeof w.ports === 'object' ? { ...w.ports } : {},
+        spawn:
+            w.spawn && typeof w.spawn.promptFile === 'string' && w.spawn.promptFile !== ''
+                ? {
+                      branch: typeof w.spawn.branch === 'string' ? w.spawn.branch : w.path,
+                      promptFile: w.spawn.promptFile,
+                      created: typeof w.spawn.created === 'string' ? w.spawn.created : '',
+                  }
+                : null,
         canMerge: w.canMerge === true,
         canRemove: w.canRemove === true,
         canLock: w.canLock === true,
@@ -350,6 +401,11 @@ export function payloadWithDefaults(p: WireWorktreesPayload): WorktreesPayload {
                   path: strOrNull(step.path),
                   branch: strOrNull(step.branch),
                   files: strings(step.files),
+                  conflicts: Array.isArray(step.conflicts)
+                      ? step.conflicts.filter(
+                            (c): c is StepConflict => typeof c?.path === 'string' && typeof c?.kind === 'string',
+                        )
+                      : [],
                   description: typeof step.description === 'string' ? step.description : '',
               }))
             : null,
@@ -371,6 +427,14 @@ export interface AnnounceArg {
     announce?: boolean;
 }
 
+/** Arguments of `wtls.refresh` (every repository is read again). */
+export type RefreshArgs = RepositoryArg;
+
+/** Result of `wtls.refresh`: the repositories read again. */
+export interface RefreshResult {
+    repositories: string[];
+}
+
 export interface SpawnArgs extends RepositoryArg, AnnounceArg {
     name: string;
     base?: string;
@@ -382,13 +446,21 @@ export interface SpawnArgs extends RepositoryArg, AnnounceArg {
     agent?: 'claude' | 'codex';
 }
 
+/** One setup command and how it ended. */
+export interface CommandRun {
+    command: string;
+    exitCode?: number | null;
+    /** Why it did not finish normally (not found, timed out), or null. */
+    error?: string | null;
+}
+
 /** What happened to the `setup` commands of `.wtls.toml` during a spawn. */
 export interface SetupResult {
     ran?: boolean;
     ok?: boolean;
     /** Why they were not run (untrusted workspace), or null. */
     skipped?: string | null;
-    commands?: { command: string; exitCode?: number | null; error?: string | null }[];
+    commands?: CommandRun[];
     /** A failure message (the worktree is kept), or null. */
     message?: string | null;
 }
@@ -402,10 +474,19 @@ export interface SpawnResult {
     copied?: string[];
     setup?: SetupResult | null;
     base?: string;
+    baseCommit?: string;
+    /** Whether the server ran the `openCommand` setting. */
+    opened?: boolean;
     /** Steps after `git worktree add` that failed (the worktree is kept). */
     problems?: string[];
     /** The agent settings file wtls wrote its hooks into, or null. */
     agentHooks?: string | null;
+}
+
+export interface ValidateNameArgs extends RepositoryArg {
+    name?: string | null;
+    base?: string;
+    path?: string;
 }
 
 export interface ValidateNameResult {
@@ -413,6 +494,23 @@ export interface ValidateNameResult {
     message?: string | null;
     branch?: string | null;
     path?: string | null;
+    slug?: string | null;
+}
+
+export interface OpenArgs extends RepositoryArg {
+    /** Absent: the worktrees to pick from. */
+    worktree?: string;
+    /** Run the `openCommand` setting. */
+    open?: boolean;
+}
+
+/** `{worktrees}` when no worktree was named, else `{path, uri, branch, opened}`. */
+export interface OpenResult {
+    worktrees?: WireWorktree[];
+    path?: string;
+    uri?: string;
+    branch?: string | null;
+    opened?: boolean;
 }
 
 export interface MergeArgs extends RepositoryArg, AnnounceArg {
@@ -469,18 +567,75 @@ export interface RemoveResult {
     message?: string;
 }
 
-export interface PruneResult {
-    /** Records forgotten; `backupRef` keeps a detached HEAD's own commits. */
-    pruned?: { path: string; reason?: string | null; branch?: string | null; backupRef?: string | null }[];
+export interface PruneArgs extends RepositoryArg {
     dryRun?: boolean;
-    /** Records kept: locked ones, and folders moved by hand (`wtls repair` reattaches them). */
-    kept?: { path: string; reason: string; branch?: string | null }[];
+}
+
+/** A record forgotten; `backupRef` keeps a detached HEAD's own commits. */
+export interface PrunedRecord {
+    path: string;
+    reason?: string | null;
+    branch?: string | null;
+    backupRef?: string | null;
+    detachedCommits?: boolean;
+    /** Where the worktree's own refs (`refs/bisect/…`) were saved, if any. */
+    ownRefsSavedIn?: string | null;
+}
+
+/** A record kept: locked, or its folder moved by hand (`wtls repair` reattaches it). */
+export interface KeptRecord {
+    path: string;
+    reason: string;
+    branch?: string | null;
+}
+
+export interface PruneResult {
+    pruned?: PrunedRecord[];
+    dryRun?: boolean;
+    kept?: KeptRecord[];
     /** Folders put back that an interrupted removal had left renamed aside. */
     recovered?: string[];
+}
+
+export interface LockArgs extends RepositoryArg {
+    worktree: string;
+    reason?: string;
+}
+
+export interface UnlockArgs extends RepositoryArg {
+    worktree: string;
 }
 
 export interface LockResult {
     path: string;
     locked?: boolean;
     reason?: string | null;
+}
+
+/** Arguments of `wtls.check` (the `wtls check --json` object is its result). */
+export type CheckArgs = RepositoryArg;
+
+/** `wtls.testMerges`: the project's tests on the predicted merges (docs/protocol.md). */
+export interface TestMergesArgs extends RepositoryArg {
+    /** The test command; default: `test` of a trusted `.wtls.toml`. */
+    command?: string;
+    /** Seconds each run may take (default 600). */
+    timeout?: number;
+    jobs?: number;
+    /** Default: the workspace's trust. */
+    trusted?: boolean;
+}
+
+export interface RepairArgs extends RepositoryArg {
+    /** Worktree folders to look at (default: the workspace folders). */
+    paths?: string[];
+    apply?: boolean;
+    /** Re-attach a worktree whose admin dir was deleted on this branch. */
+    branch?: string;
+}
+
+export interface MoveArgs extends RepositoryArg {
+    worktree: string;
+    newPath: string;
+    force?: boolean;
 }

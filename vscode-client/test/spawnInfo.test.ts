@@ -1,6 +1,7 @@
 /**
- * The spawn record is read with bounds, from real files: a committed link to /dev/zero, a FIFO or
- * a prompt outside the worktree's `.wtls/` must never hang or mislead the extension.
+ * The task prompt is read with bounds, from real files: a committed link to /dev/zero, a FIFO or a
+ * huge file must never hang or mislead the extension. (The spawn record that names the prompt is
+ * read by the server: tests/core/test_spawn_record.py.)
  */
 
 import assert from 'node:assert/strict';
@@ -9,41 +10,23 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { MAX_SMALL_FILE, readSmallFile, readSpawnInfo, SPAWN_INFO_FILE } from '../src/spawnInfo';
+import { MAX_SMALL_FILE, readSmallFile } from '../src/spawnInfo';
 
-async function worktree(record: unknown): Promise<string> {
-    const root = await fs.mkdtemp(path.join(os.tmpdir(), 'wtls-spawninfo-'));
-    await fs.mkdir(path.join(root, '.wtls'));
-    if (record !== undefined) {
-        await fs.writeFile(path.join(root, SPAWN_INFO_FILE), JSON.stringify(record));
-    }
-    return root;
-}
-
-describe('readSpawnInfo', () => {
-    it('reads a record whose prompt lies in .wtls/', async () => {
-        const root = await worktree({ branch: 'agent/x', promptFile: '.wtls/task.md', created: 't' });
-        const info = await readSpawnInfo(root);
-        assert.deepEqual(info, { branch: 'agent/x', promptFile: path.join(root, '.wtls', 'task.md'), created: 't' });
+describe('readSmallFile', () => {
+    it('reads a small regular file', async () => {
+        const root = await fs.mkdtemp(path.join(os.tmpdir(), 'wtls-prompt-'));
+        await fs.writeFile(path.join(root, 'task.md'), 'Do it.\n');
+        assert.equal(await readSmallFile(path.join(root, 'task.md')), 'Do it.\n');
     });
 
-    it('ignores a prompt file outside .wtls/', async () => {
-        for (const promptFile of ['/dev/zero', '../outside.md', 'README.md', '.wtls/../x.md']) {
-            const root = await worktree({ branch: 'agent/x', promptFile });
-            assert.equal(await readSpawnInfo(root), undefined, promptFile);
-        }
-    });
-
-    it('never reads a record that is a link to /dev/zero, a FIFO or too large', async () => {
-        const linked = await worktree(undefined);
-        await fs.symlink('/dev/zero', path.join(linked, SPAWN_INFO_FILE));
-        assert.equal(await readSpawnInfo(linked), undefined);
-        const fifo = await worktree(undefined);
-        execFileSync('mkfifo', [path.join(fifo, SPAWN_INFO_FILE)]);
-        assert.equal(await readSpawnInfo(fifo), undefined);
-        const big = await worktree(undefined);
-        await fs.writeFile(path.join(big, SPAWN_INFO_FILE), ' '.repeat(MAX_SMALL_FILE + 1));
-        assert.equal(await readSpawnInfo(big), undefined);
-        assert.equal(await readSmallFile(path.join(big, 'missing')), undefined);
+    it('never reads a link to /dev/zero, a FIFO, a too large or a missing file', async () => {
+        const root = await fs.mkdtemp(path.join(os.tmpdir(), 'wtls-prompt-'));
+        await fs.symlink('/dev/zero', path.join(root, 'linked'));
+        assert.equal(await readSmallFile(path.join(root, 'linked')), undefined);
+        execFileSync('mkfifo', [path.join(root, 'fifo')]);
+        assert.equal(await readSmallFile(path.join(root, 'fifo')), undefined);
+        await fs.writeFile(path.join(root, 'big'), ' '.repeat(MAX_SMALL_FILE + 1));
+        assert.equal(await readSmallFile(path.join(root, 'big')), undefined);
+        assert.equal(await readSmallFile(path.join(root, 'missing')), undefined);
     });
 });

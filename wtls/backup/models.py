@@ -7,8 +7,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wtls.wire import wire_object
-
 
 @dataclass(frozen=True, kw_only=True)
 class Nested:
@@ -114,7 +112,3 @@ class RestoreResult:
     nested: tuple[str, ...] = ()
     message: str = ""
     problems: tuple[str, ...] = field(default_factory=tuple)
-
-    def to_json(self) -> dict[str, Any]:
-        """``{path, branch, head, detached, files, nested, message, problems}``."""
-        return wire_object(self)

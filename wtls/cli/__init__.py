@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from wtls.cli.parser import build_parser
-from wtls.cli.render import EXIT_ERROR, EXIT_OK, EXIT_REFUSED, Handler
+from wtls.cli.render import EXIT_ERROR, EXIT_OK, EXIT_REFUSED, Handler, fix_words
 from wtls.errors import Refused
 from wtls.git import GitError, GitUnavailable, require_git
 from wtls.safety import printable
@@ -56,7 +56,7 @@ def _run(handler: Handler, args: argparse.Namespace) -> int:
         return handler(args)
     except Refused as exc:
         # Messages quote file names, lock reasons and git's words: never raw escape codes.
-        print(f"wtls: refused: {printable(str(exc))}", file=sys.stderr)
+        print(f"wtls: refused: {printable(exc.worded(fix_words))}", file=sys.stderr)
         return EXIT_REFUSED
     except (RepositoryError, GitError, GitUnavailable) as exc:
         print(f"wtls: error: {printable(str(exc))}", file=sys.stderr)

@@ -22,7 +22,8 @@ from wtls.cli.render import (
 from wtls.errors import Refused
 from wtls.locations import to_path
 from wtls.safety import printable
-from wtls.worktrees import BrokenWorktreeLink, RepositoryState
+from wtls.wire import to_wire, wire_object
+from wtls.worktrees import BrokenWorktreeLink, RepositoryState, repository_payload
 
 if TYPE_CHECKING:
     from wtls.engine import Engine
@@ -65,7 +66,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
     this_wt = state.find(folder)
     this = this_wt.path if this_wt else None
     if args.json:
-        print_json(state.to_json(this))
+        print_json(wire_object(repository_payload(state, this)))
     else:
         print(format_table(state, this))
     return EXIT_OK
@@ -81,7 +82,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
         # git cannot even open this worktree: explain which case it is and the fix.
         breakages = diagnose(exc.worktree)
         if args.json:
-            print_json({"broken": [b.to_json() for b in breakages]})
+            print_json({"broken": to_wire(breakages)})
         else:
             print(describe(breakages))
         return EXIT_REFUSED
@@ -89,7 +90,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
     if missing:
         # git works here but does not list this worktree (its record is damaged).
         if args.json:
-            print_json({"broken": [b.to_json() for b in missing]})
+            print_json({"broken": to_wire(missing)})
         else:
             print(describe(missing))
         return EXIT_REFUSED
@@ -98,7 +99,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
     if wt is not None:
         problems = worktree_problems(state, wt) + problems
     if args.json:
-        payload = state.to_json(wt.path if wt else None)
+        payload = wire_object(repository_payload(state, wt.path if wt else None))
         payload["problems"] = [
             {
                 "path": str(p.path),
@@ -138,7 +139,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     prediction = ConflictPredictor(state.repository).update(state)
     tests = _check_tests(args, state)
     if args.json:
-        payload = prediction.to_check_json()
+        payload = wire_object(prediction.check_payload())
         if tests is not None:
             from wtls.wire import to_wire
 
@@ -233,7 +234,7 @@ def _cmd_repair(args: argparse.Namespace) -> int:
     paths = [to_path(p, name="PATH") for p in args.paths]
     result = repair(Path.cwd(), paths, apply=args.apply, branch=args.branch)
     if args.json:
-        print_json(result.to_json())
+        print_json(wire_object(result))
     elif not result.applied:
         print(describe(result.breakages))
         if result.commands:
@@ -261,7 +262,7 @@ def _cmd_move(args: argparse.Namespace) -> int:
     cwd = Path.cwd()
     result = move(cwd, args.worktree, to_path(args.new_path, name="NEW_PATH"), force=args.force)
     if args.json:
-        print_json(result.to_json())
+        print_json(wire_object(result))
     else:
         print(f"moved {result.source} -> {result.destination}")
         if cwd == result.source or result.source in cwd.parents:
@@ -341,7 +342,7 @@ def _cmd_spawn(args: argparse.Namespace) -> int:
         else:
             say_error("wtls: --open: set WTLS_OPEN_COMMAND (e.g. 'code -n {path}') to open it")
     if args.json:
-        print_json(result.to_json())
+        print_json(wire_object(result))
     else:
         print(f"created {result.path} on branch {result.branch} (from {result.base})")
         if result.prompt_file:
@@ -383,11 +384,11 @@ def _cmd_open(args: argparse.Namespace) -> int:
         settings=settings,
     )
     if args.json:
-        print_json(result.to_json())
+        print_json(wire_object(result))
     elif result.path is None:
         for wt in result.worktrees or ():
-            label = wt["branch"] or "(detached)"
-            print(f"{wt['path']}\t{label}{' (main)' if wt['isMain'] else ''}")
+            label = wt.branch or "(detached)"
+            print(f"{wt.path}\t{label}{' (main)' if wt.is_main else ''}")
     elif not result.opened:
         print(result.path)
     if result.exit_status:
@@ -407,7 +408,7 @@ def _cmd_merge(args: argparse.Namespace) -> int:
         settings=_lifecycle_settings(),
     )
     if args.json:
-        print_json(result.to_json())
+        print_json(wire_object(result))
     elif result.merged or result.aborted:
         print(result.message)
     if result.conflicts:
@@ -432,7 +433,7 @@ def _cmd_remove(args: argparse.Namespace) -> int:
         settings=_lifecycle_settings(),
     )
     if args.json:
-        print_json(result.to_json())
+        print_json(wire_object(result))
     else:
         print(result.message)
         if result.dry_run and result.would_back_up:
@@ -453,7 +454,7 @@ def _cmd_restore(args: argparse.Namespace) -> int:
     path = to_path(args.path, name="--path", base=cwd) if args.path else None
     result = restore_backup(cwd, args.ref, path)
     if args.json:
-        print_json(result.to_json())
+        print_json(wire_object(result))
     else:
         print(result.message)
     for problem in result.problems:
@@ -466,20 +467,16 @@ def _cmd_prune(args: argparse.Namespace) -> int:
 
     result = prune(Path.cwd(), dry_run=args.dry_run)
     if args.json:
-        print_json(result.to_json())
+        print_json(wire_object(result))
         return EXIT_OK
     for note in result.recovered:
         print(note)
     verb = "would prune" if result.dry_run else "pruned"
     for item in result.pruned:
-        saved = (
-            f"; its detached commits are saved in {item['backupRef']}"
-            if item.get("backupRef")
-            else ""
-        )
-        print(f"{verb} {item['path']} ({item['reason'] or 'folder gone'}){saved}")
-    for item in result.kept:
-        print(f"kept {item['path']} ({item['reason']})")
+        saved = f"; its detached commits are saved in {item.backup_ref}" if item.backup_ref else ""
+        print(f"{verb} {item.path} ({item.reason or 'folder gone'}){saved}")
+    for kept in result.kept:
+        print(f"kept {kept.path} ({kept.reason})")
     if not result.pruned:
         print("no stale worktree records")
     return EXIT_OK
@@ -493,7 +490,7 @@ def _cmd_lock(args: argparse.Namespace) -> int:
     else:
         result = unlock(Path.cwd(), args.worktree)
     if args.json:
-        print_json(result.to_json())
+        print_json(wire_object(result))
     else:
         state = "locked" if result.locked else "unlocked"
         reason = printable(result.reason or "", keep_newlines=False)

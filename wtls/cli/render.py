@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from wtls.errors import Fix
 from wtls.jsontext import dumps
 from wtls.safety import printable
 from wtls.worktrees import RepositoryState, WorktreeState
@@ -65,7 +67,7 @@ def _flags_text(wt: WorktreeState) -> str:
     if wt.base is not None and wt.base.merged:
         flags.append(f"merged into {wt.base.branch}")
     if wt.conflicts:
-        n = sum(len(c.get("files", ())) for c in wt.conflicts)
+        n = sum(len(c.files) for c in wt.conflicts)
         flags.append(f"⚠ {n} predicted conflict{'s' * (n != 1)}")
     return "; ".join(flags)
 
@@ -151,6 +153,14 @@ def describe_worktree(wt: WorktreeState) -> str:
     if notes:
         lines.append(f"  notes:    {notes}")
     return "\n".join(lines)
+
+
+def fix_words(fix: Fix) -> str:
+    """A refusal's fix in the terminal: the flag to add (``pass --force``) or the command to
+    run (```wtls unlock```)."""
+    if fix.option is not None:
+        return "pass --" + re.sub(r"([A-Z])", lambda m: "-" + m.group(1).lower(), fix.option)
+    return f"`wtls {fix.action}`"
 
 
 def say_error(text: str) -> None:

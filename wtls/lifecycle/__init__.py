@@ -2,10 +2,11 @@
 
 One implementation shared by the CLI (``wtls spawn`` ...) and the server's
 ``workspace/executeCommand`` handlers. Every public function takes a starting path (any folder
-of the repository), returns a frozen result whose ``to_json()`` is the command contract's
-result object, and either does the whole job or raises :class:`~wtls.errors.Refused` having
-changed nothing. Git failures surface as :class:`~wtls.git.GitError`, and a lock held by another
-git process as :class:`~wtls.git.GitBusy` ("busy, retry").
+of the repository), returns a frozen result whose wire form (``wtls.wire.to_wire``) is the
+command contract's result object, and either does the whole job or raises
+:class:`~wtls.errors.Refused` having changed nothing. Git failures surface as
+:class:`~wtls.git.GitError`, and a lock held by another git process as
+:class:`~wtls.git.GitBusy` ("busy, retry").
 
 Safety rules kept here:
 
@@ -40,6 +41,7 @@ from wtls.lifecycle.files import (
     copy_ignored_files,
     read_ports,
     read_spawn_info,
+    read_spawn_record,
     spawn_recipe,
 )
 from wtls.lifecycle.merge import (
@@ -122,6 +124,7 @@ __all__ = [
     "prune",
     "read_ports",
     "read_spawn_info",
+    "read_spawn_record",
     "recover_interrupted_removals",
     "remove",
     "resolve_worktree",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import shlex
 import shutil
 from pathlib import Path
-from typing import Any
 
 from wtls.backup import (
     admin_refs,
@@ -27,7 +26,9 @@ from wtls.lifecycle.removal import (
     recover_interrupted_removals,
 )
 from wtls.lifecycle.results import (
+    KeptRecord,
     LockResult,
+    PrunedRecord,
     PruneResult,
 )
 from wtls.repair import diagnose
@@ -64,12 +65,12 @@ def prune(start: Path | str, *, dry_run: bool = False) -> PruneResult:
             for b in diagnose(start_dir, [start_dir])
             if b.kind == "folder-moved" and b.registered is not None
         }
-        kept: list[dict[str, Any]] = [
-            {
-                "path": str(e.path),
-                "branch": e.branch,
-                "reason": f"locked: {e.lock_reason}" if e.lock_reason else "locked",
-            }
+        kept: list[KeptRecord] = [
+            KeptRecord(
+                path=e.path,
+                branch=e.branch,
+                reason=f"locked: {e.lock_reason}" if e.lock_reason else "locked",
+            )
             for e in entries
             if e.locked and not e.is_main and not e.path.exists()
         ]
@@ -79,16 +80,16 @@ def prune(start: Path | str, *, dry_run: bool = False) -> PruneResult:
                 continue
             if e.path in moved:
                 kept.append(
-                    {
-                        "path": str(e.path),
-                        "branch": e.branch,
-                        "reason": f"moved by hand to {moved[e.path]}: "
+                    KeptRecord(
+                        path=e.path,
+                        branch=e.branch,
+                        reason=f"moved by hand to {moved[e.path]}: "
                         f"`wtls repair --apply -- {shlex.quote(str(moved[e.path]))}` reattaches it",
-                    }
+                    )
                 )
                 continue
             stale.append(e)
-        pruned: list[dict[str, Any]] = []
+        pruned: list[PrunedRecord] = []
         for e in stale:
             saved: str | None = None
             orphaned = (
@@ -105,14 +106,14 @@ def prune(start: Path | str, *, dry_run: bool = False) -> PruneResult:
                 kept_refs = _save_own_refs(run_dir, admin, e)
                 shutil.rmtree(admin)
             pruned.append(
-                {
-                    "path": str(e.path),
-                    "branch": e.branch,
-                    "reason": e.prunable_reason,
-                    "backupRef": saved,
-                    "detachedCommits": orphaned,
-                    "ownRefsSavedIn": kept_refs,
-                }
+                PrunedRecord(
+                    path=e.path,
+                    branch=e.branch,
+                    reason=e.prunable_reason,
+                    backup_ref=saved,
+                    detached_commits=bool(orphaned),
+                    own_refs_saved_in=kept_refs,
+                )
             )
         return PruneResult(
             pruned=tuple(pruned), dry_run=dry_run, kept=tuple(kept), recovered=recovered

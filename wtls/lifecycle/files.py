@@ -28,6 +28,7 @@ from wtls.lifecycle.results import (
 )
 from wtls.project_config import ProjectConfig, load_project_config
 from wtls.safety import UnsafeFile, read_small_file
+from wtls.worktrees import SpawnRecord
 
 
 def spawn_recipe(start: Path | str) -> ProjectConfig:
@@ -261,6 +262,29 @@ def read_ports(worktree: Path) -> dict[str, int]:
         if sep and key and not key.startswith("#") and value.strip().isdigit():
             ports[key.strip()] = int(value.strip())
     return ports
+
+
+def read_spawn_record(worktree: Path) -> SpawnRecord | None:
+    """The spawn record of ``worktree`` when spawn gave it a task prompt; None when it has
+    none, or its ``.wtls/spawn.json`` or the prompt it names is not where spawn writes them
+    (a small regular file; the prompt inside the worktree's ``.wtls/`` folder)."""
+    info = read_spawn_info(worktree)
+    if info is None:
+        return None
+    prompt = info.get("promptFile")
+    if not isinstance(prompt, str) or not prompt or "\0" in prompt:
+        return None
+    own = Path(os.path.normpath(worktree / WTLS_DIR))
+    prompt_file = Path(os.path.normpath(worktree / prompt))
+    if own not in prompt_file.parents:
+        return None
+    branch = info.get("branch")
+    created = info.get("created")
+    return SpawnRecord(
+        branch=branch if isinstance(branch, str) else worktree.name,
+        prompt_file=prompt_file,
+        created=created if isinstance(created, str) else "",
+    )
 
 
 def read_spawn_info(worktree: Path) -> dict[str, Any] | None:

@@ -26,7 +26,7 @@ from wtls.backup import (
     unreachable_commits,
     verify_folder,
 )
-from wtls.errors import Refused
+from wtls.errors import Fix, Refused
 from wtls.git import GitBusy, GitError, run_git
 from wtls.lifecycle.common import (
     _files_text,
@@ -70,6 +70,11 @@ class _ChangedMeanwhile(Exception):
 
 #: The name a folder being removed has while it is checked for the last time:
 #: ``.NAME.wtls-removing-PID`` beside where it was.
+#: Removing a worktree whose work is backed up first, or that is locked.
+REMOVE_ANYWAY = Fix(action="remove", option="force", label="Remove anyway")
+#: Unlocking a locked worktree (then it can be removed).
+UNLOCK = Fix(action="unlock", label="Unlock")
+
 _ASIDE_MARK = ".wtls-removing-"
 #: Written into a worktree's admin dir once its folder is verified and git starts deleting it;
 #: holds the backup ref (if any). An interrupted removal with it is finished, not undone.
@@ -346,8 +351,9 @@ def _check_removable(
     if losses and not force:
         raise Refused(
             f"worktree {target.path} has uncommitted changes: {_files_text(losses)}. Commit "
-            "them, or pass --force to remove it anyway (wtls first saves all of it in a backup "
-            "ref and says how to restore it)"
+            f"them, or {REMOVE_ANYWAY.slot} to remove it anyway (wtls first saves all of it in "
+            "a backup ref and says how to restore it)",
+            fixes=(REMOVE_ANYWAY,),
         )
     if losses and target.head is None:
         raise Refused(
@@ -412,7 +418,9 @@ def _remove_locked(
     if target.locked and not force:
         reason = f" ({target.lock_reason})" if target.lock_reason else ""
         raise Refused(
-            f"worktree {target.path} is locked{reason}: unlock it (`wtls unlock`) or pass --force"
+            f"worktree {target.path} is locked{reason}: unlock it ({UNLOCK.slot}) or "
+            f"{REMOVE_ANYWAY.slot}",
+            fixes=(UNLOCK, REMOVE_ANYWAY),
         )
     branch = target.branch
     base = state.base_branch

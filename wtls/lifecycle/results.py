@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from wtls.wire import wire_object
+from wtls.wire import wire
+from wtls.worktrees import WorktreePayload
 
 WTLS_DIR = ".wtls"
 #: The task prompt for the agent started in a new worktree.
@@ -67,10 +67,6 @@ class NameCheck:
     path: Path | None = None
     slug: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        """``{ok, message, branch, path}`` (plus ``slug``)."""
-        return wire_object(self)
-
 
 @dataclass(frozen=True, kw_only=True)
 class CommandRun:
@@ -80,10 +76,6 @@ class CommandRun:
     exit_code: int | None
     #: Why it did not finish normally (not found, timed out), or None.
     error: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        """``{command, exitCode, error}``."""
-        return wire_object(self)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -99,10 +91,6 @@ class SetupResult:
     commands: tuple[CommandRun, ...] = ()
     #: A clear failure message (the worktree is kept), or None.
     message: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        """``{ran, ok, skipped, commands:[{command, exitCode, error}], message}``."""
-        return wire_object(self)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -123,38 +111,31 @@ class SpawnResult:
     problems: tuple[str, ...] = ()
     #: The agent settings file wtls wrote its hooks into (``--agent claude``), if any.
     agent_hooks: Path | None = None
+    #: The new worktree's ``file://`` URI, for the client to open in a new window.
+    uri: str = field(init=False)
 
-    @property
-    def uri(self) -> str:
-        """The new worktree's ``file://`` URI, for the client to open in a new window."""
-        return self.path.as_uri()
-
-    def to_json(self) -> dict[str, Any]:
-        """``{path, branch, uri, promptFile, ports, copied, setup}`` plus base, opened, problems."""
-        return {**wire_object(self), "uri": self.uri}
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "uri", self.path.as_uri())
 
 
 @dataclass(frozen=True, kw_only=True)
 class OpenResult:
-    """``wtls.open``: the worktrees to pick from, or the one chosen."""
+    """``wtls.open``: the worktrees to pick from (``{worktrees}``), or the one chosen
+    (``{path, uri, branch, opened}``)."""
 
-    worktrees: tuple[dict[str, Any], ...] | None = None
-    path: Path | None = None
+    worktrees: tuple[WorktreePayload, ...] | None = field(
+        default=None, metadata=wire(omit_default=True)
+    )
+    path: Path | None = field(default=None, metadata=wire(omit_default=True))
+    uri: str | None = field(default=None, metadata=wire(omit_default=True))
     branch: str | None = None
     opened: bool = False
     #: Exit status of the open command when it was waited for (the CLI), else None.
-    exit_status: int | None = None
+    exit_status: int | None = field(default=None, metadata=wire(internal=True))
 
-    def to_json(self) -> dict[str, Any]:
-        """``{worktrees:[...]}`` when none was named, else ``{path, uri, branch, opened}``."""
-        if self.path is None:
-            return {"worktrees": list(self.worktrees or ())}
-        return {
-            "path": str(self.path),
-            "uri": self.path.as_uri(),
-            "branch": self.branch,
-            "opened": self.opened,
-        }
+    def __post_init__(self) -> None:
+        if self.path is not None and self.uri is None:
+            object.__setattr__(self, "uri", self.path.as_uri())
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -173,10 +154,6 @@ class MergeResult:
     commit: str | None = None
     message: str = ""
     problems: tuple[str, ...] = ()
-
-    def to_json(self) -> dict[str, Any]:
-        """``{merged, conflicts, removed, branchDeleted}`` plus context."""
-        return wire_object(self)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -203,25 +180,40 @@ class RemoveResult:
     #: Steps after the removal that failed (the removal itself happened); empty if none.
     problems: tuple[str, ...] = ()
 
-    def to_json(self) -> dict[str, Any]:
-        """``{removed, backupRef, restoreCommand, branchDeleted, wouldBackUp}`` plus context."""
-        return wire_object(self)
+
+@dataclass(frozen=True, kw_only=True)
+class PrunedRecord:
+    """A stale worktree record that ``wtls.prune`` forgot (or would forget)."""
+
+    path: Path
+    branch: str | None
+    reason: str | None
+    #: Keeps a detached HEAD's own commits (None when there were none).
+    backup_ref: str | None
+    detached_commits: bool
+    #: Where the worktree's own refs (``refs/bisect``, ...) were saved, if any.
+    own_refs_saved_in: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class KeptRecord:
+    """A stale-looking worktree record that ``wtls.prune`` keeps, and why."""
+
+    path: Path
+    branch: str | None
+    reason: str
 
 
 @dataclass(frozen=True, kw_only=True)
 class PruneResult:
     """``wtls.prune``: stale worktree records (folders deleted by hand)."""
 
-    pruned: tuple[dict[str, Any], ...]
+    pruned: tuple[PrunedRecord, ...]
     dry_run: bool
     #: Stale-looking records kept: locked ones, and folders moved by hand.
-    kept: tuple[dict[str, Any], ...] = ()
+    kept: tuple[KeptRecord, ...] = ()
     #: Folders put back that an interrupted removal had left renamed aside.
     recovered: tuple[str, ...] = ()
-
-    def to_json(self) -> dict[str, Any]:
-        """``{pruned:[{path, reason, branch, backupRef}], dryRun, kept, recovered}``."""
-        return wire_object(self)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -231,7 +223,3 @@ class LockResult:
     path: Path
     locked: bool
     reason: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        """``{path, locked, reason}``."""
-        return wire_object(self)

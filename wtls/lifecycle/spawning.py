@@ -57,6 +57,7 @@ from wtls.safety import UnsafeFile
 from wtls.worktrees import (
     discover,
     repository_state,
+    worktree_payload,
 )
 
 #: The agents ``spawn(agent=...)`` knows (None: none).
@@ -301,7 +302,7 @@ def open_worktree(
         this = state.find(start_dir)
         return OpenResult(
             worktrees=tuple(
-                w.to_json(this.path if this else None, state.base_branch)
+                worktree_payload(w, this.path if this else None, state.base_branch)
                 for w in state.worktrees
                 if not w.bare
             )

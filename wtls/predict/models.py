@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+
+from wtls.wire import wire
+from wtls.worktrees import MergeStep, WorktreeConflict
 
 LineRange = tuple[int, int]
 
@@ -28,30 +30,15 @@ class FileConflict:
     kind: str
     lines: Mapping[str, tuple[LineRange, ...]]
     #: Every conflict type git reported for this path (``kind`` is the first).
-    kinds: tuple[str, ...] = ()
-    paths: Mapping[str, str] = field(default_factory=dict)
-    binary: bool = False
+    kinds: tuple[str, ...] = field(default=(), metadata=wire(internal=True))
+    paths: Mapping[str, str] = field(default_factory=dict, metadata=wire(omit_default=True))
+    binary: bool = field(default=False, metadata=wire(omit_default=True))
     #: git's own conflict message(s) for this path.
-    message: str = ""
+    message: str = field(default="", metadata=wire(omit_default=True))
 
     def path_in(self, side: Path | str) -> str:
         """This file's relative path in the worktree ``side``."""
         return self.paths.get(str(side), self.path)
-
-    def to_json(self) -> dict[str, Any]:
-        """The ``files[]`` entry of ``wtls check --json``."""
-        out: dict[str, Any] = {
-            "path": self.path,
-            "kind": self.kind,
-            "lines": {k: [list(r) for r in v] for k, v in self.lines.items()},
-        }
-        if self.paths:
-            out["paths"] = dict(self.paths)
-        if self.binary:
-            out["binary"] = True
-        if self.message:
-            out["message"] = self.message
-        return out
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,14 +66,44 @@ class PairPrediction:
         """Whether ``worktree`` is a side of this pair (the base side of a base pair is not)."""
         return worktree == self.b or (worktree == self.a and not self.against_base)
 
-    def to_json(self, entries: tuple[FileConflict, ...]) -> dict[str, Any]:
-        """A ``conflicts[]``/``overlaps[]`` entry of ``wtls check --json``."""
-        return {
-            "worktrees": [str(self.a), str(self.b)],
-            "branches": [self.branch_a, self.branch_b],
-            "againstBase": self.against_base,
-            "files": [f.to_json() for f in entries],
-        }
+    def payload(self, entries: tuple[FileConflict, ...]) -> PairPayload:
+        """A ``conflicts[]``/``overlaps[]`` entry of ``wtls check --json`` listing ``entries``."""
+        return PairPayload(
+            worktrees=(self.a, self.b),
+            branches=(self.branch_a, self.branch_b),
+            against_base=self.against_base,
+            files=entries,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class PairPayload:
+    """A ``conflicts[]``/``overlaps[]`` entry of ``wtls check --json``."""
+
+    worktrees: tuple[Path, Path]
+    branches: tuple[str | None, str | None]
+    against_base: bool
+    files: tuple[FileConflict, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Skipped:
+    """A worktree or pair that could not be predicted."""
+
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckPayload:
+    """The object ``wtls check --json`` prints and the ``wtls.check`` command returns."""
+
+    base_branch: str | None
+    conflicts: tuple[PairPayload, ...]
+    overlaps: tuple[PairPayload, ...]
+    merge_order: tuple[MergeStep, ...] | None
+    merge_order_text: str | None
+    skipped: tuple[Skipped, ...]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -94,7 +111,7 @@ class Prediction:
     """Everything conflict foresight predicts for one repository at one moment."""
 
     pairs: tuple[PairPrediction, ...]
-    merge_order: tuple[dict[str, Any], ...] | None
+    merge_order: tuple[MergeStep, ...] | None
     base_branch: str | None = None
     #: Worktrees or pairs that could not be predicted, and why.
     skipped: tuple[tuple[str, str], ...] = ()
@@ -104,20 +121,20 @@ class Prediction:
         """Whether any merge conflict is predicted."""
         return any(p.conflicts for p in self.pairs)
 
-    def conflicts_for(self, worktree: Path) -> list[dict[str, Any]]:
+    def conflicts_for(self, worktree: Path) -> list[WorktreeConflict]:
         """The protocol's per-worktree ``conflicts`` list: ``[{path, branch, files}]``."""
-        out: list[dict[str, Any]] = []
+        out: list[WorktreeConflict] = []
         for pair in self.pairs:
             if not pair.conflicts or not pair.involves(worktree):
                 continue
             other, branch = pair.other(worktree)
             out.append(
-                {
-                    "path": str(other),
-                    "branch": branch,
-                    "files": sorted({f.path_in(worktree) for f in pair.conflicts}),
-                    "againstBase": pair.against_base,
-                }
+                WorktreeConflict(
+                    path=other,
+                    branch=branch,
+                    files=tuple(sorted({f.path_in(worktree) for f in pair.conflicts})),
+                    against_base=pair.against_base,
+                )
             )
         return out
 
@@ -126,19 +143,19 @@ class Prediction:
         """The suggested merge order in words, or None when there is nothing to merge."""
         if not self.merge_order:
             return None
-        first, *rest = (str(step["description"]) for step in self.merge_order)
+        first, *rest = (step.description for step in self.merge_order)
         return f"{first}: {'; '.join(rest)}" if rest else first
 
-    def to_check_json(self) -> dict[str, Any]:
+    def check_payload(self) -> CheckPayload:
         """The object ``wtls check --json`` prints and the ``wtls.check`` command returns."""
-        return {
-            "baseBranch": self.base_branch,
-            "conflicts": [p.to_json(p.conflicts) for p in self.pairs if p.conflicts],
-            "overlaps": [p.to_json(p.overlaps) for p in self.pairs if p.overlaps],
-            "mergeOrder": list(self.merge_order) if self.merge_order is not None else None,
-            "mergeOrderText": self.merge_order_text,
-            "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
-        }
+        return CheckPayload(
+            base_branch=self.base_branch,
+            conflicts=tuple(p.payload(p.conflicts) for p in self.pairs if p.conflicts),
+            overlaps=tuple(p.payload(p.overlaps) for p in self.pairs if p.overlaps),
+            merge_order=self.merge_order,
+            merge_order_text=self.merge_order_text,
+            skipped=tuple(Skipped(path=p, reason=r) for p, r in self.skipped),
+        )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from wtls.predict.commits import Commit, Side, make_merge_commits
 from wtls.predict.mergetree import MergeOutcome, file_conflicts, merge_many
+from wtls.worktrees import MergeStep, StepConflict
 
 #: Merge-order search: all orders (as a search over subsets) up to this many candidates.
 EXHAUSTIVE_ORDER_LIMIT = 6
@@ -32,7 +32,7 @@ class _OrderNode:
 
 def simulate_merge_order(
     cwd: Path, base: Side, candidates: Sequence[Side]
-) -> tuple[dict[str, Any], ...] | None:
+) -> tuple[MergeStep, ...] | None:
     """Merge the candidates into ``base`` in every order (few) or greedily (many); return the
     steps of the order with the fewest conflicting files, each described in words."""
     exhaustive = len(candidates) <= EXHAUSTIVE_ORDER_LIMIT
@@ -80,7 +80,7 @@ def simulate_merge_order(
         frontier = sorted(best.values(), key=_order_key)[:beam]
         level += 1
     chosen = frontier[0]
-    steps: list[dict[str, Any]] = []
+    steps: list[MergeStep] = []
     for n, (idx, out, ours) in enumerate(chosen.steps):
         cand = candidates[idx]
         name = cand.label
@@ -105,20 +105,20 @@ def simulate_merge_order(
         else:
             description = f"then {name} " + (f"conflicts in {spots}" if spots else "merges cleanly")
         steps.append(
-            {
-                "path": str(cand.path),
-                "branch": cand.branch,
-                "files": [c.path_in(cand.path) for c in conflicts],
-                "conflicts": [
-                    {
-                        "path": c.path_in(cand.path),
-                        "kind": c.kind,
-                        "lines": [list(r) for r in c.lines.get(str(cand.path), ())],
-                    }
+            MergeStep(
+                path=cand.path,
+                branch=cand.branch,
+                files=tuple(c.path_in(cand.path) for c in conflicts),
+                conflicts=tuple(
+                    StepConflict(
+                        path=c.path_in(cand.path),
+                        kind=c.kind,
+                        lines=tuple(c.lines.get(str(cand.path), ())),
+                    )
                     for c in conflicts
-                ],
-                "description": description,
-            }
+                ),
+                description=description,
+            )
         )
     return tuple(steps)
 

@@ -29,6 +29,7 @@ from wtls.predict.order import simulate_merge_order
 from wtls.predict.ranges import Hunk, overlaps_between, parse_hunks
 from wtls.predict.snapshot import fingerprint, overlay_digest, snapshot_worktree, unusable
 from wtls.worktrees import (
+    MergeStep,
     Repository,
     RepositoryState,
     WorktreeState,
@@ -68,7 +69,7 @@ class ConflictPredictor:
         self._snapshots: dict[Path, _Snapshot] = {}
         self._pairs: dict[tuple[str, str, str, str], _PairResult | None] = {}
         self._diffs: dict[tuple[str, str], dict[str, list[Hunk]]] = {}
-        self._order_cache: tuple[Any, tuple[dict[str, Any], ...] | None] | None = None
+        self._order_cache: tuple[Any, tuple[MergeStep, ...] | None] | None = None
 
     # -- snapshots
     def _snapshot(
@@ -322,7 +323,7 @@ class ConflictPredictor:
         state: RepositoryState,
         sides: Sequence[Side],
         base_side: Side | None,
-    ) -> tuple[dict[str, Any], ...] | None:
+    ) -> tuple[MergeStep, ...] | None:
         if base_side is None:
             return None
         by_path = {wt.path: wt for wt in state.worktrees}

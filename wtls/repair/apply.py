@@ -13,9 +13,8 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from wtls.errors import Refused
+from wtls.errors import Fix, Refused
 from wtls.git import GitError, run_git
 from wtls.links import (
     absolute,
@@ -26,7 +25,7 @@ from wtls.links import (
     read_gitfile,
     read_text,
 )
-from wtls.repair.diagnosis import Breakage, check_link, describe, diagnose
+from wtls.repair.diagnosis import REPAIR, Breakage, check_link, describe, diagnose
 from wtls.worktrees import RepositoryError
 
 
@@ -38,10 +37,6 @@ class LinkChange:
     before: str | None
     after: str | None
 
-    def to_json(self) -> dict[str, Any]:
-        """JSON form."""
-        return {"file": str(self.file), "before": self.before, "after": self.after}
-
 
 @dataclass(frozen=True, kw_only=True)
 class RepairResult:
@@ -49,7 +44,7 @@ class RepairResult:
 
     applied: bool
     #: What was broken before.
-    breakages: tuple[Breakage, ...]
+    broken: tuple[Breakage, ...]
     #: The git commands run (applied) or that would run (dry run), shell-quoted for display.
     commands: tuple[str, ...]
     changed: tuple[LinkChange, ...]
@@ -58,18 +53,13 @@ class RepairResult:
     messages: tuple[str, ...]
     #: What is still broken (after the repair, or now for a dry run).
     remaining: tuple[Breakage, ...]
+    #: For a dry run that found something to repair: running it with ``apply``.
+    fix: Fix | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        """The ``wtls.repair`` result and ``wtls repair --json`` output."""
-        return {
-            "applied": self.applied,
-            "broken": [b.to_json() for b in self.breakages],
-            "commands": list(self.commands),
-            "changed": [c.to_json() for c in self.changed],
-            "verified": self.verified,
-            "messages": list(self.messages),
-            "remaining": [b.to_json() for b in self.remaining],
-        }
+    @property
+    def breakages(self) -> tuple[Breakage, ...]:
+        """What was broken before (the wire's ``broken``)."""
+        return self.broken
 
 
 def _link_files(commons: Iterable[Path], folders: Iterable[Path]) -> dict[Path, str | None]:
@@ -197,15 +187,16 @@ def repair(
     if not apply:
         plan = [describe(breakages)] if breakages else []
         if commands:
-            plan.append("Run with --apply to do:\n  " + "\n  ".join(commands))
+            plan.append("Repairing runs:\n  " + "\n  ".join(commands))
         return RepairResult(
             applied=False,
-            breakages=tuple(breakages),
+            broken=tuple(breakages),
             commands=tuple(commands),
             changed=(),
             verified=not breakages,
             messages=tuple([*messages, *plan]),
             remaining=tuple(breakages),
+            fix=REPAIR if commands else None,
         )
 
     commons = {*per_repo, *(absolute(b.repository) for b in breakages if b.repository)}
@@ -243,7 +234,7 @@ def repair(
         messages.append(f"still broken: {r.worktree}: {r.message} Fix: {r.fix}")
     return RepairResult(
         applied=True,
-        breakages=tuple(breakages),
+        broken=tuple(breakages),
         commands=tuple(commands),
         changed=tuple(changed),
         verified=not remaining and not problems,

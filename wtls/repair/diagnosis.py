@@ -10,10 +10,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
+from wtls.errors import Fix
 from wtls.git import GitError
 from wtls.links import (
     absolute,
@@ -29,6 +30,7 @@ from wtls.links import (
     worktree_root,
 )
 from wtls.problems import Problem
+from wtls.wire import to_wire
 from wtls.worktrees import (
     NotARepository,
     Repository,
@@ -37,6 +39,9 @@ from wtls.worktrees import (
     list_worktrees,
     read_status,
 )
+
+#: Repairing broken links (``wtls.repair`` with ``apply``), the editor's quick fix.
+REPAIR = Fix(action="repair", option="apply", label="Repair worktree links")
 
 BreakageKind = Literal[
     "gitdir-missing",
@@ -60,7 +65,7 @@ class Breakage:
     gitdir: Path | None
     #: What happened and what is still recoverable, in plain words.
     message: str
-    #: The exact command that fixes it (or the safest next step when git cannot).
+    #: The exact command that fixes it in a terminal (or the safest next step when git cannot).
     fix: str
     #: Whether ``wtls repair --apply`` can fix it with no further input.
     repairable: bool
@@ -68,6 +73,12 @@ class Breakage:
     repository: Path | None = None
     #: Where git's records say the worktree is (differs from ``worktree`` when it moved).
     registered: Path | None = None
+    #: The fix as an action for an editor's button (``wtls.repair`` with ``apply``), when a
+    #: repair needs no further input; None otherwise (``fix`` says what to do).
+    action: Fix | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "action", REPAIR if self.repairable else None)
 
     @property
     def dotgit(self) -> Path:
@@ -87,21 +98,9 @@ class Breakage:
                 "fix": self.fix,
                 "repairable": self.repairable,
                 "repository": str(self.repository) if self.repository else None,
+                "action": to_wire(self.action),
             },
         )
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON form (``wtls repair --json``, server results)."""
-        return {
-            "kind": self.kind,
-            "worktree": str(self.worktree),
-            "gitdir": str(self.gitdir) if self.gitdir else None,
-            "message": self.message,
-            "fix": self.fix,
-            "repairable": self.repairable,
-            "repository": str(self.repository) if self.repository else None,
-            "registered": str(self.registered) if self.registered else None,
-        }
 
 
 def diagnose(path: Path, candidates: Sequence[Path] = ()) -> list[Breakage]:

@@ -8,15 +8,15 @@ worktree or a git folder.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from wtls.backup import find_nested
-from wtls.errors import Refused
+from wtls.errors import Fix, Refused
 from wtls.git import GitError, run_git
 from wtls.links import absolute, main_folder, quote, read_gitfile
 from wtls.repair.diagnosis import check_link
+from wtls.wire import wire
 from wtls.worktrees import Repository, WorktreeEntry, discover, list_worktrees, read_status
 
 
@@ -24,13 +24,13 @@ from wtls.worktrees import Repository, WorktreeEntry, discover, list_worktrees, 
 class MoveResult:
     """A worktree moved by :func:`move`."""
 
-    source: Path
-    destination: Path
+    source: Path = field(metadata=wire(key="from"))
+    destination: Path = field(metadata=wire(key="to"))
     branch: str | None
 
-    def to_json(self) -> dict[str, Any]:
-        """The ``wtls.move`` result: ``{from, to, branch}``."""
-        return {"from": str(self.source), "to": str(self.destination), "branch": self.branch}
+
+#: Moving a worktree that has uncommitted changes.
+MOVE_ANYWAY = Fix(action="move", option="force", label="Move anyway")
 
 
 def _has_populated_submodules(worktree: Path, gitdir: Path | None) -> bool:
@@ -148,8 +148,9 @@ def move(start: Path, worktree: str | Path, new_path: Path, *, force: bool = Fal
             raise Refused(
                 f"{src} has uncommitted changes ({changed} paths): an agent, dev server or "
                 "editor may still be working there and would keep writing into a folder that "
-                "moved away. Commit or stash them first, or pass --force to move it anyway "
-                "(the changes move with the folder)."
+                f"moved away. Commit or stash them first, or {MOVE_ANYWAY.slot} to move it "
+                "anyway (the changes move with the folder).",
+                fixes=(MOVE_ANYWAY,),
             )
     if dest.exists() or dest.is_symlink():
         raise Refused(f"{dest} already exists: choose a new path")

@@ -21,7 +21,8 @@ from wtls.engine import Engine, Refreshed
 from wtls.server.config import Settings
 from wtls.server.diagnostics import DiagnosticsStore
 from wtls.watch import ChangeSet, RepoWatcher
-from wtls.worktrees import RepositoryState, WorktreeState
+from wtls.wire import wire_object
+from wtls.worktrees import RepositoryState, WorktreeState, repository_payload
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -93,7 +94,7 @@ class RepoSession:
         this = self.this()
         if state is None:
             return {"repository": self.key, "this": None, "worktrees": []}
-        return state.to_json(this.path if this else None)
+        return wire_object(repository_payload(state, this.path if this else None))
 
 
 class Server(Protocol):

@@ -9,41 +9,42 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from pygls.exceptions import JsonRpcServerError
+from pygls.exceptions import JsonRpcInvalidParams, JsonRpcServerError
 
-from wtls.errors import ERROR_CODE, REFUSED_CODE, Refused
+from wtls.arguments import ArgumentError, read_arguments
+from wtls.errors import ERROR_CODE, REFUSED_CODE, RefusalData, Refused
 from wtls.git import GitError, GitUnavailable
 from wtls.locations import BadLocation, to_path
 from wtls.server.base import Server
+from wtls.wire import to_wire
 from wtls.worktrees import RepositoryError
 
-CommandHandler = Callable[[Server, dict[str, Any]], Awaitable[Any]]
+#: JSON-RPC's code for params that cannot be read (a command argument of the wrong kind).
+INVALID_PARAMS = -32602
+
+A = TypeVar("A")
+CommandHandler = Callable[[Server, A], Awaitable[Any]]
 
 
-def command(server: Server, name: str) -> Callable[[CommandHandler], CommandHandler]:
+def command(
+    server: Server, name: str, args_type: type[A]
+) -> Callable[[CommandHandler[A]], CommandHandler[A]]:
     """Register ``handler(ls, args)`` as the server command ``name``.
 
-    The single argument object arrives as a dict (``{}`` when omitted). :class:`Refused` becomes
-    a JSON-RPC error with code ``REFUSED_CODE``; git and repository errors ``ERROR_CODE``.
+    The single argument object (``{}`` when omitted) is read as ``args_type`` by
+    :func:`wtls.arguments.read_arguments`; one that cannot be read is answered with
+    InvalidParams naming the field. The handler's result (a frozen result) is sent in its wire
+    form. :class:`Refused` becomes a JSON-RPC error with code ``REFUSED_CODE`` (its ``data``
+    carries the refusal's ``fix`` when it has one); git and repository errors ``ERROR_CODE``.
     """
 
-    def decorator(handler: CommandHandler) -> CommandHandler:
+    def decorator(handler: CommandHandler[A]) -> CommandHandler[A]:
         # Not functools.wraps: pygls validates arguments against the visible signature, and
         # the handler's (ls, args) would reject a wrong argument before our clear message.
         async def run(ls: Server, *arguments: Any) -> Any:
-            args = to_dict(arguments[0]) if arguments else {}
-            if not isinstance(args, dict):
-                raise rpc_error(
-                    f"{name} takes one object argument, got {type(args).__name__}", ERROR_CODE
-                )
-            try:
-                return await handler(ls, args)
-            except Refused as exc:
-                raise rpc_error(str(exc), REFUSED_CODE, {"kind": "refused"}) from exc
-            except (GitError, RepositoryError, GitUnavailable, OSError) as exc:
-                raise rpc_error(str(exc), ERROR_CODE, {"kind": "error"}) from exc
+            return await _answer(ls, name, args_type, arguments[0] if arguments else {}, handler)
 
         run.__doc__ = handler.__doc__
         run.__name__ = handler.__name__
@@ -51,6 +52,41 @@ def command(server: Server, name: str) -> Callable[[CommandHandler], CommandHand
         return handler
 
     return decorator
+
+
+def request(
+    server: Server, method: str, params_type: type[A]
+) -> Callable[[CommandHandler[A]], CommandHandler[A]]:
+    """Register ``handler(ls, params)`` for wtls's own request ``method``, with the same
+    typed params, error codes and wire form as :func:`command`."""
+
+    def decorator(handler: CommandHandler[A]) -> CommandHandler[A]:
+        async def run(ls: Server, params: Any) -> Any:
+            return await _answer(ls, method, params_type, params, handler)
+
+        run.__doc__ = handler.__doc__
+        run.__name__ = handler.__name__
+        server.feature(method)(run)
+        return handler
+
+    return decorator
+
+
+async def _answer(
+    ls: Server, name: str, args_type: type[A], raw: Any, handler: CommandHandler[A]
+) -> Any:
+    """Read ``raw`` as ``args_type``, run ``handler``, and map the outcome to JSON-RPC."""
+    try:
+        args = read_arguments(name, args_type, to_dict(raw) if raw is not None else {})
+    except ArgumentError as exc:
+        data = {"kind": "invalid-argument", "field": exc.field, "expected": exc.expected}
+        raise JsonRpcInvalidParams(str(exc), INVALID_PARAMS, data) from exc
+    try:
+        return to_wire(await handler(ls, args))
+    except Refused as exc:
+        raise rpc_error(str(exc), REFUSED_CODE, to_wire(RefusalData.of(exc))) from exc
+    except (GitError, RepositoryError, GitUnavailable, OSError) as exc:
+        raise rpc_error(str(exc), ERROR_CODE, {"kind": "error"}) from exc
 
 
 def rpc_error(message: str, code: int, data: Any = None) -> JsonRpcServerError:
@@ -67,41 +103,6 @@ def to_dict(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [to_dict(v) for v in value]
     return value
-
-
-def arg_str(args: Mapping[str, Any], key: str, *, required: bool = False) -> str | None:
-    """A string argument of a command, with a clear refusal for a wrong type."""
-    value = args.get(key)
-    if value is None:
-        if required:
-            raise Refused(f"missing argument {key!r}")
-        return None
-    if not isinstance(value, str):
-        raise Refused(f"argument {key!r} must be a string, got {type(value).__name__}")
-    return value
-
-
-def arg_required(args: Mapping[str, Any], key: str) -> str:
-    """A string argument a command cannot do without: a clear refusal naming it when absent."""
-    value = arg_str(args, key, required=True)
-    if value is None:  # pragma: no cover - arg_str refused already
-        raise Refused(f"missing argument {key!r}")
-    return value
-
-
-def arg_bool(args: Mapping[str, Any], key: str) -> bool:
-    """A boolean argument of a command (absent = False)."""
-    value = args.get(key, False)
-    if not isinstance(value, bool):
-        raise Refused(f"argument {key!r} must be true or false, got {value!r}")
-    return value
-
-
-def arg_path(args: Mapping[str, Any], key: str, *, required: bool = False) -> Path | None:
-    """A command argument that names a place (a file URI or a path), checked by
-    :func:`wtls.locations.to_path`: a clear refusal naming ``key`` when it does not."""
-    value = arg_str(args, key, required=required)
-    return to_path(value, name=key) if value is not None else None
 
 
 def uri_to_path(uri: str) -> Path | None:

@@ -22,18 +22,19 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from wtls.arguments import CheckArgs
 from wtls.engine import Refreshed
 from wtls.errors import Refused
 from wtls.git import GitError
 from wtls.overlays import buffer_overlays
 from wtls.predict import ConflictPredictor, Prediction, notices_for
+from wtls.predict.models import CheckPayload
 from wtls.problems import Problem
 from wtls.server.base import RepoSession, Server
 from wtls.server.protocol import Command
-from wtls.server.rpc import arg_path, command, uri_to_path
-from wtls.worktrees import RepositoryError, RepositoryState
+from wtls.server.rpc import command, uri_to_path
+from wtls.worktrees import RepositoryError, RepositoryState, WorktreeConflict
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +147,7 @@ class ConflictFeature:
         """Hand the prediction to the engine (notification) and publish the diagnostics."""
         work.last = prediction
         state = session.engine.state
-        conflicts: dict[Path, tuple[dict[str, Any], ...]] = {}
+        conflicts: dict[Path, tuple[WorktreeConflict, ...]] = {}
         problems: list[Problem] = []
         if prediction is not None and state is not None:
             for wt in state.worktrees:
@@ -163,9 +164,9 @@ class ConflictFeature:
         self.server.diagnostics.replace(CATEGORY, session.key, problems)
 
     # ---------------------------------------------------------------- command
-    async def check(self, ls: Server, args: dict[str, Any]) -> dict[str, Any]:
+    async def check(self, ls: Server, args: CheckArgs) -> CheckPayload:
         """``wtls.check {uri?}``: predict now and return the ``wtls check --json`` object."""
-        engine = await ls.engine_for(arg_path(args, "uri"))
+        engine = await ls.engine_for(args.uri)
         session = ls.sessions[engine.repository.key]
         if engine.state is None:
             await ls.refresh(engine)
@@ -177,7 +178,7 @@ class ConflictFeature:
             _predict, work.predictor, state, None, self._open_texts(state)
         )
         await self._publish(session, work, prediction)
-        return prediction.to_check_json()
+        return prediction.check_payload()
 
 
 def _predict(
@@ -219,7 +220,7 @@ def register(server: Server) -> None:
     server.refresh_hooks.append(feature.on_refresh)
     server.document_hooks.append(feature.on_document)
 
-    @command(server, Command.CHECK)
-    async def check(ls: Server, args: dict[str, Any]) -> dict[str, Any]:
+    @command(server, Command.CHECK, CheckArgs)
+    async def check(ls: Server, args: CheckArgs) -> CheckPayload:
         """Predict merge conflicts now; the ``wtls check --json`` object."""
         return await feature.check(ls, args)

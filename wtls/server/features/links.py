@@ -21,14 +21,16 @@ from typing import Any
 
 from lsprotocol import types
 
+from wtls.arguments import MoveArgs, RepairArgs
 from wtls.engine import Refreshed
 from wtls.errors import Refused
-from wtls.locations import is_uri, to_path
+from wtls.locations import to_path
 from wtls.problems import Problem
-from wtls.repair import diagnose, move, repair
+from wtls.repair import MoveResult, RepairResult, diagnose, move, repair
 from wtls.server.base import RepoSession, Server
 from wtls.server.protocol import MOVED_METHOD, Command
-from wtls.server.rpc import arg_bool, arg_required, arg_str, command, to_dict
+from wtls.server.rpc import command, to_dict
+from wtls.wire import wire_object
 from wtls.worktrees import RepositoryError
 
 REPAIR_COMMAND = Command.REPAIR
@@ -40,16 +42,6 @@ REPAIRABLE_CODES = frozenset({"broken-link", "folder-moved", "dotgit-missing", "
 _PUBLISHED_KINDS = frozenset({"folder-moved", "folder-copied"})
 #: Diagnostics category in the server's store.
 _CATEGORY = "repair"
-
-
-def _paths_arg(args: dict[str, Any]) -> list[Path]:
-    """The optional ``paths`` argument: a list of paths or file URIs."""
-    raw = args.get("paths")
-    if raw is None:
-        return []
-    if not isinstance(raw, list) or not all(isinstance(p, str) for p in raw):
-        raise Refused("argument 'paths' must be a list of paths")
-    return [to_path(item, name="paths") for item in raw]
 
 
 def _diagnostic_data(diagnostic: types.Diagnostic) -> dict[str, Any]:
@@ -133,33 +125,29 @@ def register(server: Server) -> None:
         for session in list(ls.sessions.values()):
             await ls.refresh(session.engine)
 
-    @command(server, REPAIR_COMMAND)
-    async def repair_command(ls: Server, args: dict[str, Any]) -> dict[str, Any]:
+    @command(server, REPAIR_COMMAND, RepairArgs)
+    async def repair_command(ls: Server, args: RepairArgs) -> RepairResult:
         """Find broken worktree links (and with ``apply``, repair them)."""
-        paths = _paths_arg(args)
-        apply = arg_bool(args, "apply")
-        branch = arg_str(args, "branch")
+        apply = args.apply
         folders = ls.workspace_folders()
-        targets = paths or folders
+        targets = list(args.paths) or folders
         if not targets:
             raise Refused("name the worktree folders to repair (no workspace folder is open)")
         result = await asyncio.to_thread(
-            repair, targets[0], targets[1:], apply=apply, branch=branch, candidates=folders
+            repair, targets[0], targets[1:], apply=apply, branch=args.branch, candidates=folders
         )
         if apply:
             await reopen_repaired(ls)
-        return result.to_json()
+        return result
 
-    @command(server, MOVE_COMMAND)
-    async def move_command(ls: Server, args: dict[str, Any]) -> dict[str, Any]:
+    @command(server, MOVE_COMMAND, MoveArgs)
+    async def move_command(ls: Server, args: MoveArgs) -> MoveResult:
         """Move a linked worktree; tell the client so a window on the old folder can follow."""
-        worktree = arg_required(args, "worktree")
-        new_path = to_path(arg_required(args, "newPath"), name="newPath")
-        force = arg_bool(args, "force")
+        worktree = args.worktree
+        new_path = args.new_path
+        force = args.force
         folders = ls.workspace_folders()
         candidate = to_path(worktree, name="worktree")
-        if is_uri(worktree):
-            worktree = str(candidate)
         if candidate.is_absolute() and candidate.is_dir():
             start = candidate
         elif folders:
@@ -177,9 +165,9 @@ def register(server: Server) -> None:
         except BaseException:
             moves.forget(destination)
             raise
-        ls.notify(MOVED_METHOD, result.to_json())
+        ls.notify(MOVED_METHOD, wire_object(result))
         await ls.refresh(engine)
-        return result.to_json()
+        return result
 
     async def on_refresh(ls: Server, session: RepoSession, refreshed: Refreshed) -> None:
         """Announce moves made elsewhere; publish hand-moved folders with their fix."""

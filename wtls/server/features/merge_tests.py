@@ -19,13 +19,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from wtls.arguments import TestMergesArgs
 from wtls.errors import Refused
 from wtls.predict.commits import commit_info
 from wtls.problems import Problem
 from wtls.semantic import Tester, TestsReport, plan_tests, test_merges, test_problems
 from wtls.server.base import Server
 from wtls.server.protocol import Command
-from wtls.server.rpc import arg_bool, arg_path, arg_str, command
+from wtls.server.rpc import command
 from wtls.testrun import DEFAULT_TIMEOUT
 from wtls.wire import to_wire
 from wtls.worktrees import RepositoryState
@@ -34,29 +35,24 @@ from wtls.worktrees import RepositoryState
 CATEGORY = "tests"
 
 
-def _number(args: dict[str, Any], key: str, default: float, *, low: float, high: float) -> float:
-    value = args.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        raise Refused(f"argument {key!r} must be a number from {low:g} to {high:g}, got {value!r}")
-    return float(value)
-
-
 def register(server: Server) -> None:
     """Add the ``wtls.testMerges`` command."""
 
-    @command(server, Command.TEST_MERGES)
-    async def test_merges_command(ls: Server, args: dict[str, Any]) -> Any:
+    @command(server, Command.TEST_MERGES, TestMergesArgs)
+    async def test_merges_command(ls: Server, args: TestMergesArgs) -> Any:
         """Test the predicted merges now; the ``tests`` object of ``wtls check --test``."""
-        engine = await ls.engine_for(arg_path(args, "uri"))
+        timeout = DEFAULT_TIMEOUT if args.timeout is None else args.timeout
+        if not 0.1 <= timeout <= 86400 or not 1 <= args.jobs <= 64:
+            raise Refused("`timeout` must be 0.1 to 86400 seconds and `jobs` 1 to 64")
+        engine = await ls.engine_for(args.uri)
         await ls.refresh(engine)
         state = engine.state
         if state is None:
             raise Refused("the repository could not be read")
         session = ls.sessions[engine.repository.key]
-        text = arg_str(args, "command")
-        timeout = _number(args, "timeout", DEFAULT_TIMEOUT, low=0.1, high=86400)
-        jobs = int(_number(args, "jobs", 1, low=1, high=64))
-        trusted = arg_bool(args, "trusted") if "trusted" in args else ls.trusted
+        text = args.command
+        jobs = args.jobs
+        trusted = ls.trusted if args.trusted is None else args.trusted
         commands, recipe, not_run, notes = plan_tests(state, text or None, trusted=trusted)
         if not_run is not None:
             return to_wire(TestsReport(command="", not_run=not_run))

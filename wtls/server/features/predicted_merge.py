@@ -9,18 +9,13 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
-from wtls.errors import ERROR_CODE, REFUSED_CODE, Refused
-from wtls.git import GitError, GitUnavailable
-from wtls.locations import BadLocation, to_path
+from wtls.arguments import PredictedMergeParams
 from wtls.overlays import buffer_overlays
-from wtls.review import predicted_merge
+from wtls.review import PredictedMerge, predicted_merge
 from wtls.server.base import Server
 from wtls.server.protocol import PREDICTED_MERGE_METHOD
-from wtls.server.rpc import rpc_error, to_dict, uri_to_path
-from wtls.wire import wire_object
-from wtls.worktrees import RepositoryError
+from wtls.server.rpc import request, uri_to_path
 
 
 def _open_texts(ls: Server) -> dict[Path, str]:
@@ -32,54 +27,16 @@ def _open_texts(ls: Server) -> dict[Path, str]:
     return out
 
 
-def _param(args: dict[str, Any], name: str) -> str:
-    value = args.get(name)
-    if not isinstance(value, str) or not value:
-        got = "nothing" if value is None else json_type(value)
-        raise rpc_error(
-            f"{PREDICTED_MERGE_METHOD}: '{name}' must be a non-empty string, got {got}",
-            ERROR_CODE,
-            {"kind": "error", "field": name},
-        )
-    return value
-
-
-def json_type(value: Any) -> str:
-    """The JSON name of a Python value's type, for error messages."""
-    for kind, name in ((bool, "a boolean"), (str, "a string"), (dict, "an object")):
-        if isinstance(value, kind):
-            return name
-    if isinstance(value, int | float):
-        return "a number"
-    return "an array" if isinstance(value, list) else type(value).__name__
-
-
 def register(server: Server) -> None:
     """Answer ``wtls/predictedMerge {uri, with}`` with ``{content, conflicted, path, ...}``."""
 
-    @server.feature(PREDICTED_MERGE_METHOD)
-    async def predicted_merge_request(ls: Server, params: Any) -> dict[str, Any]:
+    @request(server, PREDICTED_MERGE_METHOD, PredictedMergeParams)
+    async def predicted_merge_request(ls: Server, params: PredictedMergeParams) -> PredictedMerge:
         """The file ``uri`` as merging its worktree with ``with`` (worktree or "base") leaves it."""
-        args = to_dict(params) if params is not None else {}
-        if not isinstance(args, dict):
-            raise rpc_error(f"{PREDICTED_MERGE_METHOD} takes an object", ERROR_CODE)
-        uri, other = _param(args, "uri"), _param(args, "with")
-        try:
-            file = to_path(uri, name="uri")
-        except BadLocation as exc:
-            raise rpc_error(str(exc), ERROR_CODE, {"kind": "error", "field": "uri"}) from exc
         texts = _open_texts(ls)
-        try:
-            result = await asyncio.to_thread(
-                lambda: predicted_merge(
-                    file,
-                    other,
-                    overlays=buffer_overlays(texts),
-                    base_branch=ls.settings.baseBranch or None,
-                )
+        base = ls.settings.baseBranch or None
+        return await asyncio.to_thread(
+            lambda: predicted_merge(
+                params.uri, params.with_, overlays=buffer_overlays(texts), base_branch=base
             )
-        except Refused as exc:
-            raise rpc_error(str(exc), REFUSED_CODE, {"kind": "refused"}) from exc
-        except (GitError, GitUnavailable, RepositoryError, OSError) as exc:
-            raise rpc_error(str(exc), ERROR_CODE, {"kind": "error"}) from exc
-        return wire_object(result)
+        )

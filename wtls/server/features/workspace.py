@@ -14,6 +14,8 @@ from typing import Any
 
 from lsprotocol import types
 
+from wtls.arguments import RefreshArgs
+from wtls.engine import RefreshResult
 from wtls.errors import ERROR_CODE, REFUSED_CODE, Refused
 from wtls.git import GitUnavailable, require_git
 from wtls.locations import BadLocation, to_path
@@ -132,9 +134,9 @@ def register(server: Server) -> None:
             await ls.refresh(engine)
         return session.payload()
 
-    @command(server, Command.REFRESH)
-    async def refresh_command(ls: Server, args: dict[str, Any]) -> dict[str, Any]:
+    @command(server, Command.REFRESH, RefreshArgs)
+    async def refresh_command(ls: Server, args: RefreshArgs) -> RefreshResult:
         """Re-read every repository now."""
         for session in list(ls.sessions.values()):
             await ls.refresh(session.engine)
-        return {"repositories": [s.key for s in ls.sessions.values()]}
+        return RefreshResult(repositories=tuple(s.key for s in ls.sessions.values()))

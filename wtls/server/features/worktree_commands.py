@@ -1,9 +1,9 @@
 """Lifecycle commands in the editor: ``workspace/executeCommand`` over :mod:`wtls.lifecycle`.
 
-Each handler reads its single argument object, runs the core function in a thread (git never
-blocks the event loop), refreshes the repository so the ``wtls/worktrees`` notification goes
-out, and returns the core result's ``to_json()``. Refusals become JSON-RPC errors with code
-``REFUSED_CODE`` (-32001) through :func:`wtls.server.rpc.command`.
+Each handler gets its argument object typed (:mod:`wtls.arguments`), runs the core function in
+a thread (git never blocks the event loop), refreshes the repository so the ``wtls/worktrees``
+notification goes out, and returns the core result (sent in its wire form). Refusals become
+JSON-RPC errors with code ``REFUSED_CODE`` (-32001) through :func:`wtls.server.rpc.command`.
 
 Every command takes an optional ``uri`` (a file URI or path anywhere in the repository); the
 default is the first workspace folder. ``worktree`` arguments are a path, a file URI or a
@@ -26,13 +26,30 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from lsprotocol import types
 
+from wtls.arguments import (
+    LockArgs,
+    MergeArgs,
+    OpenArgs,
+    PruneArgs,
+    RemoveArgs,
+    RepositoryArgs,
+    SpawnArgs,
+    UnlockArgs,
+    ValidateNameArgs,
+)
 from wtls.errors import Refused
 from wtls.lifecycle import (
     LifecycleSettings,
+    LockResult,
+    MergeResult,
+    NameCheck,
+    OpenResult,
+    PruneResult,
+    RemoveResult,
     SpawnResult,
     lock,
     merge_back,
@@ -43,10 +60,9 @@ from wtls.lifecycle import (
     unlock,
     validate_name,
 )
-from wtls.locations import is_uri, to_path
 from wtls.server.base import Server
 from wtls.server.protocol import Command
-from wtls.server.rpc import arg_bool, arg_path, arg_required, arg_str, command
+from wtls.server.rpc import command
 
 T = TypeVar("T")
 
@@ -71,46 +87,14 @@ def lifecycle_settings(ls: Server) -> LifecycleSettings:
     )
 
 
-def _optional_path(args: dict[str, Any], key: str) -> Path | None:
-    """A place argument that may be absent or empty (both mean "not given")."""
-    return arg_path(args, key) if args.get(key) != "" else None
-
-
-def start_path(ls: Server, args: dict[str, Any]) -> Path:
+def start_path(ls: Server, args: RepositoryArgs) -> Path:
     """Where the command runs from: the ``uri`` argument, else the first workspace folder."""
-    path = _optional_path(args, "uri")
-    if path is not None:
-        return path
+    if args.uri is not None:
+        return args.uri
     folders = ls.workspace_folders()
     if not folders:
         raise Refused("no workspace folder is open: pass a `uri` inside the repository")
     return folders[0]
-
-
-def _optional_worktree_arg(args: dict[str, Any]) -> str | None:
-    value = arg_str(args, "worktree")
-    if value is not None and is_uri(value):
-        return str(to_path(value, name="worktree"))
-    return value
-
-
-def _worktree_arg(args: dict[str, Any]) -> str:
-    """The ``worktree`` argument (a path, a file URI or a branch name); refused when absent."""
-    value = arg_required(args, "worktree")
-    return str(to_path(value, name="worktree")) if is_uri(value) else value
-
-
-def _announce(args: dict[str, Any]) -> bool:
-    """Whether the server shows a command's problems itself (``announce``, default true).
-
-    A client that shows each result in its own words (the VS Code extension) passes
-    ``announce: false``, so a person sees one message per action, not two.
-    """
-    return _optional_bool(args, "announce") is not False
-
-
-def _optional_bool(args: dict[str, Any], key: str) -> bool | None:
-    return arg_bool(args, key) if key in args and args[key] is not None else None
 
 
 async def _changing(ls: Server, start: Path, work: Callable[[], T]) -> T:
@@ -125,17 +109,11 @@ async def _changing(ls: Server, start: Path, work: Callable[[], T]) -> T:
 def register(server: Server) -> None:
     """Register the lifecycle commands."""
 
-    @command(server, SPAWN)
-    async def spawn_command(ls: Server, args: dict[str, Any]) -> dict[str, Any]:
+    @command(server, SPAWN, SpawnArgs)
+    async def spawn_command(ls: Server, args: SpawnArgs) -> SpawnResult:
         """Create a worktree for a fresh AI session."""
-        name = arg_required(args, "name")
-        base = arg_str(args, "base")
-        path = _optional_path(args, "path")
-        prompt = arg_str(args, "prompt")
-        agent = arg_str(args, "agent")
-        open_window = arg_bool(args, "open")
-        given = _optional_bool(args, "trusted")
-        trusted = ls.trusted if given is None else given
+        name = args.name
+        trusted = ls.trusted if args.trusted is None else args.trusted
         start = start_path(ls, args)
         settings = lifecycle_settings(ls)
         engine = await ls.engine_for(start)
@@ -149,15 +127,15 @@ def register(server: Server) -> None:
             return spawn(
                 start,
                 name,
-                base=base,
-                path=path,
-                prompt=prompt,
+                base=args.base,
+                path=args.path,
+                prompt=args.prompt,
                 trusted=trusted,
-                open_window=open_window,
+                open_window=args.open,
                 settings=settings,
                 on_output=output,
                 on_progress=report,
-                agent=agent,
+                agent=args.agent,
             )
 
         try:
@@ -169,114 +147,98 @@ def register(server: Server) -> None:
             await ls.refresh(engine)
         if result.setup.skipped:
             ls.log_message(f"wtls: {result.setup.skipped}")
-        if _announce(args):
+        if args.announce:
             for problem in [*result.problems, *filter(None, [result.setup.message])]:
                 ls.show_message(f"wtls: {problem}", types.MessageType.Error)
-        return result.to_json()
+        return result
 
-    @command(server, VALIDATE_NAME)
-    async def validate_name_command(ls: Server, args: dict[str, Any]) -> dict[str, Any]:
+    @command(server, VALIDATE_NAME, ValidateNameArgs)
+    async def validate_name_command(ls: Server, args: ValidateNameArgs) -> NameCheck:
         """Check a spawn name as the user types it."""
-        name = arg_str(args, "name") or ""
-        base = arg_str(args, "base")
-        path = _optional_path(args, "path")
         start = start_path(ls, args)
-        check = await asyncio.to_thread(
+        return await asyncio.to_thread(
             validate_name,
             start,
-            name,
+            args.name or "",
             lifecycle_settings(ls),
-            base=base,
-            path=path,
+            base=args.base,
+            path=args.path,
         )
-        return check.to_json()
 
-    @command(server, OPEN)
-    async def open_command(ls: Server, args: dict[str, Any]) -> dict[str, Any]:
+    @command(server, OPEN, OpenArgs)
+    async def open_command(ls: Server, args: OpenArgs) -> OpenResult:
         """List the worktrees to pick from, or resolve (and with ``open``, open) one."""
-        worktree = _optional_worktree_arg(args)
-        open_window = arg_bool(args, "open")
         start = start_path(ls, args)
-        result = await asyncio.to_thread(
+        return await asyncio.to_thread(
             open_worktree,
             start,
-            worktree,
-            open_window=open_window,
+            args.worktree,
+            open_window=args.open,
             wait=False,
             settings=lifecycle_settings(ls),
         )
-        return result.to_json()
 
-    @command(server, MERGE)
-    async def merge_command(ls: Server, args: dict[str, Any]) -> dict[str, Any]:
+    @command(server, MERGE, MergeArgs)
+    async def merge_command(ls: Server, args: MergeArgs) -> MergeResult:
         """Merge a worktree's branch back into the base branch."""
-        worktree = _worktree_arg(args)
         start = start_path(ls, args)
         result = await _changing(
             ls,
             start,
             lambda: merge_back(
                 start,
-                worktree,
-                remove=arg_bool(args, "remove"),
-                delete_branch=_optional_bool(args, "deleteBranch"),
-                abort=arg_bool(args, "abort"),
+                args.worktree,
+                remove=args.remove,
+                delete_branch=args.delete_branch,
+                abort=args.abort,
                 settings=lifecycle_settings(ls),
             ),
         )
-        if _announce(args):
+        if args.announce:
             if result.conflicts:
                 ls.show_message(f"wtls: {result.message}", types.MessageType.Warning)
             for problem in result.problems:
                 ls.show_message(f"wtls: {problem}", types.MessageType.Warning)
-        return result.to_json()
+        return result
 
-    @command(server, REMOVE)
-    async def remove_command(ls: Server, args: dict[str, Any]) -> dict[str, Any]:
+    @command(server, REMOVE, RemoveArgs)
+    async def remove_command(ls: Server, args: RemoveArgs) -> RemoveResult:
         """Remove a worktree safely (forced: after backing up every change)."""
-        worktree = _worktree_arg(args)
         start = start_path(ls, args)
         result = await _changing(
             ls,
             start,
             lambda: remove(
                 start,
-                worktree,
-                force=arg_bool(args, "force"),
-                delete_branch=arg_bool(args, "deleteBranch"),
-                dry_run=arg_bool(args, "dryRun"),
+                args.worktree,
+                force=args.force,
+                delete_branch=args.delete_branch,
+                dry_run=args.dry_run,
                 settings=lifecycle_settings(ls),
             ),
         )
         if result.restore_command:
             ls.log_message(f"wtls: {result.message}; restore with: {result.restore_command}")
-        if _announce(args):
+        if args.announce:
             for problem in result.problems:
                 text = f"{result.message}; but {problem}" if result.removed else problem
                 ls.show_message(f"wtls: {text}", types.MessageType.Warning)
-        return result.to_json()
+        return result
 
-    @command(server, PRUNE)
-    async def prune_command(ls: Server, args: dict[str, Any]) -> dict[str, Any]:
+    @command(server, PRUNE, PruneArgs)
+    async def prune_command(ls: Server, args: PruneArgs) -> PruneResult:
         """Forget worktrees whose folders were deleted by hand."""
         start = start_path(ls, args)
-        dry_run = arg_bool(args, "dryRun")
-        result = await _changing(ls, start, lambda: prune(start, dry_run=dry_run))
-        return result.to_json()
+        return await _changing(ls, start, lambda: prune(start, dry_run=args.dry_run))
 
-    @command(server, LOCK)
-    async def lock_command(ls: Server, args: dict[str, Any]) -> dict[str, Any]:
+    @command(server, LOCK, LockArgs)
+    async def lock_command(ls: Server, args: LockArgs) -> LockResult:
         """Lock a worktree, with an optional reason."""
-        worktree = _worktree_arg(args)
-        reason = arg_str(args, "reason")
         start = start_path(ls, args)
-        result = await _changing(ls, start, lambda: lock(start, worktree, reason))
-        return result.to_json()
+        return await _changing(ls, start, lambda: lock(start, args.worktree, args.reason))
 
-    @command(server, UNLOCK)
-    async def unlock_command(ls: Server, args: dict[str, Any]) -> dict[str, Any]:
+    @command(server, UNLOCK, UnlockArgs)
+    async def unlock_command(ls: Server, args: UnlockArgs) -> LockResult:
         """Unlock a worktree."""
-        worktree = _worktree_arg(args)
         start = start_path(ls, args)
-        result = await _changing(ls, start, lambda: unlock(start, worktree))
-        return result.to_json()
+        return await _changing(ls, start, lambda: unlock(start, args.worktree))
