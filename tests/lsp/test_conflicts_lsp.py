@@ -126,8 +126,8 @@ async def test_predicted_merge_request_shows_the_merged_file_with_unsaved_edits(
         assert base.conflicted is False and "| remaining" in base.content
         assert cli.read_text() == on_disk  # nothing was written
         for params, message in (
-            ({"uri": cli.as_uri()}, "'with' must be a non-empty string, got nothing"),
-            ({"uri": cli.as_uri(), "with": 3}, "'with' must be a non-empty string, got a number"),
+            ({"uri": cli.as_uri()}, "argument 'with' is missing"),
+            ({"uri": cli.as_uri(), "with": 3}, "argument 'with' must be a string, got 3"),
             ({"uri": cli.as_uri(), "with": "no-such"}, "no worktree matches 'no-such'"),
             ({"uri": (tmp_path / "x.py").as_uri(), "with": "base"}, "not inside a git"),
         ):

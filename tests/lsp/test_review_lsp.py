@@ -60,7 +60,7 @@ async def test_review_request_then_take_and_discard(repo: Path, tmp_path: Path) 
             await s.command("wtls.takeIntoBase", {"worktree": "feature/r", "path": "cli.py"})
         assert info.value.code == REFUSED_CODE and "has changes in cli.py" in str(info.value)
         for method, params, message in (
-            ("wtls/review", {}, "missing argument 'worktree'"),
+            ("wtls/review", {}, "argument 'worktree' is missing"),
             ("wtls/review", {"worktree": "no-such"}, "no worktree matches 'no-such'"),
             ("wtls/fileAt", {"rev": "HEAD", "path": "cli.py"}, "not a full commit name"),
             ("wtls/fileAt", {"rev": review["mergeBase"], "path": "../x"}, "not a path inside"),
