@@ -276,6 +276,8 @@ export interface MergeArgs extends RepositoryArg, AnnounceArg {
     remove?: boolean;
     deleteBranch?: boolean;
     abort?: boolean;
+    /** With `remove`: end the processes using the worktree first. */
+    kill?: boolean;
 }
 
 export interface MergeResult {
@@ -299,6 +301,17 @@ export interface RemoveArgs extends RepositoryArg, AnnounceArg {
     force?: boolean;
     deleteBranch?: boolean;
     dryRun?: boolean;
+    /** End the processes using the worktree first (SIGTERM, then SIGKILL). */
+    kill?: boolean;
+}
+
+/** A process tied to a worktree folder. */
+export interface ProcessUse {
+    pid: number;
+    command: string;
+    /** `cwd`, `executable` or `open file`. */
+    reason: string;
+    path: string;
 }
 
 export interface RemoveResult {
@@ -319,6 +332,8 @@ export interface RemoveResult {
     wouldDeleteBranch?: boolean;
     /** Dry run: whether the removal needs `force` (work to back up first, or a lock). */
     needsForce?: boolean;
+    /** Dry run: the processes using it (a removal needs `kill`); else the ones `kill` ended. */
+    processes?: ProcessUse[];
     dryRun?: boolean;
     path?: string;
     branch?: string | null;

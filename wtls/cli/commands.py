@@ -19,7 +19,10 @@ from wtls.cli.render import (
     say_error,
 )
 from wtls.locations import to_path
+from wtls.processes import describe as describe_process
+from wtls.processes import scan as scan_processes
 from wtls.safety import printable
+from wtls.wire import wire_object
 from wtls.worktrees import BrokenWorktreeLink, RepositoryState
 
 if TYPE_CHECKING:
@@ -93,8 +96,12 @@ def _cmd_status(args: argparse.Namespace) -> int:
     problems = stale_problems(state)
     if wt is not None:
         problems = worktree_problems(state, wt) + problems
+    # Scanned together, so a process in a worktree nested inside this one stays that one's.
+    scan = scan_processes([w.path for w in state.worktrees if w.path.is_dir()])
+    using = scan.of(wt.path) if wt is not None else ()
     if args.json:
         payload = state.to_json(wt.path if wt else None)
+        payload["processes"] = [wire_object(u) for u in using]
         payload["problems"] = [
             {
                 "path": str(p.path),
@@ -111,6 +118,10 @@ def _cmd_status(args: argparse.Namespace) -> int:
             print(f"{folder} is not inside a worktree of {state.repository.common_dir}")
         else:
             print(describe_worktree(wt))
+        for use in using:
+            print(f"  process: {describe_process(use)}")
+        if scan.note and wt is not None:
+            print(f"  note: {scan.note}")
         for p in problems:
             print(f"  {p.severity}: {printable(p.message)}")
     broken = wt is not None and wt.broken is not None
@@ -304,6 +315,7 @@ def _cmd_merge(args: argparse.Namespace) -> int:
         args.worktree,
         remove=args.remove,
         abort=args.abort,
+        kill=args.kill,
         settings=_lifecycle_settings(),
     )
     if args.json:
@@ -329,6 +341,7 @@ def _cmd_remove(args: argparse.Namespace) -> int:
         force=args.force,
         delete_branch=args.delete_branch,
         dry_run=args.dry_run,
+        kill=args.kill,
         settings=_lifecycle_settings(),
     )
     if args.json:
@@ -337,6 +350,10 @@ def _cmd_remove(args: argparse.Namespace) -> int:
         print(result.message)
         if result.dry_run and result.would_back_up:
             print("would back up: " + ", ".join(result.would_back_up))
+        if result.dry_run and result.processes:
+            print("processes using it (--kill ends them):")
+            for use in result.processes:
+                print(f"  {describe_process(use)}")
         if result.restore_command:
             print(f"restore with:\n  {result.restore_command}")
     for problem in result.problems:

@@ -161,13 +161,19 @@ def build_parser() -> argparse.ArgumentParser:
         "base branch checked out. Refused, with nothing changed: the base worktree has "
         "uncommitted changes or an operation in progress, WORKTREE has uncommitted work. On "
         "conflicts the merge is left in progress (exit 2, the files are listed): resolve and "
-        "commit, or run again with --abort.",
+        "commit, or run again with --abort. With --remove, processes using WORKTREE make it "
+        "refuse before merging unless --kill.",
     )
     p.add_argument("worktree", metavar="WORKTREE", help=wt_help)
     p.add_argument(
         "--remove", action="store_true", help="after a clean merge, remove it and its branch"
     )
     p.add_argument("--abort", action="store_true", help="abort a merge of it left in progress")
+    p.add_argument(
+        "--kill",
+        action="store_true",
+        help="with --remove: end the processes using the worktree (SIGTERM, then SIGKILL)",
+    )
     p.add_argument("--json", action="store_true", help="print the result object")
     p.set_defaults(handler=_cmd_merge)
 
@@ -184,8 +190,11 @@ def build_parser() -> argparse.ArgumentParser:
         "prints the command that restores it (`wtls restore REF`). Ignored files are not kept. "
         "A detached HEAD whose commits no branch reaches is saved in a backup ref first. The "
         "folder is renamed aside and checked once more before git deletes it, so a file "
-        "written meanwhile is never lost (the removal is then refused). Exit 2, with what was "
-        "done, when a later step (deleting the branch) fails.",
+        "written meanwhile is never lost (the removal is then refused). Also refused while "
+        "processes use the folder (their working directory, an open file or their executable "
+        "is inside; listed with pid and command): stop them, or pass --kill. wtls itself and "
+        "the shell it runs from do not count (the shell is told to cd out). Exit 2, with what "
+        "was done, when a later step (deleting the branch) fails.",
     )
     p.add_argument("worktree", metavar="WORKTREE", help=wt_help)
     p.add_argument(
@@ -195,6 +204,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--delete-branch",
         action="store_true",
         help="delete the branch even if not merged (its tip is kept in a backup ref)",
+    )
+    p.add_argument(
+        "--kill",
+        action="store_true",
+        help="end the processes using it first (SIGTERM, 5 s, SIGKILL), then remove it",
     )
     p.add_argument("--dry-run", action="store_true", help="say what would happen, change nothing")
     p.add_argument("--json", action="store_true", help="print the result object")

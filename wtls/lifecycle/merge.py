@@ -15,6 +15,8 @@ from wtls.lifecycle.common import (
 )
 from wtls.lifecycle.removal import (
     _remove_locked,
+    _scan_for,
+    refuse_if_busy,
 )
 from wtls.lifecycle.results import (
     LifecycleSettings,
@@ -61,6 +63,7 @@ def merge_back(
     remove: bool = False,
     delete_branch: bool | None = None,
     abort: bool = False,
+    kill: bool = False,
     settings: LifecycleSettings | None = None,
 ) -> MergeResult:
     """Merge a worktree's branch into the base branch, in the base branch's worktree.
@@ -69,7 +72,9 @@ def merge_back(
     operation in progress, or the merged worktree has uncommitted work the merge would leave
     behind. On conflicts the merge is left in progress (the editor shows the markers) and
     ``conflicts`` names the files; ``abort=True`` aborts it. With ``remove`` a clean merge is
-    followed by removing the worktree and (unless ``delete_branch`` is False) its branch.
+    followed by removing the worktree and (unless ``delete_branch`` is False) its branch;
+    processes using the worktree make it refuse before merging, unless ``kill`` (they are then
+    ended after the merge, before the removal: see :func:`wtls.lifecycle.removal.remove`).
     """
     settings = settings or LifecycleSettings()
     start_dir = _start_dir(start)
@@ -134,6 +139,8 @@ def merge_back(
                 + (f" ({target.lock_reason})" if target.lock_reason else "")
                 + ": unlock it, or merge without --remove"
             )
+        if remove:
+            refuse_if_busy(_scan_for(state, target), target, kill=kill)
         before = base_wt.head
         name = _merge_name(base_wt.path, branch)
         try:
@@ -181,6 +188,7 @@ def merge_back(
                     delete_branch=False,
                     keep_branch=delete_branch is False,
                     dry_run=False,
+                    kill=kill,
                 )
                 removed, deleted = outcome.removed, outcome.branch_deleted
                 if removed:

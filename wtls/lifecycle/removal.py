@@ -42,8 +42,11 @@ from wtls.lifecycle.results import (
     RemoveResult,
 )
 from wtls.links import absolute
+from wtls.processes import ProcessScan, ProcessUse, blockers, describe, stop
+from wtls.processes import scan as scan_processes
 from wtls.worktrees import (
     Repository,
+    RepositoryState,
     WorktreeState,
     discover,
     read_gitfile,
@@ -357,6 +360,73 @@ def _check_removable(
     return inspection, losses
 
 
+#: Seconds a process gets between SIGTERM and SIGKILL (``--kill``).
+KILL_GRACE = 5.0
+
+
+def _scan_for(state: RepositoryState, target: WorktreeState) -> ProcessScan:
+    """Scan every worktree folder at once, so a nested worktree's processes stay its own."""
+    return scan_processes([w.path for w in state.worktrees if w.path.is_dir()] + [target.path])
+
+
+def _busy_text(path: Path, busy: Sequence[ProcessUse]) -> str:
+    listed = "; ".join(describe(u) for u in busy[:10]) + (" …" if len(busy) > 10 else "")
+    many = len(busy) != 1
+    return f"{len(busy)} process{'es' * many} still use{'' if many else 's'} {path}: {listed}"
+
+
+def refuse_if_busy(scan: ProcessScan, target: WorktreeState, *, kill: bool) -> None:
+    """Refuse a removal while processes use the folder (unless ``kill`` may end them all)."""
+    busy = blockers(scan, target.path)
+    if not busy:
+        return
+    if not kill:
+        raise Refused(
+            f"{_busy_text(target.path, busy)}. Stop them, or pass --kill to end them "
+            "(SIGTERM, then SIGKILL) before removing it; nothing was removed"
+        )
+    own = [u for u in busy if u in scan.ancestors_of(target.path)]
+    if own:
+        raise Refused(
+            f"{_busy_text(target.path, own)}: wtls itself runs inside "
+            f"{'it' if len(own) == 1 else 'them'}, so it will not end "
+            f"{'it' if len(own) == 1 else 'them'}. Run wtls from outside the worktree; "
+            "nothing was removed"
+        )
+
+
+def stop_processes(
+    scan: ProcessScan, state: RepositoryState, target: WorktreeState
+) -> tuple[ProcessUse, ...]:
+    """End the processes using ``target`` and check that none is left; what was ended."""
+    busy = blockers(scan, target.path)
+    if not busy:
+        return ()
+    failed = stop(busy, scan.starts, grace=KILL_GRACE)
+    if failed:
+        listed = ", ".join(f"pid {pid} ({why})" for pid, why in failed.items())
+        raise Refused(
+            f"could not end every process using {target.path}: {listed}; nothing was removed"
+        )
+    again = blockers(_scan_for(state, target), target.path)
+    if again:
+        raise Refused(
+            f"{_busy_text(target.path, again)} (started after the others were ended); "
+            "nothing was removed"
+        )
+    return busy
+
+
+def _shell_notes(scan: ProcessScan, target: WorktreeState, *, future: bool) -> list[str]:
+    shells = [u for u in scan.ancestors_of(target.path) if u.reason == "cwd"]
+    return [
+        f"pid {u.pid} ({u.command}), which runs wtls, "
+        + ("would be" if future else "is")
+        + " left in a deleted folder: `cd` out of it"
+        for u in shells
+    ]
+
+
 def _remove_locked(
     repository: Repository,
     settings: LifecycleSettings,
@@ -367,6 +437,7 @@ def _remove_locked(
     delete_branch: bool,
     keep_branch: bool,
     dry_run: bool,
+    kill: bool = False,
 ) -> RemoveResult:
     recoveries = [] if dry_run else recover_interrupted_removals(repository.common_dir)
     recovered = [r.note for r in recoveries]
@@ -419,11 +490,21 @@ def _remove_locked(
     merged = target.base is not None and target.base.merged
     delete = branch is not None and branch != base and not keep_branch and (merged or delete_branch)
     inspection, losses = _check_removable(target, repository, force)
+    scan = _scan_for(state, target)
+    busy = blockers(scan, target.path)
     orphaned = (
         branch is None and target.head is not None and unreachable_commits(run_dir, target.head)
     )
     if dry_run:
+        seen = [
+            f"{len(busy)} process{'es' * (len(busy) != 1)} use it (--kill ends them)"
+            if busy
+            else None,
+            scan.note,
+            *_shell_notes(scan, target, future=True),
+        ]
         return RemoveResult(
+            processes=busy,
             path=target.path,
             branch=branch,
             removed=False,
@@ -434,7 +515,8 @@ def _remove_locked(
             message=f"would remove {target.path}"
             + (" after backing up its changes" if losses else "")
             + (" after saving its detached commits in a backup ref" if orphaned else "")
-            + (f" and delete branch {branch}" if delete else ""),
+            + (f" and delete branch {branch}" if delete else "")
+            + "".join(f"; {n}" for n in seen if n),
         )
     if delete and (repository.common_dir / "packed-refs.lock").exists():
         # Deleting the branch needs this lock: say "busy" now, while nothing has changed.
@@ -445,6 +527,15 @@ def _remove_locked(
             "process is updating refs",
             run_dir,
         )
+    refuse_if_busy(scan, target, kill=kill)
+    stopped = stop_processes(scan, state, target) if kill else ()
+    if stopped:
+        # What they did on SIGTERM (saved a file, left a lock) is read again: a process ended
+        # by --kill never takes work with it.
+        try:
+            inspection, losses = _check_removable(target, repository, force)
+        except Refused as exc:
+            raise Refused(f"ended {_pids(stopped)}, then: {exc}") from exc
     label = _backup_label(target)
     backup: Backup | None = None
     made_refs: list[str] = []
@@ -514,7 +605,12 @@ def _remove_locked(
     restore = _restore_command(
         run_dir, target, backup, head_ref, branch if deleted else None, branch_ref
     )
-    notes = [*recovered, f"removed {target.path}", *late_notes]
+    notes = [*recovered]
+    if stopped:
+        notes.append(f"ended {_pids(stopped)}")
+    notes += [f"removed {target.path}", *late_notes, *_shell_notes(scan, target, future=False)]
+    if scan.note:
+        notes.append(scan.note)
     if backup is not None:
         notes.append(f"its uncommitted work is saved in {backup.ref}")
     if head_ref is not None:
@@ -537,7 +633,13 @@ def _remove_locked(
         nested_saved=backup.nested if backup else (),
         message="; ".join(notes),
         problems=tuple(problems),
+        processes=stopped,
     )
+
+
+def _pids(uses: Sequence[ProcessUse]) -> str:
+    pids = list(dict.fromkeys(u.pid for u in uses))
+    return f"process{'es' * (len(pids) != 1)} " + ", ".join(map(str, pids))
 
 
 def wtls_command() -> str:
@@ -576,6 +678,7 @@ def remove(
     force: bool = False,
     delete_branch: bool = False,
     dry_run: bool = False,
+    kill: bool = False,
     settings: LifecycleSettings | None = None,
 ) -> RemoveResult:
     """Remove a worktree safely.
@@ -586,6 +689,11 @@ def remove(
     when it is merged into base (squash and rebase merges count), or on request
     (``delete_branch``; its tip is then kept in a backup ref). ``dry_run`` checks everything and
     says what would happen without changing anything.
+
+    Refused while processes use the folder (their working directory, an open file or their
+    executable lies inside: :mod:`wtls.processes`); ``kill`` ends them first (SIGTERM, then
+    SIGKILL after :data:`KILL_GRACE` seconds), checks they are gone, reads the folder again and
+    only then removes it.
     """
     settings = settings or LifecycleSettings()
     start_dir = _start_dir(start)
@@ -600,4 +708,5 @@ def remove(
             delete_branch=delete_branch,
             keep_branch=False,
             dry_run=dry_run,
+            kill=kill,
         )

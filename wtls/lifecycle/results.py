@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from wtls.processes import ProcessUse
 from wtls.wire import wire_object
 
 WTLS_DIR = ".wtls"
@@ -200,6 +201,9 @@ class RemoveResult:
     message: str = ""
     #: Steps after the removal that failed (the removal itself happened); empty if none.
     problems: tuple[str, ...] = ()
+    #: Dry run: the processes that use the folder (a removal needs ``kill``); otherwise the
+    #: processes ``kill`` ended.
+    processes: tuple[ProcessUse, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """``{removed, backupRef, restoreCommand, branchDeleted, wouldBackUp}`` plus context."""

@@ -15,8 +15,9 @@ branch name; relative paths are relative to that folder.
   option counts. ``open`` runs the ``openCommand`` setting (for clients other than VS Code,
   which opens ``uri`` in a new window itself).
 * ``wtls.validateName {name, base?, path?}`` never fails on a bad name: it answers ``ok: false``.
-* ``wtls.open {worktree?, open?}``, ``wtls.merge {worktree, remove?, deleteBranch?, abort?}``,
-  ``wtls.remove {worktree, force?, deleteBranch?, dryRun?}``, ``wtls.prune {dryRun?}``,
+* ``wtls.open {worktree?, open?}``,
+  ``wtls.merge {worktree, remove?, deleteBranch?, abort?, kill?}``,
+  ``wtls.remove {worktree, force?, deleteBranch?, dryRun?, kill?}``, ``wtls.prune {dryRun?}``,
   ``wtls.lock {worktree, reason?}``, ``wtls.unlock {worktree}``.
 """
 
@@ -218,6 +219,7 @@ def register(server: Server) -> None:
                 remove=arg_bool(args, "remove"),
                 delete_branch=_optional_bool(args, "deleteBranch"),
                 abort=arg_bool(args, "abort"),
+                kill=arg_bool(args, "kill"),
                 settings=lifecycle_settings(ls),
             ),
         )
@@ -242,6 +244,7 @@ def register(server: Server) -> None:
                 force=arg_bool(args, "force"),
                 delete_branch=arg_bool(args, "deleteBranch"),
                 dry_run=arg_bool(args, "dryRun"),
+                kill=arg_bool(args, "kill"),
                 settings=lifecycle_settings(ls),
             ),
         )
