@@ -6,6 +6,7 @@ clone shares the recipe). ``.wtls.toml``::
     copy = [".env", "config/local.json"]   # ignored files a new worktree needs (gitignore syntax)
     ports = ["PORT", "DB_PORT"]            # a free, stable number per worktree for each name
     setup = ["npm ci"]                     # run in a new worktree, only when trusted
+    teardown = ["docker compose down"]     # run before a worktree is removed, only when trusted
 
 ``.worktreeinclude`` is the convention other agent tools already use: gitignore-syntax patterns
 of ignored files to copy into a new worktree. Its patterns are added to ``copy``.
@@ -33,7 +34,7 @@ from wtls.safety import UnsafeFile, read_small_file
 CONFIG_NAME = ".wtls.toml"
 INCLUDE_NAME = ".worktreeinclude"
 
-_KNOWN_KEYS = ("copy", "ports", "setup")
+_KNOWN_KEYS = ("copy", "ports", "setup", "teardown")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -47,6 +48,8 @@ class ProjectConfig:
     ports: tuple[str, ...] = ()
     #: Setup commands, each already split into an argument list (never run through a shell).
     setup: tuple[tuple[str, ...], ...] = ()
+    #: Teardown commands, run before the worktree is removed (same form and trust as ``setup``).
+    teardown: tuple[tuple[str, ...], ...] = ()
     #: The files the recipe came from (for messages).
     sources: tuple[Path, ...] = ()
 
@@ -57,25 +60,25 @@ def _string_list(value: Any, key: str, path: Path) -> list[str]:
     return list(value)
 
 
-def _parse_setup(value: Any, path: Path) -> tuple[tuple[str, ...], ...]:
+def _parse_setup(value: Any, path: Path, key: str = "setup") -> tuple[tuple[str, ...], ...]:
     """``setup`` entries: a string (split like a shell would, no shell run) or an argv list."""
     if not isinstance(value, list):
-        raise Refused(f"{path}: `setup` must be a list of commands, got {value!r}")
+        raise Refused(f"{path}: `{key}` must be a list of commands, got {value!r}")
     commands: list[tuple[str, ...]] = []
     for item in value:
         if isinstance(item, str):
             try:
                 argv = shlex.split(item)
             except ValueError as exc:
-                raise Refused(f"{path}: setup command {item!r} cannot be split: {exc}") from exc
+                raise Refused(f"{path}: {key} command {item!r} cannot be split: {exc}") from exc
         elif isinstance(item, list) and all(isinstance(v, str) for v in item):
             argv = list(item)
         else:
             raise Refused(
-                f"{path}: each setup command must be a string or a list of strings, got {item!r}"
+                f"{path}: each {key} command must be a string or a list of strings, got {item!r}"
             )
         if not argv:
-            raise Refused(f"{path}: empty setup command in `setup`")
+            raise Refused(f"{path}: empty {key} command in `{key}`")
         commands.append(tuple(argv))
     return tuple(commands)
 
@@ -156,9 +159,14 @@ def load_project_config(root: Path) -> ProjectConfig:
     if len(set(ports)) != len(ports):
         raise Refused(f"{path}: a port name appears twice in `ports`")
     setup = _parse_setup(data.get("setup", []), path)
+    teardown = _parse_setup(data.get("teardown", []), path, "teardown")
     include = read_include_file(root)
     if include:
         sources.append(root / INCLUDE_NAME)
     return ProjectConfig(
-        copy=(*copy, *include), ports=tuple(ports), setup=setup, sources=tuple(sources)
+        copy=(*copy, *include),
+        ports=tuple(ports),
+        setup=setup,
+        teardown=teardown,
+        sources=tuple(sources),
     )

@@ -430,6 +430,7 @@ async function removeWorktree({ client, store }: Deps, arg: unknown): Promise<vo
             force,
             deleteBranch: choice === removeAndDelete,
             kill,
+            trusted: vscode.workspace.isTrusted,
             announce: false,
         } satisfies RemoveArgs),
     );

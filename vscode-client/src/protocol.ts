@@ -278,6 +278,8 @@ export interface MergeArgs extends RepositoryArg, AnnounceArg {
     abort?: boolean;
     /** With `remove`: end the processes using the worktree first. */
     kill?: boolean;
+    /** With `remove`: whether its teardown may run (default: the server's workspace trust). */
+    trusted?: boolean;
 }
 
 export interface MergeResult {
@@ -303,6 +305,8 @@ export interface RemoveArgs extends RepositoryArg, AnnounceArg {
     dryRun?: boolean;
     /** End the processes using the worktree first (SIGTERM, then SIGKILL). */
     kill?: boolean;
+    /** Whether its `.wtls.toml` teardown may run (default: the workspace trust the server got). */
+    trusted?: boolean;
 }
 
 /** A process tied to a worktree folder. */
@@ -334,6 +338,8 @@ export interface RemoveResult {
     needsForce?: boolean;
     /** Dry run: the processes using it (a removal needs `kill`); else the ones `kill` ended. */
     processes?: ProcessUse[];
+    /** The `.wtls.toml` teardown commands: run, skipped (untrusted, dry run) or none. */
+    teardown?: SetupResult;
     dryRun?: boolean;
     path?: string;
     branch?: string | null;

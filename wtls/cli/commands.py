@@ -316,6 +316,8 @@ def _cmd_merge(args: argparse.Namespace) -> int:
         remove=args.remove,
         abort=args.abort,
         kill=args.kill,
+        trusted=args.trust,
+        on_output=say_error,
         settings=_lifecycle_settings(),
     )
     if args.json:
@@ -342,6 +344,8 @@ def _cmd_remove(args: argparse.Namespace) -> int:
         delete_branch=args.delete_branch,
         dry_run=args.dry_run,
         kill=args.kill,
+        trusted=args.trust,
+        on_output=say_error,
         settings=_lifecycle_settings(),
     )
     if args.json:
@@ -350,6 +354,8 @@ def _cmd_remove(args: argparse.Namespace) -> int:
         print(result.message)
         if result.dry_run and result.would_back_up:
             print("would back up: " + ", ".join(result.would_back_up))
+        if result.dry_run and result.teardown.skipped:
+            print(printable(result.teardown.skipped))
         if result.dry_run and result.processes:
             print("processes using it (--kill ends them):")
             for use in result.processes:

@@ -174,6 +174,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with --remove: end the processes using the worktree (SIGTERM, then SIGKILL)",
     )
+    p.add_argument(
+        "--trust",
+        action="store_true",
+        help="with --remove: run the worktree's .wtls.toml teardown commands first",
+    )
     p.add_argument("--json", action="store_true", help="print the result object")
     p.set_defaults(handler=_cmd_merge)
 
@@ -193,8 +198,10 @@ def build_parser() -> argparse.ArgumentParser:
         "written meanwhile is never lost (the removal is then refused). Also refused while "
         "processes use the folder (their working directory, an open file or their executable "
         "is inside; listed with pid and command): stop them, or pass --kill. wtls itself and "
-        "the shell it runs from do not count (the shell is told to cd out). Exit 2, with what "
-        "was done, when a later step (deleting the branch) fails.",
+        "the shell it runs from do not count (the shell is told to cd out). With --trust, the "
+        "worktree's .wtls.toml `teardown` commands run first (without it they are skipped and "
+        "it says so); a failing one stops the removal, nothing removed, unless --force. "
+        "Exit 2, with what was done, when a later step (deleting the branch) fails.",
     )
     p.add_argument("worktree", metavar="WORKTREE", help=wt_help)
     p.add_argument(
@@ -209,6 +216,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--kill",
         action="store_true",
         help="end the processes using it first (SIGTERM, 5 s, SIGKILL), then remove it",
+    )
+    p.add_argument(
+        "--trust",
+        action="store_true",
+        help="run its .wtls.toml teardown commands first (skipped without it)",
     )
     p.add_argument("--dry-run", action="store_true", help="say what would happen, change nothing")
     p.add_argument("--json", action="store_true", help="print the result object")

@@ -19,6 +19,7 @@ from wtls.lifecycle.removal import (
     refuse_if_busy,
 )
 from wtls.lifecycle.results import (
+    Callback,
     LifecycleSettings,
     MergeResult,
 )
@@ -64,6 +65,8 @@ def merge_back(
     delete_branch: bool | None = None,
     abort: bool = False,
     kill: bool = False,
+    trusted: bool = False,
+    on_output: Callback = None,
     settings: LifecycleSettings | None = None,
 ) -> MergeResult:
     """Merge a worktree's branch into the base branch, in the base branch's worktree.
@@ -189,6 +192,8 @@ def merge_back(
                     keep_branch=delete_branch is False,
                     dry_run=False,
                     kill=kill,
+                    trusted=trusted,
+                    on_output=on_output,
                 )
                 removed, deleted = outcome.removed, outcome.branch_deleted
                 if removed:
@@ -197,6 +202,10 @@ def merge_back(
                     )
                     if outcome.backup_ref:
                         message += f" ({outcome.message})"
+                    if outcome.teardown.skipped:
+                        message += f"; {outcome.teardown.skipped}: pass --trust to run it"
+                    elif outcome.teardown.ran:
+                        message += "; ran its teardown"
                     problems += [f"merged and removed, but {p}" for p in outcome.problems]
                 else:
                     problems += [

@@ -34,16 +34,22 @@ from wtls.lifecycle.common import (
     _start_dir,
     resolve_worktree,
 )
+from wtls.lifecycle.files import read_ports
 from wtls.lifecycle.names import (
     slugify,
 )
 from wtls.lifecycle.results import (
+    Callback,
+    CommandRun,
     LifecycleSettings,
     RemoveResult,
+    SetupResult,
 )
+from wtls.lifecycle.setup import _commands_text, _setup_env, run_setup
 from wtls.links import absolute
 from wtls.processes import ProcessScan, ProcessUse, blockers, describe, stop
 from wtls.processes import scan as scan_processes
+from wtls.project_config import load_project_config
 from wtls.worktrees import (
     Repository,
     RepositoryState,
@@ -427,6 +433,26 @@ def _shell_notes(scan: ProcessScan, target: WorktreeState, *, future: bool) -> l
     ]
 
 
+def _teardown_commands(target: WorktreeState, force: bool) -> tuple[tuple[str, ...], ...]:
+    """The ``teardown`` of the worktree's own ``.wtls.toml``; a bad file refuses unless forced."""
+    try:
+        return load_project_config(target.path).teardown
+    except Refused as exc:
+        if force:
+            return ()
+        raise Refused(
+            f"{exc}; wtls cannot tell what its teardown is. Fix the file, or pass --force to "
+            "remove it without a teardown; nothing was removed"
+        ) from exc
+
+
+def _skipped_teardown(commands: Sequence[Sequence[str]], why: str) -> SetupResult:
+    return SetupResult(
+        skipped=f"{why} ({_commands_text(commands)})",
+        commands=tuple(CommandRun(command=shlex.join(c), exit_code=None) for c in commands),
+    )
+
+
 def _remove_locked(
     repository: Repository,
     settings: LifecycleSettings,
@@ -438,6 +464,8 @@ def _remove_locked(
     keep_branch: bool,
     dry_run: bool,
     kill: bool = False,
+    trusted: bool = False,
+    on_output: Callback = None,
 ) -> RemoveResult:
     recoveries = [] if dry_run else recover_interrupted_removals(repository.common_dir)
     recovered = [r.note for r in recoveries]
@@ -490,6 +518,7 @@ def _remove_locked(
     merged = target.base is not None and target.base.merged
     delete = branch is not None and branch != base and not keep_branch and (merged or delete_branch)
     inspection, losses = _check_removable(target, repository, force)
+    teardown_commands = _teardown_commands(target, force)
     scan = _scan_for(state, target)
     busy = blockers(scan, target.path)
     orphaned = (
@@ -505,6 +534,14 @@ def _remove_locked(
         ]
         return RemoveResult(
             processes=busy,
+            teardown=_skipped_teardown(
+                teardown_commands,
+                "dry run: would run its teardown"
+                if trusted
+                else "the workspace is not trusted: its teardown would not run",
+            )
+            if teardown_commands
+            else SetupResult(),
             path=target.path,
             branch=branch,
             removed=False,
@@ -527,18 +564,45 @@ def _remove_locked(
             "process is updating refs",
             run_dir,
         )
+    label = _backup_label(target)
+    made_refs: list[str] = []
+    teardown = SetupResult()
+    early_backup: Backup | None = None
+    if teardown_commands and not trusted:
+        teardown = _skipped_teardown(
+            teardown_commands, "the workspace is not trusted: its teardown was not run"
+        )
+    elif teardown_commands:
+        if losses:
+            # Forced: the work is saved before a teardown command can touch it.
+            early_backup = save_backup(inspection, run_dir, label, branch)
+            made_refs.append(early_backup.ref)
+        teardown = run_setup(
+            target.path,
+            teardown_commands,
+            env=_setup_env(target.path, branch, read_ports(target.path)),
+            on_output=on_output,
+            timeout=settings.setup_timeout,
+            kind="teardown",
+        )
+        if not teardown.ok and not force:
+            raise Refused(
+                f"{teardown.message} Nothing was removed: fix it, or pass --force to remove "
+                "it anyway"
+            )
+        scan = _scan_for(state, target)  # the teardown may have stopped some
     refuse_if_busy(scan, target, kill=kill)
     stopped = stop_processes(scan, state, target) if kill else ()
-    if stopped:
-        # What they did on SIGTERM (saved a file, left a lock) is read again: a process ended
-        # by --kill never takes work with it.
+    if stopped or teardown.ran:
+        # What they did (saved a file as they stopped, a teardown's leftovers) is read again:
+        # neither a process ended by --kill nor a teardown takes work with it.
         try:
             inspection, losses = _check_removable(target, repository, force)
         except Refused as exc:
-            raise Refused(f"ended {_pids(stopped)}, then: {exc}") from exc
-    label = _backup_label(target)
+            did = [f"ended {_pids(stopped)}"] if stopped else []
+            did += ["its teardown ran"] if teardown.ran else []
+            raise Refused(f"{' and '.join(did)}, then: {exc}") from exc
     backup: Backup | None = None
-    made_refs: list[str] = []
     late_notes: list[str] = []
     for attempt in range(3):
         try:
@@ -606,6 +670,16 @@ def _remove_locked(
         run_dir, target, backup, head_ref, branch if deleted else None, branch_ref
     )
     notes = [*recovered]
+    if teardown.ran:
+        notes.append(
+            f"ran its teardown ({len(teardown.commands)} command(s))"
+            if teardown.ok
+            else f"its teardown failed ({teardown.message}); removed anyway (--force)"
+        )
+    elif teardown.skipped:
+        notes.append(f"{teardown.skipped}; pass --trust to run it")
+    if early_backup is not None:
+        notes.append(f"its work as it was before the teardown is saved in {early_backup.ref}")
     if stopped:
         notes.append(f"ended {_pids(stopped)}")
     notes += [f"removed {target.path}", *late_notes, *_shell_notes(scan, target, future=False)]
@@ -634,6 +708,7 @@ def _remove_locked(
         message="; ".join(notes),
         problems=tuple(problems),
         processes=stopped,
+        teardown=teardown,
     )
 
 
@@ -679,6 +754,8 @@ def remove(
     delete_branch: bool = False,
     dry_run: bool = False,
     kill: bool = False,
+    trusted: bool = False,
+    on_output: Callback = None,
     settings: LifecycleSettings | None = None,
 ) -> RemoveResult:
     """Remove a worktree safely.
@@ -694,6 +771,10 @@ def remove(
     executable lies inside: :mod:`wtls.processes`); ``kill`` ends them first (SIGTERM, then
     SIGKILL after :data:`KILL_GRACE` seconds), checks they are gone, reads the folder again and
     only then removes it.
+
+    The worktree's own ``.wtls.toml`` ``teardown`` commands run before the removal, only when
+    ``trusted`` (else they are skipped and the result says so); one that fails stops the
+    removal with nothing removed, unless ``force``. Their output goes to ``on_output``.
     """
     settings = settings or LifecycleSettings()
     start_dir = _start_dir(start)
@@ -709,4 +790,6 @@ def remove(
             keep_branch=False,
             dry_run=dry_run,
             kill=kill,
+            trusted=trusted,
+            on_output=on_output,
         )

@@ -204,6 +204,8 @@ class RemoveResult:
     #: Dry run: the processes that use the folder (a removal needs ``kill``); otherwise the
     #: processes ``kill`` ended.
     processes: tuple[ProcessUse, ...] = ()
+    #: The ``.wtls.toml`` ``teardown`` commands: run, skipped (untrusted; a dry run) or none.
+    teardown: SetupResult = field(default_factory=SetupResult)
 
     def to_json(self) -> dict[str, Any]:
         """``{removed, backupRef, restoreCommand, branchDeleted, wouldBackUp}`` plus context."""

@@ -16,8 +16,9 @@ branch name; relative paths are relative to that folder.
   which opens ``uri`` in a new window itself).
 * ``wtls.validateName {name, base?, path?}`` never fails on a bad name: it answers ``ok: false``.
 * ``wtls.open {worktree?, open?}``,
-  ``wtls.merge {worktree, remove?, deleteBranch?, abort?, kill?}``,
-  ``wtls.remove {worktree, force?, deleteBranch?, dryRun?, kill?}``, ``wtls.prune {dryRun?}``,
+  ``wtls.merge {worktree, remove?, deleteBranch?, abort?, kill?, trusted?}``,
+  ``wtls.remove {worktree, force?, deleteBranch?, dryRun?, kill?, trusted?}`` (``trusted`` as
+  for spawn: whether the worktree's ``teardown`` commands may run), ``wtls.prune {dryRun?}``,
   ``wtls.lock {worktree, reason?}``, ``wtls.unlock {worktree}``.
 """
 
@@ -122,6 +123,22 @@ async def _changing(ls: Server, start: Path, work: Callable[[], T]) -> T:
         await ls.refresh(engine)
 
 
+def _trusted(ls: Server, args: dict[str, Any]) -> bool:
+    """The command's own ``trusted`` argument, else the client's workspace trust."""
+    given = _optional_bool(args, "trusted")
+    return ls.trusted if given is None else given
+
+
+def _teardown_output(ls: Server, worktree: str) -> Callable[[str], None]:
+    """Teardown output goes to the output channel (from the worker thread, safely)."""
+    loop = asyncio.get_running_loop()
+
+    def output(line: str) -> None:
+        loop.call_soon_threadsafe(ls.log_message, f"wtls teardown {worktree}: {line}")
+
+    return output
+
+
 def register(server: Server) -> None:
     """Register the lifecycle commands."""
 
@@ -210,6 +227,8 @@ def register(server: Server) -> None:
         """Merge a worktree's branch back into the base branch."""
         worktree = _worktree_arg(args)
         start = start_path(ls, args)
+        trusted = _trusted(ls, args)
+        output = _teardown_output(ls, worktree)
         result = await _changing(
             ls,
             start,
@@ -220,6 +239,8 @@ def register(server: Server) -> None:
                 delete_branch=_optional_bool(args, "deleteBranch"),
                 abort=arg_bool(args, "abort"),
                 kill=arg_bool(args, "kill"),
+                trusted=trusted,
+                on_output=output,
                 settings=lifecycle_settings(ls),
             ),
         )
@@ -235,6 +256,8 @@ def register(server: Server) -> None:
         """Remove a worktree safely (forced: after backing up every change)."""
         worktree = _worktree_arg(args)
         start = start_path(ls, args)
+        trusted = _trusted(ls, args)
+        output = _teardown_output(ls, worktree)
         result = await _changing(
             ls,
             start,
@@ -245,6 +268,8 @@ def register(server: Server) -> None:
                 delete_branch=arg_bool(args, "deleteBranch"),
                 dry_run=arg_bool(args, "dryRun"),
                 kill=arg_bool(args, "kill"),
+                trusted=trusted,
+                on_output=output,
                 settings=lifecycle_settings(ls),
             ),
         )
