@@ -356,6 +356,17 @@ export interface PruneResult {
     recovered?: string[];
 }
 
+/** `wtls.prune` with `merged: true`. */
+export interface PruneMergedResult {
+    /** Worktrees removed (with `dryRun`: that would be), their branches deleted. */
+    removed?: { path: string; branch?: string | null; bytes: number }[];
+    /** Worktrees kept, each with its reason (main, unmerged, dirty, locked, busy…). */
+    kept?: { path: string; reason: string }[];
+    dryRun?: boolean;
+    /** Steps after a removal that failed (the removal happened). */
+    problems?: string[];
+}
+
 export interface LockResult {
     path: string;
     locked?: boolean;

@@ -15,6 +15,7 @@ from wtls.cli.render import (
     EXIT_REFUSED,
     describe_worktree,
     format_table,
+    human_size,
     print_json,
     say_error,
 )
@@ -384,9 +385,44 @@ def _cmd_restore(args: argparse.Namespace) -> int:
     return EXIT_ERROR if result.problems else EXIT_OK
 
 
+def _cmd_prune_merged(args: argparse.Namespace) -> int:
+    from wtls.lifecycle import prune_merged
+
+    result = prune_merged(
+        Path.cwd(),
+        older_than=args.older_than,
+        dry_run=args.dry_run,
+        trusted=args.trust,
+        on_output=say_error,
+        settings=_lifecycle_settings(),
+    )
+    if args.json:
+        print_json(result.to_json())
+    else:
+        verb = "would remove" if result.dry_run else "removed"
+        for item in result.removed:
+            branch = f" and branch {item.branch}" if item.branch else ""
+            print(f"{verb} {item.path}{branch} ({human_size(item.bytes)})")
+        for kept in result.kept:
+            print(f"kept {kept.path}: {printable(kept.reason, keep_newlines=False)}")
+        total = sum(item.bytes for item in result.removed)
+        if result.removed:
+            print(f"{'would reclaim' if result.dry_run else 'reclaimed'} {human_size(total)}")
+        else:
+            print("no merged worktree to remove")
+    for problem in result.problems:
+        say_error(f"wtls: error: {printable(problem)}")
+    return EXIT_ERROR if result.problems else EXIT_OK
+
+
 def _cmd_prune(args: argparse.Namespace) -> int:
     from wtls.lifecycle import prune
 
+    if args.merged:
+        return _cmd_prune_merged(args)
+    if args.older_than is not None or args.trust:
+        say_error("wtls prune: error: --older-than and --trust go with --merged")
+        return EXIT_ERROR
     result = prune(Path.cwd(), dry_run=args.dry_run)
     if args.json:
         print_json(result.to_json())

@@ -32,6 +32,15 @@ from wtls.cli.render import (
 )
 
 
+def _duration(text: str) -> float:
+    from wtls.lifecycle.pruning import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that exits 2 with a one-line hint (its default) and never reads stdin."""
 
@@ -228,13 +237,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "prune",
-        help="forget worktrees whose folders were deleted by hand",
+        help="forget worktrees whose folders were deleted by hand; --merged: remove merged ones",
         description="List the stale worktree records (folders deleted by hand) and forget "
         "them; --dry-run only lists them. Kept, with the reason: locked records, and folders "
         "that were moved by hand (`wtls repair` reattaches those). A detached HEAD with commits "
-        "that no branch reaches is saved under refs/wtls/backup/ before its record goes.",
+        "that no branch reaches is saved under refs/wtls/backup/ before its record goes. "
+        "With --merged, instead: remove every clean worktree whose branch is merged into base "
+        "(merge, fast-forward, squash or rebase) and delete that branch, each through the same "
+        "safe removal as `wtls remove`; kept, each with its reason: the main worktree, "
+        "detached, unmerged, never-committed, locked, dirty and busy (processes use it) ones, "
+        "and with --older-than those whose last commit is newer.",
     )
     p.add_argument("--dry-run", action="store_true", help="only list what would be pruned")
+    p.add_argument(
+        "--merged",
+        action="store_true",
+        help="remove the clean worktrees whose branch is merged into base, and those branches",
+    )
+    p.add_argument(
+        "--older-than",
+        metavar="DURATION",
+        type=_duration,
+        help="with --merged: only those whose last commit is older (e.g. 2w, 36h, 1d12h)",
+    )
+    p.add_argument(
+        "--trust", action="store_true", help="with --merged: run each one's teardown commands"
+    )
     p.add_argument("--json", action="store_true", help="print the result object")
     p.set_defaults(handler=_cmd_prune)
 

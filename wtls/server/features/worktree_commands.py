@@ -18,7 +18,8 @@ branch name; relative paths are relative to that folder.
 * ``wtls.open {worktree?, open?}``,
   ``wtls.merge {worktree, remove?, deleteBranch?, abort?, kill?, trusted?}``,
   ``wtls.remove {worktree, force?, deleteBranch?, dryRun?, kill?, trusted?}`` (``trusted`` as
-  for spawn: whether the worktree's ``teardown`` commands may run), ``wtls.prune {dryRun?}``,
+  for spawn: whether the worktree's ``teardown`` commands may run),
+  ``wtls.prune {dryRun?, merged?, olderThan?, trusted?}``,
   ``wtls.lock {worktree, reason?}``, ``wtls.unlock {worktree}``.
 """
 
@@ -38,7 +39,9 @@ from wtls.lifecycle import (
     lock,
     merge_back,
     open_worktree,
+    parse_duration,
     prune,
+    prune_merged,
     remove,
     spawn,
     unlock,
@@ -137,6 +140,32 @@ def _teardown_output(ls: Server, worktree: str) -> Callable[[str], None]:
         loop.call_soon_threadsafe(ls.log_message, f"wtls teardown {worktree}: {line}")
 
     return output
+
+
+async def _prune_merged(
+    ls: Server, args: dict[str, Any], start: Path, dry_run: bool
+) -> dict[str, Any]:
+    """``wtls.prune {merged: true, olderThan?, dryRun?, trusted?}``."""
+    text = arg_str(args, "olderThan")
+    try:
+        older_than = parse_duration(text) if text is not None else None
+    except ValueError as exc:
+        raise Refused(f"olderThan: {exc}") from exc
+    trusted = _trusted(ls, args)
+    output = _teardown_output(ls, "prune --merged")
+    result = await _changing(
+        ls,
+        start,
+        lambda: prune_merged(
+            start,
+            older_than=older_than,
+            dry_run=dry_run,
+            trusted=trusted,
+            on_output=output,
+            settings=lifecycle_settings(ls),
+        ),
+    )
+    return result.to_json()
 
 
 def register(server: Server) -> None:
@@ -286,6 +315,8 @@ def register(server: Server) -> None:
         """Forget worktrees whose folders were deleted by hand."""
         start = start_path(ls, args)
         dry_run = arg_bool(args, "dryRun")
+        if arg_bool(args, "merged"):
+            return await _prune_merged(ls, args, start, dry_run)
         result = await _changing(ls, start, lambda: prune(start, dry_run=dry_run))
         return result.to_json()
 
