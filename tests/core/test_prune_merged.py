@@ -158,3 +158,20 @@ def test_a_nested_repository_in_an_ignored_folder_keeps_a_merged_worktree(
     reason = {Path(k["path"]): k["reason"] for k in result["kept"]}[wt]
     assert "tasks.json" in reason
     assert (inner / "x").read_text() == "x\n"
+
+
+def test_list_footer_shows_what_prune_merged_would_reclaim(repo: Path, tmp_path: Path) -> None:
+    work(repo, tmp_path, "open")
+    plain = run_wtls(repo, "list")
+    assert plain.returncode == 0, plain.stderr
+    assert "total size" in plain.stdout and "reclaimable" not in plain.stdout
+    work(repo, tmp_path, "done")
+    (tmp_path / "done" / "big.bin").write_bytes(b"x" * 300_000)
+    git(tmp_path / "done", "add", "big.bin")
+    git(tmp_path / "done", "commit", "-q", "-m", "big")
+    git(repo, "merge", "-q", "--no-ff", "-m", "merge", "feature/done")
+    footer = run_wtls(repo, "list").stdout.splitlines()[-1]
+    assert footer.startswith("3 worktrees; base branch: main; total size ")
+    assert "reclaimable (`wtls prune --merged`)" in footer
+    reclaim = footer.split("; ")[-1].split()[0]
+    assert reclaim.endswith("K") and float(reclaim[:-1]) >= 290

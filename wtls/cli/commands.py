@@ -67,7 +67,9 @@ def _cmd_list(args: argparse.Namespace) -> int:
     if args.json:
         print_json(state.to_json(this))
     else:
-        print(format_table(state, this))
+        from wtls.lifecycle import reclaimable_bytes
+
+        print(format_table(state, this, reclaimable_bytes(state)))
     return EXIT_OK
 
 

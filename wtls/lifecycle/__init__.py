@@ -56,6 +56,7 @@ from wtls.lifecycle.pruning import (
     PruneMergedResult,
     parse_duration,
     prune_merged,
+    reclaimable_bytes,
 )
 from wtls.lifecycle.removal import (
     recover_interrupted_removals,
@@ -134,6 +135,7 @@ __all__ = [
     "prune_merged",
     "read_ports",
     "read_spawn_info",
+    "reclaimable_bytes",
     "recover_interrupted_removals",
     "remove",
     "resolve_worktree",

@@ -112,6 +112,17 @@ def _why_kept(state: RepositoryState, wt: WorktreeState) -> str | None:
     return None
 
 
+def reclaimable_bytes(state: RepositoryState) -> int | None:
+    """Bytes of the measured worktrees ``prune --merged`` would take (None: none measured).
+
+    By what ``state`` knows (clean, merged, unlocked...); processes and the removal's deeper
+    checks can still keep one, so this is an upper bound.
+    """
+    if all(w.disk_bytes is None for w in state.worktrees):
+        return None
+    return sum(w.disk_bytes or 0 for w in state.worktrees if _why_kept(state, w) is None)
+
+
 def _age(run_dir: Path, head: str) -> float:
     stamp = run_git(["show", "-s", "--format=%ct", head], run_dir).text
     return max(0.0, time.time() - int(stamp))
