@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -181,3 +182,57 @@ def test_a_bad_wtls_toml_in_the_worktree_refuses_a_plain_removal(
     assert "`teardown` must be a list" in proc.stderr and "--force" in proc.stderr
     assert wt.exists()
     assert git(repo, "worktree", "list").count("\n") == 1
+
+
+#: Ends the process whose pid is in argv[1] and waits until it is gone (or a zombie).
+STOP_PID = (
+    "import os, sys, time\n"
+    "pid = int(open(sys.argv[1]).read())\n"
+    "os.kill(pid, 15)\n"
+    "for _ in range(600):\n"
+    "    try:\n"
+    "        state = open(f'/proc/{pid}/stat').read().rpartition(')')[2].split()[0]\n"
+    "    except OSError:\n"
+    "        break\n"
+    "    if state in ('Z', 'X'):\n"
+    "        break\n"
+    "    time.sleep(0.05)\n"
+)
+
+
+@pytest.mark.skipif(not Path("/proc/self/cwd").exists(), reason="reads /proc (Linux)")
+def test_a_teardown_that_stops_the_dev_server_lets_the_removal_go_ahead(
+    repo: Path, tmp_path: Path
+) -> None:
+    pidfile = tmp_path / "server.pid"
+    recipe(repo, tmp_path / "env.log", [toml_argv(sys.executable, "-c", STOP_PID, str(pidfile))])
+    wt = spawned(repo)
+    server = subprocess.Popen(["sleep", "300"], cwd=wt)
+    try:
+        pidfile.write_text(str(server.pid))
+        untrusted = run_wtls(repo, "remove", "feature/t")
+        assert untrusted.returncode == 1  # no teardown ran: the server still uses it
+        assert f"pid {server.pid} (sleep 300)" in untrusted.stderr
+        proc = run_wtls(repo, "remove", "feature/t", "--trust")
+        assert proc.returncode == 0, proc.stderr
+        assert server.wait(timeout=10) == -15
+        assert not wt.exists()
+    finally:
+        if server.poll() is None:
+            server.kill()
+        server.wait(timeout=30)
+
+
+@pytest.mark.skipif(not Path("/proc/self/cwd").exists(), reason="reads /proc (Linux)")
+def test_a_refusal_after_the_teardown_says_it_ran(repo: Path, tmp_path: Path) -> None:
+    recipe(repo, tmp_path / "env.log")
+    wt = spawned(repo)
+    sleeper = subprocess.Popen(["sleep", "300"], cwd=wt)
+    try:
+        proc = run_wtls(repo, "remove", "feature/t", "--trust")
+        assert proc.returncode == 1
+        assert "its teardown ran, then: 1 process still uses" in proc.stderr
+        assert wt.is_dir()
+    finally:
+        sleeper.kill()
+        sleeper.wait(timeout=30)

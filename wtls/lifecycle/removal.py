@@ -591,17 +591,23 @@ def _remove_locked(
                 "it anyway"
             )
         scan = _scan_for(state, target)  # the teardown may have stopped some
-    refuse_if_busy(scan, target, kill=kill)
-    stopped = stop_processes(scan, state, target) if kill else ()
-    if stopped or teardown.ran:
-        # What they did (saved a file as they stopped, a teardown's leftovers) is read again:
-        # neither a process ended by --kill nor a teardown takes work with it.
-        try:
+    stopped: tuple[ProcessUse, ...] = ()
+    try:
+        refuse_if_busy(scan, target, kill=kill)
+        stopped = stop_processes(scan, state, target) if kill else ()
+        if stopped or teardown.ran:
+            # What they did (saved a file as they stopped, a teardown's leftovers) is read
+            # again: neither a process ended by --kill nor a teardown takes work with it.
             inspection, losses = _check_removable(target, repository, force)
-        except Refused as exc:
-            did = [f"ended {_pids(stopped)}"] if stopped else []
-            did += ["its teardown ran"] if teardown.ran else []
-            raise Refused(f"{' and '.join(did)}, then: {exc}") from exc
+    except Refused as exc:
+        # Say what did happen before the refusal: a teardown ran, processes were ended, the
+        # work was saved before the teardown.
+        did = [f"ended {_pids(stopped)}"] if stopped else []
+        did += ["its teardown ran"] if teardown.ran else []
+        if not did:
+            raise
+        saved = f" (its work is saved in {early_backup.ref})" if early_backup else ""
+        raise Refused(f"{' and '.join(did)}{saved}, then: {exc}") from exc
     backup: Backup | None = None
     late_notes: list[str] = []
     for attempt in range(3):
