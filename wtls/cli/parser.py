@@ -93,7 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="state and problems of the current worktree",
         description="Show the worktree containing PATH (default: the current folder): its "
         "branch, base comparison, changes, and every problem the editor would show "
-        "(detached HEAD, operation in progress, locked, merged, stale entries). Exits 1 when "
+        "(detached HEAD, operation in progress, locked, merged, stale entries) and the "
+        "processes using it (pid, command, what ties it). Exits 1 when "
         "the worktree is broken (see `wtls repair`).",
     )
     p.add_argument(
@@ -102,7 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="any folder or file in the repository (a path or a file:// URI)",
     )
-    p.add_argument("--json", action="store_true", help='the protocol object plus "problems"')
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help='the protocol object plus "problems" and "processes" (those using the worktree)',
+    )
     p.set_defaults(handler=_cmd_status)
 
     p = sub.add_parser(
