@@ -11,10 +11,11 @@ A removal must not pull a folder out from under a dev server, a test runner or a
   cannot tell.
 
 wtls's own process is never counted (the CLI often runs with its working directory inside the
-worktree it removes). Its ancestors (the shell it was started from, an agent that ran it) are
-reported apart, in :attr:`ProcessScan.ancestors`: one whose only tie is its working directory
-does not block a removal (like ``git worktree remove``, it is left in a deleted folder and is
-told to ``cd`` out); one with files open inside does, and is never signalled by :func:`stop`.
+worktree it removes), nor are its children (the git commands a server runs meanwhile). Its
+ancestors (the shell it was started from, an agent that ran it) are reported apart, in
+:attr:`ProcessScan.ancestors`: one whose only tie is its working directory does not block a
+removal (like ``git worktree remove``, it is left in a deleted folder and is told to ``cd``
+out); one with files open inside does, and is never signalled by :func:`stop`.
 
 A path belongs to the deepest folder of the scan that holds it, so a process inside a worktree
 nested in another is that nested worktree's, not the outer one's.
@@ -149,6 +150,22 @@ def _parent_of(pid: int) -> int | None:
         return None
 
 
+def _descends_from(pid: int, ancestor: int) -> bool:
+    """Whether ``ancestor`` is ``pid``'s parent, grandparent, ... (Linux ``/proc``)."""
+    seen: set[int] = set()
+    current: int | None = pid
+    while current is not None and current > 1 and current not in seen:
+        seen.add(current)
+        try:
+            stat = Path(f"/proc/{current}/stat").read_text(encoding="utf-8", errors="replace")
+            current = int(stat.rpartition(")")[2].split()[1])
+        except (OSError, ValueError, IndexError):
+            return False
+        if current == ancestor:
+            return True
+    return False
+
+
 def _proc_command(pid: int) -> str:
     try:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -233,8 +250,8 @@ def _scan_proc(owners: _Owners) -> tuple[list[tuple[Path, ProcessUse]], int, dic
         except OSError:
             uninspected += 1
             continue
-        if not best:
-            continue
+        if not best or _descends_from(pid, me):
+            continue  # wtls's own children: the git commands it runs meanwhile
         command = _proc_command(pid)
         start = _proc_start(pid)
         if start is not None:
