@@ -16,6 +16,7 @@ from wtls.lifecycle.common import (
 from wtls.lifecycle.removal import (
     _remove_locked,
     _scan_for,
+    recover_interrupted_removals,
     refuse_if_busy,
 )
 from wtls.lifecycle.results import (
@@ -83,6 +84,9 @@ def merge_back(
     start_dir = _start_dir(start)
     repository = discover(start_dir)
     with _repo_lock(repository.common_dir):
+        # A removal killed mid-way may have left the worktree renamed aside: put it back
+        # first, or the worktree named here is known only by its aside name below.
+        recovered = [r.note for r in recover_interrupted_removals(repository.common_dir)]
         state = repository_state(repository, settings.base_branch)
         target = resolve_worktree(state, worktree, cwd=start_dir)
         base = state.base_branch
@@ -178,7 +182,7 @@ def merge_back(
         commit = run_git(["rev-parse", "--verify", "HEAD"], base_wt.path).text
         removed = deleted = False
         problems: list[str] = []
-        message = f"merged {branch} into {base} in {base_wt.path}"
+        message = "; ".join([*recovered, f"merged {branch} into {base} in {base_wt.path}"])
         if remove:
             # The merge happened: whatever befalls the removal, the result says so.
             try:
