@@ -31,7 +31,9 @@ from wtls.lifecycle import (
     SetupResult,
     SpawnResult,
 )
+from wtls.lifecycle.pruning import PruneMergedResult
 from wtls.lifecycle.results import KeptRecord, PrunedRecord
+from wtls.processes import ProcessUse
 from wtls.repair import MoveResult
 from wtls.review import ChangedFile, PredictedMerge, WorktreeDiff
 from wtls.review_actions import FileAction, FileAt
@@ -79,6 +81,8 @@ PAYLOADS: dict[str, type[Any]] = {
     "ChangedFile": ChangedFile,
     "FileAt": FileAt,
     "FileAction": FileAction,
+    "PruneMergedResult": PruneMergedResult,
+    "ProcessUse": ProcessUse,
 }
 #: protocol.ts argument interface → the Python class the server reads it as.
 ARGUMENTS: dict[str, type[Any]] = {

@@ -98,6 +98,10 @@ class MergeArgs(RepositoryArgs):
     delete_branch: bool | None = None
     abort: bool = False
     announce: bool = True
+    #: End the processes that use the worktree before removing it (``remove`` only).
+    kill: bool = False
+    #: Whether ``teardown`` of ``.wtls.toml`` may run; None: the workspace's trust decides.
+    trusted: bool | None = None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -109,13 +113,23 @@ class RemoveArgs(RepositoryArgs):
     delete_branch: bool = False
     dry_run: bool = False
     announce: bool = True
+    #: End the processes that use the worktree first (SIGTERM, then SIGKILL).
+    kill: bool = False
+    #: Whether ``teardown`` of ``.wtls.toml`` may run; None: the workspace's trust decides.
+    trusted: bool | None = None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class PruneArgs(RepositoryArgs):
-    """``wtls.prune``."""
+    """``wtls.prune``; with ``merged``, ``wtls prune --merged``."""
 
     dry_run: bool = False
+    #: Remove the clean worktrees whose branch is merged into base (and delete the branches).
+    merged: bool = False
+    #: With ``merged``: only those whose last commit is older than this (``2w``, ``3d12h``).
+    older_than: str | None = None
+    #: With ``merged``: whether ``teardown`` may run; None: the workspace's trust decides.
+    trusted: bool | None = None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -7,6 +7,7 @@ clone shares the recipe). ``.wtls.toml``::
     ports = ["PORT", "DB_PORT"]            # a free, stable number per worktree for each name
     setup = ["npm ci"]                     # run in a new worktree, only when trusted
     test = "python -m unittest"            # `wtls check --test`/`wtls land`, only when trusted
+    teardown = ["docker compose down"]     # run before a worktree is removed, only when trusted
 
 ``.worktreeinclude`` is the convention other agent tools already use: gitignore-syntax patterns
 of ignored files to copy into a new worktree. Its patterns are added to ``copy``.
@@ -34,7 +35,7 @@ from wtls.safety import UnsafeFile, read_small_file
 CONFIG_NAME = ".wtls.toml"
 INCLUDE_NAME = ".worktreeinclude"
 
-_KNOWN_KEYS = ("copy", "ports", "setup", "test")
+_KNOWN_KEYS = ("copy", "ports", "setup", "teardown", "test")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -51,6 +52,8 @@ class ProjectConfig:
     #: The test command(s) of ``wtls check --test``/``wtls land`` (same form as ``setup``; a
     #: single string is one command). Run only when the config is trusted.
     test: tuple[tuple[str, ...], ...] = ()
+    #: Teardown commands, run before the worktree is removed (same form and trust as ``setup``).
+    teardown: tuple[tuple[str, ...], ...] = ()
     #: The files the recipe came from (for messages).
     sources: tuple[Path, ...] = ()
 
@@ -163,6 +166,7 @@ def load_project_config(root: Path) -> ProjectConfig:
         raise Refused(f"{path}: a port name appears twice in `ports`")
     setup = _parse_setup(data.get("setup", []), path)
     test = _parse_setup(data.get("test", []), path, "test")
+    teardown = _parse_setup(data.get("teardown", []), path, "teardown")
     include = read_include_file(root)
     if include:
         sources.append(root / INCLUDE_NAME)
@@ -171,5 +175,6 @@ def load_project_config(root: Path) -> ProjectConfig:
         ports=tuple(ports),
         setup=setup,
         test=test,
+        teardown=teardown,
         sources=tuple(sources),
     )

@@ -451,8 +451,10 @@ async function removeWorktree({ client, store }: Deps, arg: unknown): Promise<vo
         dryRun: true,
     } satisfies RemoveArgs);
     const { message, detail } = removeConfirmation(worktree, dryRun);
-    const remove = 'Remove';
-    const removeAndDelete = 'Remove and Delete Branch';
+    // Processes use it: the buttons say they will be stopped (the server refuses otherwise).
+    const kill = (dryRun.processes ?? []).length > 0;
+    const remove = kill ? 'Stop Processes and Remove' : 'Remove';
+    const removeAndDelete = kill ? 'Stop Processes, Remove and Delete Branch' : 'Remove and Delete Branch';
     const buttons = worktree.branch ? [remove, removeAndDelete] : [remove];
     const choice = await vscode.window.showWarningMessage(
         message,
@@ -469,6 +471,8 @@ async function removeWorktree({ client, store }: Deps, arg: unknown): Promise<vo
             uri,
             force,
             deleteBranch: choice === removeAndDelete,
+            kill,
+            trusted: vscode.workspace.isTrusted,
             announce: false,
         } satisfies RemoveArgs),
     );

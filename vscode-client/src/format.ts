@@ -391,6 +391,14 @@ export function removeConfirmation(w: Worktree, dryRun: RemoveResult): { message
     if (w.locked) {
         parts.push(`It is locked${w.lockReason ? ` (${w.lockReason})` : ''}; removing it unlocks it.`);
     }
+    const processes = dryRun.processes ?? [];
+    if (processes.length > 0) {
+        const shown = processes.slice(0, 10).map((p) => `  • pid ${p.pid} (${p.command}): ${p.reason} ${p.path}`);
+        parts.push(
+            `${plural(processes.length, 'process', 'processes')} still use it; removing it stops ` +
+                `them first (SIGTERM, then SIGKILL):\n${shown.join('\n')}`,
+        );
+    }
     if (dryRun.wouldDeleteBranch && w.branch) {
         parts.push(`Its branch ${w.branch} is merged into the base branch and will be deleted.`);
     } else if (w.branch) {

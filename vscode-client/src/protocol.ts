@@ -518,6 +518,10 @@ export interface MergeArgs extends RepositoryArg, AnnounceArg {
     remove?: boolean;
     deleteBranch?: boolean;
     abort?: boolean;
+    /** With `remove`: end the processes using the worktree first. */
+    kill?: boolean;
+    /** With `remove`: whether its teardown may run (default: the server's workspace trust). */
+    trusted?: boolean;
 }
 
 export interface MergeResult {
@@ -541,6 +545,19 @@ export interface RemoveArgs extends RepositoryArg, AnnounceArg {
     force?: boolean;
     deleteBranch?: boolean;
     dryRun?: boolean;
+    /** End the processes using the worktree first (SIGTERM, then SIGKILL). */
+    kill?: boolean;
+    /** Whether its `.wtls.toml` teardown may run (default: the workspace trust the server got). */
+    trusted?: boolean;
+}
+
+/** A process tied to a worktree folder. */
+export interface ProcessUse {
+    pid: number;
+    command: string;
+    /** `cwd`, `executable` or `open file`. */
+    reason: string;
+    path: string;
 }
 
 export interface RemoveResult {
@@ -561,6 +578,10 @@ export interface RemoveResult {
     wouldDeleteBranch?: boolean;
     /** Dry run: whether the removal needs `force` (work to back up first, or a lock). */
     needsForce?: boolean;
+    /** Dry run: the processes using it (a removal needs `kill`); else the ones `kill` ended. */
+    processes?: ProcessUse[];
+    /** The `.wtls.toml` teardown commands: run, skipped (untrusted, dry run) or none. */
+    teardown?: SetupResult;
     dryRun?: boolean;
     path?: string;
     branch?: string | null;
@@ -569,6 +590,12 @@ export interface RemoveResult {
 
 export interface PruneArgs extends RepositoryArg {
     dryRun?: boolean;
+    /** Remove the clean worktrees whose branch is merged into base (`wtls prune --merged`). */
+    merged?: boolean;
+    /** With `merged`: only those whose last commit is older than this, e.g. `2w`, `3d12h`. */
+    olderThan?: string;
+    /** With `merged`: whether teardown may run (default: the server's workspace trust). */
+    trusted?: boolean;
 }
 
 /** A record forgotten; `backupRef` keeps a detached HEAD's own commits. */
@@ -595,6 +622,17 @@ export interface PruneResult {
     kept?: KeptRecord[];
     /** Folders put back that an interrupted removal had left renamed aside. */
     recovered?: string[];
+}
+
+/** `wtls.prune` with `merged: true`. */
+export interface PruneMergedResult {
+    /** Worktrees removed (with `dryRun`: that would be), their branches deleted. */
+    removed?: { path: string; branch?: string | null; bytes: number }[];
+    /** Worktrees kept, each with its reason (main, unmerged, dirty, locked, busy…). */
+    kept?: { path: string; reason: string }[];
+    dryRun?: boolean;
+    /** Steps after a removal that failed (the removal happened). */
+    problems?: string[];
 }
 
 export interface LockArgs extends RepositoryArg {

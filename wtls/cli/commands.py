@@ -16,11 +16,14 @@ from wtls.cli.render import (
     describe_worktree,
     format_table,
     format_tests,
+    human_size,
     print_json,
     say_error,
 )
 from wtls.errors import Refused
 from wtls.locations import to_path
+from wtls.processes import describe as describe_process
+from wtls.processes import scan as scan_processes
 from wtls.safety import printable
 from wtls.wire import to_wire, wire_object
 from wtls.worktrees import BrokenWorktreeLink, RepositoryState, repository_payload
@@ -68,7 +71,9 @@ def _cmd_list(args: argparse.Namespace) -> int:
     if args.json:
         print_json(wire_object(repository_payload(state, this)))
     else:
-        print(format_table(state, this))
+        from wtls.lifecycle import reclaimable_bytes
+
+        print(format_table(state, this, reclaimable_bytes(state)))
     return EXIT_OK
 
 
@@ -98,8 +103,12 @@ def _cmd_status(args: argparse.Namespace) -> int:
     problems = stale_problems(state)
     if wt is not None:
         problems = worktree_problems(state, wt) + problems
+    # Scanned together, so a process in a worktree nested inside this one stays that one's.
+    scan = scan_processes([w.path for w in state.worktrees if w.path.is_dir()])
+    using = scan.of(wt.path) if wt is not None else ()
     if args.json:
         payload = wire_object(repository_payload(state, wt.path if wt else None))
+        payload["processes"] = [wire_object(u) for u in using]
         payload["problems"] = [
             {
                 "path": str(p.path),
@@ -116,6 +125,10 @@ def _cmd_status(args: argparse.Namespace) -> int:
             print(f"{folder} is not inside a worktree of {state.repository.common_dir}")
         else:
             print(describe_worktree(wt))
+        for use in using:
+            print(f"  process: {describe_process(use)}")
+        if scan.note and wt is not None:
+            print(f"  note: {scan.note}")
         for p in problems:
             print(f"  {p.severity}: {printable(p.message)}")
     broken = wt is not None and wt.broken is not None
@@ -405,6 +418,9 @@ def _cmd_merge(args: argparse.Namespace) -> int:
         args.worktree,
         remove=args.remove,
         abort=args.abort,
+        kill=args.kill,
+        trusted=args.trust,
+        on_output=say_error,
         settings=_lifecycle_settings(),
     )
     if args.json:
@@ -430,6 +446,9 @@ def _cmd_remove(args: argparse.Namespace) -> int:
         force=args.force,
         delete_branch=args.delete_branch,
         dry_run=args.dry_run,
+        kill=args.kill,
+        trusted=args.trust,
+        on_output=say_error,
         settings=_lifecycle_settings(),
     )
     if args.json:
@@ -438,6 +457,12 @@ def _cmd_remove(args: argparse.Namespace) -> int:
         print(result.message)
         if result.dry_run and result.would_back_up:
             print("would back up: " + ", ".join(result.would_back_up))
+        if result.dry_run and result.teardown.skipped:
+            print(printable(result.teardown.skipped))
+        if result.dry_run and result.processes:
+            print("processes using it (--kill ends them):")
+            for use in result.processes:
+                print(f"  {describe_process(use)}")
         if result.restore_command:
             print(f"restore with:\n  {result.restore_command}")
     for problem in result.problems:
@@ -462,9 +487,44 @@ def _cmd_restore(args: argparse.Namespace) -> int:
     return EXIT_ERROR if result.problems else EXIT_OK
 
 
+def _cmd_prune_merged(args: argparse.Namespace) -> int:
+    from wtls.lifecycle import prune_merged
+
+    result = prune_merged(
+        Path.cwd(),
+        older_than=args.older_than,
+        dry_run=args.dry_run,
+        trusted=args.trust,
+        on_output=say_error,
+        settings=_lifecycle_settings(),
+    )
+    if args.json:
+        print_json(wire_object(result))
+    else:
+        verb = "would remove" if result.dry_run else "removed"
+        for item in result.removed:
+            branch = f" and branch {item.branch}" if item.branch else ""
+            print(f"{verb} {item.path}{branch} ({human_size(item.bytes)})")
+        for kept in result.kept:
+            print(f"kept {kept.path}: {printable(kept.reason, keep_newlines=False)}")
+        total = sum(item.bytes for item in result.removed)
+        if result.removed:
+            print(f"{'would reclaim' if result.dry_run else 'reclaimed'} {human_size(total)}")
+        else:
+            print("no merged worktree to remove")
+    for problem in result.problems:
+        say_error(f"wtls: error: {printable(problem)}")
+    return EXIT_ERROR if result.problems else EXIT_OK
+
+
 def _cmd_prune(args: argparse.Namespace) -> int:
     from wtls.lifecycle import prune
 
+    if args.merged:
+        return _cmd_prune_merged(args)
+    if args.older_than is not None or args.trust:
+        say_error("wtls prune: error: --older-than and --trust go with --merged")
+        return EXIT_ERROR
     result = prune(Path.cwd(), dry_run=args.dry_run)
     if args.json:
         print_json(wire_object(result))

@@ -37,6 +37,15 @@ from wtls.cli.render import (
 )
 
 
+def _duration(text: str) -> float:
+    from wtls.lifecycle.pruning import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that exits 2 with a one-line hint (its default) and never reads stdin."""
 
@@ -109,7 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="state and problems of the current worktree",
         description="Show the worktree containing PATH (default: the current folder): its "
         "branch, base comparison, changes, and every problem the editor would show "
-        "(detached HEAD, operation in progress, locked, merged, stale entries). Exits 1 when "
+        "(detached HEAD, operation in progress, locked, merged, stale entries) and the "
+        "processes using it (pid, command, what ties it). Exits 1 when "
         "the worktree is broken (see `wtls repair`).",
     )
     p.add_argument(
@@ -118,7 +128,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="any folder or file in the repository (a path or a file:// URI)",
     )
-    p.add_argument("--json", action="store_true", help='the protocol object plus "problems"')
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help='the protocol object plus "problems" and "processes" (those using the worktree)',
+    )
     p.set_defaults(handler=_cmd_status)
 
     p = sub.add_parser(
@@ -193,13 +207,24 @@ def build_parser() -> argparse.ArgumentParser:
         "base branch checked out. Refused, with nothing changed: the base worktree has "
         "uncommitted changes or an operation in progress, WORKTREE has uncommitted work. On "
         "conflicts the merge is left in progress (exit 2, the files are listed): resolve and "
-        "commit, or run again with --abort.",
+        "commit, or run again with --abort. With --remove, processes using WORKTREE make it "
+        "refuse before merging unless --kill.",
     )
     p.add_argument("worktree", metavar="WORKTREE", help=wt_help)
     p.add_argument(
         "--remove", action="store_true", help="after a clean merge, remove it and its branch"
     )
     p.add_argument("--abort", action="store_true", help="abort a merge of it left in progress")
+    p.add_argument(
+        "--kill",
+        action="store_true",
+        help="with --remove: end the processes using the worktree (SIGTERM, then SIGKILL)",
+    )
+    p.add_argument(
+        "--trust",
+        action="store_true",
+        help="with --remove: run the worktree's .wtls.toml teardown commands first",
+    )
     p.add_argument("--json", action="store_true", help="print the result object")
     p.set_defaults(handler=_cmd_merge)
 
@@ -216,8 +241,13 @@ def build_parser() -> argparse.ArgumentParser:
         "prints the command that restores it (`wtls restore REF`). Ignored files are not kept. "
         "A detached HEAD whose commits no branch reaches is saved in a backup ref first. The "
         "folder is renamed aside and checked once more before git deletes it, so a file "
-        "written meanwhile is never lost (the removal is then refused). Exit 2, with what was "
-        "done, when a later step (deleting the branch) fails.",
+        "written meanwhile is never lost (the removal is then refused). Also refused while "
+        "processes use the folder (their working directory, an open file or their executable "
+        "is inside; listed with pid and command): stop them, or pass --kill. wtls itself and "
+        "the shell it runs from do not count (the shell is told to cd out). With --trust, the "
+        "worktree's .wtls.toml `teardown` commands run first (without it they are skipped and "
+        "it says so); a failing one stops the removal, nothing removed, unless --force. "
+        "Exit 2, with what was done, when a later step (deleting the branch) fails.",
     )
     p.add_argument("worktree", metavar="WORKTREE", help=wt_help)
     p.add_argument(
@@ -228,19 +258,48 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="delete the branch even if not merged (its tip is kept in a backup ref)",
     )
+    p.add_argument(
+        "--kill",
+        action="store_true",
+        help="end the processes using it first (SIGTERM, 5 s, SIGKILL), then remove it",
+    )
+    p.add_argument(
+        "--trust",
+        action="store_true",
+        help="run its .wtls.toml teardown commands first (skipped without it)",
+    )
     p.add_argument("--dry-run", action="store_true", help="say what would happen, change nothing")
     p.add_argument("--json", action="store_true", help="print the result object")
     p.set_defaults(handler=_cmd_remove)
 
     p = sub.add_parser(
         "prune",
-        help="forget worktrees whose folders were deleted by hand",
+        help="forget worktrees whose folders were deleted by hand; --merged: remove merged ones",
         description="List the stale worktree records (folders deleted by hand) and forget "
         "them; --dry-run only lists them. Kept, with the reason: locked records, and folders "
         "that were moved by hand (`wtls repair` reattaches those). A detached HEAD with commits "
-        "that no branch reaches is saved under refs/wtls/backup/ before its record goes.",
+        "that no branch reaches is saved under refs/wtls/backup/ before its record goes. "
+        "With --merged, instead: remove every clean worktree whose branch is merged into base "
+        "(merge, fast-forward, squash or rebase) and delete that branch, each through the same "
+        "safe removal as `wtls remove`; kept, each with its reason: the main worktree, "
+        "detached, unmerged, never-committed, locked, dirty and busy (processes use it) ones, "
+        "and with --older-than those whose last commit is newer.",
     )
     p.add_argument("--dry-run", action="store_true", help="only list what would be pruned")
+    p.add_argument(
+        "--merged",
+        action="store_true",
+        help="remove the clean worktrees whose branch is merged into base, and those branches",
+    )
+    p.add_argument(
+        "--older-than",
+        metavar="DURATION",
+        type=_duration,
+        help="with --merged: only those whose last commit is older (e.g. 2w, 36h, 1d12h)",
+    )
+    p.add_argument(
+        "--trust", action="store_true", help="with --merged: run each one's teardown commands"
+    )
     p.add_argument("--json", action="store_true", help="print the result object")
     p.set_defaults(handler=_cmd_prune)
 

@@ -96,8 +96,8 @@ def human_size(n: int | None) -> str:
     return f"{size:.1f}T"
 
 
-def format_table(state: RepositoryState, this: Path | None) -> str:
-    """The human table of ``wtls list``."""
+def format_table(state: RepositoryState, this: Path | None, reclaimable: int | None = None) -> str:
+    """The human table of ``wtls list`` (``reclaimable``: bytes ``prune --merged`` frees)."""
     rows = [("", "BRANCH", "HEAD", "VS BASE", "CHANGES", "AGENT", "SIZE", "PATH", "NOTES")]
     for wt in state.worktrees:
         branch = wt.branch or ("(bare)" if wt.bare else f"(detached {(wt.head or '')[:7]})")
@@ -128,6 +128,8 @@ def format_table(state: RepositoryState, this: Path | None) -> str:
     footer = f"{n} worktree{'' if n == 1 else 's'}; base branch: {state.base_branch or '(none)'}"
     if any(w.disk_bytes is not None for w in state.worktrees):
         footer += f"; total size {human_size(total)}"
+    if reclaimable:
+        footer += f"; {human_size(reclaimable)} reclaimable (`wtls prune --merged`)"
     return "\n".join([*(line.rstrip() for line in lines), footer])
 
 

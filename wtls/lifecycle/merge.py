@@ -15,9 +15,12 @@ from wtls.lifecycle.common import (
 )
 from wtls.lifecycle.removal import (
     _remove_locked,
+    _scan_for,
     recover_interrupted_removals,
+    refuse_if_busy,
 )
 from wtls.lifecycle.results import (
+    Callback,
     LifecycleSettings,
     MergeResult,
 )
@@ -62,6 +65,9 @@ def merge_back(
     remove: bool = False,
     delete_branch: bool | None = None,
     abort: bool = False,
+    kill: bool = False,
+    trusted: bool = False,
+    on_output: Callback = None,
     settings: LifecycleSettings | None = None,
 ) -> MergeResult:
     """Merge a worktree's branch into the base branch, in the base branch's worktree.
@@ -70,14 +76,16 @@ def merge_back(
     operation in progress, or the merged worktree has uncommitted work the merge would leave
     behind. On conflicts the merge is left in progress (the editor shows the markers) and
     ``conflicts`` names the files; ``abort=True`` aborts it. With ``remove`` a clean merge is
-    followed by removing the worktree and (unless ``delete_branch`` is False) its branch.
+    followed by removing the worktree and (unless ``delete_branch`` is False) its branch;
+    processes using the worktree make it refuse before merging, unless ``kill`` (they are then
+    ended after the merge, before the removal: see :func:`wtls.lifecycle.removal.remove`).
     """
     settings = settings or LifecycleSettings()
     start_dir = _start_dir(start)
     repository = discover(start_dir)
     with _repo_lock(repository.common_dir):
-        # A removal of this worktree killed half-way (say by an earlier `merge --remove`) left
-        # its folder aside: put it back first, so the retry sees the worktree as it is.
+        # A removal killed mid-way may have left the worktree renamed aside: put it back
+        # first, or the worktree named here is known only by its aside name below.
         recovered = [r.note for r in recover_interrupted_removals(repository.common_dir)]
         state = repository_state(repository, settings.base_branch)
         target = resolve_worktree(state, worktree, cwd=start_dir)
@@ -138,6 +146,8 @@ def merge_back(
                 + (f" ({target.lock_reason})" if target.lock_reason else "")
                 + ": unlock it, or merge without --remove"
             )
+        if remove:
+            refuse_if_busy(_scan_for(state, target), target, kill=kill)
         before = base_wt.head
         name = _merge_name(base_wt.path, branch)
         try:
@@ -191,6 +201,9 @@ def merge_back(
                     delete_branch=False,
                     keep_branch=delete_branch is False,
                     dry_run=False,
+                    kill=kill,
+                    trusted=trusted,
+                    on_output=on_output,
                 )
                 removed, deleted = outcome.removed, outcome.branch_deleted
                 if removed:
@@ -199,6 +212,10 @@ def merge_back(
                     )
                     if outcome.backup_ref:
                         message += f" ({outcome.message})"
+                    if outcome.teardown.skipped:
+                        message += f"; {outcome.teardown.skipped}: pass --trust to run it"
+                    elif outcome.teardown.ran:
+                        message += "; ran its teardown"
                     problems += [f"merged and removed, but {p}" for p in outcome.problems]
                 else:
                     problems += [

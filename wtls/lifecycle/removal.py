@@ -34,16 +34,25 @@ from wtls.lifecycle.common import (
     _start_dir,
     resolve_worktree,
 )
+from wtls.lifecycle.files import read_ports
 from wtls.lifecycle.names import (
     slugify,
 )
 from wtls.lifecycle.results import (
+    Callback,
+    CommandRun,
     LifecycleSettings,
     RemoveResult,
+    SetupResult,
 )
+from wtls.lifecycle.setup import _commands_text, _setup_env, run_setup
 from wtls.links import absolute
+from wtls.processes import ProcessScan, ProcessUse, blockers, describe, stop
+from wtls.processes import scan as scan_processes
+from wtls.project_config import load_project_config
 from wtls.worktrees import (
     Repository,
+    RepositoryState,
     WorktreeState,
     discover,
     read_gitfile,
@@ -363,6 +372,93 @@ def _check_removable(
     return inspection, losses
 
 
+#: Seconds a process gets between SIGTERM and SIGKILL (``--kill``).
+KILL_GRACE = 5.0
+
+
+def _scan_for(state: RepositoryState, target: WorktreeState) -> ProcessScan:
+    """Scan every worktree folder at once, so a nested worktree's processes stay its own."""
+    return scan_processes([w.path for w in state.worktrees if w.path.is_dir()] + [target.path])
+
+
+def _busy_text(path: Path, busy: Sequence[ProcessUse]) -> str:
+    listed = "; ".join(describe(u) for u in busy[:10]) + (" …" if len(busy) > 10 else "")
+    many = len(busy) != 1
+    return f"{len(busy)} process{'es' * many} still use{'' if many else 's'} {path}: {listed}"
+
+
+def refuse_if_busy(scan: ProcessScan, target: WorktreeState, *, kill: bool) -> None:
+    """Refuse a removal while processes use the folder (unless ``kill`` may end them all)."""
+    busy = blockers(scan, target.path)
+    if not busy:
+        return
+    if not kill:
+        raise Refused(
+            f"{_busy_text(target.path, busy)}. Stop them, or pass --kill to end them "
+            "(SIGTERM, then SIGKILL) before removing it; nothing was removed"
+        )
+    own = [u for u in busy if u in scan.ancestors_of(target.path)]
+    if own:
+        raise Refused(
+            f"{_busy_text(target.path, own)}: wtls itself runs inside "
+            f"{'it' if len(own) == 1 else 'them'}, so it will not end "
+            f"{'it' if len(own) == 1 else 'them'}. Run wtls from outside the worktree; "
+            "nothing was removed"
+        )
+
+
+def stop_processes(
+    scan: ProcessScan, state: RepositoryState, target: WorktreeState
+) -> tuple[ProcessUse, ...]:
+    """End the processes using ``target`` and check that none is left; what was ended."""
+    busy = blockers(scan, target.path)
+    if not busy:
+        return ()
+    failed = stop(busy, scan.starts, grace=KILL_GRACE)
+    if failed:
+        listed = ", ".join(f"pid {pid} ({why})" for pid, why in failed.items())
+        raise Refused(
+            f"could not end every process using {target.path}: {listed}; nothing was removed"
+        )
+    again = blockers(_scan_for(state, target), target.path)
+    if again:
+        raise Refused(
+            f"{_busy_text(target.path, again)} (started after the others were ended); "
+            "nothing was removed"
+        )
+    return busy
+
+
+def _shell_notes(scan: ProcessScan, target: WorktreeState, *, future: bool) -> list[str]:
+    shells = [u for u in scan.ancestors_of(target.path) if u.reason == "cwd"]
+    return [
+        f"pid {u.pid} ({u.command}), which runs wtls, "
+        + ("would be" if future else "is")
+        + " left in a deleted folder: `cd` out of it"
+        for u in shells
+    ]
+
+
+def _teardown_commands(target: WorktreeState, force: bool) -> tuple[tuple[str, ...], ...]:
+    """The ``teardown`` of the worktree's own ``.wtls.toml``; a bad file refuses unless forced."""
+    try:
+        return load_project_config(target.path).teardown
+    except Refused as exc:
+        if force:
+            return ()
+        raise Refused(
+            f"{exc}; wtls cannot tell what its teardown is. Fix the file, or pass --force to "
+            "remove it without a teardown; nothing was removed"
+        ) from exc
+
+
+def _skipped_teardown(commands: Sequence[Sequence[str]], why: str) -> SetupResult:
+    return SetupResult(
+        skipped=f"{why} ({_commands_text(commands)})",
+        commands=tuple(CommandRun(command=shlex.join(c), exit_code=None) for c in commands),
+    )
+
+
 def _remove_locked(
     repository: Repository,
     settings: LifecycleSettings,
@@ -373,6 +469,9 @@ def _remove_locked(
     delete_branch: bool,
     keep_branch: bool,
     dry_run: bool,
+    kill: bool = False,
+    trusted: bool = False,
+    on_output: Callback = None,
 ) -> RemoveResult:
     recoveries = [] if dry_run else recover_interrupted_removals(repository.common_dir)
     recovered = [r.note for r in recoveries]
@@ -427,11 +526,30 @@ def _remove_locked(
     merged = target.base is not None and target.base.merged
     delete = branch is not None and branch != base and not keep_branch and (merged or delete_branch)
     inspection, losses = _check_removable(target, repository, force)
+    teardown_commands = _teardown_commands(target, force)
+    scan = _scan_for(state, target)
+    busy = blockers(scan, target.path)
     orphaned = (
         branch is None and target.head is not None and unreachable_commits(run_dir, target.head)
     )
     if dry_run:
+        seen = [
+            f"{len(busy)} process{'es' * (len(busy) != 1)} use it (--kill ends them)"
+            if busy
+            else None,
+            scan.note,
+            *_shell_notes(scan, target, future=True),
+        ]
         return RemoveResult(
+            processes=busy,
+            teardown=_skipped_teardown(
+                teardown_commands,
+                "dry run: would run its teardown"
+                if trusted
+                else "the workspace is not trusted: its teardown would not run",
+            )
+            if teardown_commands
+            else SetupResult(),
             path=target.path,
             branch=branch,
             removed=False,
@@ -442,7 +560,8 @@ def _remove_locked(
             message=f"would remove {target.path}"
             + (" after backing up its changes" if losses else "")
             + (" after saving its detached commits in a backup ref" if orphaned else "")
-            + (f" and delete branch {branch}" if delete else ""),
+            + (f" and delete branch {branch}" if delete else "")
+            + "".join(f"; {n}" for n in seen if n),
         )
     if delete and (repository.common_dir / "packed-refs.lock").exists():
         # Deleting the branch needs this lock: say "busy" now, while nothing has changed.
@@ -454,8 +573,50 @@ def _remove_locked(
             run_dir,
         )
     label = _backup_label(target)
-    backup: Backup | None = None
     made_refs: list[str] = []
+    teardown = SetupResult()
+    early_backup: Backup | None = None
+    if teardown_commands and not trusted:
+        teardown = _skipped_teardown(
+            teardown_commands, "the workspace is not trusted: its teardown was not run"
+        )
+    elif teardown_commands:
+        if losses:
+            # Forced: the work is saved before a teardown command can touch it.
+            early_backup = save_backup(inspection, run_dir, label, branch)
+            made_refs.append(early_backup.ref)
+        teardown = run_setup(
+            target.path,
+            teardown_commands,
+            env=_setup_env(target.path, branch, read_ports(target.path)),
+            on_output=on_output,
+            timeout=settings.setup_timeout,
+            kind="teardown",
+        )
+        if not teardown.ok and not force:
+            raise Refused(
+                f"{teardown.message} Nothing was removed: fix it, or pass --force to remove "
+                "it anyway"
+            )
+        scan = _scan_for(state, target)  # the teardown may have stopped some
+    stopped: tuple[ProcessUse, ...] = ()
+    try:
+        refuse_if_busy(scan, target, kill=kill)
+        stopped = stop_processes(scan, state, target) if kill else ()
+        if stopped or teardown.ran:
+            # What they did (saved a file as they stopped, a teardown's leftovers) is read
+            # again: neither a process ended by --kill nor a teardown takes work with it.
+            inspection, losses = _check_removable(target, repository, force)
+    except Refused as exc:
+        # Say what did happen before the refusal: a teardown ran, processes were ended, the
+        # work was saved before the teardown.
+        did = [f"ended {_pids(stopped)}"] if stopped else []
+        did += ["its teardown ran"] if teardown.ran else []
+        if not did:
+            raise
+        saved = f" (its work is saved in {early_backup.ref})" if early_backup else ""
+        raise Refused(f"{' and '.join(did)}{saved}, then: {exc}") from exc
+    backup: Backup | None = None
     late_notes: list[str] = []
     for attempt in range(3):
         try:
@@ -522,7 +683,22 @@ def _remove_locked(
     restore = _restore_command(
         run_dir, target, backup, head_ref, branch if deleted else None, branch_ref
     )
-    notes = [*recovered, f"removed {target.path}", *late_notes]
+    notes = [*recovered]
+    if teardown.ran:
+        notes.append(
+            f"ran its teardown ({len(teardown.commands)} command(s))"
+            if teardown.ok
+            else f"its teardown failed ({teardown.message}); removed anyway (--force)"
+        )
+    elif teardown.skipped:
+        notes.append(f"{teardown.skipped}; pass --trust to run it")
+    if early_backup is not None:
+        notes.append(f"its work as it was before the teardown is saved in {early_backup.ref}")
+    if stopped:
+        notes.append(f"ended {_pids(stopped)}")
+    notes += [f"removed {target.path}", *late_notes, *_shell_notes(scan, target, future=False)]
+    if scan.note:
+        notes.append(scan.note)
     if backup is not None:
         notes.append(f"its uncommitted work is saved in {backup.ref}")
     if head_ref is not None:
@@ -545,7 +721,14 @@ def _remove_locked(
         nested_saved=backup.nested if backup else (),
         message="; ".join(notes),
         problems=tuple(problems),
+        processes=stopped,
+        teardown=teardown,
     )
+
+
+def _pids(uses: Sequence[ProcessUse]) -> str:
+    pids = list(dict.fromkeys(u.pid for u in uses))
+    return f"process{'es' * (len(pids) != 1)} " + ", ".join(map(str, pids))
 
 
 def wtls_command() -> str:
@@ -588,6 +771,9 @@ def remove(
     force: bool = False,
     delete_branch: bool = False,
     dry_run: bool = False,
+    kill: bool = False,
+    trusted: bool = False,
+    on_output: Callback = None,
     settings: LifecycleSettings | None = None,
 ) -> RemoveResult:
     """Remove a worktree safely.
@@ -598,6 +784,15 @@ def remove(
     when it is merged into base (squash and rebase merges count), or on request
     (``delete_branch``; its tip is then kept in a backup ref). ``dry_run`` checks everything and
     says what would happen without changing anything.
+
+    Refused while processes use the folder (their working directory, an open file or their
+    executable lies inside: :mod:`wtls.processes`); ``kill`` ends them first (SIGTERM, then
+    SIGKILL after :data:`KILL_GRACE` seconds), checks they are gone, reads the folder again and
+    only then removes it.
+
+    The worktree's own ``.wtls.toml`` ``teardown`` commands run before the removal, only when
+    ``trusted`` (else they are skipped and the result says so); one that fails stops the
+    removal with nothing removed, unless ``force``. Their output goes to ``on_output``.
     """
     settings = settings or LifecycleSettings()
     start_dir = _start_dir(start)
@@ -612,4 +807,7 @@ def remove(
             delete_branch=delete_branch,
             keep_branch=False,
             dry_run=dry_run,
+            kill=kill,
+            trusted=trusted,
+            on_output=on_output,
         )

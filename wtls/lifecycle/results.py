@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from wtls.processes import ProcessUse
 from wtls.wire import wire
 from wtls.worktrees import WorktreePayload
 
@@ -179,6 +180,11 @@ class RemoveResult:
     message: str = ""
     #: Steps after the removal that failed (the removal itself happened); empty if none.
     problems: tuple[str, ...] = ()
+    #: Dry run: the processes that use the folder (a removal needs ``kill``); otherwise the
+    #: processes ``kill`` ended.
+    processes: tuple[ProcessUse, ...] = ()
+    #: The ``.wtls.toml`` ``teardown`` commands: run, skipped (untrusted; a dry run) or none.
+    teardown: SetupResult = field(default_factory=SetupResult)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shlex
 import socket
 import subprocess
@@ -15,6 +16,7 @@ from wtls.errors import Refused
 from wtls.lifecycle.common import (
     _say,
 )
+from wtls.lifecycle.names import slugify
 from wtls.lifecycle.results import (
     _REPO_POINTING_VARS,
     PORT_RANGE,
@@ -60,11 +62,25 @@ def _commands_text(commands: Sequence[Sequence[str]]) -> str:
     return printable("; ".join(shlex.join(c) for c in commands) or "none", keep_newlines=False)
 
 
-def _setup_env(worktree: Path, branch: str, ports: Mapping[str, int]) -> dict[str, str]:
+def compose_project_name(worktree: Path) -> str:
+    """A docker compose project name of its own for ``worktree``, stable for its path.
+
+    Compose wants lowercase letters, digits, ``-`` and ``_``, starting with a letter or digit;
+    the folder's name keeps it readable, a hash of the whole path keeps two worktrees with the
+    same folder name (in different places) apart.
+    """
+    slug = re.sub(r"[^a-z0-9_-]+", "-", slugify(worktree.name)).strip("-_")[:40] or "worktree"
+    digest = hashlib.sha256(os.fsencode(str(worktree))).hexdigest()[:8]
+    return f"{slug}-{digest}"
+
+
+def _setup_env(worktree: Path, branch: str | None, ports: Mapping[str, int]) -> dict[str, str]:
+    """The environment of setup and teardown commands: the worktree, its branch and ports."""
     env = {k: v for k, v in os.environ.items() if k not in _REPO_POINTING_VARS}
     env.update({k: str(v) for k, v in ports.items()})
     env["WTLS_WORKTREE"] = str(worktree)
-    env["WTLS_BRANCH"] = branch
+    env["WTLS_BRANCH"] = branch or ""
+    env["COMPOSE_PROJECT_NAME"] = compose_project_name(worktree)
     return env
 
 
@@ -75,11 +91,18 @@ def run_setup(
     env: Mapping[str, str],
     on_output: Callback = None,
     timeout: float = 1800.0,
+    kind: str = "setup",
 ) -> SetupResult:
     """Run setup commands one by one in ``worktree`` (no shell), streaming their output.
 
-    Stops at the first failure and says which command failed; nothing is undone.
+    Stops at the first failure and says which command failed; nothing is undone. ``kind``
+    names them in messages (``setup``, ``teardown``).
     """
+    after = (
+        f" The worktree {worktree} is kept: fix the problem and run the setup there by hand."
+        if kind == "setup"
+        else ""
+    )
     runs: list[CommandRun] = []
     for argv in commands:
         text = shlex.join(argv)
@@ -99,8 +122,7 @@ def run_setup(
                 ran=True,
                 ok=False,
                 commands=tuple(runs),
-                message=f"setup command `{text}` could not start: {exc}. The worktree "
-                f"{worktree} is kept: fix the problem and run the setup there by hand.",
+                message=f"{kind} command `{text}` could not start: {exc}.{after}",
             )
         timed_out = threading.Event()
 
@@ -130,8 +152,7 @@ def run_setup(
                 ran=True,
                 ok=False,
                 commands=tuple(runs),
-                message=f"setup command `{text}` failed ({why}). The worktree {worktree} is "
-                "kept: fix the problem and run the setup there by hand.",
+                message=f"{kind} command `{text}` failed ({why}).{after}",
             )
     return SetupResult(ran=True, ok=True, commands=tuple(runs))
 

@@ -48,13 +48,16 @@ from wtls.lifecycle import (
     MergeResult,
     NameCheck,
     OpenResult,
+    PruneMergedResult,
     PruneResult,
     RemoveResult,
     SpawnResult,
     lock,
     merge_back,
     open_worktree,
+    parse_duration,
     prune,
+    prune_merged,
     remove,
     spawn,
     unlock,
@@ -104,6 +107,43 @@ async def _changing(ls: Server, start: Path, work: Callable[[], T]) -> T:
         return await asyncio.to_thread(work)
     finally:
         await ls.refresh(engine)
+
+
+def _trusted(ls: Server, given: bool | None) -> bool:
+    """The command's own ``trusted`` argument, else the client's workspace trust."""
+    return ls.trusted if given is None else given
+
+
+def _teardown_output(ls: Server, worktree: str) -> Callable[[str], None]:
+    """Teardown output goes to the output channel (from the worker thread, safely)."""
+    loop = asyncio.get_running_loop()
+
+    def output(line: str) -> None:
+        loop.call_soon_threadsafe(ls.log_message, f"wtls teardown {worktree}: {line}")
+
+    return output
+
+
+async def _prune_merged(ls: Server, args: PruneArgs, start: Path) -> PruneMergedResult:
+    """``wtls.prune {merged: true, olderThan?, dryRun?, trusted?}``."""
+    try:
+        older_than = parse_duration(args.older_than) if args.older_than is not None else None
+    except ValueError as exc:
+        raise Refused(f"olderThan: {exc}") from exc
+    trusted = _trusted(ls, args.trusted)
+    output = _teardown_output(ls, "prune --merged")
+    return await _changing(
+        ls,
+        start,
+        lambda: prune_merged(
+            start,
+            older_than=older_than,
+            dry_run=args.dry_run,
+            trusted=trusted,
+            on_output=output,
+            settings=lifecycle_settings(ls),
+        ),
+    )
 
 
 def register(server: Server) -> None:
@@ -182,6 +222,8 @@ def register(server: Server) -> None:
     async def merge_command(ls: Server, args: MergeArgs) -> MergeResult:
         """Merge a worktree's branch back into the base branch."""
         start = start_path(ls, args)
+        trusted = _trusted(ls, args.trusted)
+        output = _teardown_output(ls, args.worktree)
         result = await _changing(
             ls,
             start,
@@ -191,6 +233,9 @@ def register(server: Server) -> None:
                 remove=args.remove,
                 delete_branch=args.delete_branch,
                 abort=args.abort,
+                kill=args.kill,
+                trusted=trusted,
+                on_output=output,
                 settings=lifecycle_settings(ls),
             ),
         )
@@ -205,6 +250,8 @@ def register(server: Server) -> None:
     async def remove_command(ls: Server, args: RemoveArgs) -> RemoveResult:
         """Remove a worktree safely (forced: after backing up every change)."""
         start = start_path(ls, args)
+        trusted = _trusted(ls, args.trusted)
+        output = _teardown_output(ls, args.worktree)
         result = await _changing(
             ls,
             start,
@@ -214,6 +261,9 @@ def register(server: Server) -> None:
                 force=args.force,
                 delete_branch=args.delete_branch,
                 dry_run=args.dry_run,
+                kill=args.kill,
+                trusted=trusted,
+                on_output=output,
                 settings=lifecycle_settings(ls),
             ),
         )
@@ -226,9 +276,12 @@ def register(server: Server) -> None:
         return result
 
     @command(server, PRUNE, PruneArgs)
-    async def prune_command(ls: Server, args: PruneArgs) -> PruneResult:
-        """Forget worktrees whose folders were deleted by hand."""
+    async def prune_command(ls: Server, args: PruneArgs) -> PruneResult | PruneMergedResult:
+        """Forget worktrees whose folders were deleted by hand (``merged``: remove the
+        worktrees whose branch is merged)."""
         start = start_path(ls, args)
+        if args.merged:
+            return await _prune_merged(ls, args, start)
         return await _changing(ls, start, lambda: prune(start, dry_run=args.dry_run))
 
     @command(server, LOCK, LockArgs)

@@ -1,0 +1,207 @@
+"""``wtls prune --merged``: remove the clean worktrees whose branch is merged, and the branches.
+
+Every removal goes through :func:`wtls.lifecycle.removal._remove_locked`, the one safe removal
+path (its refusals, backups, rename aside and careful deletion); this module only chooses the
+candidates and says, for every other worktree, why it is kept.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from wtls.errors import Refused
+from wtls.git import GitError, run_git
+from wtls.lifecycle.common import _files_text, _repo_lock, _start_dir
+from wtls.lifecycle.disk import disk_usage
+from wtls.lifecycle.removal import _remove_locked, _scan_for, recover_interrupted_removals
+from wtls.lifecycle.results import Callback, LifecycleSettings
+from wtls.processes import blockers, describe
+from wtls.worktrees import (
+    RepositoryState,
+    WorktreeState,
+    branch_creation_point,
+    discover,
+    repository_state,
+)
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_DURATION = re.compile(r"(?:(\d+)([smhdw]))+")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``90m``, ``36h``, ``2w``, ``1d12h`` (s, m, h, d, w); ValueError otherwise."""
+    cleaned = text.strip().lower()
+    if not cleaned or not _DURATION.fullmatch(cleaned):
+        raise ValueError(
+            f"{text!r} is not a duration: use a number and a unit (s, m, h, d, w), e.g. 2w or 36h"
+        )
+    return float(sum(int(n) * _UNITS[u] for n, u in re.findall(r"(\d+)([smhdw])", cleaned)))
+
+
+@dataclass(frozen=True, kw_only=True)
+class PrunedWorktree:
+    """A worktree removed (or, in a dry run, that would be), its branch, and its size."""
+
+    path: Path
+    branch: str | None
+    bytes: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class KeptWorktree:
+    """A worktree ``prune --merged`` keeps, and why."""
+
+    path: Path
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PruneMergedResult:
+    """``wtls prune --merged``: what was removed (would be, in a dry run) and what was kept."""
+
+    removed: tuple[PrunedWorktree, ...] = ()
+    kept: tuple[KeptWorktree, ...] = ()
+    dry_run: bool = False
+    #: Steps after a removal that failed (the removal happened), e.g. a branch left behind.
+    problems: tuple[str, ...] = ()
+
+
+def _ago(seconds: float) -> str:
+    for unit, size in (("w", _UNITS["w"]), ("d", _UNITS["d"]), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit}"
+    return f"{int(seconds)}s"
+
+
+def _why_kept(state: RepositoryState, wt: WorktreeState) -> str | None:
+    """Why ``wt`` is not a candidate (by what wtls already knows), or None."""
+    base = state.base_branch
+    if wt.is_main or wt.bare:
+        return "the main worktree"
+    if wt.prunable or not wt.path.is_dir():
+        return "its folder is gone (`wtls prune` forgets it)"
+    if wt.broken:
+        return f"broken: {wt.broken}"
+    if wt.branch is None:
+        return "detached HEAD: no branch that could be merged"
+    if wt.branch == base:
+        return f"it has the base branch {base} checked out"
+    if wt.base is None or wt.head is None:
+        return f"its branch cannot be compared with the base branch {base}"
+    if not wt.base.merged:
+        if wt.base.ahead == 0:
+            created = branch_creation_point(state.repository.common_dir, wt.branch)
+            if created == wt.head:
+                return "never committed: its branch has no commit of its own yet"
+        return f"not merged into {base} ({wt.base.ahead} commit(s) of its own)"
+    if wt.locked:
+        return "locked" + (f": {wt.lock_reason}" if wt.lock_reason else "")
+    if wt.operation is not None:
+        return f"a {wt.operation} is in progress"
+    if wt.dirty:
+        return f"uncommitted changes: {_files_text(list(wt.status.changed_paths))}"
+    return None
+
+
+def reclaimable_bytes(state: RepositoryState) -> int | None:
+    """Bytes of the measured worktrees ``prune --merged`` would take (None: none measured).
+
+    By what ``state`` knows (clean, merged, unlocked...); processes and the removal's deeper
+    checks can still keep one, so this is an upper bound.
+    """
+    if all(w.disk_bytes is None for w in state.worktrees):
+        return None
+    return sum(w.disk_bytes or 0 for w in state.worktrees if _why_kept(state, w) is None)
+
+
+def _age(run_dir: Path, head: str) -> float:
+    stamp = run_git(["show", "-s", "--format=%ct", head], run_dir).text
+    return max(0.0, time.time() - int(stamp))
+
+
+def prune_merged(
+    start: Path | str,
+    *,
+    older_than: float | None = None,
+    dry_run: bool = False,
+    trusted: bool = False,
+    on_output: Callback = None,
+    settings: LifecycleSettings | None = None,
+) -> PruneMergedResult:
+    """Remove every clean worktree whose branch is merged into base, and delete that branch.
+
+    Kept, each with its reason: the main worktree, detached or unmerged ones, never-committed
+    ones (a branch still at its starting point), locked, dirty, busy (processes use them: see
+    :mod:`wtls.processes`), those whose last commit is newer than ``older_than`` seconds, and
+    any the safe removal refuses. ``dry_run`` runs every check and removes nothing.
+    """
+    settings = settings or LifecycleSettings()
+    start_dir = _start_dir(start)
+    repository = discover(start_dir)
+    with _repo_lock(repository.common_dir):
+        if not dry_run:
+            recover_interrupted_removals(repository.common_dir)
+        state = repository_state(repository, settings.base_branch)
+        main = state.main
+        run_dir = main.path if main is not None and main.path.is_dir() else repository.common_dir
+        removed: list[PrunedWorktree] = []
+        kept: list[KeptWorktree] = []
+        problems: list[str] = []
+        candidates: list[WorktreeState] = []
+        for wt in state.worktrees:
+            reason = _why_kept(state, wt)
+            if reason is None and older_than is not None and wt.head is not None:
+                age = _age(run_dir, wt.head)
+                if age < older_than:
+                    reason = f"its last commit is {_ago(age)} old, newer than --older-than"
+            if reason is not None:
+                kept.append(KeptWorktree(path=wt.path, reason=reason))
+            else:
+                candidates.append(wt)
+        if candidates:
+            scan = _scan_for(state, candidates[0])
+            for wt in list(candidates):
+                busy = blockers(scan, wt.path)
+                if busy:
+                    listed = "; ".join(describe(u) for u in busy[:5])
+                    kept.append(KeptWorktree(path=wt.path, reason=f"busy: {listed}"))
+                    candidates.remove(wt)
+        for wt in candidates:
+            size = disk_usage(wt.path, max_age=0.0)
+            try:
+                outcome = _remove_locked(
+                    repository,
+                    settings,
+                    start_dir,
+                    str(wt.path),
+                    force=False,
+                    delete_branch=False,
+                    keep_branch=False,
+                    dry_run=dry_run,
+                    trusted=trusted,
+                    on_output=on_output,
+                )
+            except Refused as exc:
+                kept.append(KeptWorktree(path=wt.path, reason=str(exc)))
+                continue
+            except GitError as exc:
+                kept.append(KeptWorktree(path=wt.path, reason=f"error: {exc}"))
+                continue
+            if dry_run or outcome.removed:
+                removed.append(PrunedWorktree(path=wt.path, branch=wt.branch, bytes=size))
+                problems += [f"{wt.path}: {p}" for p in outcome.problems]
+            else:
+                kept.append(
+                    KeptWorktree(
+                        path=wt.path, reason="; ".join(outcome.problems) or outcome.message
+                    )
+                )
+        return PruneMergedResult(
+            removed=tuple(removed),
+            kept=tuple(sorted(kept, key=lambda k: str(k.path))),
+            dry_run=dry_run,
+            problems=tuple(problems),
+        )
