@@ -37,7 +37,9 @@ from wtls.processes import ProcessUse
 from wtls.repair import MoveResult
 from wtls.review import ChangedFile, PredictedMerge, WorktreeDiff
 from wtls.review_actions import FileAction, FileAt
+from wtls.semantic import SemanticConflict, TestRun, TestsReport
 from wtls.server import protocol
+from wtls.testrun import Failure
 from wtls.wire import to_wire, wire_keys
 from wtls.worktrees import (
     BaseStatus,
@@ -83,6 +85,10 @@ PAYLOADS: dict[str, type[Any]] = {
     "FileAction": FileAction,
     "PruneMergedResult": PruneMergedResult,
     "ProcessUse": ProcessUse,
+    "Failure": Failure,
+    "TestRun": TestRun,
+    "SemanticConflict": SemanticConflict,
+    "TestsReport": TestsReport,
 }
 #: protocol.ts argument interface → the Python class the server reads it as.
 ARGUMENTS: dict[str, type[Any]] = {

@@ -58,6 +58,8 @@ class TestRun:
     """One run of the test command on one tree: the worktrees merged onto base (none: the base
     tip alone)."""
 
+    __test__ = False  # not a pytest test class, whatever its name says
+
     worktrees: tuple[Path, ...]
     branches: tuple[str | None, ...]
     tree: str
@@ -82,6 +84,8 @@ class SemanticConflict:
 @dataclass(frozen=True, kw_only=True)
 class TestsReport:
     """The ``tests`` object of ``wtls check --test --json``."""
+
+    __test__ = False  # not a pytest test class, whatever its name says
 
     command: str
     runs: tuple[TestRun, ...] = ()

@@ -6,7 +6,7 @@
  * the server knows better. No `vscode` import: `node --test` runs these functions directly.
  */
 
-import type { AgentState, ConflictPrediction, RemoveResult, SpawnResult, Worktree, WorktreesPayload } from './protocol';
+import type { AgentState, ConflictPrediction, RemoveResult, SpawnResult, TestsReport, Worktree, WorktreesPayload } from './protocol';
 
 /** Paths that have changes of any kind (staged, unstaged, untracked or unmerged). */
 export function dirtyCount(w: Worktree): number {
@@ -510,4 +510,27 @@ export function agentKind(command: string): 'claude' | 'codex' | undefined {
         return 'codex';
     }
     return undefined;
+}
+
+/** What `wtls.testMerges` found, in one sentence. */
+export function testsSummary(report: TestsReport): string {
+    if (report.notRun) {
+        return `wtls: no tests ran: ${report.notRun}`;
+    }
+    const label = (branches: (string | null)[], paths: string[]): string =>
+        branches.map((b, i) => b ?? paths[i]).join(' + ');
+    const parts: string[] = [];
+    for (const c of report.semanticConflicts) {
+        const names = c.failures.map((f) => f.name).slice(0, 3).join(', ');
+        parts.push(`${label(c.branches, c.worktrees)} pass alone but fail together${names ? ` (${names})` : ''}`);
+    }
+    if (report.failingAlone.length > 0) {
+        parts.push(`failing on their own: ${report.failingAlone.join(', ')}`);
+    }
+    const runs = report.runs.length;
+    const cached = report.runs.filter((r) => r.cached).length;
+    const tail = `${runs} run${runs === 1 ? '' : 's'}${cached ? `, ${cached} cached` : ''}${report.cancelled ? ', cancelled' : ''}`;
+    return parts.length > 0
+        ? `wtls: semantic conflicts: ${parts.join('; ')} [${tail}]`
+        : `wtls: every predicted merge passes \`${report.command}\` [${tail}]`;
 }

@@ -653,6 +653,50 @@ export interface LockResult {
 /** Arguments of `wtls.check` (the `wtls check --json` object is its result). */
 export type CheckArgs = RepositoryArg;
 
+/** One failing test, as the test output names it. */
+export interface Failure {
+    name: string;
+    path?: string | null;
+    line?: number | null;
+}
+
+/** One run of the test command on one predicted merge. */
+export interface TestRun {
+    worktrees: string[];
+    branches: (string | null)[];
+    tree: string;
+    status: 'pass' | 'fail' | 'timeout' | 'error';
+    exitCode: number | null;
+    seconds: number;
+    cached: boolean;
+    /** The tail of the output. */
+    output: string;
+    failures: Failure[];
+}
+
+/** Worktrees that pass their tests alone but fail together (a smallest such set). */
+export interface SemanticConflict {
+    worktrees: string[];
+    branches: (string | null)[];
+    failures: Failure[];
+    output: string;
+}
+
+/** The answer of `wtls.testMerges` (the `tests` object of `wtls check --test --json`). */
+export interface TestsReport {
+    command: string;
+    runs: TestRun[];
+    semanticConflicts: SemanticConflict[];
+    failingAlone: string[];
+    baseFails: boolean;
+    /** Why nothing was tested (an untrusted `test` in .wtls.toml), else null. */
+    notRun: string | null;
+    /** `[path, reason]` of worktrees not tested. */
+    skipped: [string, string][];
+    notes: string[];
+    cancelled: boolean;
+}
+
 /** `wtls.testMerges`: the project's tests on the predicted merges (docs/protocol.md). */
 export interface TestMergesArgs extends RepositoryArg {
     /** The test command; default: `test` of a trusted `.wtls.toml`. */

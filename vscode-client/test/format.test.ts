@@ -27,6 +27,7 @@ import {
     statusText,
     treeDescription,
     substituteAgentCommand,
+    testsSummary,
     tildify,
     tooltipMarkdown,
     treeIcon,
@@ -435,4 +436,26 @@ describe('agent states', () => {
         // This window's own agent is in its status bar, not a notification.
         assert.deepEqual(newlyWaiting(withAgent(null, '/home/me/tasks-app-wipe'), withAgent(waiting, '/home/me/tasks-app-wipe')), []);
     });
+});
+
+it('testsSummary names the pairs that fail together, or says all pass', () => {
+    const base = {
+        command: 'pytest -q',
+        runs: [],
+        semanticConflicts: [],
+        failingAlone: [],
+        baseFails: false,
+        notRun: null,
+        skipped: [],
+        notes: [],
+        cancelled: false,
+    };
+    const run = { worktrees: [], branches: [], tree: 't', status: 'pass' as const, exitCode: 0, seconds: 1, cached: true, output: '', failures: [] };
+    assert.strictEqual(testsSummary({ ...base, runs: [run, { ...run, cached: false }] }), 'wtls: every predicted merge passes `pytest -q` [2 runs, 1 cached]');
+    const conflict = { worktrees: ['/a', '/b'], branches: ['feature/a', null], failures: [{ name: 'test_total' }], output: '' };
+    assert.strictEqual(
+        testsSummary({ ...base, semanticConflicts: [conflict], runs: [run] }),
+        'wtls: semantic conflicts: feature/a + /b pass alone but fail together (test_total) [1 run, 1 cached]',
+    );
+    assert.strictEqual(testsSummary({ ...base, notRun: 'test in .wtls.toml is not trusted' }), 'wtls: no tests ran: test in .wtls.toml is not trusted');
 });
