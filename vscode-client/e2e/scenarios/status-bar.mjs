@@ -35,6 +35,10 @@ export async function run(t) {
                 throw new Error(`no row for ${branch}: ${JSON.stringify(rows)}`);
             }
         }
+        // The status tooltip of the step before must not cover the view in the picture.
+        await page.mouse.move(700, 400);
+        await page.keyboard.press('Escape');
+        await page.locator('.monaco-hover').first().waitFor({ state: 'hidden', timeout: 5000 }).catch(() => {});
         await t.picture(worktreesPane(page), 'worktrees-view');
         return `${rows.length} rows`;
     });
