@@ -5,11 +5,14 @@ Real repositories, real git. A test here failed on the code before its fix.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.gitutil import add_worktree, git
+from tests.core.lifecycle_util import run_wtls
+from tests.gitutil import add_worktree, commit_all, git, make_repo
 from wtls.git import GitError
 from wtls.scratch import acquire
 from wtls.worktrees import discover, scratch_root
@@ -55,3 +58,65 @@ def test_scratch_root_that_is_a_symlink_is_refused(repo: Path, tmp_path: Path) -
         pass
     assert (user / "notes.txt").read_text() == "untracked work\n"
     assert (user / "cli.py").is_file()
+
+
+LAND_TEST = f"{sys.executable} -c pass"
+
+
+def _feature(tmp_path: Path, files: dict[str, str]) -> tuple[Path, Path]:
+    """A repository (main checked out, *.log and cache ignored) and a worktree adding ``files``."""
+    repo = make_repo(tmp_path, files={"a.txt": "a\n", ".gitignore": "*.log\ncache\n"})
+    wt = add_worktree(repo, tmp_path / "b", "feat")
+    for name, text in files.items():
+        (wt / name).parent.mkdir(parents=True, exist_ok=True)
+        (wt / name).write_text(text)
+        git(wt, "add", "-f", "--", name)
+    git(wt, "commit", "-qm", "feature")
+    return repo, wt
+
+
+def test_land_never_overwrites_an_ignored_file_in_the_base_worktree(tmp_path: Path) -> None:
+    """`git read-tree -u -m` replaces ignored files; before the fix land lost x.log's text."""
+    repo, _ = _feature(tmp_path, {"x.log": "theirs\n"})
+    (repo / "x.log").write_text("mine, ignored\n")
+    before = git(repo, "rev-parse", "main")
+    proc = run_wtls(repo, "land", "--test", LAND_TEST)
+    assert "x.log" in proc.stdout + proc.stderr
+    assert (repo / "x.log").read_text() == "mine, ignored\n"
+    assert git(repo, "rev-parse", "main") == before
+
+
+def test_land_never_replaces_an_ignored_file_where_a_new_folder_goes(tmp_path: Path) -> None:
+    repo, _ = _feature(tmp_path, {"cache/x": "theirs\n"})
+    (repo / "cache").write_text("mine, ignored\n")
+    before = git(repo, "rev-parse", "main")
+    run_wtls(repo, "land", "--test", LAND_TEST)
+    assert (repo / "cache").read_text() == "mine, ignored\n"
+    assert git(repo, "rev-parse", "main") == before
+
+
+def test_land_still_lands_beside_ignored_files_elsewhere(tmp_path: Path) -> None:
+    repo, _ = _feature(tmp_path, {"src/new.txt": "theirs\n"})
+    (repo / "build.log").write_text("mine, ignored\n")
+    proc = run_wtls(repo, "land", "--test", LAND_TEST)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (repo / "src/new.txt").read_text() == "theirs\n"
+    assert (repo / "build.log").read_text() == "mine, ignored\n"
+
+
+def test_land_does_not_move_a_base_branch_that_is_being_rebased(tmp_path: Path) -> None:
+    """Before the fix land moved main under `git rebase`: its last step failed, stuck."""
+    repo, _ = _feature(tmp_path, {"new.txt": "theirs\n"})
+    git(repo, "checkout", "-qb", "other")
+    (repo / "a.txt").write_text("other\n")
+    commit_all(repo, "other")
+    git(repo, "checkout", "-q", "main")
+    (repo / "a.txt").write_text("main\n")
+    commit_all(repo, "main")
+    rebase = subprocess.run(["git", "rebase", "other"], cwd=repo, capture_output=True, check=False)
+    assert rebase.returncode != 0  # stopped at the conflict in a.txt
+    before = git(repo, "rev-parse", "refs/heads/main")
+    proc = run_wtls(repo, "land", "--test", LAND_TEST, "feat")
+    assert proc.returncode != 0
+    assert "rebas" in proc.stdout + proc.stderr
+    assert git(repo, "rev-parse", "refs/heads/main") == before
