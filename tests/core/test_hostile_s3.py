@@ -120,3 +120,24 @@ def test_land_does_not_move_a_base_branch_that_is_being_rebased(tmp_path: Path) 
     assert proc.returncode != 0
     assert "rebas" in proc.stdout + proc.stderr
     assert git(repo, "rev-parse", "refs/heads/main") == before
+
+
+def test_prune_merged_keeps_the_commits_of_a_branch_merged_only_by_content(
+    tmp_path: Path,
+) -> None:
+    """A branch that added X and then dropped it is "merged" by content (merging changes
+    nothing), but "add X" is in no other ref. Before the fix prune --merged deleted the branch
+    without a backup ref: the commit was unreachable (the worktree's HEAD log went too).
+    """
+    repo = make_repo(tmp_path, files={"a.txt": "a\n"})
+    wt = add_worktree(repo, tmp_path / "b", "feat")
+    (wt / "x.txt").write_text("feature X\n")
+    git(wt, "add", "x.txt")
+    git(wt, "commit", "-qm", "add X")
+    added = git(wt, "rev-parse", "HEAD")
+    git(wt, "rm", "-q", "x.txt")
+    git(wt, "commit", "-qm", "drop X for now")
+    proc = run_wtls(repo, "prune", "--merged")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert not wt.exists()
+    assert git(repo, "for-each-ref", "--contains", added, "refs/wtls/")
