@@ -103,12 +103,21 @@ def _base_worktree_problem(wt: WorktreeState | None) -> str | None:
 
 
 def _rebasing(state: RepositoryState, base: str) -> str | None:
-    """Why ``base`` cannot move: a worktree is rebasing it (HEAD detached, git still owns it).
+    """Why ``base`` cannot move: a worktree is rebasing it, or more than one has it out.
 
     Moving the branch under a rebase makes the rebase's last step fail ("cannot lock ref"),
     leaving the user's rebased commits on a detached HEAD.
     """
     ref = f"refs/heads/{base}"
+    on_base = [w for w in state.worktrees if w.branch == base and not w.bare]
+    if len(on_base) > 1:
+        # Only one can be brought along; the others' HEAD would move under their files, and
+        # their next commit would undo what landed.
+        return (
+            f"{base} is checked out in {len(on_base)} worktrees "
+            f"({', '.join(str(w.path) for w in on_base)}): land brings one along; "
+            "switch the others to another branch first"
+        )
     for wt in state.worktrees:
         if wt.gitdir is None or wt.branch is not None:
             continue

@@ -141,3 +141,19 @@ def test_prune_merged_keeps_the_commits_of_a_branch_merged_only_by_content(
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert not wt.exists()
     assert git(repo, "for-each-ref", "--contains", added, "refs/wtls/")
+
+
+def test_land_refuses_when_the_base_branch_is_checked_out_twice(tmp_path: Path) -> None:
+    """Before the fix only one was brought along: the other showed the landed file as a staged
+    deletion, and its next commit would have undone the landing (its own edit was unchecked).
+    """
+    repo, _ = _feature(tmp_path, {"new.txt": "theirs\n"})
+    other = tmp_path / "main2"
+    git(repo, "worktree", "add", "-q", "-f", str(other), "main")
+    (other / "a.txt").write_text("my work on main\n")
+    before = git(repo, "rev-parse", "main")
+    proc = run_wtls(repo, "land", "--test", LAND_TEST)
+    assert proc.returncode != 0
+    assert "checked out in 2 worktrees" in proc.stdout + proc.stderr
+    assert git(repo, "rev-parse", "main") == before
+    assert git(other, "status", "--porcelain") == "M a.txt"
