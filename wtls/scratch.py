@@ -77,6 +77,7 @@ class Scratch:
 
     def switch(self, commit: str) -> None:
         """Make the files exactly ``commit``'s tree (plus what setup made), HEAD at ``commit``."""
+        self._check_own()
         clean = ["clean", "-ffdxq"]
         for rel in self._keep:
             clean += ["-e", "/" + rel.rstrip("/")]
@@ -85,6 +86,36 @@ class Scratch:
         run_git(["update-ref", "--no-deref", "HEAD", commit], self.path)
         # read-tree --reset rewrote changed tracked files; files the run left behind untracked
         # were cleaned above. Nothing else remains from the previous run.
+
+    def _check_own(self) -> None:
+        """Refuse unless git sees this folder as a scratch worktree of wtls's, by its git dir.
+
+        A run can rewrite the folder's ``.git`` file (or anyone its admin entry): cleaning and
+        resetting then would act on the worktree that git dir belongs to, a user's index and
+        HEAD. The git dir must be a linked worktree's, locked with :data:`LOCK_REASON`, and
+        the folder its top.
+        """
+        out = run_git(
+            ["rev-parse", "--show-toplevel", "--absolute-git-dir"], self.path
+        ).text.splitlines()
+        top, gitdir = Path(out[0]), Path(out[-1])
+        try:
+            reason = (gitdir / "locked").read_text(encoding="utf-8").strip()
+        except OSError:
+            reason = ""
+        if (
+            len(out) != 2
+            or top.resolve() != self.path.resolve()
+            or gitdir.parent.resolve() != (self.repo.common_dir / "worktrees").resolve()
+            or reason != LOCK_REASON
+        ):
+            raise GitError(
+                ["clean"],
+                -1,
+                f"{self.path} is not a wtls scratch worktree any more (its git dir is {gitdir}): "
+                "nothing was cleaned or reset there",
+                self.path,
+            )
 
 
 def _slot_paths(repo: Repository) -> list[Path]:

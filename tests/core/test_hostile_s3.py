@@ -157,3 +157,22 @@ def test_land_refuses_when_the_base_branch_is_checked_out_twice(tmp_path: Path) 
     assert "checked out in 2 worktrees" in proc.stdout + proc.stderr
     assert git(repo, "rev-parse", "main") == before
     assert git(other, "status", "--porcelain") == "M a.txt"
+
+
+def test_scratch_switch_never_resets_a_user_worktree_through_a_rewritten_git_file(
+    repo: Path, tmp_path: Path
+) -> None:
+    """A test run that points the scratch's .git file at a user worktree's git dir: before the
+    fix the next switch reset that user's index (staged work gone) and detached its HEAD.
+    """
+    user = add_worktree(repo, tmp_path / "user", "mine")
+    (user / "staged.txt").write_text("staged work\n")
+    git(user, "add", "staged.txt")
+    user_gitdir = git(user, "rev-parse", "--absolute-git-dir")
+    head = git(repo, "rev-parse", "HEAD")
+    with acquire(discover(repo), head) as scratch:
+        (scratch.path / ".git").write_text(f"gitdir: {user_gitdir}\n")
+        with pytest.raises(GitError):
+            scratch.switch(head)
+    assert git(user, "symbolic-ref", "HEAD") == "refs/heads/mine"
+    assert git(user, "diff", "--cached", "--name-only") == "staged.txt"
