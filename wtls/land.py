@@ -156,21 +156,23 @@ def _in_the_way(worktree: Path, old: str, new: str) -> list[str]:
             at = worktree / prefix
             if at.is_symlink() or (os.path.lexists(at) and not at.is_dir()):
                 found.add(prefix)
-    listing = split_z(
-        run_git(
-            [
-                "status",
-                "--porcelain=v1",
-                "-z",
-                "--untracked-files=all",
-                "--ignored=matching",
-                "--",
-                *changed,
-            ],
-            worktree,
-            env={"GIT_LITERAL_PATHSPECS": "1"},
-        ).stdout
-    )
+    listing: list[str] = []
+    for at_once in range(0, len(changed), 500):  # a huge landing stays under ARG_MAX
+        listing += split_z(
+            run_git(
+                [
+                    "status",
+                    "--porcelain=v1",
+                    "-z",
+                    "--untracked-files=all",
+                    "--ignored=matching",
+                    "--",
+                    *changed[at_once : at_once + 500],
+                ],
+                worktree,
+                env={"GIT_LITERAL_PATHSPECS": "1"},
+            ).stdout
+        )
     found.update(item[3:] for item in listing if item[:2] in ("??", "!!"))
     return sorted(found)
 
