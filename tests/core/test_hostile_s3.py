@@ -176,3 +176,12 @@ def test_scratch_switch_never_resets_a_user_worktree_through_a_rewritten_git_fil
             scratch.switch(head)
     assert git(user, "symbolic-ref", "HEAD") == "refs/heads/mine"
     assert git(user, "diff", "--cached", "--name-only") == "staged.txt"
+
+
+def test_scratch_slots_of_wtls_are_still_reused(repo: Path) -> None:
+    """The foreign-slot check must not skip wtls's own slots (that would use up all 16)."""
+    head = git(repo, "rev-parse", "HEAD")
+    with acquire(discover(repo), head) as first:
+        pass
+    with acquire(discover(repo), head) as second:
+        assert second.path == first.path
