@@ -14,12 +14,13 @@ branch always points at a merge whose tests passed. The agents' worktrees are ne
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from wtls.errors import Refused
-from wtls.git import GitError, run_git
+from wtls.git import GitError, run_git, split_z
 from wtls.lifecycle import remove as remove_worktree
 from wtls.lifecycle.common import _repo_lock, resolve_worktree
 from wtls.predict.commits import Commit, Side, commit_info
@@ -101,6 +102,81 @@ def _base_worktree_problem(wt: WorktreeState | None) -> str | None:
     return None
 
 
+def _rebasing(state: RepositoryState, base: str) -> str | None:
+    """Why ``base`` cannot move: a worktree is rebasing it, or more than one has it out.
+
+    Moving the branch under a rebase makes the rebase's last step fail ("cannot lock ref"),
+    leaving the user's rebased commits on a detached HEAD.
+    """
+    ref = f"refs/heads/{base}"
+    on_base = [w for w in state.worktrees if w.branch == base and not w.bare]
+    if len(on_base) > 1:
+        # Only one can be brought along; the others' HEAD would move under their files, and
+        # their next commit would undo what landed.
+        return (
+            f"{base} is checked out in {len(on_base)} worktrees "
+            f"({', '.join(str(w.path) for w in on_base)}): land brings one along; "
+            "switch the others to another branch first"
+        )
+    for wt in state.worktrees:
+        if wt.gitdir is None or wt.branch is not None:
+            continue
+        for folder in ("rebase-merge", "rebase-apply"):
+            try:
+                name = (wt.gitdir / folder / "head-name").read_text(encoding="utf-8").strip()
+            except OSError:
+                continue
+            if name == ref:
+                return f"{wt.path} is in the middle of rebasing {base}: finish or abort it first"
+    return None
+
+
+def _in_the_way(worktree: Path, old: str, new: str) -> list[str]:
+    """Untracked or ignored files of ``worktree`` that ``read-tree -u -m OLD NEW`` would replace.
+
+    ``git read-tree`` overwrites ignored files (it has no way to keep them), and a file or link
+    standing where a new folder goes would be replaced too. wtls never loses them: the paths
+    are named and nothing moves.
+    """
+    changed = split_z(
+        run_git(["diff-tree", "-r", "-z", "--name-only", "--no-renames", old, new], worktree).stdout
+    )
+    if not changed:
+        return []
+    old_dirs = set(
+        split_z(run_git(["ls-tree", "-r", "-d", "-z", "--name-only", old], worktree).stdout)
+    )
+    found: set[str] = set()
+    for path in changed:
+        parts = PurePosixPath(path).parts
+        for n in range(1, len(parts)):
+            prefix = "/".join(parts[:n])
+            if prefix in old_dirs:
+                continue
+            at = worktree / prefix
+            if at.is_symlink() or (os.path.lexists(at) and not at.is_dir()):
+                found.add(prefix)
+    listing: list[str] = []
+    for at_once in range(0, len(changed), 500):  # a huge landing stays under ARG_MAX
+        listing += split_z(
+            run_git(
+                [
+                    "status",
+                    "--porcelain=v1",
+                    "-z",
+                    "--untracked-files=all",
+                    "--ignored=matching",
+                    "--",
+                    *changed[at_once : at_once + 500],
+                ],
+                worktree,
+                env={"GIT_LITERAL_PATHSPECS": "1"},
+            ).stdout
+        )
+    found.update(item[3:] for item in listing if item[:2] in ("??", "!!"))
+    return sorted(found)
+
+
 def _order(cwd: Path, tip: Commit, targets: list[WorktreeState]) -> list[WorktreeState]:
     """``targets`` in the merge order that conflicts least (ties: by path)."""
     targets.sort(key=lambda w: str(w.path))
@@ -142,7 +218,7 @@ def land(
     if tip is None:
         raise Refused(f"the base branch {base} has no commits")
     base_wt = state.find_by_branch(base)
-    problem = _base_worktree_problem(base_wt)
+    problem = _base_worktree_problem(base_wt) or _rebasing(state, base)
     if problem:
         raise Refused(problem)
     skipped: list[tuple[str, str]] = []
@@ -268,10 +344,17 @@ def _move_base(common: Path, start: Path, base: str, old: Commit, new: Commit) -
     with _repo_lock(common):
         state = repository_state(discover(start), base)
         base_wt = state.find_by_branch(base)
-        problem = _base_worktree_problem(base_wt)
+        problem = _base_worktree_problem(base_wt) or _rebasing(state, base)
         if problem:
             raise Refused(f"{problem}; the base branch stays at {old.oid[:12]}")
         if base_wt is not None:
+            blocking = _in_the_way(base_wt.path, old.oid, new.oid)
+            if blocking:
+                raise Refused(
+                    f"the base worktree {base_wt.path} has untracked or ignored files where the "
+                    f"new tip has files: {', '.join(blocking)}; move them away first (the base "
+                    f"branch stays at {old.oid[:12]})"
+                )
             check = run_git(
                 ["read-tree", "-n", "-u", "-m", old.oid, new.oid],
                 base_wt.path,

@@ -33,7 +33,7 @@ from wtls.lifecycle.files import copy_ignored_files
 from wtls.lifecycle.results import _REPO_POINTING_VARS
 from wtls.lifecycle.setup import run_setup
 from wtls.project_config import ProjectConfig
-from wtls.worktrees import Repository, list_worktrees, scratch_root
+from wtls.worktrees import Repository, is_scratch, list_worktrees, scratch_root
 
 #: The lock reason ``git worktree list`` shows for a scratch worktree.
 LOCK_REASON = "wtls scratch worktree for test runs (wtls owns it; `wtls check --test` reuses it)"
@@ -77,6 +77,7 @@ class Scratch:
 
     def switch(self, commit: str) -> None:
         """Make the files exactly ``commit``'s tree (plus what setup made), HEAD at ``commit``."""
+        self._check_own()
         clean = ["clean", "-ffdxq"]
         for rel in self._keep:
             clean += ["-e", "/" + rel.rstrip("/")]
@@ -86,6 +87,36 @@ class Scratch:
         # read-tree --reset rewrote changed tracked files; files the run left behind untracked
         # were cleaned above. Nothing else remains from the previous run.
 
+    def _check_own(self) -> None:
+        """Refuse unless git sees this folder as a scratch worktree of wtls's, by its git dir.
+
+        A run can rewrite the folder's ``.git`` file (or anyone its admin entry): cleaning and
+        resetting then would act on the worktree that git dir belongs to, a user's index and
+        HEAD. The git dir must be a linked worktree's, locked with :data:`LOCK_REASON`, and
+        the folder its top.
+        """
+        out = run_git(
+            ["rev-parse", "--show-toplevel", "--absolute-git-dir"], self.path
+        ).text.splitlines()
+        top, gitdir = Path(out[0]), Path(out[-1])
+        try:
+            reason = (gitdir / "locked").read_text(encoding="utf-8").strip()
+        except OSError:
+            reason = ""
+        if (
+            len(out) != 2
+            or top.resolve() != self.path.resolve()
+            or gitdir.parent.resolve() != (self.repo.common_dir / "worktrees").resolve()
+            or reason != LOCK_REASON
+        ):
+            raise GitError(
+                ["clean"],
+                -1,
+                f"{self.path} is not a wtls scratch worktree any more (its git dir is {gitdir}): "
+                "nothing was cleaned or reset there",
+                self.path,
+            )
+
 
 def _slot_paths(repo: Repository) -> list[Path]:
     return [scratch_root(repo.common_dir) / f"{_PREFIX}{n}" for n in range(MAX_SLOTS)]
@@ -93,6 +124,36 @@ def _slot_paths(repo: Repository) -> list[Path]:
 
 def _registered(repo: Repository) -> set[Path]:
     return {e.path for e in list_worktrees(repo, scratch=True)}
+
+
+def _foreign(repo: Repository) -> set[Path]:
+    """Worktrees at slot paths that wtls did not make (not locked with :data:`LOCK_REASON`).
+
+    A user's own worktree placed there is never cleaned, reset or removed: its slot is skipped.
+    """
+    return {
+        e.path
+        for e in list_worktrees(repo, scratch=True)
+        if is_scratch(repo.common_dir, e.path) and e.lock_reason != LOCK_REASON
+    }
+
+
+def _check_root(repo: Repository) -> None:
+    """Refuse a scratch root reached through a symbolic link.
+
+    Slots under a link would be the link target's folders: wtls removes and cleans slots, so a
+    link to a folder of the user's worktrees would delete them.
+    """
+    here = repo.common_dir / "wtls"
+    for folder in (here, here / "scratch"):
+        if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+            raise GitError(
+                ["worktree", "add"],
+                -1,
+                f"{folder} is a symbolic link or not a folder: wtls keeps its scratch worktrees "
+                "only in a real folder it owns; remove it and run again",
+                repo.common_dir,
+            )
 
 
 def _create(repo: Repository, path: Path, commit: str) -> None:
@@ -167,8 +228,13 @@ def acquire(repo: Repository, commit: str, recipe: Recipe | None = None) -> Iter
     made.
     """
     root = scratch_root(repo.common_dir)
+    _check_root(repo)
     root.mkdir(parents=True, exist_ok=True)
+    _check_root(repo)
+    foreign = _foreign(repo)
     for path in _slot_paths(repo):
+        if path in foreign or path.is_symlink():
+            continue
         fd = os.open(root / f"{path.name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -674,7 +674,19 @@ def _remove_locked(
     if delete and branch is not None:
         try:
             tip = run_git(["rev-parse", "--verify", f"refs/heads/{branch}"], run_dir).text
-            if not merged and (backup is None or target.head != tip):
+            # "Merged" may mean merged by content (a squash, or commits that undo each
+            # other): the branch's own commits are then in no other ref, so they are saved.
+            in_base = (
+                merged
+                and base is not None
+                and run_git(
+                    ["merge-base", "--is-ancestor", tip, f"refs/heads/{base}"],
+                    run_dir,
+                    ok_codes=(0, 1),
+                ).returncode
+                == 0
+            )
+            if not in_base and (backup is None or target.head != tip):
                 branch_ref = save_commit(run_dir, branch, tip, "branch before deletion")
             run_git(["branch", "-D", "--end-of-options", branch], run_dir)
             deleted = True
