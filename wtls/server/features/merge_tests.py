@@ -1,4 +1,4 @@
-"""Semantic foresight in the editor: the ``wtls.testMerges`` command.
+"""Semantic foresight in the editor: the ``wtls.testMerges`` and ``wtls.land`` commands.
 
 ``wtls.testMerges {uri?, command?, timeout?, jobs?, trusted?}`` runs
 :func:`wtls.semantic.test_merges` (what ``wtls check --test`` runs) in a thread with
@@ -9,6 +9,11 @@ trusted (the ``trusted`` argument, else the ``trusted`` initialization option), 
 Errors (category ``tests``) in this window's worktrees: at the failing test when it lies in a
 changed file, else at the first changed line of the file the failure names, else on the
 worktree (:func:`wtls.semantic.test_problems`).
+
+``wtls.land {uri?, worktrees?, command?, timeout?, remove?, trusted?}`` runs
+:func:`wtls.land.land` (what ``wtls land`` runs) the same way, with cancellable progress (Cancel
+kills the running test; the queue stops there, base left at the last green merge), then
+refreshes the repository. It returns the ``wtls land --json`` object.
 """
 
 from __future__ import annotations
@@ -19,8 +24,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from wtls.arguments import TestMergesArgs
+from wtls.arguments import LandArgs, TestMergesArgs
 from wtls.errors import Refused
+from wtls.land import LandResult, land
 from wtls.predict.commits import commit_info
 from wtls.problems import Problem
 from wtls.semantic import Tester, TestsReport, plan_tests, test_merges, test_problems
@@ -36,7 +42,7 @@ CATEGORY = "tests"
 
 
 def register(server: Server) -> None:
-    """Add the ``wtls.testMerges`` command."""
+    """Add the ``wtls.testMerges`` and ``wtls.land`` commands."""
 
     @command(server, Command.TEST_MERGES, TestMergesArgs)
     async def test_merges_command(ls: Server, args: TestMergesArgs) -> Any:
@@ -84,6 +90,49 @@ def register(server: Server) -> None:
         if ls.is_open(session) and not result.cancelled:
             ls.diagnostics.replace(CATEGORY, session.key, problems)
         return to_wire(result)
+
+    @command(server, Command.LAND, LandArgs)
+    async def land_command(ls: Server, args: LandArgs) -> Any:
+        """Land worktrees on the base branch, tested; the ``wtls land --json`` object."""
+        timeout = DEFAULT_TIMEOUT if args.timeout is None else args.timeout
+        if not 0.1 <= timeout <= 86400:
+            raise Refused("`timeout` must be 0.1 to 86400 seconds")
+        engine = await ls.engine_for(args.uri)
+        await ls.refresh(engine)
+        state = engine.state
+        if state is None:
+            raise Refused("the repository could not be read")
+        session = ls.sessions[engine.repository.key]
+        start = args.uri or (session.folders[0] if session.folders else None)
+        if start is None:
+            raise Refused("no workspace folder is open: pass a `uri` inside the repository")
+        trusted = ls.trusted if args.trusted is None else args.trusted
+        commands, recipe, not_run, notes = plan_tests(state, args.command or None, trusted=trusted)
+        if not_run is not None:
+            raise Refused(not_run)
+        if not commands:
+            raise Refused(
+                "landing needs a test command: pass `command`, or set `test` in .wtls.toml (run "
+                "only in a trusted workspace)"
+            )
+        base = ls.settings.baseBranch or None
+
+        def work(report: Callable[[str], None], cancel: threading.Event) -> LandResult:
+            tester = Tester(
+                repo=state.repository,
+                commands=commands,
+                recipe=recipe,
+                timeout=timeout,
+                on_progress=report,
+                notes=notes,
+                cancel=cancel,
+            )
+            return land(start, args.worktrees, tester, base_branch=base, remove=args.remove)
+
+        try:
+            return await ls.with_cancellable_progress("wtls: landing worktrees", work)
+        finally:
+            await ls.refresh(engine)
 
 
 async def _problems(
