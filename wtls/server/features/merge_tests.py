@@ -14,6 +14,9 @@ worktree (:func:`wtls.semantic.test_problems`).
 :func:`wtls.land.land` (what ``wtls land`` runs) the same way, with cancellable progress (Cancel
 kills the running test; the queue stops there, base left at the last green merge), then
 refreshes the repository. It returns the ``wtls land --json`` object.
+
+With the setting ``testOnSettle`` (:class:`SettleRunner`), a trusted workspace whose
+``.wtls.toml`` has a ``test`` runs the same tests quietly a few seconds after changes settle.
 """
 
 from __future__ import annotations
@@ -21,16 +24,20 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lsprotocol import types
+
 from wtls.arguments import LandArgs, TestMergesArgs
+from wtls.engine import Refreshed
 from wtls.errors import Refused
 from wtls.land import LandResult, land
-from wtls.predict.commits import commit_info
+from wtls.predict.commits import Commit, commit_info
 from wtls.problems import Problem
 from wtls.semantic import Tester, TestsReport, plan_tests, test_merges, test_problems
-from wtls.server.base import Server
+from wtls.server.base import RepoSession, Server
 from wtls.server.protocol import Command
 from wtls.server.rpc import command
 from wtls.testrun import DEFAULT_TIMEOUT
@@ -39,10 +46,13 @@ from wtls.worktrees import RepositoryState
 
 #: The diagnostics category of test results.
 CATEGORY = "tests"
+#: Quiet time after the last refresh that re-read a worktree before ``testOnSettle`` runs.
+SETTLE_SECONDS = 5.0
 
 
 def register(server: Server) -> None:
-    """Add the ``wtls.testMerges`` and ``wtls.land`` commands."""
+    """Add the ``wtls.testMerges`` and ``wtls.land`` commands and the ``testOnSettle`` runs."""
+    server.refresh_hooks.append(SettleRunner(server).on_refresh)
 
     @command(server, Command.TEST_MERGES, TestMergesArgs)
     async def test_merges_command(ls: Server, args: TestMergesArgs) -> Any:
@@ -67,8 +77,7 @@ def register(server: Server) -> None:
                 "no test command: pass `command`, or set `test` in .wtls.toml (run only in a "
                 "trusted workspace)"
             )
-        base = state.base_branch
-        tip = commit_info(state.repository.common_dir, f"refs/heads/{base}") if base else None
+        tip = _base_tip(state)
         if tip is None:
             raise Refused("testing merges needs a base branch with commits")
 
@@ -85,10 +94,7 @@ def register(server: Server) -> None:
             return test_merges(state, tester, base_tip=tip, jobs=jobs)
 
         result = await ls.with_cancellable_progress("wtls: testing merges", work)
-        own = [wt.path for wt in session.own_worktrees()]
-        problems = await _problems(result, state, tip.oid, own)
-        if ls.is_open(session) and not result.cancelled:
-            ls.diagnostics.replace(CATEGORY, session.key, problems)
+        await _publish(ls, session, result, state, tip.oid)
         return to_wire(result)
 
     @command(server, Command.LAND, LandArgs)
@@ -135,7 +141,108 @@ def register(server: Server) -> None:
             await ls.refresh(engine)
 
 
+def _base_tip(state: RepositoryState) -> Commit | None:
+    base = state.base_branch
+    return commit_info(state.repository.common_dir, f"refs/heads/{base}") if base else None
+
+
+async def _publish(
+    ls: Server, session: RepoSession, report: TestsReport, state: RepositoryState, tip: str
+) -> None:
+    """Replace the ``tests`` diagnostics of the session's own worktrees (unless cancelled)."""
+    own = [wt.path for wt in session.own_worktrees()]
+    problems = await _problems(report, state, tip, own)
+    if ls.is_open(session) and not report.cancelled:
+        ls.diagnostics.replace(CATEGORY, session.key, problems)
+
+
 async def _problems(
     report: TestsReport, state: RepositoryState, tip: str, own: list[Path]
 ) -> list[Problem]:
     return await asyncio.to_thread(test_problems, report, state, tip, own)
+
+
+@dataclass
+class _Settle:
+    """One repository's re-run when changes settle: the quiet-time timer and the one run."""
+
+    timer: asyncio.TimerHandle | None = None
+    task: asyncio.Task[None] | None = None
+    #: A change settled since the running run started: run again after it.
+    wanted: bool = False
+    #: Why the last settled change ran nothing (said once per reason in the log).
+    said: str | None = None
+
+
+class SettleRunner:
+    """``testOnSettle``: the merge tests again :data:`SETTLE_SECONDS` after the last refresh that
+    re-read a worktree; one run per repository at a time, later changes coalesced into the next.
+    Only in a trusted workspace whose ``.wtls.toml`` has a ``test``; quiet (no progress). When
+    a settled change runs nothing, the log says why (once per reason)."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self._work: dict[str, _Settle] = {}
+
+    async def on_refresh(self, ls: Server, session: RepoSession, refreshed: Refreshed) -> None:
+        """A repository was re-read: (re)start its quiet-time timer when a worktree was."""
+        if ls.sessions.get(session.key) is not session:
+            work = self._work.pop(session.key, None)
+            if work is not None and work.timer is not None:
+                work.timer.cancel()
+            return
+        if not (refreshed.touched or refreshed.listing_changed):
+            return
+        work = self._work.setdefault(session.key, _Settle())
+        if work.timer is not None:
+            work.timer.cancel()
+        loop = asyncio.get_running_loop()
+        work.timer = loop.call_later(SETTLE_SECONDS, self._settled, session, work)
+
+    def _settled(self, session: RepoSession, work: _Settle) -> None:
+        work.timer = None
+        work.wanted = True
+        if work.task is None or work.task.done():
+            work.task = self.server.spawn_task(self._runs(session, work), "tests on settle")
+
+    async def _runs(self, session: RepoSession, work: _Settle) -> None:
+        ls = self.server
+        while work.wanted and ls.is_open(session) and not ls.shutting_down:
+            work.wanted = False
+            why = await self._run(session)
+            if why is not None and why != work.said:
+                ls.log_message(f"wtls: tests on settle: not run: {why}", types.MessageType.Log)
+            work.said = why
+
+    async def _run(self, session: RepoSession) -> str | None:
+        """Test the settled state; why nothing ran, or None."""
+        ls = self.server
+        if not ls.settings.testOnSettle:
+            return "the setting wtls.testOnSettle is off"
+        if not ls.trusted:
+            return "the workspace is not trusted"
+        state = session.engine.state
+        if state is None:
+            return "the repository could not be read"
+        try:
+            commands, recipe, not_run, notes = plan_tests(state, None, trusted=True)
+        except Refused as exc:
+            return str(exc)
+        if not_run is not None:
+            return not_run
+        if not commands:
+            return "no `test` in .wtls.toml"
+        tip = _base_tip(state)
+        if tip is None:
+            return "no base branch with commits"
+        tester = Tester(
+            repo=state.repository,
+            commands=commands,
+            recipe=recipe,
+            timeout=DEFAULT_TIMEOUT,
+            on_progress=None,
+            notes=notes,
+        )
+        result = await asyncio.to_thread(test_merges, state, tester, base_tip=tip, jobs=1)
+        await _publish(ls, session, result, state, tip.oid)
+        return None
