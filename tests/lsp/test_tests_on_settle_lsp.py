@@ -10,6 +10,7 @@ from lsprotocol import types
 from tests.core.test_semantic import TEST_CMD, project, rename_total
 from tests.gitutil import add_worktree, commit_all, git
 from tests.lsp.harness import Session, open_session
+from wtls.server.config import parse_settings
 
 REPORT = "import calc\n\n\ndef report(items):\n    return f'total {calc.total(items)}'\n"
 TEST_REPORT = (
@@ -65,7 +66,7 @@ async def test_a_settled_change_shows_the_semantic_conflict_without_a_command(
         assert "feature/rename" in diag.message and "unittest" in diag.message
 
 
-async def test_with_the_setting_off_nothing_runs(tmp_path: Path) -> None:
+async def test_with_the_setting_off_nothing_runs_until_it_is_turned_on(tmp_path: Path) -> None:
     repo, report = configured_project(tmp_path)
     async with open_session([report]) as s:
         await s.wait_for_state(lambda st: len(st.get("worktrees", [])) == 3, "three worktrees")
@@ -73,6 +74,15 @@ async def test_with_the_setting_off_nothing_runs(tmp_path: Path) -> None:
         await wait_for_settle_note(s, "testOnSettle is off")
         assert scratch_worktrees(repo) == []
         assert not s.diagnostics(report / "test_report.py")
+        # Turned on without a restart: the next settled change runs the tests.
+        s.client.workspace_did_change_configuration(
+            types.DidChangeConfigurationParams(settings={"wtls": {"testOnSettle": True}})
+        )
+        (report / "report.py").write_text(REPORT + "# reworded\n")
+        (diag,) = await s.wait_for_diagnostics(
+            report / "test_report.py", lambda d: len(d) == 1, "the semantic conflict", timeout=90
+        )
+        assert diag.severity == types.DiagnosticSeverity.Error
 
 
 async def test_an_untrusted_workspace_never_runs_the_config_test(tmp_path: Path) -> None:
@@ -93,3 +103,9 @@ async def test_without_a_test_in_the_config_nothing_runs(tmp_path: Path) -> None
         new_caller(report)
         await wait_for_settle_note(s, "no `test`")
         assert scratch_worktrees(repo) == []
+
+
+def test_a_bad_test_on_settle_value_is_reported_and_off() -> None:
+    settings, problems = parse_settings({"testOnSettle": "yes"})
+    assert settings.testOnSettle is False
+    assert any("testOnSettle" in p for p in problems)
