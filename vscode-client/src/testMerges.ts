@@ -113,7 +113,9 @@ export function registerLandWorktrees(client: WtlsClient, store: WorktreeStore):
         }
         const args: LandArgs = {
             uri: anchor ? vscode.Uri.file(anchor).toString() : undefined,
-            worktrees: found.map((f) => f.worktree.path),
+            // All of them: the server's default set, which passes over (and names) a worktree it
+            // cannot land, where naming that worktree would refuse the whole queue.
+            worktrees: chosen.length === items.length ? undefined : found.map((f) => f.worktree.path),
             remove: after.remove,
         };
         const run = (extra: Partial<LandArgs>): Promise<LandResult> =>

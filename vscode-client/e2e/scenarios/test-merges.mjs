@@ -1,15 +1,16 @@
 // A semantic conflict: feature/wipe renames a function (committed), feature/remaining adds a
 // new caller of the old name (uncommitted). Both merge cleanly as text; "Test Merges" with a
-// typed test command names both branches and puts an Error in the Problems panel.
+// typed test command names both branches and puts an Error in the Problems panel. Then "Land
+// Worktrees…" lands feature/wipe (the one with commits) on main after its tests pass.
 
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TIMEOUT } from '../common.mjs';
 import { git } from '../fixtures.mjs';
-import { runCommand, sel, statusItem, waitForNotification, waitForQuickInput, waitForText } from '../workbench.mjs';
+import { quickInputText, runCommand, sel, statusItem, waitForNotification, waitForQuickInput, waitForText } from '../workbench.mjs';
 
 export const name = 'test-merges';
-export const description = 'Test Merges: a rename vs a new caller of the old name, both branches named, an Error in Problems';
+export const description = 'Test Merges: a rename vs a new caller of the old name, both branches named, an Error in Problems; Land Worktrees…';
 
 const LIB = 'def total(items):\n    return sum(items)\n';
 const USE_LIB = 'import lib\n\nassert lib.total([1, 2]) == 3\n';
@@ -35,7 +36,8 @@ export async function run(t) {
     writeSemanticConflict(t.repo);
     const { page } = await t.openFolder(t.repo.remaining);
 
-    await t.step('Test Merges names both branches and shows an Error in Problems', page, async () => {
+    const tested = 'Test Merges names both branches and shows an Error in Problems';
+    await t.step(tested, page, async () => {
         await statusItem(page, (s) => s.includes('feature/remaining'), 'the wtls status-bar item');
         await runCommand(page, 'Worktrees: Test Merges');
         // The project has no `test` in .wtls.toml: the command asks for one.
@@ -61,4 +63,33 @@ export async function run(t) {
         }
         return `${JSON.stringify(note)}; problem ${JSON.stringify(row.replace(/\s+/g, ' ').slice(0, 200))}`;
     });
+
+    await t.step(
+        'Land Worktrees… lands feature/wipe on main once its tests pass',
+        page,
+        async () => {
+            await runCommand(page, 'Worktrees: Land Worktrees…');
+            // Every worktree with commits to land is picked: accept them.
+            await waitForQuickInput(page, 'Land Worktrees: merge each');
+            const picked = await quickInputText(page);
+            await page.keyboard.press('Enter');
+            await waitForQuickInput(page, 'Land Worktrees: after landing');
+            await page.keyboard.press('Enter'); // Keep the worktrees
+            await waitForQuickInput(page, 'command that runs your tests');
+            const input = page.locator(sel.quickInputBox);
+            await input.fill('python3 check.py', { timeout: TIMEOUT });
+            await input.press('Enter');
+            const note = await waitForNotification(page, /landed feature\/wipe into main/, 'the Land Worktrees outcome');
+            const main = git(t.repo.main, 'rev-parse', 'main').trim();
+            const wipe = git(t.repo.wipe, 'rev-parse', 'HEAD').trim();
+            if (main !== wipe) {
+                throw new Error(`main is at ${main}, not at feature/wipe's ${wipe}`);
+            }
+            if (!readFileSync(join(t.repo.main, 'lib.py'), 'utf8').includes('def sum_all(')) {
+                throw new Error('the main worktree was not brought along to the landed commit');
+            }
+            return `picked ${JSON.stringify(picked.slice(0, 160))}; ${JSON.stringify(note)}`;
+        },
+        { needs: [tested] },
+    );
 }
