@@ -20,6 +20,7 @@ from wtls.arguments import argument_keys
 from wtls.backup.models import RestoreResult
 from wtls.engine import RefreshResult
 from wtls.errors import Fix, RefusalData
+from wtls.land import LandResult, LandStep
 from wtls.lifecycle import (
     CommandRun,
     LockResult,
@@ -89,6 +90,8 @@ PAYLOADS: dict[str, type[Any]] = {
     "TestRun": TestRun,
     "SemanticConflict": SemanticConflict,
     "TestsReport": TestsReport,
+    "LandStep": LandStep,
+    "LandResult": LandResult,
 }
 #: protocol.ts argument interface → the Python class the server reads it as.
 ARGUMENTS: dict[str, type[Any]] = {
@@ -107,6 +110,7 @@ ARGUMENTS: dict[str, type[Any]] = {
     "RepairArgs": args.RepairArgs,
     "MoveArgs": args.MoveArgs,
     "TestMergesArgs": args.TestMergesArgs,
+    "LandArgs": args.LandArgs,
     "FileActionArgs": args.FileActionArgs,
     "PredictedMergeParams": args.PredictedMergeParams,
     "ReviewParams": args.ReviewParams,

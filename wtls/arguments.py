@@ -190,6 +190,21 @@ class TestMergesArgs(RepositoryArgs):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class LandArgs(RepositoryArgs):
+    """``wtls.land``: what ``wtls land`` takes (default: every worktree not yet in base)."""
+
+    worktrees: tuple[WorktreeRef, ...] = ()
+    #: The test command; default: ``test`` of a trusted ``.wtls.toml``.
+    command: str | None = None
+    #: Seconds each run may take (default: :data:`wtls.testrun.DEFAULT_TIMEOUT`).
+    timeout: float | None = None
+    #: Remove each landed worktree (with remove's safety).
+    remove: bool = False
+    #: None: the workspace's trust decides.
+    trusted: bool | None = None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class FileActionArgs(RepositoryArgs):
     """``wtls.takeIntoBase`` and ``wtls.discardInWorktree``: one file of a reviewed worktree."""
 
@@ -275,6 +290,13 @@ def _worktree(value: Any, _: Any) -> WorktreeRef:
     return WorktreeRef(value)
 
 
+def _worktrees(value: Any, _: Any) -> tuple[WorktreeRef, ...]:
+    # A list only: cattrs would read a lone string as a tuple of its characters.
+    if not isinstance(value, list):
+        raise _Bad("a list of worktree paths, file:// URIs or branch names", value)
+    return tuple(_worktree(item, None) for item in value)
+
+
 _converter = cattrs.Converter(detailed_validation=True, forbid_extra_keys=True)
 _converter.register_structure_hook(str, _strict(str, "a string"))
 _converter.register_structure_hook(bool, _strict(bool, "a boolean"))
@@ -292,6 +314,7 @@ _converter.register_structure_hook(Path, _place)
 _converter.register_structure_hook(Path | None, _optional_place)
 _converter.register_structure_hook_func(lambda t: t == tuple[Path, ...], _places)
 _converter.register_structure_hook(WorktreeRef, _worktree)
+_converter.register_structure_hook_func(lambda t: t == tuple[WorktreeRef, ...], _worktrees)
 _converter.register_structure_hook_func(
     lambda t: t == WorktreeRef | None, lambda v, _: None if v is None else _worktree(v, None)
 )

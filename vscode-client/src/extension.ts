@@ -9,7 +9,7 @@ import { AgentNotifier } from './agentNotify';
 import { WtlsClient } from './client';
 import { offerReopenMoved, registerCommands } from './commands';
 import { PredictedMergeView } from './predictedMerge';
-import { registerTestMerges } from './testMerges';
+import { registerLandWorktrees, registerTestMerges } from './testMerges';
 import { ReviewView } from './review';
 import { RESTART_KEYS, serverCommandSignature } from './settings';
 import { WorktreeStore } from './state';
@@ -33,6 +33,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
         new WorktreesView(store),
         new PredictedMergeView(client, store),
         registerTestMerges(client),
+        registerLandWorktrees(client, store),
         new ReviewView(client, store),
         ...registerCommands({ client, store, log }),
         client.onDidMoveWorktree((moved) => void offerReopenMoved(moved)),

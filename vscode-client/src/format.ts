@@ -6,7 +6,7 @@
  * the server knows better. No `vscode` import: `node --test` runs these functions directly.
  */
 
-import type { AgentState, ConflictPrediction, RemoveResult, SpawnResult, TestsReport, Worktree, WorktreesPayload } from './protocol';
+import type { AgentState, ConflictPrediction, LandResult, RemoveResult, SpawnResult, TestsReport, Worktree, WorktreesPayload } from './protocol';
 
 /** Paths that have changes of any kind (staged, unstaged, untracked or unmerged). */
 export function dirtyCount(w: Worktree): number {
@@ -533,4 +533,25 @@ export function testsSummary(report: TestsReport): string {
     return parts.length > 0
         ? `wtls: semantic conflicts: ${parts.join('; ')} [${tail}]`
         : `wtls: every predicted merge passes \`${report.command}\` [${tail}]`;
+}
+
+/** What `wtls.land` did, in one message: the server's sentence, the failing tests, the problems. */
+export function landSummary(result: LandResult): string {
+    const parts = [`wtls: ${result.message ?? ''}`];
+    const stop = (result.steps ?? []).find((s) => s.status !== 'landed' && s.status !== 'merged');
+    const names = (stop?.failures ?? []).map((f) => f.name).slice(0, 3);
+    if (names.length > 0) {
+        parts.push(`failing: ${names.join(', ')}`);
+    } else if (stop?.status === 'conflict' && (stop.conflicts ?? []).length > 0) {
+        parts.push(`conflicting: ${(stop.conflicts ?? []).slice(0, 3).join(', ')}`);
+    }
+    const removed = (result.steps ?? []).filter((s) => s.removed).map((s) => s.branch);
+    if (removed.length > 0) {
+        parts.push(`removed ${removed.join(', ')}`);
+    }
+    for (const [path, reason] of result.skipped ?? []) {
+        parts.push(`not taken ${baseName(path)}: ${reason}`);
+    }
+    parts.push(...(result.problems ?? []));
+    return parts.join('; ');
 }

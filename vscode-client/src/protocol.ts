@@ -137,6 +137,7 @@ export const ServerCommand = {
     takeIntoBase: 'wtls.takeIntoBase',
     discardInWorktree: 'wtls.discardInWorktree',
     testMerges: 'wtls.testMerges',
+    land: 'wtls.land',
 } as const;
 
 /** JSON-RPC error code of a refusal: the message says why, and nothing was changed. */
@@ -706,6 +707,53 @@ export interface TestMergesArgs extends RepositoryArg {
     jobs?: number;
     /** Default: the workspace's trust. */
     trusted?: boolean;
+}
+
+/** `wtls.land`: land worktrees on the base branch, tested (docs/protocol.md). */
+export interface LandArgs extends RepositoryArg {
+    /** Worktrees to land (path, URI, branch or folder name); default: every mergeable one. */
+    worktrees?: string[];
+    /** The test command; default: `test` of a trusted `.wtls.toml`. */
+    command?: string;
+    /** Seconds each run may take (default 600). */
+    timeout?: number;
+    /** Remove each landed worktree (with remove's safety). */
+    remove?: boolean;
+    /** Default: the workspace's trust. */
+    trusted?: boolean;
+}
+
+/** What happened to one worktree in `wtls.land`. */
+export interface LandStep {
+    worktree: string;
+    branch: string;
+    /** `landed`, `merged` (already in base), or where the queue stopped. */
+    status: 'landed' | 'merged' | 'fail' | 'timeout' | 'error' | 'conflict';
+    /** The merge commit (or fast-forwarded tip) that was tested. */
+    commit?: string | null;
+    tree?: string | null;
+    exitCode?: number | null;
+    seconds?: number;
+    cached?: boolean;
+    output?: string;
+    failures?: Failure[];
+    /** Files that conflict as text (status `conflict`). */
+    conflicts?: string[];
+    removed?: boolean;
+}
+
+/** The answer of `wtls.land` (the `wtls land --json` object). */
+export interface LandResult {
+    baseBranch: string;
+    command: string;
+    baseBefore: string;
+    baseAfter: string;
+    steps?: LandStep[];
+    /** `[path, reason]` of worktrees not taken. */
+    skipped?: [string, string][];
+    /** Steps that failed after a landing (a removal refused, the base worktree not updated). */
+    problems?: string[];
+    message?: string;
 }
 
 export interface RepairArgs extends RepositoryArg {

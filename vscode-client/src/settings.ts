@@ -23,6 +23,7 @@ export const SERVER_KEYS = [
     'debounceMs',
     'farBehind',
     'conflictPrediction',
+    'testOnSettle',
 ] as const;
 
 /** Settings that need a server restart when they change (the rest reach it live). */

@@ -15,6 +15,7 @@ import {
     counters,
     escapeMarkdown,
     expandServerCommand,
+    landSummary,
     mergeOrderText,
     newlyWaiting,
     pickFilters,
@@ -458,4 +459,24 @@ it('testsSummary names the pairs that fail together, or says all pass', () => {
         'wtls: semantic conflicts: feature/a + /b pass alone but fail together (test_total) [1 run, 1 cached]',
     );
     assert.strictEqual(testsSummary({ ...base, notRun: 'test in .wtls.toml is not trusted' }), 'wtls: no tests ran: test in .wtls.toml is not trusted');
+});
+
+it('landSummary gives the server sentence, the failing tests, removals and what was not taken', () => {
+    const base = { baseBranch: 'main', command: 'pytest -q', baseBefore: 'a'.repeat(40), baseAfter: 'b'.repeat(40) };
+    assert.strictEqual(
+        landSummary({ ...base, steps: [{ worktree: '/w/a', branch: 'feature/a', status: 'landed', removed: true }], message: 'landed feature/a into main' }),
+        'wtls: landed feature/a into main; removed feature/a',
+    );
+    assert.strictEqual(
+        landSummary({
+            ...base,
+            steps: [
+                { worktree: '/w/a', branch: 'feature/a', status: 'landed' },
+                { worktree: '/w/b', branch: 'feature/b', status: 'fail', failures: [{ name: 'test_total' }] },
+            ],
+            skipped: [['/w/c', 'it has uncommitted changes']],
+            message: 'landed feature/a into main; stopped at feature/b (the tests fail on its merge)',
+        }),
+        'wtls: landed feature/a into main; stopped at feature/b (the tests fail on its merge); failing: test_total; not taken c: it has uncommitted changes',
+    );
 });

@@ -32,6 +32,8 @@ class Settings:
     farBehind: int = 50
     #: Predict merge conflicts between worktrees.
     conflictPrediction: bool = True
+    #: Run the merge tests (``test`` of a trusted ``.wtls.toml``) when changes settle.
+    testOnSettle: bool = False
 
     def engine_settings(self) -> EngineSettings:
         """The part of the settings the core engine needs."""
@@ -49,6 +51,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "debounceMs": (int,),
     "farBehind": (int,),
     "conflictPrediction": (bool,),
+    "testOnSettle": (bool,),
 }
 
 

@@ -32,6 +32,7 @@ class Command:
     TAKE_INTO_BASE = "wtls.takeIntoBase"
     DISCARD_IN_WORKTREE = "wtls.discardInWorktree"
     TEST_MERGES = "wtls.testMerges"
+    LAND = "wtls.land"
 
 
 #: Every command id, for tests and for clients that list them.

@@ -1,4 +1,4 @@
-"""Semantic foresight in the editor: the ``wtls.testMerges`` command.
+"""Semantic foresight in the editor: the ``wtls.testMerges`` and ``wtls.land`` commands.
 
 ``wtls.testMerges {uri?, command?, timeout?, jobs?, trusted?}`` runs
 :func:`wtls.semantic.test_merges` (what ``wtls check --test`` runs) in a thread with
@@ -9,6 +9,14 @@ trusted (the ``trusted`` argument, else the ``trusted`` initialization option), 
 Errors (category ``tests``) in this window's worktrees: at the failing test when it lies in a
 changed file, else at the first changed line of the file the failure names, else on the
 worktree (:func:`wtls.semantic.test_problems`).
+
+``wtls.land {uri?, worktrees?, command?, timeout?, remove?, trusted?}`` runs
+:func:`wtls.land.land` (what ``wtls land`` runs) the same way, with cancellable progress (Cancel
+kills the running test; the queue stops there, base left at the last green merge), then
+refreshes the repository. It returns the ``wtls land --json`` object.
+
+With the setting ``testOnSettle`` (:class:`SettleRunner`), a trusted workspace whose
+``.wtls.toml`` has a ``test`` runs the same tests quietly a few seconds after changes settle.
 """
 
 from __future__ import annotations
@@ -16,15 +24,20 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from wtls.arguments import TestMergesArgs
+from lsprotocol import types
+
+from wtls.arguments import LandArgs, TestMergesArgs
+from wtls.engine import Refreshed
 from wtls.errors import Refused
-from wtls.predict.commits import commit_info
+from wtls.land import LandResult, land
+from wtls.predict.commits import Commit, commit_info
 from wtls.problems import Problem
 from wtls.semantic import Tester, TestsReport, plan_tests, test_merges, test_problems
-from wtls.server.base import Server
+from wtls.server.base import RepoSession, Server
 from wtls.server.protocol import Command
 from wtls.server.rpc import command
 from wtls.testrun import DEFAULT_TIMEOUT
@@ -33,10 +46,13 @@ from wtls.worktrees import RepositoryState
 
 #: The diagnostics category of test results.
 CATEGORY = "tests"
+#: Quiet time after the last refresh that re-read a worktree before ``testOnSettle`` runs.
+SETTLE_SECONDS = 5.0
 
 
 def register(server: Server) -> None:
-    """Add the ``wtls.testMerges`` command."""
+    """Add the ``wtls.testMerges`` and ``wtls.land`` commands and the ``testOnSettle`` runs."""
+    server.refresh_hooks.append(SettleRunner(server).on_refresh)
 
     @command(server, Command.TEST_MERGES, TestMergesArgs)
     async def test_merges_command(ls: Server, args: TestMergesArgs) -> Any:
@@ -61,8 +77,7 @@ def register(server: Server) -> None:
                 "no test command: pass `command`, or set `test` in .wtls.toml (run only in a "
                 "trusted workspace)"
             )
-        base = state.base_branch
-        tip = commit_info(state.repository.common_dir, f"refs/heads/{base}") if base else None
+        tip = _base_tip(state)
         if tip is None:
             raise Refused("testing merges needs a base branch with commits")
 
@@ -79,14 +94,155 @@ def register(server: Server) -> None:
             return test_merges(state, tester, base_tip=tip, jobs=jobs)
 
         result = await ls.with_cancellable_progress("wtls: testing merges", work)
-        own = [wt.path for wt in session.own_worktrees()]
-        problems = await _problems(result, state, tip.oid, own)
-        if ls.is_open(session) and not result.cancelled:
-            ls.diagnostics.replace(CATEGORY, session.key, problems)
+        await _publish(ls, session, result, state, tip.oid)
         return to_wire(result)
+
+    @command(server, Command.LAND, LandArgs)
+    async def land_command(ls: Server, args: LandArgs) -> Any:
+        """Land worktrees on the base branch, tested; the ``wtls land --json`` object."""
+        timeout = DEFAULT_TIMEOUT if args.timeout is None else args.timeout
+        if not 0.1 <= timeout <= 86400:
+            raise Refused("`timeout` must be 0.1 to 86400 seconds")
+        engine = await ls.engine_for(args.uri)
+        await ls.refresh(engine)
+        state = engine.state
+        if state is None:
+            raise Refused("the repository could not be read")
+        session = ls.sessions[engine.repository.key]
+        start = args.uri or (session.folders[0] if session.folders else None)
+        if start is None:
+            raise Refused("no workspace folder is open: pass a `uri` inside the repository")
+        trusted = ls.trusted if args.trusted is None else args.trusted
+        commands, recipe, not_run, notes = plan_tests(state, args.command or None, trusted=trusted)
+        if not_run is not None:
+            raise Refused(not_run)
+        if not commands:
+            raise Refused(
+                "landing needs a test command: pass `command`, or set `test` in .wtls.toml (run "
+                "only in a trusted workspace)"
+            )
+        base = ls.settings.baseBranch or None
+
+        def work(report: Callable[[str], None], cancel: threading.Event) -> LandResult:
+            tester = Tester(
+                repo=state.repository,
+                commands=commands,
+                recipe=recipe,
+                timeout=timeout,
+                on_progress=report,
+                notes=notes,
+                cancel=cancel,
+            )
+            return land(start, args.worktrees, tester, base_branch=base, remove=args.remove)
+
+        try:
+            return await ls.with_cancellable_progress("wtls: landing worktrees", work)
+        finally:
+            await ls.refresh(engine)
+
+
+def _base_tip(state: RepositoryState) -> Commit | None:
+    base = state.base_branch
+    return commit_info(state.repository.common_dir, f"refs/heads/{base}") if base else None
+
+
+async def _publish(
+    ls: Server, session: RepoSession, report: TestsReport, state: RepositoryState, tip: str
+) -> None:
+    """Replace the ``tests`` diagnostics of the session's own worktrees (unless cancelled)."""
+    own = [wt.path for wt in session.own_worktrees()]
+    problems = await _problems(report, state, tip, own)
+    if ls.is_open(session) and not report.cancelled:
+        ls.diagnostics.replace(CATEGORY, session.key, problems)
 
 
 async def _problems(
     report: TestsReport, state: RepositoryState, tip: str, own: list[Path]
 ) -> list[Problem]:
     return await asyncio.to_thread(test_problems, report, state, tip, own)
+
+
+@dataclass
+class _Settle:
+    """One repository's re-run when changes settle: the quiet-time timer and the one run."""
+
+    timer: asyncio.TimerHandle | None = None
+    task: asyncio.Task[None] | None = None
+    #: A change settled since the running run started: run again after it.
+    wanted: bool = False
+    #: Why the last settled change ran nothing (said once per reason in the log).
+    said: str | None = None
+
+
+class SettleRunner:
+    """``testOnSettle``: the merge tests again :data:`SETTLE_SECONDS` after the last refresh that
+    re-read a worktree; one run per repository at a time, later changes coalesced into the next.
+    Only in a trusted workspace whose ``.wtls.toml`` has a ``test``; quiet (no progress). When
+    a settled change runs nothing, the log says why (once per reason)."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self._work: dict[str, _Settle] = {}
+
+    async def on_refresh(self, ls: Server, session: RepoSession, refreshed: Refreshed) -> None:
+        """A repository was re-read: (re)start its quiet-time timer when a worktree was."""
+        if ls.sessions.get(session.key) is not session:
+            work = self._work.pop(session.key, None)
+            if work is not None and work.timer is not None:
+                work.timer.cancel()
+            return
+        if not (refreshed.touched or refreshed.listing_changed):
+            return
+        work = self._work.setdefault(session.key, _Settle())
+        if work.timer is not None:
+            work.timer.cancel()
+        loop = asyncio.get_running_loop()
+        work.timer = loop.call_later(SETTLE_SECONDS, self._settled, session, work)
+
+    def _settled(self, session: RepoSession, work: _Settle) -> None:
+        work.timer = None
+        work.wanted = True
+        if work.task is None or work.task.done():
+            work.task = self.server.spawn_task(self._runs(session, work), "tests on settle")
+
+    async def _runs(self, session: RepoSession, work: _Settle) -> None:
+        ls = self.server
+        while work.wanted and ls.is_open(session) and not ls.shutting_down:
+            work.wanted = False
+            why = await self._run(session)
+            if why is not None and why != work.said:
+                ls.log_message(f"wtls: tests on settle: not run: {why}", types.MessageType.Log)
+            work.said = why
+
+    async def _run(self, session: RepoSession) -> str | None:
+        """Test the settled state; why nothing ran, or None."""
+        ls = self.server
+        if not ls.settings.testOnSettle:
+            return "the setting wtls.testOnSettle is off"
+        if not ls.trusted:
+            return "the workspace is not trusted"
+        state = session.engine.state
+        if state is None:
+            return "the repository could not be read"
+        try:
+            commands, recipe, not_run, notes = plan_tests(state, None, trusted=True)
+        except Refused as exc:
+            return str(exc)
+        if not_run is not None:
+            return not_run
+        if not commands:
+            return "no `test` in .wtls.toml"
+        tip = _base_tip(state)
+        if tip is None:
+            return "no base branch with commits"
+        tester = Tester(
+            repo=state.repository,
+            commands=commands,
+            recipe=recipe,
+            timeout=DEFAULT_TIMEOUT,
+            on_progress=None,
+            notes=notes,
+        )
+        result = await asyncio.to_thread(test_merges, state, tester, base_tip=tip, jobs=1)
+        await _publish(ls, session, result, state, tip.oid)
+        return None
