@@ -26,6 +26,10 @@ from wtls.worktrees import discover as discover_repository
 BASE = "base"
 #: The largest merged file returned in full (a bigger one is refused, not cut).
 MAX_MERGED_FILE = 8 * 1024 * 1024
+#: Pathspecs are file names, never patterns or magic (``:(glob)``, ``*``).
+LITERAL = {"GIT_LITERAL_PATHSPECS": "1"}
+#: The mode of a submodule entry.
+GITLINK = "160000"
 #: git's own test for binary content: a NUL within the first 8,000 bytes.
 _BINARY_PROBE = 8000
 
@@ -114,9 +118,41 @@ def _label(wt: WorktreeState) -> str:
     return wt.branch or f"detached {wt.path.name}"
 
 
-def _in_tree(cwd: Path, tree: str, path: str) -> bool:
-    listing = run_git(["ls-tree", "-z", "--full-tree", "--name-only", tree, "--", path], cwd)
-    return bool(listing.stdout)
+def tree_entry(cwd: Path, tree: str, path: str) -> tuple[str, str, int] | None:
+    """``(mode, oid, size)`` of ``path`` in ``tree`` (size -1 for a submodule or a folder),
+    None if absent."""
+    out = run_git(["ls-tree", "-z", "-l", "--full-tree", tree, "--", path], cwd, env=LITERAL)
+    for item in split_z(out.stdout):
+        meta, _, name = item.partition("\t")
+        if name == path:
+            mode, _kind, oid, size = meta.split()
+            return mode, oid, -1 if size == "-" else int(size)
+    return None
+
+
+def name_status(cwd: Path, args: list[str]) -> list[tuple[str, str | None, str]]:
+    """``(letter, old path of a rename or copy, path)`` per entry of ``git ARGS``, a command
+    printing ``--name-status -z`` (``diff``, ``diff-tree``)."""
+    fields = split_z(run_git(args, cwd).stdout)
+    out: list[tuple[str, str | None, str]] = []
+    i = 0
+    while i < len(fields):
+        code = fields[i][:1]
+        if code in ("R", "C"):
+            out.append((code, fields[i + 1], fields[i + 2]))
+            i += 3
+        else:
+            out.append((code, None, fields[i + 1]))
+            i += 2
+    return out
+
+
+def merge_base_of(wt: WorktreeState, work: Commit, tip: Commit, base_name: str) -> str:
+    """The merge base of ``wt``'s working state ``work`` and the base tip; refused when none."""
+    try:
+        return run_git(["merge-base", work.oid, tip.oid], wt.path).text
+    except GitError as exc:
+        raise Refused(f"{_label(wt)} and {base_name} have no common history") from exc
 
 
 def _merged_path(cwd: Path, ours: Commit, theirs: Commit, tree: str, rel: str) -> str | None:
@@ -125,38 +161,30 @@ def _merged_path(cwd: Path, ours: Commit, theirs: Commit, tree: str, rel: str) -
     A rename on the other side is found the way the merge finds it: the other side's changes
     since the merge base, with rename detection.
     """
-    if _in_tree(cwd, tree, rel):
+    if tree_entry(cwd, tree, rel) is not None:
         return rel
     try:
         base = run_git(["merge-base", ours.oid, theirs.oid], cwd).text
     except GitError:
         return None
-    changes = split_z(
-        run_git(["diff-tree", "-r", "-z", "-M", "--name-status", base, theirs.oid], cwd).stdout
-    )
-    i = 0
-    while i < len(changes):
-        status = changes[i]
-        if status[:1] in ("R", "C"):
-            old, new = changes[i + 1], changes[i + 2]
-            if old == rel and status[:1] == "R" and _in_tree(cwd, tree, new):
-                return new
-            i += 3
-        else:
-            i += 2
+    for code, old, new in name_status(
+        cwd, ["diff-tree", "-r", "-z", "-M", "--name-status", base, theirs.oid]
+    ):
+        if code == "R" and old == rel and tree_entry(cwd, tree, new) is not None:
+            return new
     return None
 
 
 def _read_blob(cwd: Path, tree: str, path: str) -> tuple[bytes, str]:
     """The bytes and mode of ``path`` in ``tree`` (a link's target, a submodule's commit line)."""
-    listing = run_git(["ls-tree", "-z", "-l", "--full-tree", tree, "--", path], cwd).stdout
-    meta = listing.split(b"\t", 1)[0].decode()
-    mode, _kind, oid, size = meta.split()
-    if mode == "160000":
+    found = tree_entry(cwd, tree, path)
+    assert found is not None, (tree, path)  # the caller found it there
+    mode, oid, size = found
+    if mode == GITLINK:
         return f"Subproject commit {oid}\n".encode(), mode
-    if int(size) > MAX_MERGED_FILE:
+    if size > MAX_MERGED_FILE:
         raise Refused(
-            f"{path} would be {int(size):,} bytes after the merge: too large to show "
+            f"{path} would be {size:,} bytes after the merge: too large to show "
             f"(the limit is {MAX_MERGED_FILE:,})"
         )
     return run_git(["cat-file", "blob", oid], cwd).stdout, mode
@@ -240,7 +268,8 @@ def predicted_merge(
     )
 
 
-_STATUS = {
+#: The word for each ``--name-status`` letter.
+STATUS = {
     "A": "added",
     "M": "modified",
     "D": "deleted",
@@ -269,10 +298,7 @@ def worktree_diff(
     wt = resolve_worktree(state, spec, cwd=cwd)
     base, tip = _base_tip(state)
     work = _working_state(wt, {})
-    try:
-        merge_base = run_git(["merge-base", work.oid, tip.oid], wt.path).text
-    except GitError as exc:
-        raise Refused(f"{_label(wt)} and {base} have no common history") from exc
+    merge_base = merge_base_of(wt, work, tip, base)
     numstat = split_z(
         run_git(["diff", "--numstat", "-z", "-M", merge_base, work.oid, "--"], wt.path).stdout
     )
@@ -290,24 +316,15 @@ def worktree_diff(
             None if added == "-" else int(added),
             None if deleted == "-" else int(deleted),
         )
-    statuses = split_z(
-        run_git(["diff", "--name-status", "-z", "-M", merge_base, work.oid, "--"], wt.path).stdout
-    )
     files: list[ChangedFile] = []
-    i = 0
-    while i < len(statuses):
-        code = statuses[i][:1]
-        if code in ("R", "C"):
-            old, new = statuses[i + 1], statuses[i + 2]
-            i += 3
-        else:
-            old, new = None, statuses[i + 1]
-            i += 2
+    for code, old, new in name_status(
+        wt.path, ["diff", "--name-status", "-z", "-M", merge_base, work.oid, "--"]
+    ):
         added_n, deleted_n = counts.get(new, (None, None))
         files.append(
             ChangedFile(
                 path=new,
-                status=_STATUS.get(code, "modified"),
+                status=STATUS.get(code, "modified"),
                 old_path=old,
                 added=added_n,
                 deleted=deleted_n,

@@ -36,14 +36,24 @@ from wtls.errors import Refused
 from wtls.git import GitError, run_git, split_z
 from wtls.lifecycle.common import _repo_lock, resolve_worktree
 from wtls.lifecycle.removal import run_dir_of
-from wtls.review import _BINARY_PROBE, MAX_MERGED_FILE, _base_tip, _label, _state_of, _working_state
+from wtls.predict.commits import Commit
+from wtls.review import (
+    _BINARY_PROBE,
+    GITLINK,
+    LITERAL,
+    MAX_MERGED_FILE,
+    STATUS,
+    _base_tip,
+    _label,
+    _state_of,
+    _working_state,
+    merge_base_of,
+    name_status,
+    tree_entry,
+)
 from wtls.worktrees import RepositoryState, WorktreeState
 
-#: Pathspecs are file names, never patterns or magic (``:(glob)``, ``*``).
-_LITERAL = {"GIT_LITERAL_PATHSPECS": "1"}
-_GITLINK = "160000"
 _OID_RE = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
-_STATUS = {"A": "added", "M": "modified", "D": "deleted", "R": "renamed", "T": "type-changed"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -160,50 +170,24 @@ def _base_worktree(state: RepositoryState) -> WorktreeState:
     return found
 
 
-def _change_of(wt: WorktreeState, rel: str, tip: str) -> _Change:
+def _change_of(wt: WorktreeState, rel: str, tip: Commit) -> _Change:
     """The reviewed change of ``rel`` (its new path, or the old path of a rename)."""
     work = _working_state(wt, {})
-    try:
-        merge_base = run_git(["merge-base", work.oid, tip], wt.path).text
-    except GitError as exc:
-        raise Refused(f"{_label(wt)} and the base branch have no common history") from exc
-    listing = split_z(
-        run_git(
-            ["diff", "--name-status", "-z", "-M", merge_base, work.oid, "--"],
-            wt.path,
-        ).stdout
-    )
-    i = 0
-    while i < len(listing):
-        code = listing[i][:1]
-        if code in ("R", "C"):
-            old, new = listing[i + 1], listing[i + 2]
-            i += 3
-        else:
-            old, new = None, listing[i + 1]
-            i += 2
+    merge_base = merge_base_of(wt, work, tip, "the base branch")
+    for code, old, new in name_status(
+        wt.path, ["diff", "--name-status", "-z", "-M", merge_base, work.oid, "--"]
+    ):
         if rel in (new, old):
             if code == "C":
                 return _Change(new, None, "added", merge_base, work.oid)
             return _Change(
                 new,
                 old if code == "R" else None,
-                _STATUS.get(code, "modified"),
+                STATUS.get(code, "modified"),
                 merge_base,
                 work.oid,
             )
     raise Refused(f"{rel} has no change in {_label(wt)} against its merge base: nothing to do")
-
-
-def _entry(cwd: Path, tree: str, path: str) -> tuple[str, str, int] | None:
-    """``(mode, oid, size)`` of ``path`` in ``tree`` (size -1 for a submodule), None if absent."""
-    out = run_git(["ls-tree", "-z", "-l", "--full-tree", tree, "--", path], cwd, env=_LITERAL)
-    for item in split_z(out.stdout):
-        meta, _, name = item.partition("\t")
-        if name == path:
-            mode, _kind, oid, size = meta.split()
-            return mode, oid, -1 if size == "-" else int(size)
-    return None
 
 
 def _paths(change: _Change) -> list[str]:
@@ -213,10 +197,10 @@ def _paths(change: _Change) -> list[str]:
 def _check_plain(cwd: Path, change: _Change) -> None:
     for tree in (change.merge_base, change.work):
         for p in _paths(change):
-            found = _entry(cwd, tree, p)
+            found = tree_entry(cwd, tree, p)
             if found is None:
                 continue
-            if found[0] == _GITLINK:
+            if found[0] == GITLINK:
                 raise Refused(f"{p} is a submodule: wtls does not take or discard submodules")
             if found[2] > MAX_MERGED_FILE:
                 raise Refused(
@@ -239,13 +223,13 @@ def file_at(start: Path, rev: str, path: str) -> FileAt:
     state = _state_of(start, None)
     cwd = state.repository.common_dir
     try:
-        found = _entry(cwd, rev, clean)
+        found = tree_entry(cwd, rev, clean)
     except GitError as exc:
         raise Refused(f"no commit {rev} in {state.repository.key}") from exc
     if found is None:
         return FileAt(content="", exists=False)
     mode, oid, size = found
-    if mode == _GITLINK:
+    if mode == GITLINK:
         return FileAt(content=f"Subproject commit {oid}\n", exists=True)
     if size > MAX_MERGED_FILE:
         raise Refused(
@@ -275,7 +259,7 @@ def take_into_base(
     base_name, tip = _base_tip(state)
     rel = _relative(wt.path, path)
     with _repo_lock(state.repository.common_dir):
-        change = _change_of(wt, rel, tip.oid)
+        change = _change_of(wt, rel, tip)
         _check_plain(wt.path, change)
         if base_wt.operation:
             raise Refused(
@@ -288,7 +272,7 @@ def take_into_base(
         moved = [
             p
             for p in _paths(change)
-            if _entry(base_wt.path, head, p) != _entry(base_wt.path, change.merge_base, p)
+            if tree_entry(base_wt.path, head, p) != tree_entry(base_wt.path, change.merge_base, p)
         ]
         if moved:
             raise Refused(
@@ -307,7 +291,7 @@ def take_into_base(
                     *_paths(change),
                 ],
                 base_wt.path,
-                env=_LITERAL,
+                env=LITERAL,
             ).stdout
         )
         if busy:
@@ -328,7 +312,7 @@ def take_into_base(
                 *_paths(change),
             ],
             wt.path,
-            env=_LITERAL,
+            env=LITERAL,
         ).stdout
         if patch:
             # Without --index: the base worktree gets the change as an unstaged one. git apply
@@ -369,7 +353,7 @@ def discard_in_worktree(
     rel = _relative(wt.path, path)
     run_dir = run_dir_of(state.repository)
     with _repo_lock(state.repository.common_dir):
-        change = _change_of(wt, rel, tip.oid)
+        change = _change_of(wt, rel, tip)
         _check_plain(wt.path, change)
         if wt.operation:
             raise Refused(f"{wt.path} is in the middle of a {wt.operation}: finish it first")
@@ -386,20 +370,18 @@ def discard_in_worktree(
                 raise Refused(
                     f"{p} changed after it was saved in {backup.ref}: nothing was discarded"
                 )
-        restored = [p for p in _paths(change) if _entry(wt.path, change.merge_base, p)]
+        restored = [p for p in _paths(change) if tree_entry(wt.path, change.merge_base, p)]
         for p in restored:
             _check_nothing_in_the_way(wt.path, p)
         gone = [p for p in _paths(change) if p not in restored]
         if gone:
-            run_git(
-                ["rm", "-q", "--cached", "--ignore-unmatch", "--", *gone], wt.path, env=_LITERAL
-            )
+            run_git(["rm", "-q", "--cached", "--ignore-unmatch", "--", *gone], wt.path, env=LITERAL)
             for p in gone:
                 target = wt.path / p
                 if target.is_symlink() or target.is_file():
                     target.unlink()
         if restored:
-            run_git(["checkout", "-q", change.merge_base, "--", *restored], wt.path, env=_LITERAL)
+            run_git(["checkout", "-q", change.merge_base, "--", *restored], wt.path, env=LITERAL)
     q = shlex.quote
     restore = (
         f"git -C {q(str(wt.path))} restore --source={q(backup.ref)} -- {q(change.path)}"
