@@ -414,9 +414,39 @@ def config_root(state: RepositoryState) -> Path | None:
     return None
 
 
-def plan_tests(
-    state: RepositoryState, command: str | None, *, trusted: bool
-) -> tuple[tuple[tuple[str, ...], ...], Recipe, str | None, list[str]]:
+@dataclass(frozen=True, kw_only=True)
+class TestPlan:
+    """What :func:`plan_tests` decided: the test commands (none: nothing to run), the scratch
+    recipe, why nothing runs (or None), and notes for the report."""
+
+    __test__ = False  # not a pytest test class, whatever its name says
+
+    commands: tuple[tuple[str, ...], ...] = ()
+    recipe: Recipe = field(default_factory=Recipe)
+    not_run: str | None = None
+    notes: tuple[str, ...] = ()
+
+    def tester(
+        self,
+        repo: Repository,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        on_progress: Progress = None,
+        cancel: threading.Event | None = None,
+    ) -> Tester:
+        """The :class:`Tester` that runs this plan."""
+        return Tester(
+            repo=repo,
+            commands=self.commands,
+            recipe=self.recipe,
+            timeout=timeout,
+            on_progress=on_progress,
+            notes=list(self.notes),
+            cancel=cancel,
+        )
+
+
+def plan_tests(state: RepositoryState, command: str | None, *, trusted: bool) -> TestPlan:
     """The test commands to run, the scratch recipe, why nothing runs (or None), and notes.
 
     ``command`` (``--test``) is split like a shell would (no shell runs it). Without it, the
@@ -437,17 +467,14 @@ def plan_tests(
         commands = (tuple(argv),)
     elif config is not None and config.test:
         if not trusted:
-            return (
-                (),
-                Recipe(),
-                f"the `test` command of {root / CONFIG_NAME if root else CONFIG_NAME} "
+            return TestPlan(
+                not_run=f"the `test` command of {root / CONFIG_NAME if root else CONFIG_NAME} "
                 f"(`{command_text(config.test)}`) was not run: the repository's config is not "
                 "trusted; pass --trust to run it, or give --test CMD",
-                notes,
             )
         commands = config.test
     else:
-        return (), Recipe(), None, notes
+        return TestPlan()
     recipe = Recipe()
     if config is not None and root is not None and (config.setup or config.copy):
         if trusted:
@@ -457,7 +484,7 @@ def plan_tests(
                 f"the scratch worktrees were not set up (`setup`/`copy` of {root / CONFIG_NAME} "
                 "run only when trusted: pass --trust)"
             )
-    return commands, recipe, None, notes
+    return TestPlan(commands=commands, recipe=recipe, notes=tuple(notes))
 
 
 def _changed_files(worktree: Path, tip: str) -> set[str]:

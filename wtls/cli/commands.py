@@ -173,12 +173,12 @@ def _cmd_check(args: argparse.Namespace) -> int:
 def _check_tests(args: argparse.Namespace, state: RepositoryState) -> TestsReport | None:
     """The semantic part of ``wtls check``: None when no test command is asked for or set."""
     from wtls.predict.commits import commit_info
-    from wtls.semantic import Tester, TestsReport, plan_tests, test_merges
+    from wtls.semantic import TestsReport, plan_tests, test_merges
 
-    commands, recipe, not_run, notes = plan_tests(state, args.test, trusted=args.trust)
-    if not_run is not None:
-        return TestsReport(command="", not_run=not_run)
-    if not commands:
+    plan = plan_tests(state, args.test, trusted=args.trust)
+    if plan.not_run is not None:
+        return TestsReport(command="", not_run=plan.not_run)
+    if not plan.commands:
         return None
     tip = (
         commit_info(state.repository.common_dir, f"refs/heads/{state.base_branch}")
@@ -187,13 +187,10 @@ def _check_tests(args: argparse.Namespace, state: RepositoryState) -> TestsRepor
     )
     if tip is None:
         raise Refused("wtls check --test needs a base branch with commits (use --base BRANCH)")
-    tester = Tester(
-        repo=state.repository,
-        commands=commands,
-        recipe=recipe,
+    tester = plan.tester(
+        state.repository,
         timeout=args.timeout,
         on_progress=None if args.json else lambda text: say_error(f"wtls: {text}"),
-        notes=notes,
     )
     return test_merges(state, tester, base_tip=tip, jobs=args.jobs)
 
@@ -560,26 +557,23 @@ def _cmd_lock(args: argparse.Namespace) -> int:
 
 def _cmd_land(args: argparse.Namespace) -> int:
     from wtls.land import land
-    from wtls.semantic import Tester, plan_tests
+    from wtls.semantic import plan_tests
     from wtls.wire import to_wire
     from wtls.worktrees import discover, repository_state
 
     cwd = Path.cwd()
     state = repository_state(discover(cwd), args.base)
-    commands, recipe, not_run, notes = plan_tests(state, args.test, trusted=args.trust)
-    if not_run is not None:
-        raise Refused(not_run)
-    if not commands:
+    plan = plan_tests(state, args.test, trusted=args.trust)
+    if plan.not_run is not None:
+        raise Refused(plan.not_run)
+    if not plan.commands:
         raise Refused(
             "wtls land needs a test command: --test CMD, or `test` in .wtls.toml with --trust"
         )
-    tester = Tester(
-        repo=state.repository,
-        commands=commands,
-        recipe=recipe,
+    tester = plan.tester(
+        state.repository,
         timeout=args.timeout,
         on_progress=None if args.json else lambda text: say_error(f"wtls: {text}"),
-        notes=notes,
     )
     result = land(cwd, args.worktrees, tester, base_branch=args.base, remove=args.remove)
     if args.json:

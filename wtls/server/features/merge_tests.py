@@ -36,7 +36,7 @@ from wtls.errors import Refused
 from wtls.land import LandResult, land
 from wtls.predict.commits import Commit, commit_info
 from wtls.problems import Problem
-from wtls.semantic import Tester, TestsReport, plan_tests, test_merges, test_problems
+from wtls.semantic import TestsReport, plan_tests, test_merges, test_problems
 from wtls.server.base import RepoSession, Server
 from wtls.server.protocol import Command
 from wtls.server.rpc import command
@@ -69,10 +69,10 @@ def register(server: Server) -> None:
         text = args.command
         jobs = args.jobs
         trusted = ls.trusted if args.trusted is None else args.trusted
-        commands, recipe, not_run, notes = plan_tests(state, text or None, trusted=trusted)
-        if not_run is not None:
-            return to_wire(TestsReport(command="", not_run=not_run))
-        if not commands:
+        plan = plan_tests(state, text or None, trusted=trusted)
+        if plan.not_run is not None:
+            return to_wire(TestsReport(command="", not_run=plan.not_run))
+        if not plan.commands:
             raise Refused(
                 "no test command: pass `command`, or set `test` in .wtls.toml (run only in a "
                 "trusted workspace)"
@@ -82,14 +82,8 @@ def register(server: Server) -> None:
             raise Refused("testing merges needs a base branch with commits")
 
         def work(report: Callable[[str], None], cancel: threading.Event) -> TestsReport:
-            tester = Tester(
-                repo=state.repository,
-                commands=commands,
-                recipe=recipe,
-                timeout=timeout,
-                on_progress=report,
-                notes=notes,
-                cancel=cancel,
+            tester = plan.tester(
+                state.repository, timeout=timeout, on_progress=report, cancel=cancel
             )
             return test_merges(state, tester, base_tip=tip, jobs=jobs)
 
@@ -113,10 +107,10 @@ def register(server: Server) -> None:
         if start is None:
             raise Refused("no workspace folder is open: pass a `uri` inside the repository")
         trusted = ls.trusted if args.trusted is None else args.trusted
-        commands, recipe, not_run, notes = plan_tests(state, args.command or None, trusted=trusted)
-        if not_run is not None:
-            raise Refused(not_run)
-        if not commands:
+        plan = plan_tests(state, args.command or None, trusted=trusted)
+        if plan.not_run is not None:
+            raise Refused(plan.not_run)
+        if not plan.commands:
             raise Refused(
                 "landing needs a test command: pass `command`, or set `test` in .wtls.toml (run "
                 "only in a trusted workspace)"
@@ -124,14 +118,8 @@ def register(server: Server) -> None:
         base = ls.settings.baseBranch or None
 
         def work(report: Callable[[str], None], cancel: threading.Event) -> LandResult:
-            tester = Tester(
-                repo=state.repository,
-                commands=commands,
-                recipe=recipe,
-                timeout=timeout,
-                on_progress=report,
-                notes=notes,
-                cancel=cancel,
+            tester = plan.tester(
+                state.repository, timeout=timeout, on_progress=report, cancel=cancel
             )
             return land(start, args.worktrees, tester, base_branch=base, remove=args.remove)
 
@@ -225,24 +213,17 @@ class SettleRunner:
         if state is None:
             return "the repository could not be read"
         try:
-            commands, recipe, not_run, notes = plan_tests(state, None, trusted=True)
+            plan = plan_tests(state, None, trusted=True)
         except Refused as exc:
             return str(exc)
-        if not_run is not None:
-            return not_run
-        if not commands:
+        if plan.not_run is not None:
+            return plan.not_run
+        if not plan.commands:
             return "no `test` in .wtls.toml"
         tip = _base_tip(state)
         if tip is None:
             return "no base branch with commits"
-        tester = Tester(
-            repo=state.repository,
-            commands=commands,
-            recipe=recipe,
-            timeout=DEFAULT_TIMEOUT,
-            on_progress=None,
-            notes=notes,
-        )
+        tester = plan.tester(state.repository, timeout=DEFAULT_TIMEOUT)
         result = await asyncio.to_thread(test_merges, state, tester, base_tip=tip, jobs=1)
         await _publish(ls, session, result, state, tip.oid)
         return None
