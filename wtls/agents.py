@@ -18,7 +18,6 @@ in one worktree within :data:`GUARD_SECONDS` (they overwrite each other's files)
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import time
@@ -28,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from wtls.filelock import flock_within
 from wtls.git import GitError, run_git
 from wtls.safety import read_small_file
 
@@ -212,15 +212,7 @@ def _locked(gitdir: Path, timeout: float = 1.0) -> Iterator[None]:
     except OSError as exc:
         raise AgentError(f"cannot write in {gitdir}: {exc.strerror or exc}") from exc
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    break
-                time.sleep(0.01)
+        flock_within(fd, timeout, poll=0.01)  # not taken in time: go on regardless
         yield
     finally:
         os.close(fd)  # releases the lock

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,26 +75,21 @@ def _repo_lock(common_dir: Path, timeout: float = _LOCK_TIMEOUT) -> Iterator[Non
     """Serialise wtls lifecycle operations of one repository (across processes and threads)."""
     try:
         import fcntl
+
+        from wtls.filelock import flock_within
     except ImportError:  # pragma: no cover - Windows: git's own locks are the only guard
         yield
         return
     lock_path = common_dir / _LOCK_NAME
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise GitBusy(
-                        ["worktree"],
-                        -1,
-                        f"Unable to create '{lock_path}': another wtls command is still running",
-                        common_dir,
-                    ) from None
-                time.sleep(0.05)
+        if not flock_within(fd, timeout, poll=0.05):
+            raise GitBusy(
+                ["worktree"],
+                -1,
+                f"Unable to create '{lock_path}': another wtls command is still running",
+                common_dir,
+            )
         try:
             yield
         finally:
