@@ -308,3 +308,25 @@ export async function spawnFromPalette(page, pages, name, branch, task) {
     return finishSpawn(page, pages, task);
 }
 
+/**
+ * Opens the light bulb (Ctrl+.) until the code action whose text holds `title` is offered, and
+ * returns its row. `placeCursor()` (optional) runs before each try. The first request can be
+ * cancelled while the editor settles, so a try that shows nothing is closed and repeated.
+ */
+export async function openCodeAction(page, title, placeCursor = async () => {}) {
+    const action = page.locator(sel.actionRows, { hasText: title }).first();
+    const deadline = Date.now() + TIMEOUT;
+    for (;;) {
+        await placeCursor();
+        await page.keyboard.press('Control+.');
+        try {
+            await action.waitFor({ state: 'visible', timeout: 4000 });
+            return action;
+        } catch (err) {
+            if (Date.now() > deadline) {
+                throw err;
+            }
+            await page.keyboard.press('Escape');
+        }
+    }
+}

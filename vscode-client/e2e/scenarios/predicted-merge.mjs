@@ -3,7 +3,7 @@
 
 import { TIMEOUT } from '../common.mjs';
 import { writeConflictingEdit } from '../fixtures.mjs';
-import { pickQuickItem, quickOpen, runCommand, sel, statusItem, waitForText } from '../workbench.mjs';
+import { openCodeAction, pickQuickItem, quickOpen, runCommand, sel, statusItem, waitForText } from '../workbench.mjs';
 
 export const name = 'predicted-merge';
 export const description = 'Show Predicted Merge: from the quick fix of a predicted conflict and from the palette';
@@ -22,23 +22,11 @@ export async function run(t) {
         await runCommand(page, 'View: Focus Problems');
         const row = page.locator(sel.problemsRows).filter({ hasText: /feature\/remaining/ }).first();
         await row.waitFor({ state: 'visible', timeout: TIMEOUT });
-        const action = page.locator(sel.actionRows, { hasText: 'Show Predicted Merge with feature/remaining' }).first();
-        const deadline = Date.now() + TIMEOUT;
-        for (;;) {
-            // Enter on the problem puts the cursor on the warning's lines, in the editor.
+        // Enter on the problem puts the cursor on the warning's lines, in the editor.
+        await openCodeAction(page, 'Show Predicted Merge with feature/remaining', async () => {
             await row.click();
             await page.keyboard.press('Enter');
-            await page.keyboard.press('Control+.');
-            try {
-                await action.waitFor({ state: 'visible', timeout: 4000 });
-                break;
-            } catch (err) {
-                if (Date.now() > deadline) {
-                    throw err;
-                }
-                await page.keyboard.press('Escape');
-            }
-        }
+        });
         const offered = await page.locator(sel.actionRows).allInnerTexts();
         // The only row is focused; Enter applies it (the menu blocks pointer events).
         await page.keyboard.press('Enter');

@@ -3,8 +3,7 @@
 
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { TIMEOUT } from '../common.mjs';
-import { quickOpen, runCommand, sel, statusItem, waitForText } from '../workbench.mjs';
+import { openCodeAction, quickOpen, runCommand, sel, statusItem, waitForText } from '../workbench.mjs';
 
 export const name = 'quick-fix';
 export const description = 'conflict markers in a file: the error and its quick fix';
@@ -22,21 +21,7 @@ export async function run(t) {
         await page.locator(sel.editorLines).first().click();
         await page.keyboard.press('Control+Home');
         await page.keyboard.press('ArrowDown');
-        // The first request can be cancelled while the editor settles: ask again until offered.
-        const action = page.locator(sel.actionRows, { hasText: 'Accept current change' }).first();
-        const deadline = Date.now() + TIMEOUT;
-        for (;;) {
-            await page.keyboard.press('Control+.');
-            try {
-                await action.waitFor({ state: 'visible', timeout: 4000 });
-                break;
-            } catch (err) {
-                if (Date.now() > deadline) {
-                    throw err;
-                }
-                await page.keyboard.press('Escape');
-            }
-        }
+        const action = await openCodeAction(page, 'Accept current change');
         const offered = await page.locator(sel.actionRows).allInnerTexts();
         await t.screenshot(page, 'quick-fix-menu');
         // The focused first row is "Accept current change"; Enter applies it (a click can
