@@ -32,6 +32,7 @@ from wtls.predict import ConflictPredictor, Prediction, notices_for
 from wtls.predict.models import CheckPayload
 from wtls.problems import Problem
 from wtls.server.base import RepoSession, Server
+from wtls.server.features.documents import open_texts
 from wtls.server.protocol import Command
 from wtls.server.rpc import command, uri_to_path
 from wtls.worktrees import RepositoryError, RepositoryState, WorktreeConflict
@@ -131,15 +132,7 @@ class ConflictFeature:
 
     def _open_texts(self, state: RepositoryState) -> dict[Path, str]:
         """Open documents of this repository's worktrees (compared with the disk in a thread)."""
-        out: dict[Path, str] = {}
-        for uri, doc in list(self.server.workspace.text_documents.items()):
-            path = uri_to_path(uri)
-            if path is None:
-                continue
-            path = path.resolve()
-            if state.find(path) is not None:
-                out[path] = doc.source
-        return out
+        return {p: text for p, text in open_texts(self.server).items() if state.find(p) is not None}
 
     async def _publish(
         self, session: RepoSession, work: _RepoWork, prediction: Prediction | None

@@ -3,9 +3,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from lsprotocol import types
 
 from wtls.server.base import Server
+from wtls.server.rpc import uri_to_path
+
+
+def open_texts(ls: Server) -> dict[Path, str]:
+    """The text of every open local buffer, by its resolved path (saved or not)."""
+    out: dict[Path, str] = {}
+    for uri, doc in list(ls.workspace.text_documents.items()):
+        path = uri_to_path(uri)
+        if path is not None:
+            out[path.resolve()] = doc.source
+    return out
 
 
 def register(server: Server) -> None:

@@ -8,23 +8,14 @@ foresight). Clients show it beside the file (VS Code: "Show Predicted Merge").
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 from wtls.arguments import PredictedMergeParams
 from wtls.overlays import buffer_overlays
 from wtls.review import PredictedMerge, predicted_merge
 from wtls.server.base import Server
+from wtls.server.features.documents import open_texts
 from wtls.server.protocol import PREDICTED_MERGE_METHOD
-from wtls.server.rpc import request, uri_to_path
-
-
-def _open_texts(ls: Server) -> dict[Path, str]:
-    out: dict[Path, str] = {}
-    for uri, doc in list(ls.workspace.text_documents.items()):
-        path = uri_to_path(uri)
-        if path is not None:
-            out[path.resolve()] = doc.source
-    return out
+from wtls.server.rpc import request
 
 
 def register(server: Server) -> None:
@@ -33,7 +24,7 @@ def register(server: Server) -> None:
     @request(server, PREDICTED_MERGE_METHOD, PredictedMergeParams)
     async def predicted_merge_request(ls: Server, params: PredictedMergeParams) -> PredictedMerge:
         """The file ``uri`` as merging its worktree with ``with`` (worktree or "base") leaves it."""
-        texts = _open_texts(ls)
+        texts = open_texts(ls)
         base = ls.settings.baseBranch or None
         return await asyncio.to_thread(
             lambda: predicted_merge(
