@@ -31,7 +31,7 @@ LITERAL = {"GIT_LITERAL_PATHSPECS": "1"}
 #: The mode of a submodule entry.
 GITLINK = "160000"
 #: git's own test for binary content: a NUL within the first 8,000 bytes.
-_BINARY_PROBE = 8000
+BINARY_PROBE = 8000
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,7 +84,7 @@ class WorktreeDiff:
     patch: str | None = None
 
 
-def _state_of(path: Path, base_branch: str | None) -> RepositoryState:
+def repository_state_at(path: Path, base_branch: str | None) -> RepositoryState:
     require_git()
     try:
         return repository_state(discover_repository(path), base_branch)
@@ -92,7 +92,7 @@ def _state_of(path: Path, base_branch: str | None) -> RepositoryState:
         raise Refused(str(exc)) from exc
 
 
-def _working_state(wt: WorktreeState, overlays: Mapping[Path, bytes]) -> Commit:
+def working_state(wt: WorktreeState, overlays: Mapping[Path, bytes]) -> Commit:
     if wt.bare or wt.prunable or not wt.path.is_dir():
         raise Refused(f"worktree {wt.path} has no files to merge (bare, or its folder is gone)")
     own = {
@@ -106,7 +106,7 @@ def _working_state(wt: WorktreeState, overlays: Mapping[Path, bytes]) -> Commit:
     return made[1]
 
 
-def _base_tip(state: RepositoryState) -> tuple[str, Commit]:
+def base_tip(state: RepositoryState) -> tuple[str, Commit]:
     base = state.base_branch
     tip = commit_info(state.repository.common_dir, f"refs/heads/{base}") if base else None
     if base is None or tip is None:
@@ -114,7 +114,7 @@ def _base_tip(state: RepositoryState) -> tuple[str, Commit]:
     return base, tip
 
 
-def _label(wt: WorktreeState) -> str:
+def side_label(wt: WorktreeState) -> str:
     return wt.branch or f"detached {wt.path.name}"
 
 
@@ -152,7 +152,7 @@ def merge_base_of(wt: WorktreeState, work: Commit, tip: Commit, base_name: str) 
     try:
         return run_git(["merge-base", work.oid, tip.oid], wt.path).text
     except GitError as exc:
-        raise Refused(f"{_label(wt)} and {base_name} have no common history") from exc
+        raise Refused(f"{side_label(wt)} and {base_name} have no common history") from exc
 
 
 def _merged_path(cwd: Path, ours: Commit, theirs: Commit, tree: str, rel: str) -> str | None:
@@ -228,7 +228,7 @@ def predicted_merge(
     folder = target if target.is_dir() else target.parent
     if not folder.is_dir():
         raise Refused(f"{target} is not in an existing folder")
-    state = _state_of(folder, base_branch)
+    state = repository_state_at(folder, base_branch)
     ours_wt = state.find(target)
     if ours_wt is None:
         raise Refused(f"{target} is not inside any worktree of {state.repository.key}")
@@ -236,33 +236,33 @@ def predicted_merge(
     if rel == "." or rel == ".git" or rel.startswith(".git/"):
         raise Refused(f"{target} is not a file of worktree {ours_wt.path}")
     if other == BASE:
-        theirs_label, theirs = _base_tip(state)
+        theirs_label, theirs = base_tip(state)
     else:
         theirs_wt = resolve_worktree(state, other, cwd=cwd)
         if theirs_wt.path == ours_wt.path:
             raise Refused(f"{other!r} is this file's own worktree {ours_wt.path}: name another")
-        theirs_label, theirs = _label(theirs_wt), _working_state(theirs_wt, overlays or {})
-    ours = _working_state(ours_wt, overlays or {})
+        theirs_label, theirs = side_label(theirs_wt), working_state(theirs_wt, overlays or {})
+    ours = working_state(ours_wt, overlays or {})
     outcome = merge_many(ours_wt.path, [(ours.oid, theirs.oid)])[0]
     if outcome is None:
         raise Refused(
-            f"git cannot merge {_label(ours_wt)} with {theirs_label} (unrelated histories?)"
+            f"git cannot merge {side_label(ours_wt)} with {theirs_label} (unrelated histories?)"
         )
     path = _merged_path(ours_wt.path, ours, theirs, outcome.tree, rel)
     conflicted = bool({rel, path} & set(outcome.conflicted_paths()))
     content, binary = "", False
     if path is not None:
         data, _mode = _read_blob(ours_wt.path, outcome.tree, path)
-        binary = b"\0" in data[:_BINARY_PROBE]
+        binary = b"\0" in data[:BINARY_PROBE]
         if not binary:
-            data = _relabel(data, ours, theirs, _label(ours_wt), theirs_label)
+            data = _relabel(data, ours, theirs, side_label(ours_wt), theirs_label)
             content = data.decode("utf-8", "replace")
     return PredictedMerge(
         content=content,
         conflicted=conflicted,
         path=path,
         source=rel,
-        ours=_label(ours_wt),
+        ours=side_label(ours_wt),
         theirs=theirs_label,
         binary=binary,
     )
@@ -294,10 +294,10 @@ def worktree_diff(
     changes the base branch made meanwhile are not shown). ``patch`` adds the unified diff,
     refused above ``max_patch`` bytes (ask for the summary instead).
     """
-    state = _state_of(cwd, base_branch)
+    state = repository_state_at(cwd, base_branch)
     wt = resolve_worktree(state, spec, cwd=cwd)
-    base, tip = _base_tip(state)
-    work = _working_state(wt, {})
+    base, tip = base_tip(state)
+    work = working_state(wt, {})
     merge_base = merge_base_of(wt, work, tip, base)
     numstat = split_z(
         run_git(["diff", "--numstat", "-z", "-M", merge_base, work.oid, "--"], wt.path).stdout
@@ -335,7 +335,8 @@ def worktree_diff(
         data = run_git(["diff", "-M", "--binary", merge_base, work.oid, "--"], wt.path).stdout
         if len(data) > max_patch:
             raise Refused(
-                f"the diff of {_label(wt)} is {len(data):,} bytes: too large to print (use --stat)"
+                f"the diff of {side_label(wt)} is {len(data):,} bytes: too large to print "
+                "(use --stat)"
             )
         text = data.decode("utf-8", "replace")
     return WorktreeDiff(

@@ -38,18 +38,18 @@ from wtls.lifecycle.common import _repo_lock, resolve_worktree
 from wtls.lifecycle.removal import run_dir_of
 from wtls.predict.commits import Commit
 from wtls.review import (
-    _BINARY_PROBE,
+    BINARY_PROBE,
     GITLINK,
     LITERAL,
     MAX_MERGED_FILE,
     STATUS,
-    _base_tip,
-    _label,
-    _state_of,
-    _working_state,
+    base_tip,
     merge_base_of,
     name_status,
+    repository_state_at,
+    side_label,
     tree_entry,
+    working_state,
 )
 from wtls.worktrees import RepositoryState, WorktreeState
 
@@ -158,7 +158,7 @@ def _check_nothing_in_the_way(root: Path, rel: str) -> None:
 
 
 def _base_worktree(state: RepositoryState) -> WorktreeState:
-    base, _tip = _base_tip(state)
+    base, _tip = base_tip(state)
     found = next(
         (w for w in state.worktrees if w.branch == base and not w.bare and not w.prunable), None
     )
@@ -172,7 +172,7 @@ def _base_worktree(state: RepositoryState) -> WorktreeState:
 
 def _change_of(wt: WorktreeState, rel: str, tip: Commit) -> _Change:
     """The reviewed change of ``rel`` (its new path, or the old path of a rename)."""
-    work = _working_state(wt, {})
+    work = working_state(wt, {})
     merge_base = merge_base_of(wt, work, tip, "the base branch")
     for code, old, new in name_status(
         wt.path, ["diff", "--name-status", "-z", "-M", merge_base, work.oid, "--"]
@@ -187,7 +187,7 @@ def _change_of(wt: WorktreeState, rel: str, tip: Commit) -> _Change:
                 merge_base,
                 work.oid,
             )
-    raise Refused(f"{rel} has no change in {_label(wt)} against its merge base: nothing to do")
+    raise Refused(f"{rel} has no change in {side_label(wt)} against its merge base: nothing to do")
 
 
 def _paths(change: _Change) -> list[str]:
@@ -220,7 +220,7 @@ def file_at(start: Path, rev: str, path: str) -> FileAt:
     clean = os.path.normpath(path).replace(os.sep, "/") if path else ""
     if not clean or clean.startswith(("/", "../")) or clean in (".", ".."):
         raise Refused(f"{path!r} is not a path inside the repository")
-    state = _state_of(start, None)
+    state = repository_state_at(start, None)
     cwd = state.repository.common_dir
     try:
         found = tree_entry(cwd, rev, clean)
@@ -237,7 +237,7 @@ def file_at(start: Path, rev: str, path: str) -> FileAt:
             f"(the limit is {MAX_MERGED_FILE:,})"
         )
     data = run_git(["cat-file", "blob", oid], cwd).stdout
-    if b"\0" in data[:_BINARY_PROBE]:
+    if b"\0" in data[:BINARY_PROBE]:
         return FileAt(content="", exists=True, binary=True)
     return FileAt(content=data.decode("utf-8", "replace"), exists=True)
 
@@ -251,12 +251,12 @@ def take_into_base(
     rename's other path), when the base branch changed it since the merge base, or when the
     reviewed worktree is the base worktree itself.
     """
-    state = _state_of(cwd, base_branch)
+    state = repository_state_at(cwd, base_branch)
     wt = resolve_worktree(state, spec, cwd=cwd)
     base_wt = _base_worktree(state)
     if base_wt.path == wt.path:
         raise Refused(f"{wt.path} is the base worktree itself: review another worktree")
-    base_name, tip = _base_tip(state)
+    base_name, tip = base_tip(state)
     rel = _relative(wt.path, path)
     with _repo_lock(state.repository.common_dir):
         change = _change_of(wt, rel, tip)
@@ -276,8 +276,8 @@ def take_into_base(
         ]
         if moved:
             raise Refused(
-                f"{base_name} changed {', '.join(moved)} since {_label(wt)} branched off: "
-                f"not a clean take; merge {_label(wt)} instead (wtls merge), or copy it by hand"
+                f"{base_name} changed {', '.join(moved)} since {side_label(wt)} branched off: "
+                f"not a clean take; merge {side_label(wt)} instead (wtls merge), or copy it by hand"
             )
         busy = split_z(
             run_git(
@@ -333,7 +333,7 @@ def take_into_base(
         old_path=change.old_path,
         status=change.status,
         message=(
-            f"Took {what} ({change.status}) from {_label(wt)} into {base_name} at "
+            f"Took {what} ({change.status}) from {side_label(wt)} into {base_name} at "
             f"{base_wt.path} as an uncommitted change."
         ),
     )
@@ -347,9 +347,9 @@ def discard_in_worktree(
     The whole worktree is saved first (``refs/wtls/backup/BRANCH-discard-STAMP``, proved
     against the disk); the file is written only when it is still what the backup holds.
     """
-    state = _state_of(cwd, base_branch)
+    state = repository_state_at(cwd, base_branch)
     wt = resolve_worktree(state, spec, cwd=cwd)
-    _base_name, tip = _base_tip(state)
+    _base_name, tip = base_tip(state)
     rel = _relative(wt.path, path)
     run_dir = run_dir_of(state.repository)
     with _repo_lock(state.repository.common_dir):
@@ -396,7 +396,7 @@ def discard_in_worktree(
         old_path=change.old_path,
         status=change.status,
         message=(
-            f"Discarded {_label(wt)}'s change of {change.path} ({change.status}); the worktree "
+            f"Discarded {side_label(wt)}'s change of {change.path} ({change.status}); the worktree "
             f"was saved first in {backup.ref}. Get the file back with: {restore}"
         ),
         backup_ref=backup.ref,
