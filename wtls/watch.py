@@ -69,6 +69,8 @@ _WORKTREE_GIT_FILES = frozenset(
 _MODIFIED = 2
 #: inotify watches each folder separately (and cannot watch an unreadable one).
 _INOTIFY = sys.platform.startswith("linux")
+#: Where sync cookies are written, relative to the common git dir (``wtls/sync/<name>``).
+SYNC_DIR = ("wtls", "sync")
 #: Files in a linked worktree's admin dir that change how `git worktree list` describes it.
 _LISTING_FILES = frozenset({"locked", "gitdir"})
 
@@ -89,9 +91,19 @@ class ChangeSet:
     everything: bool = False
     #: Worktree roots whose agent state file changed (re-read without git).
     agents: set[Path] = field(default_factory=set)
+    #: Sync cookies seen (names of files in ``<common dir>/wtls/sync``): every event that
+    #: happened before a cookie was written has been reported by the time it is.
+    cookies: set[str] = field(default_factory=set)
 
     def __bool__(self) -> bool:
-        return bool(self.worktrees or self.refs or self.listing or self.everything or self.agents)
+        return bool(
+            self.worktrees
+            or self.refs
+            or self.listing
+            or self.everything
+            or self.agents
+            or self.cookies
+        )
 
     def merge(self, other: ChangeSet) -> None:
         """Fold ``other`` into this change set (coalescing bursts)."""
@@ -102,6 +114,7 @@ class ChangeSet:
         self.listing |= other.listing
         self.everything |= other.everything
         self.agents |= other.agents
+        self.cookies |= other.cookies
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -190,6 +203,9 @@ def _classify_git_path(
     head = parts[0]
     if head in ("objects", "logs", "hooks", "lfs") or parts[-1].endswith(".lock"):
         return
+    if head == SYNC_DIR[0] and parts[1:2] == SYNC_DIR[1:] and len(parts) == 3:
+        change.cookies.add(parts[2])
+        return
     if parts[-1] == AGENT_FILE and len(parts) in (1, 3):
         # An agent's state (wtls.agents): only that file is read again, no git runs.
         admin = common if len(parts) == 1 else common / "worktrees" / parts[1]
@@ -253,6 +269,11 @@ class RepoWatcher:
     ``on_changes`` is called from the watcher thread with each non-empty :class:`ChangeSet`.
     :meth:`retarget` swaps the watched folders and returns only once the new watch is active,
     so a caller can announce a new worktree knowing that its next change will be seen.
+
+    ``step_ms``: the quiet time that ends a batch of events. A save is a few events within a
+    millisecond, so 10 ms adds little to every change's latency; bursts are coalesced again by
+    the refresh loop (:class:`wtls.server.shared.SharedRepository`). ``debounce_ms``: the longest
+    a batch is held during a flood.
     """
 
     def __init__(
@@ -260,7 +281,7 @@ class RepoWatcher:
         targets: WatchTargets,
         on_changes: Callable[[ChangeSet], None],
         *,
-        step_ms: int = 40,
+        step_ms: int = 10,
         debounce_ms: int = 400,
     ) -> None:
         self._targets = targets

@@ -13,20 +13,18 @@ from wtls.cli.render import (
     EXIT_ERROR,
     EXIT_OK,
     EXIT_REFUSED,
-    describe_worktree,
-    format_table,
     format_tests,
     human_size,
     print_json,
     say_error,
 )
+from wtls.cli.reports import Report, check_report, list_report, status_report
 from wtls.errors import Refused
 from wtls.locations import to_path
 from wtls.processes import describe as describe_process
-from wtls.processes import scan as scan_processes
 from wtls.safety import printable
 from wtls.wire import to_wire, wire_object
-from wtls.worktrees import BrokenWorktreeLink, RepositoryState, repository_payload
+from wtls.worktrees import BrokenWorktreeLink, RepositoryState
 
 if TYPE_CHECKING:
     from wtls.engine import Engine
@@ -64,21 +62,11 @@ def _cmd_list(args: argparse.Namespace) -> int:
     engine, folder = _engine_for(args.path)
     if not args.no_size:
         engine.measure_disk()
-    state = engine.state
-    assert state is not None  # refreshed by _engine_for
-    this_wt = state.find(folder)
-    this = this_wt.path if this_wt else None
-    if args.json:
-        print_json(wire_object(repository_payload(state, this)))
-    else:
-        from wtls.lifecycle import reclaimable_bytes
-
-        print(format_table(state, this, reclaimable_bytes(state)))
-    return EXIT_OK
+    assert engine.state is not None  # refreshed by _engine_for
+    return emit(list_report(engine.state, folder, as_json=args.json))
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from wtls.problems import stale_problems, worktree_problems
     from wtls.repair import describe, diagnose, unlisted
 
     try:
@@ -99,40 +87,19 @@ def _cmd_status(args: argparse.Namespace) -> int:
         else:
             print(describe(missing))
         return EXIT_REFUSED
-    wt = state.find(folder)
-    problems = stale_problems(state)
-    if wt is not None:
-        problems = worktree_problems(state, wt) + problems
-    # Scanned together, so a process in a worktree nested inside this one stays that one's.
-    scan = scan_processes([w.path for w in state.worktrees if w.path.is_dir()])
-    using = scan.of(wt.path) if wt is not None else ()
-    if args.json:
-        payload = wire_object(repository_payload(state, wt.path if wt else None))
-        payload["processes"] = [wire_object(u) for u in using]
-        payload["problems"] = [
-            {
-                "path": str(p.path),
-                "line": p.line + 1,
-                "severity": p.severity,
-                "code": p.code,
-                "message": p.message,
-            }
-            for p in problems
-        ]
-        print_json(payload)
+    return emit(status_report(state, folder, as_json=args.json))
+
+
+def emit(report: Report) -> int:
+    """Print a report (as UTF-8 bytes, whatever the terminal's encoding) and return its code."""
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is None:  # a text-only stream (tests redirecting stdout)
+        sys.stdout.write(report.stdout)
     else:
-        if wt is None:
-            print(f"{folder} is not inside a worktree of {state.repository.common_dir}")
-        else:
-            print(describe_worktree(wt))
-        for use in using:
-            print(f"  process: {describe_process(use)}")
-        if scan.note and wt is not None:
-            print(f"  note: {scan.note}")
-        for p in problems:
-            print(f"  {p.severity}: {printable(p.message)}")
-    broken = wt is not None and wt.broken is not None
-    return EXIT_REFUSED if broken else EXIT_OK
+        sys.stdout.flush()
+        buffer.write(report.stdout.encode("utf-8"))
+        buffer.flush()
+    return report.code
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -151,22 +118,20 @@ def _cmd_check(args: argparse.Namespace) -> int:
     state = repository_state(discover(folder), args.base)
     prediction = ConflictPredictor(state.repository).update(state)
     tests = _check_tests(args, state)
+    if tests is None:
+        return emit(check_report(prediction, as_json=args.json, order=args.order, cwd=Path.cwd()))
     if args.json:
         payload = wire_object(prediction.check_payload())
-        if tests is not None:
-            from wtls.wire import to_wire
-
-            payload["tests"] = to_wire(tests)
+        payload["tests"] = to_wire(tests)
         print_json(payload)
     else:
         print(format_prediction(prediction, cwd=Path.cwd(), order=args.order))
-        if tests is not None:
-            print(format_tests(tests, cwd=Path.cwd()))
-    if tests is not None and tests.not_run:
+        print(format_tests(tests, cwd=Path.cwd()))
+    if tests.not_run:
         say_error(f"wtls: {printable(tests.not_run)}")
-    if tests is not None and tests.has_errors:
+    if tests.has_errors:
         return EXIT_ERROR
-    problems = prediction.has_conflicts or (tests is not None and tests.has_problems)
+    problems = prediction.has_conflicts or tests.has_problems
     return EXIT_REFUSED if problems else EXIT_OK
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -20,9 +19,8 @@ from pygls.workspace import Workspace
 from wtls.engine import Engine, Refreshed
 from wtls.server.config import Settings
 from wtls.server.diagnostics import DiagnosticsStore
-from wtls.watch import ChangeSet, RepoWatcher
-from wtls.wire import wire_object
-from wtls.worktrees import RepositoryState, WorktreeState, repository_payload
+from wtls.server.shared import RepoSession as RepoSession
+from wtls.watch import ChangeSet
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -33,68 +31,6 @@ RefreshHook = Callable[["Server", "RepoSession", Refreshed], Awaitable[None]]
 DocumentHook = Callable[["Server", str], Awaitable[None]]
 #: LSP allows one codeAction handler per server; each feature offers its actions through one.
 CodeActionProvider = Callable[["Server", types.CodeActionParams], Awaitable[list[types.CodeAction]]]
-
-
-@dataclass(eq=False)
-class RepoSession:
-    """Everything the server keeps for one repository of the workspace."""
-
-    engine: Engine
-    #: Workspace folders that belong to this repository, in workspace order.
-    folders: list[Path] = field(default_factory=list)
-    watcher: RepoWatcher | None = None
-    pending: ChangeSet | None = None
-    refresh_task: asyncio.Task[None] | None = None
-    disk_task: asyncio.Task[None] | None = None
-    last_payload: dict[str, Any] | None = None
-    #: Worktree paths the last notification announced (new ones are re-read once watched).
-    announced: frozenset[Path] = frozenset()
-    last_error: str | None = None
-
-    @property
-    def key(self) -> str:
-        """The repository's identity (its common git dir)."""
-        return self.engine.repository.key
-
-    @property
-    def state(self) -> RepositoryState | None:
-        """The latest state read."""
-        return self.engine.state
-
-    def this(self) -> WorktreeState | None:
-        """The worktree this session is opened on (the first workspace folder's)."""
-        state = self.engine.state
-        if state is None:
-            return None
-        for folder in self.folders:
-            wt = state.find(folder)
-            if wt is not None:
-                return wt
-        return None
-
-    def own_worktrees(self) -> list[WorktreeState]:
-        """Worktrees that contain a workspace folder (whose files this session reports on)."""
-        state = self.engine.state
-        if state is None:
-            return []
-        found: dict[Path, WorktreeState] = {}
-        for folder in self.folders:
-            wt = state.find(folder)
-            if wt is not None:
-                found[wt.path] = wt
-            # A folder that contains worktrees (e.g. a parent of several) owns all of them.
-            for other in state.worktrees:
-                if folder in other.path.parents:
-                    found[other.path] = other
-        return list(found.values())
-
-    def payload(self) -> dict[str, Any]:
-        """The ``wtls/worktrees`` object for this repository."""
-        state = self.engine.state
-        this = self.this()
-        if state is None:
-            return {"repository": self.key, "this": None, "worktrees": []}
-        return wire_object(repository_payload(state, this.path if this else None))
 
 
 class Server(Protocol):

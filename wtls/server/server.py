@@ -50,6 +50,7 @@ from wtls.server.progress import Progress
 from wtls.server.refresh import RefreshPipeline
 from wtls.server.rpc import uri_to_path
 from wtls.server.sessions import SessionManager
+from wtls.server.shared import SHARED, SharedRepositories
 from wtls.server.transport import AnsweredOnPurpose, WtlsProtocol
 from wtls.watch import ChangeSet
 
@@ -61,8 +62,10 @@ T = TypeVar("T")
 class WtlsServer(LanguageServer):
     """pygls server holding one :class:`RepoSession` per repository."""
 
-    def __init__(self) -> None:
+    def __init__(self, shared: SharedRepositories | None = None) -> None:
         super().__init__("wtls", __version__, protocol_cls=WtlsProtocol)
+        #: The repositories of this process, shared with its other servers (sessions).
+        self.shared = shared if shared is not None else SHARED
         self.settings = Settings()
         self.trusted = False
         self.pending_problems: list[str] = []
@@ -81,7 +84,7 @@ class WtlsServer(LanguageServer):
             on_listing_changed=lambda session: self._sessions.recheck_folders(session),
             on_failure=lambda session, exc: self._sessions.refresh_failed(session, exc),
         )
-        self._sessions = SessionManager(self, self._pipeline, self._progress)
+        self._sessions = SessionManager(self, self._pipeline, self._progress, self.shared)
 
     def start_io(self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
         """Serve on stdin/stdout with :func:`wtls.server.framing.read_loop`, which gets back in
@@ -199,9 +202,12 @@ class WtlsServer(LanguageServer):
         await self._pipeline.publish(session)
 
 
-def create_server() -> WtlsServer:
-    """Build the server with every feature registered (capabilities are computed from them)."""
-    server = WtlsServer()
+def create_server(shared: SharedRepositories | None = None) -> WtlsServer:
+    """Build the server with every feature registered (capabilities are computed from them).
+
+    ``shared``: the repositories it shares with the process's other servers (default: the
+    process's one registry)."""
+    server = WtlsServer(shared)
     _register_lifecycle(server)
     workspace.register(server)
     documents.register(server)

@@ -1,7 +1,8 @@
 """Repository sessions: opening workspace folders, retrying the broken ones, closing.
 
-One :class:`~wtls.server.base.RepoSession` per repository open in the workspace: an engine
-(core), one file watcher over every worktree and the common git dir. A folder that cannot be
+One :class:`~wtls.server.shared.RepoSession` per repository open in the workspace: this
+session's view of the process's :class:`~wtls.server.shared.SharedRepository` (the engine and the
+one file watcher over every worktree and the common git dir). A folder that cannot be
 opened (no repository, a broken link, a worktree git does not list) gets a message, a
 diagnostic, and a poll of its link files that opens it again once they change.
 """
@@ -25,8 +26,8 @@ from wtls.repair import is_listed
 from wtls.server.base import RepoSession, Server
 from wtls.server.progress import Progress
 from wtls.server.refresh import RefreshPipeline
-from wtls.watch import ChangeSet, RepoWatcher
-from wtls.worktrees import BrokenWorktreeLink, RepositoryError, discover
+from wtls.server.shared import SharedRepositories
+from wtls.worktrees import BrokenWorktreeLink, Repository, RepositoryError, discover
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +40,15 @@ RETRY_INTERVAL = 1.0
 class SessionManager:
     """Opens and closes the server's repository sessions (kept in ``ls.sessions``)."""
 
-    def __init__(self, ls: Server, pipeline: RefreshPipeline, progress: Progress) -> None:
+    def __init__(
+        self,
+        ls: Server,
+        pipeline: RefreshPipeline,
+        progress: Progress,
+        shared: SharedRepositories,
+    ) -> None:
         self._ls = ls
+        self._shared = shared
         self._pipeline = pipeline
         self._progress = progress
         #: Workspace folders that could not be opened: the message said about each.
@@ -85,9 +93,7 @@ class SessionManager:
         async with self._opening:
             session = self._ls.sessions.get(repo.key)
             if session is None:
-                session = await self._open_session(
-                    repo.key, Engine(repo, self._ls.settings.engine_settings()), []
-                )
+                session = await self._open_session(repo, [])
         return session.engine
 
     def is_open(self, session: RepoSession) -> bool:
@@ -131,9 +137,8 @@ class SessionManager:
         async with self._opening:
             session = ls.sessions.get(repo.key)
             if session is None:
-                engine = Engine(repo, ls.settings.engine_settings())
                 try:
-                    await self._open_session(repo.key, engine, [folder])
+                    await self._open_session(repo, [folder])
                 except (RepositoryError, GitError, OSError) as exc:
                     self._report_folder_error(folder, str(exc), signature)
                     return
@@ -204,46 +209,40 @@ class SessionManager:
             self._retrying.discard(folder)
 
     # ---------------------------------------------------------------- sessions
-    async def _open_session(self, key: str, engine: Engine, folders: list[Path]) -> RepoSession:
+    async def _open_session(self, repo: Repository, folders: list[Path]) -> RepoSession:
+        """Join the process's shared repository (opening it if no session has: read, watch,
+        read again) and publish its state to this client."""
         ls = self._ls
-        session = RepoSession(engine=engine, folders=folders)
-        ls.sessions[key] = session
         token = await self._progress.begin("wtls: reading worktrees")
         try:
-            # Watch first, then read: a change made while reading is never missed.
-            refreshed = await asyncio.to_thread(engine.refresh)
-            loop = asyncio.get_running_loop()
-
-            def on_changes(change: ChangeSet) -> None:
-                loop.call_soon_threadsafe(self._pipeline.queue_change, session, change)
-
-            watcher = RepoWatcher(engine.watch_targets(), on_changes)
-            await asyncio.to_thread(watcher.start)
-            session.watcher = watcher
-            refreshed = await asyncio.to_thread(engine.refresh)
-            await self._pipeline.after_refresh(session, refreshed, force=True)
-        except BaseException:
-            self.close_session(session)  # no half-open session for later folders to join
-            raise
+            session = await self._shared.join(
+                repo,
+                ls.settings.engine_settings(),
+                self._pipeline,
+                folders,
+                debounce_ms=ls.settings.debounceMs,
+            )
+            ls.sessions[session.key] = session
+            refreshed = session.shared.full_refreshed()
+            if refreshed is not None:
+                await self._pipeline.after_refresh(session, refreshed, force=True)
         finally:
             self._progress.end(token)
         return session
 
     def close_session(self, session: RepoSession) -> None:
-        """Stop watching a repository and clear what it published."""
-        if session.watcher is not None:
-            session.watcher.stop()
-        if session.disk_task is not None:
-            session.disk_task.cancel()
+        """This client no longer shows a repository: clear what it published and leave the
+        shared repository (the last session out stops its watcher)."""
         if self.is_open(session):
             self._ls.sessions.pop(session.key, None)
+        self._shared.leave(session)
         self._ls.diagnostics.clear_owner(session.key)
 
     async def stop(self) -> None:
-        """Stop every watcher (the server is shutting down)."""
+        """Leave every shared repository (the server is shutting down)."""
         for session in list(self._ls.sessions.values()):
-            if session.watcher is not None:
-                await asyncio.to_thread(session.watcher.stop)
+            self._ls.sessions.pop(session.key, None)
+            self._shared.leave(session)
 
     # ---------------------------------------------------------------- after a refresh
     async def recheck_folders(self, session: RepoSession) -> None:

@@ -35,6 +35,7 @@ from wtls.server.base import RepoSession, Server
 from wtls.server.features.documents import open_texts
 from wtls.server.protocol import Command
 from wtls.server.rpc import command, uri_to_path
+from wtls.server.shared import SharedRepository, Viewers
 from wtls.worktrees import RepositoryError, RepositoryState, WorktreeConflict
 
 log = logging.getLogger(__name__)
@@ -42,21 +43,39 @@ log = logging.getLogger(__name__)
 CATEGORY = "conflicts"
 CONFLICT_CODE = "predicted-conflict"
 OVERLAP_CODE = "predicted-overlap"
-#: Quiet time after a keystroke before an unsaved buffer is predicted again.
+#: While typing goes on, the quiet time after a keystroke before the buffer is predicted again
+#: (the first keystroke after a pause is predicted at once).
 TYPING_DELAY = 0.3
 
 
-@dataclass
+@dataclass(eq=False)
 class _RepoWork:
-    """Per-repository prediction state of the server."""
+    """A repository's prediction, shared by every session of the process that shows it: one
+    predictor, one run at a time, the unsaved buffers of all of them as overlays."""
 
     predictor: ConflictPredictor
     #: Worktrees changed since the last run; None: anything may have changed.
-    changed: set[Path] | None = field(default_factory=set)
+    changed: set[Path] | None = None
     wanted: bool = False
     task: asyncio.Task[None] | None = None
     last: Prediction | None = None
     typing: asyncio.TimerHandle | None = None
+    #: When the last run ended (the event loop's clock).
+    last_run_end: float = float("-inf")
+    #: The sessions showing the result, each with the feature of its server.
+    viewers: Viewers[ConflictFeature] = field(default_factory=Viewers)
+
+
+def _work_of(shared: SharedRepository) -> _RepoWork:
+    return shared.feature_state(
+        _RepoWork, lambda: _RepoWork(predictor=ConflictPredictor(shared.engine.repository))
+    )
+
+
+def shared_predictor(shared: SharedRepository) -> ConflictPredictor:
+    """The repository's one conflict predictor (its snapshots and merges are cached: the CLI's
+    ``wtls check`` answered by the engine reuses what the sessions' predictions computed)."""
+    return _work_of(shared).predictor
 
 
 class ConflictFeature:
@@ -64,20 +83,16 @@ class ConflictFeature:
 
     def __init__(self, server: Server) -> None:
         self.server = server
-        self._work: dict[str, _RepoWork] = {}
 
     def _for(self, session: RepoSession) -> _RepoWork:
-        work = self._work.get(session.key)
-        if work is None or work.predictor.repo != session.engine.repository:
-            work = _RepoWork(predictor=ConflictPredictor(session.engine.repository), changed=None)
-            self._work[session.key] = work
+        work = _work_of(session.shared)
+        work.viewers.add(session, self)
         return work
 
     # ---------------------------------------------------------------- triggers
     async def on_refresh(self, ls: Server, session: RepoSession, refreshed: Refreshed) -> None:
         """A repository was re-read: predict again for the worktrees that changed."""
-        if ls.sessions.get(session.key) is not session:
-            self._work.pop(session.key, None)
+        if not ls.is_open(session):
             return
         work = self._for(session)
         if refreshed.listing_changed:
@@ -95,12 +110,19 @@ class ConflictFeature:
         work = self._for(session)
         if work.typing is not None:
             work.typing.cancel()
+            work.typing = None
         loop = asyncio.get_running_loop()
-        work.typing = loop.call_later(TYPING_DELAY, self.schedule, session)
+        idle = work.task is None or work.task.done()
+        if idle and loop.time() - work.last_run_end >= TYPING_DELAY:
+            # Leading edge: the first keystroke after a pause is predicted at once.
+            self.schedule(session)
+        else:  # typing: once it pauses
+            work.typing = loop.call_later(TYPING_DELAY, self.schedule, session)
 
     def schedule(self, session: RepoSession) -> None:
-        """Make sure a prediction run follows (coalescing with one in progress)."""
-        if self.server.sessions.get(session.key) is not session:
+        """Make sure a prediction run follows (coalescing with one in progress, whichever
+        session of the process asked)."""
+        if not self.server.is_open(session):
             return
         work = self._for(session)
         work.wanted = True
@@ -109,52 +131,66 @@ class ConflictFeature:
 
     # ---------------------------------------------------------------- the run loop
     async def _run(self, session: RepoSession, work: _RepoWork) -> None:
-        while work.wanted and self.server.sessions.get(session.key) is session:
+        shared = session.shared
+        while work.wanted and not shared.closed:
             work.wanted = False
-            if not self.server.settings.conflictPrediction:
-                await self._publish(session, work, None)
+            viewers = work.viewers.live()
+            if not viewers:
+                return
+            if not any(f.server.settings.conflictPrediction for _, f in viewers):
+                await self._publish(work, None)
                 continue
-            state = session.engine.state
+            state = shared.engine.state
             if state is None:
                 continue
             changed, work.changed = work.changed, set()
-            texts = self._open_texts(state)
+            texts: dict[Path, str] = {}
+            for _, feature in viewers:
+                texts.update(feature._open_texts(state))
             try:
                 prediction = await asyncio.to_thread(
                     _predict, work.predictor, state, changed, texts
                 )
             except (GitError, RepositoryError, OSError) as exc:
-                log.warning("conflict prediction failed for %s: %s", session.key, exc)
-                self.server.log_message(f"wtls: conflict prediction failed: {exc}")
+                log.warning("conflict prediction failed for %s: %s", shared.key, exc)
+                for _, feature in viewers:
+                    feature.server.log_message(f"wtls: conflict prediction failed: {exc}")
                 work.changed = None
                 continue
-            await self._publish(session, work, prediction)
+            work.last_run_end = asyncio.get_running_loop().time()
+            await self._publish(work, prediction)
 
     def _open_texts(self, state: RepositoryState) -> dict[Path, str]:
         """Open documents of this repository's worktrees (compared with the disk in a thread)."""
         return {p: text for p, text in open_texts(self.server).items() if state.find(p) is not None}
 
-    async def _publish(
-        self, session: RepoSession, work: _RepoWork, prediction: Prediction | None
-    ) -> None:
-        """Hand the prediction to the engine (notification) and publish the diagnostics."""
+    @staticmethod
+    async def _publish(work: _RepoWork, prediction: Prediction | None) -> None:
+        """Hand the prediction to the engine (notification) and publish the diagnostics of
+        every session that shows it, each on its own worktrees' files."""
         work.last = prediction
-        state = session.engine.state
+        viewers = work.viewers.live()
+        if not viewers:
+            return
+        engine = viewers[0][0].engine
+        state = engine.state
         conflicts: dict[Path, tuple[WorktreeConflict, ...]] = {}
-        problems: list[Problem] = []
         if prediction is not None and state is not None:
             for wt in state.worktrees:
                 found = prediction.conflicts_for(wt.path)
                 if found:
                     conflicts[wt.path] = tuple(found)
-            for wt in session.own_worktrees():
-                problems.extend(conflict_problems(prediction, wt.path))
         merge_order = prediction.merge_order if prediction is not None else None
-        if not self.server.is_open(session):
-            return  # closed while predicting
-        if session.engine.set_conflicts(conflicts, merge_order):
-            await self.server.publish_state(session)
-        self.server.diagnostics.replace(CATEGORY, session.key, problems)
+        changed = engine.set_conflicts(conflicts, merge_order)
+        for session, feature in viewers:
+            shown = prediction if feature.server.settings.conflictPrediction else None
+            problems: list[Problem] = []
+            if shown is not None:
+                for wt in session.own_worktrees():
+                    problems.extend(conflict_problems(shown, wt.path))
+            if changed:
+                await feature.server.publish_state(session)
+            feature.server.diagnostics.replace(CATEGORY, session.key, problems)
 
     # ---------------------------------------------------------------- command
     async def check(self, ls: Server, args: CheckArgs) -> CheckPayload:
@@ -167,10 +203,11 @@ class ConflictFeature:
         if state is None:
             raise Refused(f"could not read the repository {engine.repository.key}")
         work = self._for(session)
-        prediction = await asyncio.to_thread(
-            _predict, work.predictor, state, None, self._open_texts(state)
-        )
-        await self._publish(session, work, prediction)
+        texts: dict[Path, str] = {}
+        for _, feature in work.viewers.live():
+            texts.update(feature._open_texts(state))
+        prediction = await asyncio.to_thread(_predict, work.predictor, state, None, texts)
+        await self._publish(work, prediction)
         return prediction.check_payload()
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ from wtls.semantic import TestsReport, plan_tests, test_merges, test_problems
 from wtls.server.base import RepoSession, Server
 from wtls.server.protocol import Command
 from wtls.server.rpc import command
+from wtls.server.shared import Viewers
 from wtls.testrun import DEFAULT_TIMEOUT
 from wtls.wire import to_wire
 from wtls.worktrees import RepositoryState
@@ -150,9 +151,10 @@ async def _problems(
     return await asyncio.to_thread(test_problems, report, state, tip, own)
 
 
-@dataclass
+@dataclass(eq=False)
 class _Settle:
-    """One repository's re-run when changes settle: the quiet-time timer and the one run."""
+    """One repository's re-run when changes settle, shared by every session of the process that
+    shows it: the quiet-time timer and the one run."""
 
     timer: asyncio.TimerHandle | None = None
     task: asyncio.Task[None] | None = None
@@ -160,28 +162,26 @@ class _Settle:
     wanted: bool = False
     #: Why the last settled change ran nothing (said once per reason in the log).
     said: str | None = None
+    #: The sessions that get the results, each with the runner of its server.
+    viewers: Viewers[SettleRunner] = field(default_factory=Viewers)
 
 
 class SettleRunner:
     """``testOnSettle``: the merge tests again :data:`SETTLE_SECONDS` after the last refresh that
-    re-read a worktree; one run per repository at a time, later changes coalesced into the next.
-    Only in a trusted workspace whose ``.wtls.toml`` has a ``test``; quiet (no progress). When
-    a settled change runs nothing, the log says why (once per reason)."""
+    re-read a worktree; one run per repository at a time (however many sessions of the process
+    show it), later changes coalesced into the next. Only for sessions in a trusted workspace
+    with the setting on, whose ``.wtls.toml`` has a ``test``; quiet (no progress). When a
+    settled change runs nothing, the log says why (once per reason)."""
 
     def __init__(self, server: Server) -> None:
         self.server = server
-        self._work: dict[str, _Settle] = {}
 
     async def on_refresh(self, ls: Server, session: RepoSession, refreshed: Refreshed) -> None:
         """A repository was re-read: (re)start its quiet-time timer when a worktree was."""
-        if ls.sessions.get(session.key) is not session:
-            work = self._work.pop(session.key, None)
-            if work is not None and work.timer is not None:
-                work.timer.cancel()
+        if not ls.is_open(session) or not (refreshed.touched or refreshed.listing_changed):
             return
-        if not (refreshed.touched or refreshed.listing_changed):
-            return
-        work = self._work.setdefault(session.key, _Settle())
+        work = session.shared.feature_state(_Settle, _Settle)
+        work.viewers.add(session, self)
         if work.timer is not None:
             work.timer.cancel()
         loop = asyncio.get_running_loop()
@@ -194,20 +194,25 @@ class SettleRunner:
             work.task = self.server.spawn_task(self._runs(session, work), "tests on settle")
 
     async def _runs(self, session: RepoSession, work: _Settle) -> None:
-        ls = self.server
-        while work.wanted and ls.is_open(session) and not ls.shutting_down:
+        while work.wanted and not session.shared.closed:
             work.wanted = False
-            why = await self._run(session)
+            viewers = work.viewers.live()
+            if not viewers:
+                return
+            why = await self._run(session, [runner for _, runner in viewers])
             if why is not None and why != work.said:
-                ls.log_message(f"wtls: tests on settle: not run: {why}", types.MessageType.Log)
+                for _, runner in viewers:
+                    runner.server.log_message(
+                        f"wtls: tests on settle: not run: {why}", types.MessageType.Log
+                    )
             work.said = why
 
-    async def _run(self, session: RepoSession) -> str | None:
-        """Test the settled state; why nothing ran, or None."""
-        ls = self.server
-        if not ls.settings.testOnSettle:
+    async def _run(self, session: RepoSession, runners: list[SettleRunner]) -> str | None:
+        """Test the settled state for the sessions that want it; why nothing ran, or None."""
+        if not any(r.server.settings.testOnSettle for r in runners):
             return "the setting wtls.testOnSettle is off"
-        if not ls.trusted:
+        wanting = [r for r in runners if r.server.settings.testOnSettle and r.server.trusted]
+        if not wanting:
             return "the workspace is not trusted"
         state = session.engine.state
         if state is None:
@@ -225,5 +230,7 @@ class SettleRunner:
             return "no base branch with commits"
         tester = plan.tester(state.repository, timeout=DEFAULT_TIMEOUT)
         result = await asyncio.to_thread(test_merges, state, tester, base_tip=tip, jobs=1)
-        await _publish(ls, session, result, state, tip.oid)
+        for viewer, runner in session.shared.feature_state(_Settle, _Settle).viewers.live():
+            if runner in wanting:
+                await _publish(runner.server, viewer, result, state, tip.oid)
         return None

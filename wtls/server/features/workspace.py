@@ -77,7 +77,11 @@ async def load_settings(ls: Server, raw: Any | None = None) -> None:
         return
     ls.settings = settings
     for session in list(ls.sessions.values()):
-        session.engine.configure(settings.engine_settings())
+        session.shared.debounce_ms = settings.debounceMs
+        wanted = settings.engine_settings()
+        if session.engine.settings == wanted:
+            continue  # a shared repository: another session's settings already apply
+        session.engine.configure(wanted)
         if session.watcher is not None:  # new ignore globs
             await asyncio.to_thread(session.watcher.retarget, session.engine.watch_targets())
         ls.queue_change(session, ChangeSet(everything=True))
