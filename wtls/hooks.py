@@ -16,10 +16,14 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wtls.agents import AgentError, clear_agent, locate, set_agent
 from wtls.safety import printable
+
+if TYPE_CHECKING:
+    from wtls.predict import Prediction
+    from wtls.worktrees import RepositoryState
 
 #: The largest hook event read from stdin (a ``Write`` event carries the whole file).
 MAX_EVENT_BYTES = 8 * 1024 * 1024
@@ -232,18 +236,24 @@ def conflict_news(worktree: Path, file: Path) -> str | None:
     if here is None:
         return None
     prediction = ConflictPredictor(repo).update(state, involving=here.path)
+    return news_text(state, prediction, here.path, rel)
+
+
+def news_text(state: RepositoryState, prediction: Prediction, here: Path, rel: str) -> str | None:
+    """The conflict news for worktree ``here``'s file ``rel`` (relative, POSIX) from a
+    prediction that covers its pairs; None when nothing collides with it."""
     by_path = {w.path: w for w in state.worktrees}
     notes: list[str] = []
     for pair in prediction.pairs:
-        if not pair.involves(here.path):
+        if not pair.involves(here):
             continue
-        other, branch = pair.other(here.path)
+        other, branch = pair.other(here)
         for entries, conflict in ((pair.conflicts, True), (pair.overlaps, False)):
             for fc in entries:
-                if fc.path_in(here.path) != rel:
+                if fc.path_in(here) != rel:
                     continue
                 theirs = fc.path_in(other)
-                mine = _lines(fc.lines.get(str(here.path)))
+                mine = _lines(fc.lines.get(str(here)))
                 their_lines = _lines(fc.lines.get(str(other)))
                 name = printable(branch or f"a detached HEAD in {other.name}", keep_newlines=False)
                 folder = printable(str(other), keep_newlines=False)
