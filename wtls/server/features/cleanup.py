@@ -86,7 +86,10 @@ class Cleanup:
         return self._repos.setdefault(session.key, _Repo())
 
     async def on_refresh(self, ls: Server, session: RepoSession, refreshed: Refreshed) -> None:
-        """Refresh hook: count processes again (rate-limited), then consider the notice."""
+        """Refresh hook: consider the notice by the new state (a dip below the threshold counts
+        even if the next scan does not see it), count processes again (rate-limited) and
+        consider it once more with the new sizes."""
+        self._consider_notice(ls, session, self._repo(session))
         self.schedule(ls, session)
 
     def schedule(self, ls: Server, session: RepoSession, *, urgent: bool = False) -> None:
