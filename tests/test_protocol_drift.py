@@ -33,8 +33,8 @@ from wtls.lifecycle import (
     SpawnResult,
 )
 from wtls.lifecycle.pruning import PruneMergedResult
-from wtls.lifecycle.stopping import ProcessNotEnded, StopProcessesResult
 from wtls.lifecycle.results import KeptRecord, PrunedRecord
+from wtls.lifecycle.stopping import ProcessNotEnded, StopProcessesResult
 from wtls.processes import ProcessUse
 from wtls.repair import MoveResult
 from wtls.review import ChangedFile, PredictedMerge, WorktreeDiff
