@@ -19,9 +19,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, cast
 
@@ -65,10 +66,13 @@ class _Repo:
     """What this feature keeps per repository."""
 
     task: asyncio.Task[None] | None = None
+    #: The session ``task`` scans (a repository opened again gets a new one).
+    session: RepoSession | None = None
     #: A refresh came after the last scan started: scan again.
     again: bool = False
-    #: Scan without waiting the interval (after Stop Processes).
+    #: Scan without waiting the interval (after Stop Processes); ``wake`` ends a wait.
     urgent: bool = False
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
     last_scan: float = -math.inf
     #: The notice was shown for the current time above the threshold.
     noticed: bool = False
@@ -96,15 +100,24 @@ class Cleanup:
         """Make sure a scan of ``session`` follows (at once when ``urgent``)."""
         repo = self._repo(session)
         repo.again = True
-        repo.urgent |= urgent
-        if repo.task is None or repo.task.done():
+        if urgent:
+            repo.urgent = True
+            repo.wake.set()
+        if repo.task is None or repo.task.done() or repo.session is not session:
+            repo.session = session
             repo.task = ls.spawn_task(self._run(ls, session, repo), "process scan")
 
     async def _run(self, ls: Server, session: RepoSession, repo: _Repo) -> None:
-        while repo.again and not ls.shutting_down and ls.is_open(session):
+        while (
+            repo.again and repo.session is session and not ls.shutting_down and ls.is_open(session)
+        ):
             wait = repo.last_scan + SCAN_INTERVAL - time.monotonic()
             if wait > 0 and not repo.urgent:
-                await asyncio.sleep(wait)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(repo.wake.wait(), wait)
+            if repo.session is not session:
+                return  # the repository was opened again meanwhile: its own task scans it
+            repo.wake.clear()
             # The refresh's disk measurement first: the notice needs its sizes.
             disk = session.disk_task
             if disk is not None and not disk.done():
