@@ -109,7 +109,7 @@ def test_reclaimable_bytes_and_the_notice_count_only_clean_merged_idle_worktrees
     assert prune_notice(state, size) is None  # at the threshold: not more than it
     assert prune_notice(state, 0) is None  # 0: never
     assert prune_notice(state, size - 1) == (
-        f"1 merged worktree of {repo.name} holds {size_text(size)}. Prune it?"
+        f"1 merged worktree of {repo.name} holds {size_text(size)} (feature/clean). Prune it?"
     )
     # A process in the merged worktree keeps it (prune --merged would too).
     _sleep_in(clean, procs)

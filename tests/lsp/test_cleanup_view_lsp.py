@@ -166,7 +166,8 @@ async def test_the_notice_asks_above_the_threshold_and_prunes_only_merged_clean_
         assert state["diskBytes"] == sum(w["diskBytes"] for w in state["worktrees"])
         assert request.type == types.MessageType.Info
         assert request.message == (
-            f"wtls: 1 merged worktree of {repo.name} holds {size_text(reclaimable)}. Prune it?"
+            f"wtls: 1 merged worktree of {repo.name} holds {size_text(reclaimable)} "
+            "(feature/clean). Prune it?"
         )
         assert [a.title for a in request.actions or []] == [PRUNE_BUTTON]
         said = await s.wait_until(

@@ -28,6 +28,8 @@ from wtls.worktrees import (
     repository_state,
 )
 
+#: Worktrees named in one message.
+_LISTED = 5
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DURATION = re.compile(r"(?:(\d+)([smhdw]))+")
 
@@ -132,18 +134,24 @@ def reclaimable_bytes(state: RepositoryState) -> int | None:
 
 def prune_notice(state: RepositoryState, threshold: int) -> str | None:
     """The question the editor asks when merged worktrees hold more than ``threshold`` bytes
-    (0: never), or None: ``3 merged worktrees hold 1.2 GiB. Prune them?``."""
+    (0: never), or None: ``2 merged worktrees of app hold 1.2 GiB (agent/a, agent/b). Prune
+    them?``."""
     reclaimable = reclaimable_bytes(state)
     if threshold <= 0 or reclaimable is None or reclaimable <= threshold:
         return None
-    n = sum(1 for w in prune_candidates(state) if w.disk_bytes)
+    holding = [w for w in prune_candidates(state) if w.disk_bytes]
+    n = len(holding)
     many = n != 1
     main = state.main
     name = main.path.name if main is not None else state.repository.key
-    return (
+    names = ", ".join(w.branch or w.path.name for w in holding[:_LISTED]) + (
+        " …" if n > _LISTED else ""
+    )
+    return printable(
         f"{n} merged worktree{'s' * many} of {name} "
-        f"hold{'' if many else 's'} {size_text(reclaimable)}. Prune "
-        f"{'them' if many else 'it'}?"
+        f"hold{'' if many else 's'} {size_text(reclaimable)} ({names}). Prune "
+        f"{'them' if many else 'it'}?",
+        keep_newlines=False,
     )
 
 
@@ -168,10 +176,6 @@ def prune_summary(result: PruneMergedResult) -> str:
         parts.append(f"kept {len(kept)}: {listed}")
     parts += [printable(p, keep_newlines=False) for p in result.problems]
     return "; ".join(parts)
-
-
-#: Worktrees named in one message.
-_LISTED = 5
 
 
 def _age(run_dir: Path, head: str) -> float:
