@@ -34,6 +34,7 @@ from wtls.lifecycle import (
 )
 from wtls.lifecycle.pruning import PruneMergedResult
 from wtls.lifecycle.results import KeptRecord, PrunedRecord
+from wtls.lifecycle.stopping import ProcessNotEnded, StopProcessesResult
 from wtls.processes import ProcessUse
 from wtls.repair import MoveResult
 from wtls.review import ChangedFile, PredictedMerge, WorktreeDiff
@@ -92,6 +93,8 @@ PAYLOADS: dict[str, type[Any]] = {
     "TestsReport": TestsReport,
     "LandStep": LandStep,
     "LandResult": LandResult,
+    "StopProcessesResult": StopProcessesResult,
+    "ProcessNotEnded": ProcessNotEnded,
 }
 #: protocol.ts argument interface → the Python class the server reads it as.
 ARGUMENTS: dict[str, type[Any]] = {
@@ -111,6 +114,7 @@ ARGUMENTS: dict[str, type[Any]] = {
     "MoveArgs": args.MoveArgs,
     "TestMergesArgs": args.TestMergesArgs,
     "LandArgs": args.LandArgs,
+    "StopProcessesArgs": args.StopProcessesArgs,
     "FileActionArgs": args.FileActionArgs,
     "PredictedMergeParams": args.PredictedMergeParams,
     "ReviewParams": args.ReviewParams,

@@ -148,6 +148,15 @@ class UnlockArgs(RepositoryArgs):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class StopProcessesArgs(RepositoryArgs):
+    """``wtls.stopProcesses``: end the processes using a worktree."""
+
+    worktree: WorktreeRef
+    #: End only these (the list the person confirmed); None: every process found.
+    pids: tuple[int, ...] | None = None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class CheckArgs(RepositoryArgs):
     """``wtls.check``."""
 

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from wtls.git import GitError, run_git
-from wtls.lifecycle import disk_usage, read_ports, read_spawn_record
+from wtls.lifecycle import disk_usage, read_ports, read_spawn_record, reclaimable_bytes
+from wtls.processes import scan as scan_processes
 from wtls.watch import ChangeSet, WatchTargets
 from wtls.worktrees import (
     MergeStep,
@@ -223,6 +224,24 @@ class Engine:
             changed |= self.set_extra(root, "disk_bytes", size)
         return changed
 
+    def measure_processes(self) -> bool:
+        """Find the processes using each worktree folder (:func:`wtls.processes.scan`); True
+        if any count or process changed.
+
+        Reads every process of the system once: blocking, so run it off the event loop, and
+        not on every keystroke (the server does it after refreshes, rate-limited).
+        """
+        state = self.state
+        if state is None:
+            return False
+        roots = [w.path for w in state.worktrees if not w.bare and w.path.is_dir()]
+        found = scan_processes(roots)
+        changed = False
+        for root in roots:
+            value = found.of(root) if found.supported else None
+            changed |= self.set_extra(root, "processes", value)
+        return changed
+
     def set_conflicts(
         self,
         conflicts: Mapping[Path, tuple[WorktreeConflict, ...]],
@@ -292,9 +311,11 @@ class Engine:
                     ports=extras.get("ports", wt.ports),
                     spawn=extras.get("spawn", wt.spawn),
                     conflicts=extras.get("conflicts", wt.conflicts),
+                    processes=extras.get("processes", wt.processes),
                 )
             )
-        return replace(state, worktrees=tuple(worktrees), merge_order=self._merge_order)
+        state = replace(state, worktrees=tuple(worktrees), merge_order=self._merge_order)
+        return replace(state, reclaimable_bytes=reclaimable_bytes(state))
 
 
 def _paths(state: RepositoryState) -> list[tuple[Path, bool]]:

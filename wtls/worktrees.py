@@ -17,6 +17,7 @@ from wtls.git import GitError, run_git, split_z
 from wtls.links import absolute, explain_broken_link
 from wtls.links import read_gitfile as read_gitfile
 from wtls.links import worktree_root as worktree_root
+from wtls.processes import ProcessUse
 
 ZERO_OID = "0" * 40
 
@@ -173,6 +174,9 @@ class WorktreeState:
     agent: AgentState | None = None
     #: Filled by the engine: the spawn record of a worktree made by ``wtls spawn`` with a task.
     spawn: SpawnRecord | None = None
+    #: Filled by the engine's process scan (:mod:`wtls.processes`): the processes using this
+    #: folder. None: not scanned yet, or this system cannot tell.
+    processes: tuple[ProcessUse, ...] | None = None
 
     @property
     def dirty(self) -> bool:
@@ -206,6 +210,8 @@ class RepositoryState:
     base_head: str | None = None
     #: Filled by conflict prediction: suggested merge order and what each step would hit.
     merge_order: tuple[MergeStep, ...] | None = None
+    #: Filled by the engine: bytes ``prune --merged`` would free (None: no size measured yet).
+    reclaimable_bytes: int | None = None
 
     @property
     def main(self) -> WorktreeState | None:
@@ -268,6 +274,9 @@ class WorktreePayload:
     can_lock: bool
     can_unlock: bool
     agent: AgentState | None
+    #: The processes using the folder (cwd, executable or open file inside); None: not
+    #: counted (not scanned yet, or this system cannot tell).
+    processes: tuple[ProcessUse, ...] | None
 
 
 def worktree_payload(
@@ -306,6 +315,7 @@ def worktree_payload(
         can_lock=wt.can_lock,
         can_unlock=wt.locked,
         agent=wt.agent,
+        processes=wt.processes,
     )
 
 
@@ -319,6 +329,11 @@ class RepositoryPayload:
     base_branch: str | None
     worktrees: tuple[WorktreePayload, ...]
     merge_order: tuple[MergeStep, ...] | None
+    #: Bytes all worktree folders take on disk (None: none measured yet).
+    disk_bytes: int | None
+    #: Bytes ``wtls prune --merged`` would free: the measured clean, merged worktrees (an
+    #: upper bound: a removal's deeper checks can still keep one). None: nothing measured.
+    reclaimable_bytes: int | None
 
 
 def repository_payload(state: RepositoryState, this: Path | None = None) -> RepositoryPayload:
@@ -331,7 +346,15 @@ def repository_payload(state: RepositoryState, this: Path | None = None) -> Repo
         base_branch=state.base_branch,
         worktrees=tuple(worktree_payload(w, this, state.base_branch) for w in state.worktrees),
         merge_order=state.merge_order,
+        disk_bytes=total_disk_bytes(state),
+        reclaimable_bytes=state.reclaimable_bytes,
     )
+
+
+def total_disk_bytes(state: RepositoryState) -> int | None:
+    """Bytes all worktree folders take (measured ones; None when none is measured yet)."""
+    sizes = [w.disk_bytes for w in state.worktrees if w.disk_bytes is not None]
+    return sum(sizes) if sizes else None
 
 
 def _find_broken_link(start: Path) -> BrokenWorktreeLink | None:

@@ -5,7 +5,8 @@ Runs ``node vscode-client/e2e/run.mjs``, which builds the .vsix and runs the sce
 its own code-server with the .vsix installed, its own browser context): status bar and Worktrees
 view, Spawn Agent Worktree… with a new window and its agent terminal, a predicted conflict in the
 Problems panel, the conflict-marker quick fix, a server restart, lock, remove, merge, a multi-root
-workspace, Restricted Mode, Test Merges naming a semantic conflict. A screenshot per step goes
+workspace, Restricted Mode, Test Merges naming a semantic conflict, the process count of a real
+``sleep`` and Stop Processes…. A screenshot per step goes
 under ``artifacts/e2e/<scenario>/``.
 
 Skipped only when ``WTLS_E2E`` is unset and code-server is not installed; with ``WTLS_E2E=1``

@@ -36,6 +36,11 @@ class Session:
         self.client = client
         self.states: list[dict[str, Any]] = []
         self._changed = asyncio.Event()
+        #: Every ``window/showMessageRequest`` the server sent, in order.
+        self.message_requests: list[types.ShowMessageRequestParams] = []
+        #: How the "person" answers one: the title of the button chosen (None: dismissed);
+        #: may be a coroutine, to keep a question unanswered for a while.
+        self.answer: Callable[[types.ShowMessageRequestParams], Any] = lambda params: None
 
     def _record(self, payload: Any) -> None:
         self.states.append(to_dict(payload))
@@ -166,6 +171,17 @@ async def open_session(
     @client.feature(WORKTREES)
     def on_worktrees(params: Any) -> None:
         session._record(params)
+
+    @client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)
+    async def on_message_request(
+        params: types.ShowMessageRequestParams,
+    ) -> types.MessageActionItem | None:
+        session.message_requests.append(params)
+        session._signal()
+        title = session.answer(params)
+        if asyncio.iscoroutine(title):
+            title = await title
+        return types.MessageActionItem(title=title) if title else None
 
     command = list(server_command or [sys.executable, "-m", "wtls", "serve"])
     await client.start_io(command[0], *command[1:])

@@ -31,6 +31,7 @@ import * as merge from './scenarios/merge.mjs';
 import * as multiRoot from './scenarios/multi-root.mjs';
 import * as predictedConflict from './scenarios/predicted-conflict.mjs';
 import * as predictedMerge from './scenarios/predicted-merge.mjs';
+import * as processes from './scenarios/processes.mjs';
 import * as quickFix from './scenarios/quick-fix.mjs';
 import * as remove from './scenarios/remove.mjs';
 import * as restart from './scenarios/restart.mjs';
@@ -42,7 +43,7 @@ import * as untrusted from './scenarios/untrusted.mjs';
 import { launchBrowser } from './workbench.mjs';
 
 /** In the order they run; each is independent of the others. */
-const SCENARIOS = [statusBar, spawn, predictedConflict, predictedMerge, review, quickFix, restart, lock, remove, merge, multiRoot, untrusted, bundledServer, agents, testMerges];
+const SCENARIOS = [statusBar, spawn, predictedConflict, predictedMerge, review, quickFix, restart, lock, remove, merge, multiRoot, untrusted, bundledServer, agents, testMerges, processes];
 
 /** The scenarios WTLS_E2E_ONLY selects (all by default). */
 function selectScenarios() {

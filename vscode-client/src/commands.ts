@@ -19,8 +19,10 @@ import {
     pickFilters,
     quickPickItems,
     removeConfirmation,
+    processCount,
     removeNeedsForce,
     spawnNotes,
+    stopProcessesConfirmation,
     type WorktreePickItem,
 } from './format';
 import {
@@ -35,6 +37,8 @@ import {
     ServerCommand,
     type SpawnArgs,
     type SpawnResult,
+    type StopProcessesArgs,
+    type StopProcessesResult,
     type ValidateNameResult,
     type Worktree,
     type WorktreesPayload,
@@ -56,6 +60,7 @@ export const ClientCommand = {
     refresh: 'wtls.client.refresh',
     showOutput: 'wtls.client.showOutput',
     restart: 'wtls.client.restart',
+    stopProcesses: 'wtls.client.stopProcesses',
 } as const;
 
 interface Picked {
@@ -90,6 +95,10 @@ export function registerCommands(deps: Deps): vscode.Disposable[] {
         vscode.commands.registerCommand(ClientCommand.lock, wrap('Lock', (arg) => lock(deps, arg))),
         vscode.commands.registerCommand(ClientCommand.unlock, wrap('Unlock', (arg) => unlock(deps, arg))),
         vscode.commands.registerCommand(ClientCommand.check, wrap('Check', (arg) => check(deps, arg))),
+        vscode.commands.registerCommand(
+            ClientCommand.stopProcesses,
+            wrap('Stop Processes', (arg) => stopProcesses(deps, arg)),
+        ),
         vscode.commands.registerCommand(
             ClientCommand.refresh,
             wrap('Refresh', () => client.executeCommand(ServerCommand.refresh, {})),
@@ -495,6 +504,40 @@ async function removeWorktree({ client, store }: Deps, arg: unknown): Promise<vo
         void vscode.window.showInformationMessage(
             `Removed ${branchLabel(worktree)}${result.branchDeleted ? ' and its branch' : ''}.`,
         );
+    }
+}
+
+async function stopProcesses({ client, store }: Deps, arg: unknown): Promise<void> {
+    const picked = await pickWorktree(
+        store,
+        arg,
+        (w) => processCount(w) > 0,
+        'Stop Processes',
+        'No process uses a worktree (as of the last count; Refresh counts again).',
+    );
+    if (!picked) {
+        return;
+    }
+    const { worktree } = picked;
+    const { message, detail } = stopProcessesConfirmation(worktree);
+    const stop = 'Stop Processes';
+    const choice = await vscode.window.showWarningMessage(message, { modal: true, detail }, stop);
+    if (choice !== stop) {
+        return;
+    }
+    const result = await withProgress(`Stopping processes in ${branchLabel(worktree)}…`, () =>
+        client.executeCommand<StopProcessesResult>(ServerCommand.stopProcesses, {
+            worktree: worktree.path,
+            uri: repositoryUri(picked.payload),
+            // Only those the person saw: one that started meanwhile is not ended unseen.
+            pids: (worktree.processes ?? []).map((p) => p.pid),
+        } satisfies StopProcessesArgs),
+    );
+    const text = result.message ?? '';
+    if ((result.notEnded ?? []).length > 0) {
+        void vscode.window.showWarningMessage(text);
+    } else {
+        void vscode.window.showInformationMessage(text.charAt(0).toUpperCase() + text.slice(1));
     }
 }
 

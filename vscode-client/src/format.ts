@@ -316,7 +316,78 @@ export function quickPickItems(
 export function treeDescription(w: Worktree): string {
     const c = counters(w);
     const where = baseName(w.path);
-    return c ? `${c}  ${where}` : where;
+    const busy = processCount(w) > 0 ? plural(processCount(w), 'process', 'processes') : '';
+    return [c, busy, where].filter(Boolean).join('  ');
+}
+
+/** How many processes use the worktree, by the server's last scan (0 when not counted). */
+export function processCount(w: Worktree): number {
+    return w.processes?.length ?? 0;
+}
+
+/** Bytes for people: `512 B`, `3.4 MiB`, `1.2 GiB`. */
+export function bytesText(n: number): string {
+    if (n < 1024) {
+        return `${n} B`;
+    }
+    let size = n;
+    for (const unit of ['KiB', 'MiB', 'GiB', 'TiB']) {
+        size /= 1024;
+        if (size < 1024 || unit === 'TiB') {
+            return `${size.toFixed(1)} ${unit}`;
+        }
+    }
+    return `${n} B`;
+}
+
+/**
+ * Disk use of one or more repositories, as the server measured it: `2.1 GiB on disk · 1.5 GiB
+ * reclaimable` (reclaimable: what `wtls prune --merged` would free), or '' before any size.
+ */
+export function diskSummary(payloads: readonly WorktreesPayload[]): string {
+    const measured = payloads.filter((p) => p.diskBytes !== null);
+    if (measured.length === 0) {
+        return '';
+    }
+    const total = measured.reduce((acc, p) => acc + (p.diskBytes ?? 0), 0);
+    const reclaimable = payloads.reduce((acc, p) => acc + (p.reclaimableBytes ?? 0), 0);
+    const onDisk = `${bytesText(total)} on disk`;
+    return reclaimable > 0 ? `${onDisk} · ${bytesText(reclaimable)} reclaimable` : onDisk;
+}
+
+/** The tooltip lines (markdown) listing the processes that use a worktree. */
+export function processesMarkdown(w: Worktree, limit = 10): string {
+    const list = w.processes ?? [];
+    if (list.length === 0) {
+        return '';
+    }
+    const lines = list
+        .slice(0, limit)
+        .map(
+            (p) =>
+                `- pid ${p.pid} \`${p.command.replace(/`/g, "'")}\` — ${escapeMarkdown(p.reason)}` +
+                (p.reason === 'cwd' ? '' : ` ${escapeMarkdown(p.path)}`),
+        );
+    if (list.length > limit) {
+        lines.push(`- … ${list.length - limit} more`);
+    }
+    const verb = list.length === 1 ? 'uses' : 'use';
+    return `${plural(list.length, 'process', 'processes')} ${verb} it:\n\n${lines.join('\n')}`;
+}
+
+/** The modal confirmation of `Stop Processes…`. */
+export function stopProcessesConfirmation(w: Worktree): { message: string; detail: string } {
+    const list = w.processes ?? [];
+    const shown = list.slice(0, 15).map((p) => `  • pid ${p.pid} (${p.command}): ${p.reason} ${p.path}`);
+    if (list.length > 15) {
+        shown.push(`  • … and ${list.length - 15} more`);
+    }
+    return {
+        message: `Stop ${plural(list.length, 'process', 'processes')} using ${branchLabel(w)}?`,
+        detail:
+            `${shown.join('\n')}\n\nEach gets SIGTERM, and SIGKILL if it still runs 5 seconds later. ` +
+            'Nothing in the worktree is changed.',
+    };
 }
 
 /** Codicon id for a worktree's node in the tree. */
@@ -364,6 +435,9 @@ export function contextValue(w: Worktree): string {
     }
     if (w.canMerge) {
         words.push('mergeable');
+    }
+    if (processCount(w) > 0) {
+        words.push('busy');
     }
     return words.join(' ');
 }

@@ -138,6 +138,7 @@ export const ServerCommand = {
     discardInWorktree: 'wtls.discardInWorktree',
     testMerges: 'wtls.testMerges',
     land: 'wtls.land',
+    stopProcesses: 'wtls.stopProcesses',
 } as const;
 
 /** JSON-RPC error code of a refusal: the message says why, and nothing was changed. */
@@ -245,6 +246,11 @@ export interface Worktree {
     canUnlock: boolean;
     /** The coding agent working there (see docs/agents.md), or null. */
     agent: AgentState | null;
+    /**
+     * The processes using the folder (cwd, executable or open file inside), as of the server's
+     * last scan; null: not counted (not scanned yet, or the system cannot tell).
+     */
+    processes: ProcessUse[] | null;
 }
 
 /** A worktree's agent state: `working`, `waiting` (needs the person) or `idle`. */
@@ -271,6 +277,10 @@ export interface WorktreesPayload {
     baseBranch: string | null;
     worktrees: Worktree[];
     mergeOrder: MergeStep[] | null;
+    /** Bytes all worktree folders take on disk (null: not measured yet). */
+    diskBytes: number | null;
+    /** Bytes `wtls prune --merged` would free (null: nothing measured). */
+    reclaimableBytes: number | null;
 }
 
 /** Params of the `wtls/worktrees` request. */
@@ -281,8 +291,9 @@ export interface WorktreesParams {
 type Partialish<T> = { [K in keyof T]?: T[K] | null | undefined };
 
 /** A worktree object as it may arrive on the wire (fields with default values omitted). */
-export type WireWorktree = Partialish<Omit<Worktree, 'conflicts' | 'base' | 'agent' | 'spawn'>> & {
+export type WireWorktree = Partialish<Omit<Worktree, 'conflicts' | 'base' | 'agent' | 'spawn' | 'processes'>> & {
     path: string;
+    processes?: Partial<ProcessUse>[] | null;
     agent?: Partial<AgentState> | null;
     base?: Partial<BaseStatus> | null;
     spawn?: Partial<SpawnRecord> | null;
@@ -365,6 +376,16 @@ export function worktreeWithDefaults(w: WireWorktree): Worktree {
         canLock: w.canLock === true,
         canUnlock: w.canUnlock === true,
         agent: agentWithDefaults(w.agent),
+        processes: Array.isArray(w.processes)
+            ? w.processes
+                  .filter((p): p is Partial<ProcessUse> & { pid: number } => typeof p?.pid === 'number')
+                  .map((p) => ({
+                      pid: p.pid,
+                      command: typeof p.command === 'string' ? p.command : '?',
+                      reason: typeof p.reason === 'string' ? p.reason : '',
+                      path: typeof p.path === 'string' ? p.path : '',
+                  }))
+            : null,
     };
 }
 
@@ -395,6 +416,8 @@ export function payloadWithDefaults(p: WireWorktreesPayload): WorktreesPayload {
         this: thisPath,
         mainWorktree: strOrNull(p.mainWorktree),
         baseBranch: strOrNull(p.baseBranch),
+        diskBytes: numOrNull(p.diskBytes),
+        reclaimableBytes: numOrNull(p.reclaimableBytes),
         // isThis may be omitted by an older server; `this` is authoritative.
         worktrees: worktrees.map((w) => (thisPath !== null && w.path === thisPath ? { ...w, isThis: true } : w)),
         mergeOrder: Array.isArray(p.mergeOrder)
@@ -634,6 +657,32 @@ export interface PruneMergedResult {
     dryRun?: boolean;
     /** Steps after a removal that failed (the removal happened). */
     problems?: string[];
+}
+
+export interface StopProcessesArgs extends RepositoryArg {
+    worktree: string;
+    /** End only these (the list the person confirmed); absent: every process found. */
+    pids?: number[];
+}
+
+/** A process `wtls.stopProcesses` was asked to end and that still runs. */
+export interface ProcessNotEnded {
+    pid: number;
+    command: string;
+    /** Permission denied, wtls runs inside it, still running after SIGKILL. */
+    why: string;
+}
+
+/** Result of `wtls.stopProcesses`. */
+export interface StopProcessesResult {
+    path: string;
+    branch?: string | null;
+    /** Ended (SIGTERM, or SIGKILL after the grace period). */
+    ended?: ProcessUse[];
+    notEnded?: ProcessNotEnded[];
+    /** pids asked for that no longer used the worktree. */
+    gone?: number[];
+    message?: string;
 }
 
 export interface LockArgs extends RepositoryArg {

@@ -24,6 +24,7 @@ export const SERVER_KEYS = [
     'farBehind',
     'conflictPrediction',
     'testOnSettle',
+    'pruneNoticeMB',
 ] as const;
 
 /** Settings that need a server restart when they change (the rest reach it live). */

@@ -12,7 +12,9 @@ import {
     branchLabel,
     conflictCount,
     contextValue,
+    diskSummary,
     escapeMarkdown,
+    processesMarkdown,
     stateSummary,
     treeDescription,
     treeIcon,
@@ -60,6 +62,7 @@ export class WorktreesView implements vscode.TreeDataProvider<Node>, vscode.Disp
             this.view,
             store.onDidChange(() => {
                 this.updateBadge();
+                this.updateDescription();
                 this.emitter.fire(undefined);
             }),
         );
@@ -99,7 +102,10 @@ export class WorktreesView implements vscode.TreeDataProvider<Node>, vscode.Disp
             const item = new vscode.TreeItem(baseName(main), vscode.TreeItemCollapsibleState.Expanded);
             item.id = `repo:${node.payload.repository}`;
             item.iconPath = new vscode.ThemeIcon('repo');
-            item.description = node.payload.baseBranch ? `base ${node.payload.baseBranch}` : undefined;
+            const disk = diskSummary([node.payload]);
+            item.description =
+                [node.payload.baseBranch ? `base ${node.payload.baseBranch}` : '', disk].filter(Boolean).join(' · ') ||
+                undefined;
             item.tooltip = node.payload.repository;
             item.contextValue = 'wtls-repository';
             return item;
@@ -117,7 +123,8 @@ export class WorktreesView implements vscode.TreeDataProvider<Node>, vscode.Disp
             item.contextValue = contextValue(w);
             const tip = new vscode.MarkdownString(
                 `**${escapeMarkdown(branchLabel(w))}**${w.isMain ? ' (main worktree)' : ''}${w.isThis ? ' — this window' : ''}\n\n` +
-                    `${escapeMarkdown(w.path)}\n\n${escapeMarkdown(stateSummary(w))}`,
+                    `${escapeMarkdown(w.path)}\n\n${escapeMarkdown(stateSummary(w))}` +
+                    (processesMarkdown(w) ? `\n\n${processesMarkdown(w)}` : ''),
             );
             item.tooltip = tip;
             return item;
@@ -135,6 +142,12 @@ export class WorktreesView implements vscode.TreeDataProvider<Node>, vscode.Disp
 
     private worktreeNodes(payload: WorktreesPayload): WorktreeNode[] {
         return payload.worktrees.map((worktree) => ({ kind: 'worktree', payload, worktree }));
+    }
+
+    /** Total and reclaimable disk in the view's title bar (the server's numbers). */
+    private updateDescription(): void {
+        const text = diskSummary(this.store.all());
+        this.view.description = text || undefined;
     }
 
     private updateBadge(): void {

@@ -10,15 +10,19 @@ import {
     agentSummary,
     backoffDelay,
     branchLabel,
+    bytesText,
     checkSummary,
     contextValue,
     counters,
+    diskSummary,
     escapeMarkdown,
     expandServerCommand,
     landSummary,
     mergeOrderText,
     newlyWaiting,
     pickFilters,
+    processCount,
+    processesMarkdown,
     quickPickItems,
     removeConfirmation,
     removeNeedsForce,
@@ -26,6 +30,7 @@ import {
     spawnNotes,
     stateSummary,
     statusText,
+    stopProcessesConfirmation,
     treeDescription,
     substituteAgentCommand,
     testsSummary,
@@ -247,6 +252,62 @@ describe('tree presentation', () => {
         assert.equal(treeIcon(p.worktrees[1]), 'warning');
         assert.equal(treeIcon(worktree({ prunable: true })), 'error');
         assert.equal(treeIcon(worktree({ locked: true })), 'lock');
+    });
+});
+
+describe('processes and disk', () => {
+    const sleep = { pid: 41, command: 'sleep 300', reason: 'cwd', path: '/r/wt' };
+    const server = { pid: 42, command: 'node server.js', reason: 'open file', path: '/r/wt/db.sqlite' };
+
+    it('reads processes from the wire (null when not counted, bad entries dropped)', () => {
+        const p = payloadWithDefaults({
+            repository: '/r/.git',
+            diskBytes: 3 * 1024 ** 3,
+            reclaimableBytes: 1024 ** 3,
+            worktrees: [{ path: '/r' }, { path: '/r/wt', processes: [sleep, { command: 'x' }] }],
+        });
+        assert.equal(p.worktrees[0].processes, null);
+        assert.deepEqual(p.worktrees[1].processes, [sleep]);
+        assert.deepEqual([p.diskBytes, p.reclaimableBytes], [3 * 1024 ** 3, 1024 ** 3]);
+        const bare = payloadWithDefaults({ repository: '/r/.git', worktrees: [] });
+        assert.deepEqual([bare.diskBytes, bare.reclaimableBytes], [null, null]);
+    });
+
+    it('counts processes in the description and marks the node busy for Stop Processes', () => {
+        const w = worktree({ path: '/r/wt', processes: [sleep, server] });
+        assert.equal(processCount(w), 2);
+        assert.equal(treeDescription(w), '2 processes  wt');
+        assert.match(contextValue(w), /\bbusy\b/);
+        assert.equal(treeDescription(worktree({ path: '/r/wt', processes: [sleep] })), '1 process  wt');
+        assert.doesNotMatch(contextValue(worktree({ processes: [] })), /\bbusy\b/);
+        assert.equal(processCount(worktree()), 0);
+    });
+
+    it('lists pid, command and what ties each process in the tooltip and the confirmation', () => {
+        const w = worktree({ path: '/r/wt', branch: 'feature/a', processes: [sleep, server] });
+        const tip = processesMarkdown(w);
+        assert.match(tip, /^2 processes use it:/);
+        assert.match(tip, /- pid 41 `sleep 300` — cwd$/m);
+        assert.match(tip, /- pid 42 `node server.js` — open file \/r\/wt\/db.sqlite$/m);
+        assert.equal(processesMarkdown(worktree()), '');
+        const { message, detail } = stopProcessesConfirmation(w);
+        assert.equal(message, 'Stop 2 processes using feature/a?');
+        assert.match(detail, /pid 41 \(sleep 300\): cwd \/r\/wt/);
+        assert.match(detail, /SIGTERM/);
+    });
+
+    it('shows the total and reclaimable bytes the server sent', () => {
+        assert.equal(bytesText(512), '512 B');
+        assert.equal(bytesText(3.5 * 1024 ** 2), '3.5 MiB');
+        const p = payloadWithDefaults({
+            repository: '/r/.git',
+            diskBytes: 3 * 1024 ** 3,
+            reclaimableBytes: 1024 ** 3,
+            worktrees: [],
+        });
+        assert.equal(diskSummary([p]), '3.0 GiB on disk · 1.0 GiB reclaimable');
+        assert.equal(diskSummary([{ ...p, reclaimableBytes: 0 }]), '3.0 GiB on disk');
+        assert.equal(diskSummary([{ ...p, diskBytes: null, reclaimableBytes: null }]), '');
     });
 });
 

@@ -36,6 +36,7 @@ from wtls.lifecycle.disk import (
     cached_disk_usage,
     disk_usage,
     invalidate_disk_usage,
+    size_text,
 )
 from wtls.lifecycle.files import (
     copy_ignored_files,
@@ -57,7 +58,10 @@ from wtls.lifecycle.pruning import (
     PrunedWorktree,
     PruneMergedResult,
     parse_duration,
+    prune_candidates,
     prune_merged,
+    prune_notice,
+    prune_summary,
     reclaimable_bytes,
 )
 from wtls.lifecycle.removal import (
@@ -97,6 +101,11 @@ from wtls.lifecycle.spawning import (
     open_worktree,
     spawn,
 )
+from wtls.lifecycle.stopping import (
+    ProcessNotEnded,
+    StopProcessesResult,
+    stop_worktree_processes,
+)
 
 __all__ = [
     "LARGE_CHECKOUT",
@@ -114,12 +123,14 @@ __all__ = [
     "MergeResult",
     "NameCheck",
     "OpenResult",
+    "ProcessNotEnded",
     "PruneMergedResult",
     "PruneResult",
     "PrunedWorktree",
     "RemoveResult",
     "SetupResult",
     "SpawnResult",
+    "StopProcessesResult",
     "_repo_lock",
     "_worktree_add",
     "assign_ports",
@@ -134,7 +145,10 @@ __all__ = [
     "open_worktree",
     "parse_duration",
     "prune",
+    "prune_candidates",
     "prune_merged",
+    "prune_notice",
+    "prune_summary",
     "read_ports",
     "read_spawn_info",
     "read_spawn_record",
@@ -145,9 +159,11 @@ __all__ = [
     "run_dir_of",
     "run_open_command",
     "run_setup",
+    "size_text",
     "slugify",
     "spawn",
     "spawn_recipe",
+    "stop_worktree_processes",
     "unlock",
     "validate_name",
     "wtls_command",

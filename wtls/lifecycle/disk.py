@@ -63,6 +63,18 @@ def disk_usage(path: Path, *, max_age: float = 60.0, exclude: Iterable[Path] = (
     return size
 
 
+def size_text(n: int) -> str:
+    """Bytes for a sentence: ``512 bytes``, ``3.4 MiB``, ``1.2 GiB``."""
+    if n < 1024:
+        return f"{n} byte{'s' * (n != 1)}"
+    size = float(n)
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        size /= 1024
+        if size < 1024 or unit == "TiB":
+            break
+    return f"{size:.1f} {unit}"
+
+
 def cached_disk_usage(path: Path) -> int | None:
     """The last measured size of ``path`` (any age), or None; never touches the disk."""
     with _DISK_LOCK:

@@ -15,10 +15,11 @@ from pathlib import Path
 from wtls.errors import Refused
 from wtls.git import GitError, run_git
 from wtls.lifecycle.common import _files_text, _repo_lock, _start_dir
-from wtls.lifecycle.disk import disk_usage
+from wtls.lifecycle.disk import disk_usage, size_text
 from wtls.lifecycle.removal import _remove_locked, _scan_for, recover_interrupted_removals
 from wtls.lifecycle.results import Callback, LifecycleSettings
 from wtls.processes import blockers, describe
+from wtls.safety import printable
 from wtls.worktrees import (
     RepositoryState,
     WorktreeState,
@@ -27,6 +28,8 @@ from wtls.worktrees import (
     repository_state,
 )
 
+#: Worktrees named in one message.
+_LISTED = 5
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DURATION = re.compile(r"(?:(\d+)([smhdw]))+")
 
@@ -76,8 +79,12 @@ def _ago(seconds: float) -> str:
     return f"{int(seconds)}s"
 
 
-def _why_kept(state: RepositoryState, wt: WorktreeState) -> str | None:
-    """Why ``wt`` is not a candidate (by what wtls already knows), or None."""
+def _why_kept(state: RepositoryState, wt: WorktreeState, *, explain: bool = True) -> str | None:
+    """Why ``wt`` is not a candidate (by what wtls already knows), or None.
+
+    ``explain=False`` runs no git (the payload asks often): an unmerged branch is then never
+    told apart as never committed, which changes only the reason's words.
+    """
     base = state.base_branch
     if wt.is_main or wt.bare:
         return "the main worktree"
@@ -92,7 +99,7 @@ def _why_kept(state: RepositoryState, wt: WorktreeState) -> str | None:
     if wt.base is None or wt.head is None:
         return f"its branch cannot be compared with the base branch {base}"
     if not wt.base.merged:
-        if wt.base.ahead == 0:
+        if explain and wt.base.ahead == 0:
             created = branch_creation_point(state.repository.common_dir, wt.branch)
             if created == wt.head:
                 return "never committed: its branch has no commit of its own yet"
@@ -106,15 +113,69 @@ def _why_kept(state: RepositoryState, wt: WorktreeState) -> str | None:
     return None
 
 
+def prune_candidates(state: RepositoryState) -> tuple[WorktreeState, ...]:
+    """The worktrees ``prune --merged`` would remove by what ``state`` knows (clean, merged,
+    unlocked...), without running git; processes found by the last scan keep one too. The
+    removal's deeper checks can still keep one."""
+    return tuple(
+        w for w in state.worktrees if _why_kept(state, w, explain=False) is None and not w.processes
+    )
+
+
 def reclaimable_bytes(state: RepositoryState) -> int | None:
     """Bytes of the measured worktrees ``prune --merged`` would take (None: none measured).
 
-    By what ``state`` knows (clean, merged, unlocked...); processes and the removal's deeper
-    checks can still keep one, so this is an upper bound.
+    By what ``state`` knows (:func:`prune_candidates`), so this is an upper bound.
     """
     if all(w.disk_bytes is None for w in state.worktrees):
         return None
-    return sum(w.disk_bytes or 0 for w in state.worktrees if _why_kept(state, w) is None)
+    return sum(w.disk_bytes or 0 for w in prune_candidates(state))
+
+
+def prune_notice(state: RepositoryState, threshold: int) -> str | None:
+    """The question the editor asks when merged worktrees hold more than ``threshold`` bytes
+    (0: never), or None: ``2 merged worktrees of app hold 1.2 GiB (agent/a, agent/b). Prune
+    them?``."""
+    reclaimable = reclaimable_bytes(state)
+    if threshold <= 0 or reclaimable is None or reclaimable <= threshold:
+        return None
+    holding = [w for w in prune_candidates(state) if w.disk_bytes]
+    n = len(holding)
+    many = n != 1
+    main = state.main
+    name = main.path.name if main is not None else state.repository.key
+    names = ", ".join(w.branch or w.path.name for w in holding[:_LISTED]) + (
+        " …" if n > _LISTED else ""
+    )
+    return printable(
+        f"{n} merged worktree{'s' * many} of {name} "
+        f"hold{'' if many else 's'} {size_text(reclaimable)} ({names}). Prune "
+        f"{'them' if many else 'it'}?",
+        keep_newlines=False,
+    )
+
+
+def prune_summary(result: PruneMergedResult) -> str:
+    """What a prune did, in one paragraph for a message: removed (and bytes) and kept (why)."""
+    parts: list[str] = []
+    if result.removed:
+        total = sum(item.bytes for item in result.removed)
+        names = ", ".join(item.branch or item.path.name for item in result.removed[:_LISTED]) + (
+            " …" if len(result.removed) > _LISTED else ""
+        )
+        verb = "would remove" if result.dry_run else "removed"
+        n = len(result.removed)
+        parts.append(f"{verb} {n} merged worktree{'s' * (n != 1)} ({size_text(total)}): {names}")
+    else:
+        parts.append("no merged worktree was removed")
+    kept = [k for k in result.kept if k.reason != "the main worktree"]
+    if kept:
+        listed = "; ".join(
+            f"{k.path.name} ({printable(k.reason, keep_newlines=False)})" for k in kept[:_LISTED]
+        ) + (" …" if len(kept) > _LISTED else "")
+        parts.append(f"kept {len(kept)}: {listed}")
+    parts += [printable(p, keep_newlines=False) for p in result.problems]
+    return "; ".join(parts)
 
 
 def _age(run_dir: Path, head: str) -> float:

@@ -34,6 +34,8 @@ class Settings:
     conflictPrediction: bool = True
     #: Run the merge tests (``test`` of a trusted ``.wtls.toml``) when changes settle.
     testOnSettle: bool = False
+    #: Ask to prune when merged worktrees hold more than this many MiB (0: never ask).
+    pruneNoticeMB: int = 1024
 
     def engine_settings(self) -> EngineSettings:
         """The part of the settings the core engine needs."""
@@ -52,6 +54,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "farBehind": (int,),
     "conflictPrediction": (bool,),
     "testOnSettle": (bool,),
+    "pruneNoticeMB": (int,),
 }
 
 
@@ -87,7 +90,7 @@ def parse_settings(raw: Any) -> tuple[Settings, list[str]]:
                 problems.append("wtls.ignore: expected a list of glob strings; using the default")
                 continue
             value = tuple(globs)
-        if key in ("debounceMs", "farBehind") and value < 0:
+        if key in ("debounceMs", "farBehind", "pruneNoticeMB") and value < 0:
             problems.append(f"wtls.{key}: must not be negative, got {value}; using the default")
             continue
         if key in ("worktreePathTemplate", "branchTemplate") and "{slug}" not in value:

@@ -33,6 +33,7 @@ class Command:
     DISCARD_IN_WORKTREE = "wtls.discardInWorktree"
     TEST_MERGES = "wtls.testMerges"
     LAND = "wtls.land"
+    STOP_PROCESSES = "wtls.stopProcesses"
 
 
 #: Every command id, for tests and for clients that list them.

@@ -34,6 +34,7 @@ from wtls.server.config import Settings
 from wtls.server.diagnostics import DiagnosticsStore
 from wtls.server.features import (
     agent_exits,
+    cleanup,
     conflicts,
     documents,
     links,
@@ -220,6 +221,7 @@ def create_server(shared: SharedRepositories | None = None) -> WtlsServer:
     agent_exits.register(server)
     review.register(server)
     merge_tests.register(server)
+    cleanup.register(server)
     return server
 
 

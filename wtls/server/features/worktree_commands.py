@@ -124,7 +124,7 @@ def _teardown_output(ls: Server, worktree: str) -> Callable[[str], None]:
     return output
 
 
-async def _prune_merged(ls: Server, args: PruneArgs, start: Path) -> PruneMergedResult:
+async def run_prune_merged(ls: Server, args: PruneArgs, start: Path) -> PruneMergedResult:
     """``wtls.prune {merged: true, olderThan?, dryRun?, trusted?}``."""
     try:
         older_than = parse_duration(args.older_than) if args.older_than is not None else None
@@ -281,7 +281,7 @@ def register(server: Server) -> None:
         worktrees whose branch is merged)."""
         start = start_path(ls, args)
         if args.merged:
-            return await _prune_merged(ls, args, start)
+            return await run_prune_merged(ls, args, start)
         return await _changing(ls, start, lambda: prune(start, dry_run=args.dry_run))
 
     @command(server, LOCK, LockArgs)
