@@ -72,6 +72,12 @@ class Server(Protocol):
         """Register a ``workspace/executeCommand`` handler (pygls)."""
         ...
 
+    async def window_show_message_request_async(
+        self, params: types.ShowMessageRequestParams
+    ) -> types.MessageActionItem | None:
+        """Ask the person with buttons (pygls)."""
+        ...
+
     async def workspace_configuration_async(
         self, params: types.ConfigurationParams
     ) -> Any:  # pygls: Sequence[Any | None]

@@ -24,7 +24,6 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, cast
 
 from lsprotocol import types
 
@@ -50,16 +49,6 @@ SCAN_INTERVAL = 5.0
 #: The notice's button.
 PRUNE_BUTTON = "Prune Merged"
 _MIB = 1024 * 1024
-
-
-class _Asking(Protocol):
-    """The part of pygls' server that asks the person (not in :class:`Server`)."""
-
-    async def window_show_message_request_async(
-        self, params: types.ShowMessageRequestParams
-    ) -> types.MessageActionItem | None:
-        """``window/showMessageRequest``."""
-        ...
 
 
 @dataclass(eq=False)
@@ -155,7 +144,7 @@ class Cleanup:
             actions=[types.MessageActionItem(title=PRUNE_BUTTON)],
         )
         try:
-            answer = await cast("_Asking", ls).window_show_message_request_async(params)
+            answer = await ls.window_show_message_request_async(params)
         finally:
             repo.asking = False
         if answer is None or answer.title != PRUNE_BUTTON or not ls.is_open(session):
