@@ -176,6 +176,7 @@ def register(server: Server) -> None:
                 on_output=output,
                 on_progress=report,
                 agent=args.agent,
+                sparse=args.sparse,
             )
 
         try:
