@@ -4,6 +4,7 @@ btrfs image (root only; skipped with the reason otherwise), and across file syst
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -51,8 +52,6 @@ def _assert_same(repo: Path, wt: Path, copied: tuple[str, ...] | list[str]) -> N
 
 
 def _clone_supported(folder: Path) -> bool:
-    import fcntl
-
     src, dst = folder / ".probe-a", folder / ".probe-b"
     src.write_bytes(b"x")
     try:

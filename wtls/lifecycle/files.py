@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import fcntl
 import json
 import os
 import stat
@@ -156,8 +157,6 @@ _NO_CLONE = frozenset(
 
 def _clone_linux(src: int, out: int) -> bool:
     """Clone ``src`` into the empty file ``out`` (``FICLONE``); False when not supported."""
-    import fcntl  # POSIX only: this module is imported on every platform
-
     try:
         fcntl.ioctl(out, _FICLONE, src)
     except OSError as exc:
