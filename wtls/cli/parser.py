@@ -176,7 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="extend",
         default=[],
         help="check out only these folders (and the files at the top): a sparse cone "
-        "checkout for huge repositories; plain relative paths (no '..', not absolute)",
+        "checkout for huge repositories; plain relative paths (no '..', not absolute). Put "
+        "it after NAME (`wtls spawn NAME --sparse a b`), or give --sparse once per path",
     )
     prompt = p.add_mutually_exclusive_group()
     prompt.add_argument("--prompt", metavar="TEXT", help="task prompt for the agent")
