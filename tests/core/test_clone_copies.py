@@ -1,6 +1,6 @@
 """Copied ignored files are copy-on-write clones where the file system can (FICLONE), plain
 copies elsewhere: the fallback on this machine's file system, the clone on a loop-mounted
-btrfs image (root only; skipped with the reason otherwise), and across file systems."""
+btrfs or XFS image (root only; skipped with the reason otherwise), and across file systems."""
 
 from __future__ import annotations
 
@@ -78,19 +78,23 @@ def test_plain_copy_where_the_file_system_cannot_clone(tmp_path: Path) -> None:
     assert "22 files (0 copy-on-write clone(s), 22 plain copy(ies))" in human.stdout
 
 
-def _mount_btrfs() -> tuple[Path, Path] | str:
-    """A loop-mounted btrfs image ``(image, mount point)``, or why there is none."""
+_MKFS = {"btrfs": ("mkfs.btrfs", "btrfs-progs"), "xfs": ("mkfs.xfs", "xfsprogs")}
+
+
+def _mount(fs: str) -> tuple[Path, Path] | str:
+    """A loop-mounted image of ``fs`` ``(image, mount point)``, or why there is none."""
+    mkfs, package = _MKFS[fs]
     if sys.platform != "linux":
         return "FICLONE is Linux's"
     if os.geteuid() != 0:
         return "mounting a loop image needs root"
-    if shutil.which("mkfs.btrfs") is None:
-        return "mkfs.btrfs is not installed (apt-get install btrfs-progs)"
-    image = Path(tempfile.mkstemp(prefix="wtls-btrfs-", suffix=".img")[1])
-    mount = Path(tempfile.mkdtemp(prefix="wtls-btrfs-"))
+    if shutil.which(mkfs) is None:
+        return f"{mkfs} is not installed (apt-get install {package})"
+    image = Path(tempfile.mkstemp(prefix=f"wtls-{fs}-", suffix=".img")[1])
+    mount = Path(tempfile.mkdtemp(prefix=f"wtls-{fs}-"))
     steps = [
-        ["truncate", "-s", "200M", str(image)],
-        ["mkfs.btrfs", "-q", "-f", str(image)],
+        ["truncate", "-s", "320M", str(image)],  # XFS needs 300 MB at least
+        [mkfs, "-q", "-f", str(image)],
         ["mount", "-o", "loop", str(image), str(mount)],
     ]
     for step in steps:
@@ -102,13 +106,16 @@ def _mount_btrfs() -> tuple[Path, Path] | str:
     return image, mount
 
 
-@pytest.fixture(scope="module")
-def btrfs() -> Iterator[Path]:
-    got = _mount_btrfs()
+@pytest.fixture(scope="module", params=["btrfs", "xfs"])
+def cow(request: pytest.FixtureRequest) -> Iterator[Path]:
+    """A mounted copy-on-write file system (btrfs, XFS with reflink), or a skip saying why."""
+    got = _mount(request.param)
     if isinstance(got, str):
-        pytest.skip(f"no btrfs to clone on: {got}")
+        pytest.skip(f"no {request.param} to clone on: {got}")
     image, mount = got
     try:
+        if not _clone_supported(mount):
+            pytest.skip(f"{request.param} here does not clone (mkfs without reflink?)")
         yield mount
     finally:
         subprocess.run(["umount", str(mount)], check=False, timeout=60)
@@ -116,8 +123,8 @@ def btrfs() -> Iterator[Path]:
         image.unlink(missing_ok=True)
 
 
-def test_clones_on_btrfs(btrfs: Path, tmp_path: Path) -> None:
-    root = Path(tempfile.mkdtemp(dir=btrfs))
+def test_clones_on_a_copy_on_write_file_system(cow: Path, tmp_path: Path) -> None:
+    root = Path(tempfile.mkdtemp(dir=cow))
     repo = _repo_with_cache(root)
     result = spawn(repo, "t1")
     assert len(result.copied) == 22
@@ -128,8 +135,8 @@ def test_clones_on_btrfs(btrfs: Path, tmp_path: Path) -> None:
     assert (repo / "cache" / "blob0").read_bytes() != b"changed"
 
 
-def test_across_file_systems_it_copies(btrfs: Path, tmp_path: Path) -> None:
-    root = Path(tempfile.mkdtemp(dir=btrfs))
+def test_across_file_systems_it_copies(cow: Path, tmp_path: Path) -> None:
+    root = Path(tempfile.mkdtemp(dir=cow))
     repo = _repo_with_cache(root)
     dest = tmp_path / "dest"  # another file system: FICLONE says EXDEV
     dest.mkdir()
