@@ -249,6 +249,25 @@ def test_a_recorded_link_git_lists_as_untracked_is_not_work(shared_repo: Path) -
     _assert_intact(shared_repo, before)
 
 
+def test_merge_and_prune_do_not_stop_for_a_recorded_link_git_lists(shared_repo: Path) -> None:
+    before = disk_state(shared_repo / "node_modules")
+    merged, pruned = spawn(shared_repo, "m").path, spawn(shared_repo, "p").path
+    for wt in (merged, pruned):
+        (wt / f"{wt.name}.js").write_text("x\n")
+        commit_all(wt, "work")
+    (shared_repo / ".git" / "info" / "exclude").write_text("")  # git lists the links now
+    for wt in (merged, pruned):
+        assert git(wt, "status", "--porcelain") == "?? node_modules"
+    proc = run_wtls(shared_repo, "merge", "agent/m", "--remove")
+    assert proc.returncode == 0, proc.stderr
+    git(shared_repo, "merge", "-q", "--no-ff", "-m", "merge p", "agent/p")
+    proc = run_wtls(shared_repo, "prune", "--merged", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert [r["path"] for r in json.loads(proc.stdout)["removed"]] == [str(pruned)]
+    assert not merged.exists() and not pruned.exists()
+    _assert_intact(shared_repo, before)
+
+
 def test_remove_cli_of_a_shared_worktree(shared_repo: Path) -> None:
     before = disk_state(shared_repo / "node_modules")
     assert run_wtls(shared_repo, "spawn", "t1").returncode == 0

@@ -28,6 +28,7 @@ from wtls.errors import Refused
 from wtls.git import run_git, split_z
 from wtls.lifecycle.files import _open_dest_folder, read_spawn_info
 from wtls.safety import UnsafeFile
+from wtls.worktrees import WorktreeState
 
 #: The header of the lines wtls adds to ``info/exclude`` for links git would not ignore.
 EXCLUDE_HEADER = "# wtls share: links to shared folders (a `name/` pattern ignores only folders)"
@@ -214,3 +215,19 @@ def known_links(worktree: Path) -> frozenset[str]:
         except OSError:
             continue
     return frozenset(out)
+
+
+def changes_besides_links(wt: WorktreeState) -> tuple[str, ...]:
+    """``wt``'s uncommitted changes (paths), leaving out the share links spawn made.
+
+    Empty when ``wt`` is clean, or when all git lists is those links (untracked when the
+    repository's exclude line for them was removed): a merge or ``prune --merged`` does not
+    stop for them, the removal deletes only the links.
+    """
+    s = wt.status
+    if not wt.dirty:
+        return ()
+    if s.staged or s.unstaged or s.conflicted or not s.changed_paths:
+        return s.changed_paths or ("uncommitted changes",)
+    links = known_links(wt.path)
+    return tuple(p for p in s.changed_paths if p not in links)
