@@ -14,9 +14,11 @@ import pytest
 
 from tests.core.lifecycle_util import disk_state, repo_snapshot, run_wtls
 from tests.gitutil import commit_all, git, make_repo
+from wtls.engine import ignored_dirs
 from wtls.errors import Refused
 from wtls.lifecycle import read_spawn_info, remove, spawn
 from wtls.project_config import load_project_config
+from wtls.watch import WatchTargets, classify
 
 FILES = 300
 
@@ -184,6 +186,25 @@ def test_a_share_entry_that_is_a_link_out_of_the_repository_is_refused(
     # A parent folder that is a link out of it, too.
     (shared_repo / ".wtls.toml").write_text('share = ["linked/secret"]\n')
     _refused_with_nothing_created(shared_repo, "outside the worktree")
+
+
+def test_writes_in_a_shared_folder_do_not_refresh_the_linked_worktree(tmp_path: Path) -> None:
+    # The OS watcher follows the link: events come as <worktree>/cache/...; they must be
+    # dropped like those of an ignored folder (not a name wtls drops anyway, like node_modules).
+    repo = make_repo(
+        tmp_path,
+        files={".gitignore": "cache/\n", ".wtls.toml": 'share = ["cache"]\n'},
+    )
+    (repo / "cache").mkdir()
+    wt = spawn(repo, "t1").path
+    targets = WatchTargets(
+        common_dir=repo / ".git",
+        worktrees={repo: None, wt: None},
+        ignored_dirs={repo: ignored_dirs(repo), wt: ignored_dirs(wt)},
+    )
+    assert wt / "cache" in targets.ignored_dirs[wt]
+    change = classify([wt / "cache" / "x.o", repo / "cache" / "x.o"], targets)
+    assert change.worktrees == set()
 
 
 def _assert_intact(source: Path, before: dict[str, tuple[str, bytes | str]]) -> None:
