@@ -69,6 +69,8 @@ class SpawnArgs(RepositoryArgs):
     announce: bool = True
     #: The agent to wire wtls's hooks for in the new worktree (``claude``), if any.
     agent: str | None = None
+    #: A sparse (cone) checkout of these folders only; empty: everything.
+    sparse: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -306,6 +308,13 @@ def _worktrees(value: Any, _: Any) -> tuple[WorktreeRef, ...]:
     return tuple(_worktree(item, None) for item in value)
 
 
+def _strings(value: Any, _: Any) -> tuple[str, ...]:
+    # A list only: cattrs would read a lone string as a tuple of its characters.
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise _Bad("a list of strings", value)
+    return tuple(value)
+
+
 _converter = cattrs.Converter(detailed_validation=True, forbid_extra_keys=True)
 _converter.register_structure_hook(str, _strict(str, "a string"))
 _converter.register_structure_hook(bool, _strict(bool, "a boolean"))
@@ -322,6 +331,7 @@ _converter.register_structure_hook(float, _number)
 _converter.register_structure_hook(Path, _place)
 _converter.register_structure_hook(Path | None, _optional_place)
 _converter.register_structure_hook_func(lambda t: t == tuple[Path, ...], _places)
+_converter.register_structure_hook_func(lambda t: t == tuple[str, ...], _strings)
 _converter.register_structure_hook(WorktreeRef, _worktree)
 _converter.register_structure_hook_func(lambda t: t == tuple[WorktreeRef, ...], _worktrees)
 _converter.register_structure_hook_func(

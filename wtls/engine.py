@@ -67,7 +67,12 @@ class Refreshed:
 
 
 def ignored_dirs(worktree: Path) -> frozenset[Path]:
-    """Folders git ignores in ``worktree`` (not recursed into), for cheap event filtering."""
+    """Folders git ignores in ``worktree`` (not recursed into), for cheap event filtering.
+
+    An ignored symbolic link to a folder counts too (git lists it as a file): the OS watcher
+    follows it, so a ``share`` link (``.wtls.toml``) would otherwise bring every write in the
+    source worktree's shared folder to this worktree's refresh as well.
+    """
     try:
         data = run_git(
             ["ls-files", "-z", "--others", "--ignored", "--exclude-standard", "--directory"],
@@ -77,8 +82,11 @@ def ignored_dirs(worktree: Path) -> frozenset[Path]:
         return frozenset()
     out = set()
     for rel in data.split(b"\0"):
-        if rel.endswith(b"/"):
-            out.add(worktree / rel.decode("utf-8", "surrogateescape").rstrip("/"))
+        if not rel:
+            continue
+        path = worktree / rel.decode("utf-8", "surrogateescape").rstrip("/")
+        if rel.endswith(b"/") or (path.is_symlink() and path.is_dir()):
+            out.add(path)
     return frozenset(out)
 
 

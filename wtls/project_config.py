@@ -8,6 +8,7 @@ clone shares the recipe). ``.wtls.toml``::
     setup = ["npm ci"]                     # run in a new worktree, only when trusted
     test = "python -m unittest"            # `wtls check --test`/`wtls land`, only when trusted
     teardown = ["docker compose down"]     # run before a worktree is removed, only when trusted
+    share = ["node_modules"]               # ignored folders linked, not copied (one copy, shared)
 
 ``.worktreeinclude`` is the convention other agent tools already use: gitignore-syntax patterns
 of ignored files to copy into a new worktree. Its patterns are added to ``copy``.
@@ -35,7 +36,7 @@ from wtls.safety import UnsafeFile, read_small_file
 CONFIG_NAME = ".wtls.toml"
 INCLUDE_NAME = ".worktreeinclude"
 
-_KNOWN_KEYS = ("copy", "ports", "setup", "teardown", "test")
+_KNOWN_KEYS = ("copy", "ports", "setup", "share", "teardown", "test")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -54,6 +55,9 @@ class ProjectConfig:
     test: tuple[tuple[str, ...], ...] = ()
     #: Teardown commands, run before the worktree is removed (same form and trust as ``setup``).
     teardown: tuple[tuple[str, ...], ...] = ()
+    #: Ignored folders or files of the source worktree that a new worktree links to (a
+    #: symbolic link at the same relative path) instead of copying; plain relative paths.
+    share: tuple[str, ...] = ()
     #: The files the recipe came from (for messages).
     sources: tuple[Path, ...] = ()
 
@@ -112,6 +116,47 @@ def _check_pattern(pattern: str, path: Path) -> None:
         )
 
 
+def check_relative_path(entry: str, what: str) -> str:
+    """``entry`` as a plain relative path (``a/b``, no trailing ``/``); :class:`Refused` when
+    it is empty, absolute, has ``.``/``..``/empty components or control characters.
+
+    ``what`` names the entry in the message (``share entry``, ``sparse path``).
+    """
+    if not entry.strip() or any(ord(c) < 32 for c in entry):
+        raise Refused(f"{what} {entry!r} is empty or holds control characters")
+    if entry.startswith("/") or entry.startswith("\\") or re.match(r"[A-Za-z]:[/\\]", entry):
+        raise Refused(f"{what} {entry!r} is an absolute path: name a path inside the worktree")
+    parts = entry.rstrip("/").split("/")
+    if ".." in parts:
+        raise Refused(f"{what} {entry!r} points outside the worktree (`..`)")
+    if any(p in ("", ".") for p in parts) or "\\" in entry:
+        raise Refused(f"{what} {entry!r} is not a plain relative path (like `node_modules`)")
+    if parts[0] in (".git", ".wtls"):
+        raise Refused(f"{what} {entry!r} names wtls's or git's own folder")
+    return "/".join(parts)
+
+
+def _parse_share(value: Any, path: Path) -> tuple[str, ...]:
+    """``share``: plain relative paths, none inside another (one link would hide the other)."""
+    shared: list[str] = []
+    for entry in _string_list(value, "share", path):
+        try:
+            rel = check_relative_path(entry, "share entry")
+        except Refused as exc:
+            raise Refused(f"{path}: {exc}") from exc
+        for other in shared:
+            if rel == other:
+                raise Refused(f"{path}: share entry {entry!r} appears twice")
+            if rel.startswith(other + "/") or other.startswith(rel + "/"):
+                inner, outer = (rel, other) if len(rel) > len(other) else (other, rel)
+                raise Refused(
+                    f"{path}: share entry {inner!r} lies inside share entry {outer!r}: the "
+                    "outer link already shares it"
+                )
+        shared.append(rel)
+    return tuple(shared)
+
+
 def read_include_file(root: Path) -> tuple[str, ...]:
     """The patterns of ``root/.worktreeinclude`` (gitignore syntax; comments and blanks dropped)."""
     path = root / INCLUDE_NAME
@@ -167,6 +212,7 @@ def load_project_config(root: Path) -> ProjectConfig:
     setup = _parse_setup(data.get("setup", []), path)
     test = _parse_setup(data.get("test", []), path, "test")
     teardown = _parse_setup(data.get("teardown", []), path, "teardown")
+    share = _parse_share(data.get("share", []), path)
     include = read_include_file(root)
     if include:
         sources.append(root / INCLUDE_NAME)
@@ -176,5 +222,6 @@ def load_project_config(root: Path) -> ProjectConfig:
         setup=setup,
         test=test,
         teardown=teardown,
+        share=share,
         sources=tuple(sources),
     )

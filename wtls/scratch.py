@@ -199,8 +199,7 @@ def _prepare(scratch: Scratch, recipe: Recipe, commit: str) -> None:
     scratch.switch(commit)
     problems: list[str] = []
     if recipe.source is not None and recipe.copy:
-        _, copy_problems = copy_ignored_files(recipe.source, scratch.path, recipe.copy)
-        problems += copy_problems
+        problems += copy_ignored_files(recipe.source, scratch.path, recipe.copy).problems
     if recipe.setup:
         env = {k: v for k, v in os.environ.items() if k not in _REPO_POINTING_VARS}
         env["WTLS_WORKTREE"] = str(scratch.path)

@@ -199,7 +199,8 @@ def test_copy_skips_symlinks_leaving_the_worktree(repo: Path, tmp_path: Path) ->
     os.symlink("cfg/prod.env", repo / "local.env")
     dest = tmp_path / "dest"
     dest.mkdir()
-    copied, problems = copy_ignored_files(repo, dest, [".env", "local.env", "cfg/prod.env"])
+    done = copy_ignored_files(repo, dest, [".env", "local.env", "cfg/prod.env"])
+    copied, problems = done.files, done.problems
     assert sorted(copied) == ["cfg/prod.env", "local.env"]
     assert os.readlink(dest / "local.env") == "cfg/prod.env"
     assert not os.path.lexists(dest / ".env")

@@ -727,9 +727,9 @@ def test_losing_a_race_to_another_tool_is_a_clear_refusal(
     """Another program (not wtls) creates the branch between wtls's checks and its worktree add."""
     real_add = spawn_module._worktree_add
 
-    def racing_add(plan: object, run_dir: Path, on_progress: object) -> None:
+    def racing_add(plan: object, run_dir: Path, on_progress: object, *rest: object) -> None:
         git(repo, "branch", "agent/contested")
-        real_add(plan, run_dir, on_progress)  # type: ignore[arg-type]
+        real_add(plan, run_dir, on_progress, *rest)  # type: ignore[arg-type]
 
     monkeypatch.setattr(spawn_module, "_worktree_add", racing_add)
     _refused("branch agent/contested already exists", lc.spawn, repo, "contested")

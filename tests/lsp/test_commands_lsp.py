@@ -143,6 +143,27 @@ async def test_untrusted_spawn_skips_setup(repo: Path) -> None:
         assert not (repo.parent / "tasks-app-u" / "ran").exists()
 
 
+async def test_sparse_spawn_through_the_server(repo: Path) -> None:
+    for folder in ("app", "docs"):
+        (repo / folder).mkdir()
+        (repo / folder / "x.txt").write_text(f"{folder}\n")
+    commit_all(repo, "folders")
+    async with open_session([repo]) as s:
+        await s.wait_for_state(lambda st: len(st["worktrees"]) == 1, "initial state")
+        before = repo_snapshot(repo)
+        assert "points outside the worktree" in await refused(
+            s, "wtls.spawn", {"name": "s", "sparse": ["app", "../x"]}
+        )
+        assert "argument 'sparse' must be a list of strings" in await invalid(
+            s, "wtls.spawn", {"name": "s", "sparse": "app"}
+        )
+        assert repo_snapshot(repo) == before
+        result = await s.command("wtls.spawn", {"name": "s", "sparse": ["app"]})
+        assert result["sparse"] == ["app"]
+        wt = Path(result["path"])
+        assert (wt / "app" / "x.txt").is_file() and not (wt / "docs").exists()
+
+
 async def test_refusals_are_error_code_32001_and_change_nothing(repo: Path) -> None:
     add_worktree(repo, repo.parent / "taken", "feature/taken")
     async with open_session([repo]) as s:

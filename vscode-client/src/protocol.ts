@@ -468,6 +468,8 @@ export interface SpawnArgs extends RepositoryArg, AnnounceArg {
     trusted?: boolean;
     /** The coding agent: `claude` gets wtls's hooks in `.claude/settings.local.json`. */
     agent?: 'claude' | 'codex';
+    /** A sparse (cone) checkout of these folders only (plain relative paths). */
+    sparse?: string[];
 }
 
 /** One setup command and how it ended. */
@@ -496,6 +498,14 @@ export interface SpawnResult {
     promptFile?: string | null;
     ports?: Record<string, number>;
     copied?: string[];
+    /** How many of `copied` are copy-on-write clones (btrfs, XFS, APFS). */
+    cloned?: number;
+    /** The `.wtls.toml` `share` entries linked to the source worktree's folders. */
+    shared?: string[];
+    /** The folders of a sparse checkout; empty: everything. */
+    sparse?: string[];
+    /** Things worth knowing that are not failures. */
+    notes?: string[];
     setup?: SetupResult | null;
     base?: string;
     baseCommit?: string;

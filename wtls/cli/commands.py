@@ -305,6 +305,7 @@ def _cmd_spawn(args: argparse.Namespace) -> int:
         on_output=say_error,
         on_progress=lambda text: say_error(f"wtls: {text}"),
         agent=args.agent,
+        sparse=args.sparse,
     )
     problems = list(result.problems)
     if args.open:
@@ -324,8 +325,18 @@ def _cmd_spawn(args: argparse.Namespace) -> int:
             print(f"  task prompt: {result.prompt_file}")
         if result.ports:
             print("  ports:       " + " ".join(f"{k}={v}" for k, v in result.ports.items()))
+        if result.sparse:
+            print("  sparse:      " + printable(", ".join(result.sparse), keep_newlines=False))
         if result.copied:
-            print("  copied:      " + printable(", ".join(result.copied), keep_newlines=False))
+            plain = len(result.copied) - result.cloned
+            how = f" ({result.cloned} copy-on-write clone(s), {plain} plain copy(ies))"
+            if len(result.copied) > 10:
+                print(f"  copied:      {len(result.copied)} files{how}")
+            else:
+                shown = printable(", ".join(result.copied), keep_newlines=False)
+                print(f"  copied:      {shown}{how}")
+        if result.shared:
+            print("  shared:      " + printable(", ".join(result.shared), keep_newlines=False))
         if result.setup.ran and result.setup.ok:
             print(f"  setup:       {len(result.setup.commands)} command(s) ran")
         if result.agent_hooks:
@@ -342,6 +353,8 @@ def _cmd_spawn(args: argparse.Namespace) -> int:
         say_error(f"wtls: {printable(result.setup.skipped)}; pass --trust to run them")
     if result.setup.message:
         problems.append(result.setup.message)
+    for note in result.notes:
+        say_error(f"wtls: {printable(note)}")
     for problem in problems:
         say_error(f"wtls: error: {printable(problem)}")
     return EXIT_ERROR if problems else EXIT_OK

@@ -161,11 +161,24 @@ def build_parser() -> argparse.ArgumentParser:
         "(and is then refused). Refused, with nothing changed: an invalid branch name, an "
         "existing branch or path, a base that does not exist, a .wtls.toml or "
         ".worktreeinclude that is not a regular file of the worktree (at most 1 MiB) or "
-        "has a pattern with '..'.",
+        "has a pattern with '..', a `share` entry that git tracks or does not ignore or that "
+        "leads outside the worktree, a --sparse path that is absolute or has '..'. Copied "
+        "files are copy-on-write clones where the file system allows it (btrfs, XFS, APFS); "
+        "`share` entries become links to the source worktree's folders.",
     )
     p.add_argument("name", metavar="NAME", help="task name or branch name")
     p.add_argument("--base", metavar="REF", help="start from REF (default: the base branch)")
     p.add_argument("--path", metavar="DIR", help="folder for the worktree (must not exist)")
+    p.add_argument(
+        "--sparse",
+        metavar="PATH",
+        nargs="+",
+        action="extend",
+        default=[],
+        help="check out only these folders (and the files at the top): a sparse cone "
+        "checkout for huge repositories; plain relative paths (no '..', not absolute). Put "
+        "it after NAME (`wtls spawn NAME --sparse a b`), or give --sparse once per path",
+    )
     prompt = p.add_mutually_exclusive_group()
     prompt.add_argument("--prompt", metavar="TEXT", help="task prompt for the agent")
     prompt.add_argument(

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
+import fcntl
 import json
 import os
 import stat
+import sys
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -143,38 +147,83 @@ def _open_dest_folder(dest: Path, parts: Sequence[str], rel: str) -> int:
     return fd
 
 
-def _copy_one(source: Path, dest: Path, rel: str) -> str | None:
-    """Copy one ignored file (or link inside the worktree); a problem message, or None."""
+#: Linux ``FICLONE`` (``_IOW(0x94, 9, int)``): the destination shares the source's blocks.
+_FICLONE = 0x40049409
+#: What a file system without copy-on-write (or across file systems) answers to a clone.
+_NO_CLONE = frozenset(
+    {errno.EOPNOTSUPP, errno.EXDEV, errno.EINVAL, errno.ENOTTY, errno.ENOSYS, errno.EBADF}
+)
+
+
+def _clone_linux(src: int, out: int) -> bool:
+    """Clone ``src`` into the empty file ``out`` (``FICLONE``); False when not supported."""
+    try:
+        fcntl.ioctl(out, _FICLONE, src)
+    except OSError as exc:
+        if exc.errno in _NO_CLONE:
+            return False
+        raise
+    return True
+
+
+def _clone_macos(src: int, folder: int, name: str) -> bool:
+    """``fclonefileat(src, folder, name, CLONE_NOFOLLOW)`` on APFS; False when not supported.
+
+    Untested here (no macOS on the test machines): any failure falls back to a plain copy.
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        clone = libc.fclonefileat
+    except (OSError, AttributeError):
+        return False
+    clone.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32)
+    return int(clone(src, folder, os.fsencode(name), 0x0001)) == 0
+
+
+def _copy_bytes(src: int, out: int) -> None:
+    while chunk := os.read(src, 1 << 20):
+        os.write(out, chunk)
+
+
+def _copy_one(source: Path, dest: Path, rel: str) -> tuple[str | None, bool]:
+    """Copy one ignored file (or link inside the worktree): ``(problem or None, cloned)``.
+
+    A regular file is cloned (copy-on-write: no data is copied, the blocks are shared until
+    either side writes) where the file system can (btrfs, XFS, APFS), else copied byte by byte;
+    either way it keeps its mode and modification time.
+    """
     parts = rel.split("/")
     if os.path.isabs(rel) or any(p in ("", ".", "..") for p in parts):
-        return f"did not copy {rel!r}: not a plain path inside the worktree"
+        return f"did not copy {rel!r}: not a plain path inside the worktree", False
     st = os.lstat(source / rel)
     link: str | None = None
     if stat.S_ISLNK(st.st_mode):
         link, problem = _link_problem(source, rel)
         if problem is not None:
-            return problem
+            return problem, False
     elif not stat.S_ISREG(st.st_mode):
-        return f"did not copy {rel}: it is not a regular file"
+        return f"did not copy {rel}: it is not a regular file", False
     folder = _open_dest_folder(dest, parts[:-1], rel)
+    cloned = False
     try:
         if link is not None:
             os.symlink(link, parts[-1], dir_fd=folder)
-            return None
+            return None, False
         src = os.open(source / rel, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         try:
             st = os.fstat(src)
             if not stat.S_ISREG(st.st_mode):
-                return f"did not copy {rel}: it is not a regular file"
-            out = os.open(
-                parts[-1],
-                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                0o600,
-                dir_fd=folder,
-            )
+                return f"did not copy {rel}: it is not a regular file", False
+            if sys.platform == "darwin":
+                cloned = _clone_macos(src, folder, parts[-1])
+            flags = os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+            flags |= 0 if cloned else os.O_CREAT | os.O_EXCL
+            out = os.open(parts[-1], flags, 0o600, dir_fd=folder)
             try:
-                while chunk := os.read(src, 1 << 20):
-                    os.write(out, chunk)
+                if not cloned:
+                    cloned = sys.platform == "linux" and _clone_linux(src, out)
+                    if not cloned:
+                        _copy_bytes(src, out)
                 os.fchmod(out, stat.S_IMODE(st.st_mode))
                 os.utime(out, ns=(st.st_atime_ns, st.st_mtime_ns))
             finally:
@@ -183,22 +232,36 @@ def _copy_one(source: Path, dest: Path, rel: str) -> str | None:
             os.close(src)
     finally:
         os.close(folder)
-    return None
+    return None, cloned
+
+
+@dataclass(frozen=True)
+class CopiedFiles:
+    """What :func:`copy_ignored_files` did."""
+
+    #: Every file copied (relative paths), cloned ones included.
+    files: tuple[str, ...] = ()
+    #: How many of them are copy-on-write clones.
+    cloned: int = 0
+    #: One message per file not copied.
+    problems: tuple[str, ...] = ()
 
 
 def copy_ignored_files(
-    source: Path, dest: Path, patterns: Sequence[str]
-) -> tuple[list[str], list[str]]:
+    source: Path, dest: Path, patterns: Sequence[str], *, skip: Sequence[str] = ()
+) -> CopiedFiles:
     """Copy files of ``source`` that git ignores and that match ``patterns`` into ``dest``.
 
-    Patterns use gitignore syntax, relative to the worktree's top. Returns ``(copied, problems)``;
-    files already present in ``dest`` are never overwritten. Nothing is written through a
-    symbolic link in ``dest`` (a base branch can commit ``cfg -> /anywhere``); a symbolic link
-    in ``source`` is copied as a link only when it points inside ``source``; FIFOs, devices and
-    sockets are not copied. Each refusal is one problem naming the file.
+    Patterns use gitignore syntax, relative to the worktree's top. Files already present in
+    ``dest`` are never overwritten. Nothing is written through a symbolic link in ``dest`` (a
+    base branch can commit ``cfg -> /anywhere``); a symbolic link in ``source`` is copied as a
+    link only when it points inside ``source``; FIFOs, devices and sockets are not copied. Each
+    refusal is one problem naming the file. Files are copy-on-write clones where the file
+    system allows it (:func:`_copy_one`). ``skip``: relative paths (and what lies below them)
+    left out (the shared ones, already linked).
     """
     if not patterns or not source.is_dir():
-        return [], []
+        return CopiedFiles()
     with tempfile.NamedTemporaryFile(
         "w", suffix=".patterns", delete=False, encoding="utf-8"
     ) as handle:
@@ -213,10 +276,11 @@ def copy_ignored_files(
     candidates = [
         rel
         for rel in split_z(data)
-        if rel != WTLS_DIR and not rel.startswith(f"{WTLS_DIR}/") and not rel.endswith("/")
+        if not rel.endswith("/")
+        and not any(rel == top or rel.startswith(f"{top}/") for top in (WTLS_DIR, *skip))
     ]
     if not candidates:
-        return [], []
+        return CopiedFiles()
     # Only files the repository itself ignores: tracked or plain untracked files are not copied.
     checked = run_git(
         ["check-ignore", "-z", "--stdin"],
@@ -226,10 +290,12 @@ def copy_ignored_files(
     )
     ignored = set(split_z(checked.stdout))
     copied: list[str] = []
+    cloned = 0
     problems: list[str] = []
     for rel in sorted(c for c in candidates if c in ignored):
+        was_cloned = False
         try:
-            problem = _copy_one(source, dest, rel)
+            problem, was_cloned = _copy_one(source, dest, rel)
         except FileExistsError:
             problem = f"did not copy {rel}: it already exists in the new worktree"
         except UnsafeFile as exc:
@@ -238,9 +304,10 @@ def copy_ignored_files(
             problem = f"could not copy {rel}: {exc}"
         if problem is None:
             copied.append(rel)
+            cloned += was_cloned
         else:
             problems.append(problem)
-    return copied, problems
+    return CopiedFiles(files=tuple(copied), cloned=cloned, problems=tuple(problems))
 
 
 def _read_wtls_file(worktree: Path, rel: str) -> str | None:

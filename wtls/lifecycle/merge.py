@@ -24,6 +24,7 @@ from wtls.lifecycle.results import (
     LifecycleSettings,
     MergeResult,
 )
+from wtls.lifecycle.sharing import changes_besides_links
 from wtls.worktrees import (
     WorktreeState,
     discover,
@@ -135,10 +136,11 @@ def merge_back(
             raise Refused(
                 f"a {target.operation} is in progress in worktree {target.path}: finish it first"
             )
-        if target.dirty:
+        work = changes_besides_links(target)
+        if work:
             raise Refused(
                 f"worktree {target.path} has uncommitted work that a merge would leave behind: "
-                f"{_files_text(list(target.status.changed_paths))}; commit it first"
+                f"{_files_text(list(work))}; commit it first"
             )
         if remove and target.locked:
             raise Refused(

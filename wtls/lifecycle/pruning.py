@@ -18,6 +18,7 @@ from wtls.lifecycle.common import _files_text, _repo_lock, _start_dir
 from wtls.lifecycle.disk import disk_usage, size_text
 from wtls.lifecycle.removal import _remove_locked, _scan_for, recover_interrupted_removals
 from wtls.lifecycle.results import Callback, LifecycleSettings
+from wtls.lifecycle.sharing import changes_besides_links
 from wtls.processes import blockers, describe
 from wtls.safety import printable
 from wtls.worktrees import (
@@ -108,8 +109,9 @@ def _why_kept(state: RepositoryState, wt: WorktreeState, *, explain: bool = True
         return "locked" + (f": {wt.lock_reason}" if wt.lock_reason else "")
     if wt.operation is not None:
         return f"a {wt.operation} is in progress"
-    if wt.dirty:
-        return f"uncommitted changes: {_files_text(list(wt.status.changed_paths))}"
+    work = changes_besides_links(wt)
+    if work:
+        return f"uncommitted changes: {_files_text(list(work))}"
     return None
 
 

@@ -46,6 +46,7 @@ from wtls.lifecycle.results import (
     SetupResult,
 )
 from wtls.lifecycle.setup import _commands_text, _setup_env, run_setup
+from wtls.lifecycle.sharing import known_links
 from wtls.links import absolute
 from wtls.processes import ProcessScan, ProcessUse, blockers, describe, stop
 from wtls.processes import scan as scan_processes
@@ -354,7 +355,10 @@ def _check_removable(
             f"lives in it: {names}. Remove those worktrees first (`git worktree remove` in that "
             "repository); nothing was removed"
         )
-    losses = inspection.losses()
+    # A link `share` made (recorded, still pointing where spawn pointed it) is not work: it
+    # goes with the folder, and what it points at stays (the walks never follow a link).
+    shared = known_links(target.path)
+    losses = [loss for loss in inspection.losses() if loss not in shared]
     if target.operation is not None:
         losses.append(f"a {target.operation} in progress")
     if losses and not force:

@@ -104,7 +104,16 @@ class SpawnResult:
     base_commit: str
     prompt_file: Path | None = None
     ports: Mapping[str, int] = field(default_factory=dict)
+    #: The ignored files copied (``copy``, ``.worktreeinclude``), clones included.
     copied: tuple[str, ...] = ()
+    #: How many of ``copied`` are copy-on-write clones (btrfs, XFS, APFS): no data copied.
+    cloned: int = 0
+    #: The ``share`` entries linked to the source worktree's folders.
+    shared: tuple[str, ...] = ()
+    #: The folders of a sparse checkout (``--sparse``); empty: everything is checked out.
+    sparse: tuple[str, ...] = ()
+    #: Things worth knowing that are not failures (a shared folder that does not exist yet).
+    notes: tuple[str, ...] = ()
     setup: SetupResult = field(default_factory=SetupResult)
     #: Whether the open command was run.
     opened: bool = False

@@ -22,6 +22,7 @@ from wtls.lifecycle.common import (
     resolve_worktree,
 )
 from wtls.lifecycle.files import (
+    CopiedFiles,
     _ensure_wtls_dir,
     _write_private,
     copy_ignored_files,
@@ -52,7 +53,8 @@ from wtls.lifecycle.setup import (
     run_open_command,
     run_setup,
 )
-from wtls.project_config import ProjectConfig, load_project_config
+from wtls.lifecycle.sharing import check_shares, link_shared
+from wtls.project_config import ProjectConfig, check_relative_path, load_project_config
 from wtls.safety import UnsafeFile
 from wtls.worktrees import (
     discover,
@@ -73,8 +75,15 @@ def _count_files(folder: Path) -> int:
     return count
 
 
-def _worktree_add(plan: _Plan, run_dir: Path, on_progress: Callback) -> None:
-    """``git worktree add -b BRANCH -- PATH BASE``, reporting progress on large checkouts."""
+def _worktree_add(
+    plan: _Plan, run_dir: Path, on_progress: Callback, sparse: Sequence[str] = ()
+) -> None:
+    """``git worktree add -b BRANCH -- PATH BASE``, reporting progress on large checkouts.
+
+    With ``sparse`` paths: ``--no-checkout``, then ``git sparse-checkout set --cone -- PATHS``
+    and ``git checkout`` in the new worktree, so only those folders (and the files at the top)
+    are ever written.
+    """
     total = len(
         split_z(
             run_git(
@@ -87,12 +96,28 @@ def _worktree_add(plan: _Plan, run_dir: Path, on_progress: Callback) -> None:
         on_progress,
         f"creating {plan.path} on new branch {plan.branch} from {plan.base} ({total} files)",
     )
-    args = ["worktree", "add", "-b", plan.branch, "--", str(plan.path), plan.base_commit]
+    add = ["worktree", "add", *(["--no-checkout"] if sparse else []), "-b", plan.branch]
+    add += ["--", str(plan.path), plan.base_commit]
+    if sparse:
+        run_git(add, run_dir, timeout=None)
+        _say(on_progress, f"sparse checkout of {', '.join(sparse)}")
+        run_git(["sparse-checkout", "set", "--cone", "--", *sparse], plan.path, timeout=None)
+        steps = [(["checkout"], plan.path)]
+    else:
+        steps = [(add, run_dir)]
+    for args, where in steps:
+        _run_with_progress(args, where, plan, total, on_progress)
+
+
+def _run_with_progress(
+    args: list[str], where: Path, plan: _Plan, total: int, on_progress: Callback
+) -> None:
+    """Run one checkout step; on a large checkout, report the files written once a second."""
     if total <= LARGE_CHECKOUT or on_progress is None:
-        run_git(args, run_dir, timeout=None)
+        run_git(args, where, timeout=None)
         return
     with ThreadPoolExecutor(max_workers=1) as pool:
-        future = pool.submit(run_git, args, run_dir, timeout=None)
+        future = pool.submit(run_git, args, where, timeout=None)
         while True:
             try:
                 future.result(timeout=1.0)
@@ -135,6 +160,7 @@ def spawn(
     on_output: Callback = None,
     on_progress: Callback = None,
     agent: str | None = None,
+    sparse: Sequence[str] = (),
 ) -> SpawnResult:
     """Create a worktree for a fresh AI session and prepare it.
 
@@ -152,10 +178,15 @@ def spawn(
     ``agent``: the coding agent that will work there. ``claude`` gets wtls's hooks in the
     worktree's ``.claude/settings.local.json`` (:mod:`wtls.lifecycle.agent_hooks`); ``codex``
     has no per-folder place for its ``notify`` setting, so nothing is written for it.
+
+    ``share`` entries of the recipe become links to the source worktree's folders
+    (:mod:`wtls.lifecycle.sharing`; checked before anything is created). ``sparse``: only
+    these folders are checked out (cone mode); each must be a plain relative path.
     """
     if agent not in SPAWN_AGENTS:
         known = ", ".join(a for a in SPAWN_AGENTS if a)
         raise Refused(f"unknown agent {agent!r} (one of: {known})")
+    sparse = tuple(dict.fromkeys(check_relative_path(p, "sparse path") for p in sparse))
     settings = settings or LifecycleSettings()
     start_dir = _start_dir(start)
     repo = _open_repo(start_dir)
@@ -165,8 +196,10 @@ def spawn(
         repo = _open_repo(start_dir)
         plan = _plan(repo, start_dir, name, settings, base, path)
         recipe = load_project_config(plan.source) if plan.source.is_dir() else ProjectConfig()
+        shares = check_shares(plan.source, recipe.share, plan.base_commit)
+        notes = list(shares.notes)
         try:
-            _worktree_add(plan, repo.run_dir, on_progress)
+            _worktree_add(plan, repo.run_dir, on_progress, sparse)
         except GitBusy:
             raise
         except GitError as exc:
@@ -195,12 +228,26 @@ def spawn(
             except (OSError, Refused) as exc:
                 problems.append(f"could not assign ports: {exc}")
                 ports = {}
-    copied: list[str] = []
+        shared: dict[str, str] = {}
+        if shares.links:
+            _say(on_progress, f"linking shared folders: {', '.join(shares.links)}")
+            try:
+                shared, share_notes, share_problems = link_shared(
+                    plan.path, repo.repository.common_dir, shares.links
+                )
+                notes += share_notes
+                problems += share_problems
+            except (OSError, GitError) as exc:
+                problems.append(f"could not share {', '.join(shares.links)}: {exc}")
+    copied = CopiedFiles()
     if recipe.copy:
         _say(on_progress, "copying ignored files (.wtls.toml copy, .worktreeinclude)")
         try:
-            copied, copy_problems = copy_ignored_files(plan.source, plan.path, recipe.copy)
-            problems.extend(copy_problems)
+            # What is shared is linked, not copied (and never written through).
+            copied = copy_ignored_files(
+                plan.source, plan.path, recipe.copy, skip=tuple(shares.links)
+            )
+            problems.extend(copied.problems)
         except GitError as exc:
             problems.append(f"could not list the files to copy: {exc}")
     agent_hooks: Path | None = None
@@ -229,7 +276,10 @@ def spawn(
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "promptFile": PROMPT_FILE if prompt_file else None,
         "ports": ports,
-        "copied": copied,
+        "copied": list(copied.files),
+        "cloned": copied.cloned,
+        "shared": shared,
+        "sparse": list(sparse),
     }
     try:
         _write_private(plan.path, Path(SPAWN_INFO_FILE).name, json.dumps(info, indent=2) + "\n")
@@ -274,7 +324,11 @@ def spawn(
         base_commit=plan.base_commit,
         prompt_file=prompt_file,
         ports=ports,
-        copied=tuple(copied),
+        copied=copied.files,
+        cloned=copied.cloned,
+        shared=tuple(shared),
+        sparse=sparse,
+        notes=tuple(notes),
         setup=setup,
         opened=opened,
         problems=tuple(problems),

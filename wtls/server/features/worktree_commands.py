@@ -176,6 +176,7 @@ def register(server: Server) -> None:
                 on_output=output,
                 on_progress=report,
                 agent=args.agent,
+                sparse=args.sparse,
             )
 
         try:
@@ -187,6 +188,8 @@ def register(server: Server) -> None:
             await ls.refresh(engine)
         if result.setup.skipped:
             ls.log_message(f"wtls: {result.setup.skipped}")
+        for note in result.notes:
+            ls.log_message(f"wtls spawn {name}: {note}")
         if args.announce:
             for problem in [*result.problems, *filter(None, [result.setup.message])]:
                 ls.show_message(f"wtls: {problem}", types.MessageType.Error)

@@ -1,0 +1,233 @@
+"""``.wtls.toml`` ``share``: ignored folders a new worktree links to instead of copying.
+
+A shared entry becomes a symbolic link at the same relative path in the new worktree, pointing
+at the source worktree's folder (absolute). Both worktrees then read and write one folder:
+that is the point (one ``node_modules``, not one per worktree) and the risk (docs/safety.md).
+
+Every entry is checked before anything is created (:func:`check_shares`): it must be ignored
+by git in the source worktree, tracked nowhere (not in the source's index, not in the commit the
+new worktree checks out: two worktrees would write one tracked file), and must not resolve
+outside the source worktree. A missing source is skipped with a note (a fresh clone has no
+``node_modules`` yet; the new worktree's ``setup`` then installs its own).
+
+The links wtls made are recorded in the new worktree's ``.wtls/spawn.json`` (``shared``: path →
+target). :func:`known_links` reads them back for ``remove``: a recorded link that still points
+where wtls pointed it is not "untracked work"; removing the worktree deletes the link, never
+what it points at (the removal walks never follow a link).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from wtls.errors import Refused
+from wtls.git import run_git, split_z
+from wtls.lifecycle.files import _open_dest_folder, read_spawn_info
+from wtls.safety import UnsafeFile
+from wtls.worktrees import WorktreeState
+
+#: The header of the lines wtls adds to ``info/exclude`` for links git would not ignore.
+EXCLUDE_HEADER = "# wtls share: links to shared folders (a `name/` pattern ignores only folders)"
+
+
+@dataclass(frozen=True)
+class SharePlan:
+    """What :func:`check_shares` found: what to link, and the entries skipped (with why)."""
+
+    #: Relative path → absolute target (the source worktree's folder or file).
+    links: Mapping[str, str] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+
+def _literal(rel: str) -> str:
+    return f":(literal){rel}"
+
+
+def check_shares(source: Path, shared: Sequence[str], base_commit: str) -> SharePlan:
+    """Check every ``share`` entry against the source worktree and the commit to check out.
+
+    Raises :class:`Refused` (nothing created yet) for an entry that is tracked, not ignored,
+    or resolves outside ``source``. Entries are already plain relative paths
+    (:func:`wtls.project_config.check_relative_path`).
+    """
+    if not shared:
+        return SharePlan()
+    root = os.path.realpath(source)
+    links: dict[str, str] = {}
+    notes: list[str] = []
+    tracked = split_z(
+        run_git(["ls-files", "-z", "--cached", "--", *map(_literal, shared)], source).stdout
+    )
+    in_base = split_z(
+        run_git(
+            [
+                "ls-tree",
+                "-r",
+                "-z",
+                "--name-only",
+                "--full-tree",
+                "--end-of-options",
+                base_commit,
+                "--",
+                *shared,
+            ],
+            source,
+        ).stdout
+    )
+    for rel in shared:
+        hits = [p for p in [*tracked, *in_base] if p == rel or p.startswith(rel + "/")]
+        if hits:
+            raise Refused(
+                f"share entry {rel!r} holds files git tracks ({hits[0]}): two worktrees would "
+                "write one tracked file. Share only ignored folders (like node_modules)"
+            )
+        path = source / rel
+        if not os.path.lexists(path):
+            notes.append(
+                f"did not share {rel}: {path} does not exist (the new worktree's setup can "
+                "make its own)"
+            )
+            continue
+        resolved = os.path.realpath(path)
+        if os.path.commonpath([root, resolved]) != root or resolved == root:
+            raise Refused(
+                f"share entry {rel!r}: {path} resolves to {resolved}, outside the worktree "
+                f"{source} (a symbolic link?): wtls shares only what lies inside it"
+            )
+        if not (os.path.isdir(path) or os.path.isfile(path)):
+            raise Refused(f"share entry {rel!r}: {path} is neither a folder nor a regular file")
+        links[rel] = str(path)
+    if links:
+        ignored = set(
+            split_z(
+                run_git(
+                    ["check-ignore", "-z", "--stdin"],
+                    source,
+                    input=b"".join(os.fsencode(r) + b"\0" for r in links),
+                    ok_codes=(0, 1),
+                ).stdout
+            )
+        )
+        missing = [r for r in links if r not in ignored]
+        if missing:
+            raise Refused(
+                f"share entry {missing[0]!r} is not ignored by git in {source}: a shared "
+                "folder must be one git ignores (add it to .gitignore), or its files would "
+                "show up as changes in every worktree"
+            )
+    return SharePlan(links=links, notes=tuple(notes))
+
+
+def _exclude_links(dest: Path, common_dir: Path, rels: Sequence[str]) -> str | None:
+    """Make git ignore the links it would list as untracked; a note when lines were added.
+
+    ``node_modules/`` in ``.gitignore`` ignores only a folder, not a link to one. The
+    repository's ``info/exclude`` (shared by its worktrees, never committed) gets one anchored
+    line per such link, under :data:`EXCLUDE_HEADER`; a line already there is not added again.
+    """
+    ignored = set(
+        split_z(
+            run_git(
+                ["check-ignore", "-z", "--stdin"],
+                dest,
+                input=b"".join(os.fsencode(r) + b"\0" for r in rels),
+                ok_codes=(0, 1),
+            ).stdout
+        )
+    )
+    wanted = [f"/{r}" for r in rels if r not in ignored]
+    if not wanted:
+        return None
+    exclude = common_dir / "info" / "exclude"
+    try:
+        text = exclude.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        text = ""
+    lines = set(text.splitlines())
+    new = [w for w in wanted if w not in lines]
+    if new:
+        exclude.parent.mkdir(exist_ok=True)
+        head = "" if EXCLUDE_HEADER in lines else f"{EXCLUDE_HEADER}\n"
+        sep = "" if not text or text.endswith("\n") else "\n"
+        with open(exclude, "a", encoding="utf-8") as handle:
+            handle.write(sep + head + "".join(f"{w}\n" for w in new))
+    return (
+        f"git ignores only folders named {', '.join(r for r in rels if r not in ignored)} "
+        f"(a `name/` pattern), not links: {exclude} ignores the links"
+    )
+
+
+def link_shared(
+    dest: Path, common_dir: Path, links: Mapping[str, str]
+) -> tuple[dict[str, str], list[str], list[str]]:
+    """Create the links of a :class:`SharePlan` in the new worktree ``dest``.
+
+    Returns ``(made, notes, problems)``. A destination that already exists is left alone
+    (a problem); nothing is written through a symbolic link in ``dest``.
+    """
+    made: dict[str, str] = {}
+    problems: list[str] = []
+    for rel, target in links.items():
+        parts = rel.split("/")
+        try:
+            folder = _open_dest_folder(dest, parts[:-1], rel)
+        except UnsafeFile as exc:
+            problems.append(str(exc).replace("did not copy", "did not share"))
+            continue
+        except OSError as exc:
+            problems.append(f"could not share {rel}: {exc}")
+            continue
+        try:
+            os.symlink(target, parts[-1], dir_fd=folder)
+            made[rel] = target
+        except FileExistsError:
+            problems.append(f"did not share {rel}: it already exists in the new worktree")
+        except OSError as exc:
+            problems.append(f"could not share {rel}: {exc}")
+        finally:
+            os.close(folder)
+    notes: list[str] = []
+    if made:
+        note = _exclude_links(dest, common_dir, list(made))
+        if note:
+            notes.append(note)
+    return made, notes, problems
+
+
+def known_links(worktree: Path) -> frozenset[str]:
+    """The shared links spawn made in ``worktree`` that still point where it pointed them."""
+    info = read_spawn_info(worktree)
+    shared = info.get("shared") if info else None
+    if not isinstance(shared, dict):
+        return frozenset()
+    out = set()
+    for rel, target in shared.items():
+        if not isinstance(rel, str) or not isinstance(target, str):
+            continue
+        path = worktree / rel
+        try:
+            if stat.S_ISLNK(os.lstat(path).st_mode) and os.readlink(path) == target:
+                out.add(rel)
+        except OSError:
+            continue
+    return frozenset(out)
+
+
+def changes_besides_links(wt: WorktreeState) -> tuple[str, ...]:
+    """``wt``'s uncommitted changes (paths), leaving out the share links spawn made.
+
+    Empty when ``wt`` is clean, or when all git lists is those links (untracked when the
+    repository's exclude line for them was removed): a merge or ``prune --merged`` does not
+    stop for them, the removal deletes only the links.
+    """
+    s = wt.status
+    if not wt.dirty:
+        return ()
+    if s.staged or s.unstaged or s.conflicted or not s.changed_paths:
+        return s.changed_paths or ("uncommitted changes",)
+    links = known_links(wt.path)
+    return tuple(p for p in s.changed_paths if p not in links)
