@@ -101,13 +101,15 @@ def run_wtls(*args: str, cwd: Path | None = None, env: Mapping[str, str] | None 
 
 
 def raw_exchange(sock_path: Path, data: bytes, timeout: float = 10.0) -> bytes:
-    """Connect to an engine socket, send ``data``, return everything it answers until it closes."""
+    """Connect to an engine socket, send ``data`` and end our side, return everything it
+    answers until it closes."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(timeout)
     try:
         with socket_address(sock_path) as address:
             sock.connect(address)
         sock.sendall(data)
+        sock.shutdown(socket.SHUT_WR)  # all said
         answer = bytearray()
         while chunk := sock.recv(65536):
             answer += chunk
