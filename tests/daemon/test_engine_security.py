@@ -106,8 +106,10 @@ def test_a_peer_of_another_uid_is_refused(runtime: Path, repo: Path) -> None:
     os.chmod(socket_path, 0o666)
     hello = hello_line("status", common).decode().strip()
     result = subprocess.run(
-        [setpriv, "--reuid", "nobody", "--regid", "nogroup", "--clear-groups", python, "-c"]
-        + [_OTHER_USER_CLIENT, str(socket_path), hello],
+        [
+            *(setpriv, "--reuid", "nobody", "--regid", "nogroup", "--clear-groups"),
+            *(python, "-c", _OTHER_USER_CLIENT, str(socket_path), hello),
+        ],
         capture_output=True,
         text=True,
         timeout=60,
@@ -124,9 +126,7 @@ def test_a_peer_of_another_uid_is_refused(runtime: Path, repo: Path) -> None:
 
 
 @pytest.mark.parametrize("mode", [0o777, 0o733, 0o720])
-def test_a_runtime_folder_others_can_write_is_refused(
-    runtime: Path, repo: Path, mode: int
-) -> None:
+def test_a_runtime_folder_others_can_write_is_refused(runtime: Path, repo: Path, mode: int) -> None:
     os.chmod(runtime, mode)
     with pytest.raises(RuntimeDirError, match="can be written by other users"):
         runtime_dir()
