@@ -206,3 +206,38 @@ def test_engine_is_not_in_the_command_list_but_has_its_own_help() -> None:
     own = run_wtls("engine", "--help")
     assert own.returncode == 0
     assert "--idle-timeout" in own.stdout
+
+
+def test_a_runtime_folder_path_too_long_for_a_unix_socket_still_works(
+    runtime: Path, repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deep = runtime / ("d" * 60) / ("e" * 60)
+    deep.parent.mkdir(mode=0o700)
+    monkeypatch.setenv("WTLS_RUNTIME_DIR", str(deep))
+    sock, reply = connect(repo / ".git", "status")
+    sock.close()
+    assert len(str(engine_files(repo / ".git").socket)) > 108
+    status = engine_status(repo / ".git")
+    assert status is not None and status["pid"] == reply["pid"]
+
+
+def test_a_second_engine_for_the_same_repository_refuses_to_start(
+    runtime: Path, repo: Path
+) -> None:
+    common = repo / ".git"
+    sock, reply = connect(common, "status")
+    sock.close()
+    second = run_wtls("engine", "--repository", str(common.resolve()))
+    assert second.returncode == 1
+    assert "another wtls engine already serves" in second.stderr
+    status = engine_status(common)
+    assert status is not None and status["pid"] == reply["pid"]
+
+
+def test_an_engine_for_a_folder_that_does_not_exist_refuses_to_start(
+    runtime: Path, tmp_path: Path
+) -> None:
+    result = run_wtls("engine", "--repository", str(tmp_path / "gone" / ".git"))
+    assert result.returncode == 2
+    assert "must be an existing common git dir" in result.stderr
+    assert engine_pids(runtime) == []
