@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.daemon.support import kill_engines
 from tests.gitutil import make_repo
 
 HERMETIC_GITCONFIG = """\
@@ -26,26 +22,6 @@ HERMETIC_GITCONFIG = """\
 [commit]
 \tgpgsign = false
 """
-
-
-@pytest.fixture(scope="session", autouse=True)
-def engine_runtime() -> Iterator[Path]:
-    """One runtime folder for the engines the whole test session starts (never the user's),
-    a short idle timeout so that they do not linger, and any left killed at the end."""
-    folder = Path(tempfile.mkdtemp(prefix="wtls-rt-"))
-    saved = {k: os.environ.get(k) for k in ("WTLS_RUNTIME_DIR", "WTLS_ENGINE_IDLE_TIMEOUT")}
-    os.environ["WTLS_RUNTIME_DIR"] = str(folder)
-    os.environ["WTLS_ENGINE_IDLE_TIMEOUT"] = "3"
-    try:
-        yield folder
-    finally:
-        kill_engines(folder)
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)
