@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -19,7 +21,7 @@ from tests.daemon.support import (
     wait_until,
 )
 from wtls import __version__
-from wtls.daemon.client import NoEngine, connect, engine_status, stop_engine
+from wtls.daemon.client import EngineError, NoEngine, connect, engine_status, stop_engine
 from wtls.daemon.paths import engine_files
 
 # One client in its own process: connect (starting the engine if needed), print the reply.
@@ -241,3 +243,37 @@ def test_an_engine_for_a_folder_that_does_not_exist_refuses_to_start(
     assert result.returncode == 2
     assert "must be an existing common git dir" in result.stderr
     assert engine_pids(runtime) == []
+
+
+def test_a_live_socket_that_closes_without_answering_is_never_taken_for_stale(
+    runtime: Path, repo: Path
+) -> None:
+    """Something listens but hangs up without a word (an engine failing on each connection):
+    a clear error, and its socket is not removed under it nor a second engine started."""
+    common = repo / ".git"
+    socket_path = engine_files(common).socket
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(socket_path))
+    listener.listen(8)
+    stop = threading.Event()
+
+    def hang_up() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            conn.close()
+
+    thread = threading.Thread(target=hang_up)
+    thread.start()
+    try:
+        with pytest.raises(EngineError, match="closed the connection without answering"):
+            connect(common, "lsp")
+        assert socket_path.exists()
+        assert engine_pids(runtime) == []
+    finally:
+        stop.set()
+        thread.join()
+        listener.close()

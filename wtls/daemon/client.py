@@ -82,8 +82,7 @@ def connect(
         if found is not None:
             found[0].close()
             _retire(files, found[1])
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(files.socket)  # nothing answers on it: left by an engine that died
+        _remove_if_stale(files)
         return _accepted(_start(files, message, idle_timeout))
 
 
@@ -122,7 +121,7 @@ def _accepted(found: tuple[socket.socket, dict[str, Any]]) -> tuple[socket.socke
 
 
 def _attempt(
-    files: EngineFiles, message: dict[str, Any]
+    files: EngineFiles, message: dict[str, Any], tries: int = 3
 ) -> tuple[socket.socket, dict[str, Any]] | None:
     """Connect and say hello; None when nothing listens (no socket file, or a stale one)."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -138,8 +137,16 @@ def _attempt(
         sock.sendall(hello_mod.encode(message))
         line = _read_reply(sock, big=message["kind"] == "query")
         if not line:
-            sock.close()  # it closed without a word: an engine on its way out
-            return None
+            # An engine on its way out (it stops accepting first, so this is rare), or one
+            # that failed on this connection: ask again, never take it for a dead socket.
+            sock.close()
+            if tries > 1:
+                time.sleep(_POLL)
+                return _attempt(files, message, tries - 1)
+            raise EngineError(
+                f"the wtls engine at {files.socket} closed the connection without answering "
+                f"(log {files.log})"
+            )
         return sock, hello_mod.decode(line)
     except hello_mod.HelloError as exc:
         sock.close()
@@ -147,7 +154,13 @@ def _attempt(
     except OSError as exc:
         sock.close()
         if isinstance(exc, (ConnectionResetError, BrokenPipeError)):
-            return None
+            if tries > 1:
+                time.sleep(_POLL)
+                return _attempt(files, message, tries - 1)
+            raise EngineError(
+                f"the wtls engine at {files.socket} closed the connection without answering "
+                f"(log {files.log})"
+            ) from None
         raise EngineError(f"cannot reach the wtls engine at {files.socket}: {exc}") from None
 
 
@@ -207,6 +220,24 @@ def _retire(files: EngineFiles, reply: dict[str, Any]) -> None:
             os.kill(pid, signal.SIGTERM)
     if not _wait_gone(files, 5.0):
         raise EngineError(f"the outdated wtls engine (pid {pid}) did not stop")
+
+
+def _remove_if_stale(files: EngineFiles) -> None:
+    """Remove the socket file when nothing listens on it (left by an engine that died); one
+    that answers a connection is never removed (the new engine then refuses to start)."""
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        with socket_address(files.socket) as address:
+            probe.connect(address)
+    except FileNotFoundError:
+        return
+    except ConnectionRefusedError:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(files.socket)
+    except OSError:
+        return
+    finally:
+        probe.close()
 
 
 def _wait_gone(files: EngineFiles, timeout: float) -> bool:

@@ -264,7 +264,11 @@ class EngineService:
             await self._send(writer, self._ok())
             self.stop("asked to stop")
         else:
-            answer = await answer_query(message)
+            try:
+                answer = await answer_query(message)
+            except Exception as exc:
+                log.exception("a query failed: %r", message.get("query"))
+                answer = {"ok": False, "error": f"the query failed: {exc}"}
             await self._send(writer, {**self._ok(), **answer}, limit=None)
 
     async def _serve_lsp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -366,6 +370,7 @@ def main(repository: str, idle_timeout: float | None, detach: bool, serve: Sessi
     except RuntimeDirError as exc:
         print(f"wtls engine: error: {exc}", file=sys.stderr)
         return 2
+    hello_mod.build_id()  # the code this process runs: hashed now, before anyone edits it
     if detach:
         _detach()
     logging.Formatter.converter = time.gmtime
