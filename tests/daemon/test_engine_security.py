@@ -176,3 +176,14 @@ def test_a_new_runtime_folder_and_socket_are_private(
     assert os.stat(fresh).st_mode & 0o777 == 0o700
     assert os.stat(engine_files(repo / ".git").socket).st_mode & 0o777 == 0o600
     assert os.stat(engine_files(repo / ".git").log).st_mode & 0o777 == 0o600
+
+
+def test_the_runtime_folder_is_under_xdg_runtime_dir_when_that_is_the_users(
+    runtime: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    xdg = runtime / "xdg"
+    xdg.mkdir(mode=0o700)
+    monkeypatch.delenv("WTLS_RUNTIME_DIR")
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(xdg))
+    assert runtime_dir() == xdg / "wtls"
+    assert os.stat(xdg / "wtls").st_mode & 0o777 == 0o700
