@@ -103,8 +103,7 @@ class EngineService:
         watcher.cancel()
         self._server.close()
         self._remove_socket()
-        with contextlib.suppress(OSError):
-            os.unlink(self.files.info)
+        self._remove_info()
         for writer in list(self._sessions):
             writer.close()
         deadline = time.monotonic() + 5.0
@@ -192,6 +191,14 @@ class EngineService:
             if (info.st_dev, info.st_ino) == self._socket_id:
                 os.unlink(self.files.socket)
         self._socket_id = None
+
+    def _remove_info(self) -> None:
+        """Remove ``<key>.json`` if it is still ours (a new engine may have written its own)."""
+        with contextlib.suppress(OSError, ValueError):
+            with open(self.files.info, encoding="utf-8") as handle:
+                pid = json.load(handle).get("pid")
+            if pid == os.getpid():
+                os.unlink(self.files.info)
 
     def _write_info(self) -> None:
         info = {
