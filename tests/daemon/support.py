@@ -59,8 +59,9 @@ def process_age(pid: int) -> float:
 
 
 def engine_pids(runtime: Path) -> list[int]:
-    """The pids of running ``wtls engine`` processes whose sockets live in ``runtime`` (from
-    each process's command line and environment, so a test never touches another's)."""
+    """The pids of running ``wtls engine`` processes whose sockets live in ``runtime`` or a
+    folder inside it (from each process's command line and environment, so a test never
+    touches another's)."""
     found: list[int] = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -74,7 +75,8 @@ def engine_pids(runtime: Path) -> list[int]:
                 env = handle.read().split(b"\0")
         except OSError:
             continue
-        if b"WTLS_RUNTIME_DIR=" + os.fsencode(runtime) in env and alive(int(entry)):
+        mine = b"WTLS_RUNTIME_DIR=" + os.fsencode(runtime)
+        if any(v == mine or v.startswith(mine + b"/") for v in env) and alive(int(entry)):
             found.append(int(entry))
     return found
 

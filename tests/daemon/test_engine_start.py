@@ -277,3 +277,13 @@ def test_a_live_socket_that_closes_without_answering_is_never_taken_for_stale(
         stop.set()
         thread.join()
         listener.close()
+
+
+def test_a_relative_runtime_folder_is_the_same_folder_for_the_engine(
+    runtime: Path, repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(runtime)
+    monkeypatch.setenv("WTLS_RUNTIME_DIR", "relative")
+    sock, reply = connect(repo / ".git", "status")
+    sock.close()
+    assert reply["socket"] == str(runtime / "relative" / f"{engine_files(repo / '.git').key}.sock")

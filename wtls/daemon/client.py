@@ -22,7 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from wtls.daemon import hello as hello_mod
-from wtls.daemon.paths import EngineFiles, engine_files, log_tail, socket_address, trim_log
+from wtls.daemon.paths import (
+    RUNTIME_DIR_ENV,
+    EngineFiles,
+    engine_files,
+    log_tail,
+    socket_address,
+    trim_log,
+)
 from wtls.filelock import flock_within
 
 #: How long a started engine gets to answer (its Python start and imports included).
@@ -283,6 +290,8 @@ def _start(
             stdout=log_fd,
             stderr=log_fd,
             cwd="/",
+            # The engine runs from /: it must find the same folder whatever the variable said.
+            env={**os.environ, RUNTIME_DIR_ENV: os.fspath(files.socket.parent)},
             close_fds=True,
             start_new_session=True,
         )

@@ -75,7 +75,7 @@ def runtime_dir() -> Path:
     uid = os.getuid()
     configured = os.environ.get(RUNTIME_DIR_ENV)
     if configured:
-        folder = Path(configured)
+        folder = Path(os.path.abspath(configured))
         with contextlib.suppress(FileExistsError):
             folder.parent.mkdir(parents=True, exist_ok=True)
     else:
