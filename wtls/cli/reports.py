@@ -1,7 +1,7 @@
 """What ``wtls list``, ``status`` and ``check`` print, from a state already read.
 
 One place for both ways of answering: the CLI working alone (it reads the repository itself) and
-the repository's running engine (:mod:`wtls.daemon.queries`, from its live state and its
+the repository's running engine (:mod:`wtls.cli.answers`, from its live state and its
 predictor's cache). Each function returns the exact text to print and the exit code.
 """
 

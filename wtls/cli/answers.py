@@ -1,0 +1,81 @@
+"""The CLI's ``list``, ``status`` and ``check`` answered by the repository's engine, from its live
+state and its predictor's cache: what the engine's ``query`` hello runs (:mod:`wtls.daemon.ask`
+asks; ``wtls engine`` hands this function to :func:`wtls.daemon.engine.main`).
+
+An answer is given only when it is exactly what the CLI alone would print: the state is brought
+up to date first (:meth:`~wtls.server.shared.SharedRepository.sync`: every change made before the
+question is read), and the text comes from the same functions (:mod:`wtls.cli.reports`).
+Anything else (other commands or flags, ``check --test``, a path in another repository, an engine
+whose sessions set another base branch, a broken worktree the CLI explains) is answered
+``{"ok": false, "fallback": true}``: the CLI then reads the repository itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from wtls.cli.reports import check_report, list_report, status_report
+from wtls.daemon.ask import parse_question
+from wtls.engine import EngineSettings
+from wtls.git import GitError
+from wtls.server.features.conflicts import shared_predictor
+from wtls.server.shared import SHARED, SharedRepositories
+from wtls.watch import ChangeSet
+from wtls.worktrees import RepositoryError, discover
+
+log = logging.getLogger(__name__)
+
+
+def _fallback(why: str) -> dict[str, Any]:
+    return {"ok": False, "fallback": True, "error": why}
+
+
+async def answer_query(
+    request: dict[str, Any], shared: SharedRepositories = SHARED
+) -> dict[str, Any]:
+    """The answer to the hello ``request`` (``argv``: the command line after ``wtls``, ``cwd``:
+    the caller's folder): ``{"stdout": text, "code": exit code}``, or a fallback."""
+    argv = request.get("argv")
+    cwd = request.get("cwd")
+    if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
+        return {"ok": False, "error": "a query needs `argv`, a list of strings"}
+    if not isinstance(cwd, str) or not os.path.isabs(cwd):
+        return {"ok": False, "error": "a query needs `cwd`, an absolute path"}
+    question = parse_question(argv)
+    if question is None:
+        return _fallback("the engine answers only plain list, status and check")
+    raw = question.path or "."
+    folder = Path(cwd, raw)
+    try:
+        folder = await asyncio.to_thread(folder.resolve)
+        repository = await asyncio.to_thread(discover, folder)
+        hub = await shared.open_warm(repository, EngineSettings())
+    except (RepositoryError, GitError, OSError) as exc:
+        return _fallback(str(exc))
+    if hub.engine.settings != EngineSettings():
+        return _fallback("the sessions of this engine set another base branch or ignore rules")
+    if not await hub.sync():
+        await hub.refresh(ChangeSet(everything=True))
+    state = hub.engine.state
+    if state is None or hub.last_error is not None:
+        return _fallback("the engine could not read the repository")
+    if question.command == "list":
+        if not question.no_size:
+            await asyncio.to_thread(hub.engine.measure_disk)
+            state = hub.engine.state or state
+        report = list_report(state, folder, as_json=question.json)
+    elif question.command == "status":
+        if state.find(folder) is None:
+            return _fallback("not in a worktree this repository lists")
+        report = await asyncio.to_thread(status_report, state, folder, as_json=question.json)
+    else:
+        predictor = shared_predictor(hub)
+        prediction = await asyncio.to_thread(predictor.update, state)
+        report = check_report(
+            prediction, as_json=question.json, order=question.order, cwd=Path(cwd)
+        )
+    return {"stdout": report.stdout, "code": report.code}

@@ -1,0 +1,100 @@
+"""Answer ``wtls list``, ``status`` and ``check`` from the repository's running engine.
+
+The console script calls :func:`ask_engine` before it imports the rest of the CLI: when an engine
+runs for the repository (an editor or agent session started it; the CLI never starts one) and the
+command line is one it answers, the answer is printed and the CLI is done in a few milliseconds of
+its own. Otherwise (no engine, other flags, ``--no-daemon``, an engine running older code, any
+error) it returns None and the CLI works alone, as it always did. Stdlib only.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+#: Commands and the flags (without a value) the engine answers.
+ASKABLE = {
+    "list": frozenset({"--json", "--no-size"}),
+    "status": frozenset({"--json"}),
+    "check": frozenset({"--json", "--order"}),
+}
+
+
+@dataclass(frozen=True)
+class Question:
+    """A command line the engine answers: ``wtls list|status|check [PATH] [flags]``."""
+
+    command: str
+    path: str | None
+    json: bool = False
+    no_size: bool = False
+    order: bool = False
+
+
+def parse_question(argv: Sequence[str]) -> Question | None:
+    """``wtls ARGV`` as a question the engine answers; None when it is not one (another command,
+    another flag, ``--no-daemon``, ``--help``, a ``file://`` URI: the CLI itself)."""
+    if not argv or argv[0] not in ASKABLE:
+        return None
+    flags = {a for a in argv[1:] if a.startswith("-")}
+    paths = [a for a in argv[1:] if not a.startswith("-")]
+    if not flags <= ASKABLE[argv[0]] or len(paths) > 1:
+        return None
+    if paths and (not paths[0] or paths[0].startswith("file:")):
+        return None
+    return Question(
+        command=argv[0],
+        path=paths[0] if paths else None,
+        json="--json" in flags,
+        no_size="--no-size" in flags,
+        order="--order" in flags,
+    )
+
+
+def ask_engine(argv: Sequence[str]) -> int | None:
+    """Print the running engine's answer to ``wtls ARGV`` and return its exit code; None: the
+    CLI must work alone."""
+    question = parse_question(argv)
+    if question is None:
+        return None
+    cwd = os.getcwd()
+    common = _common_dir(Path(cwd, question.path or "."))
+    if common is None:
+        return None
+    from wtls.daemon import hello
+    from wtls.daemon.client import EngineError, connect
+    from wtls.daemon.paths import RuntimeDirError
+
+    try:
+        sock, reply = connect(common, "query", start=False, extra={"argv": list(argv), "cwd": cwd})
+    except (EngineError, RuntimeDirError, OSError):
+        return None
+    sock.close()
+    if not reply.get("ok") or hello.should_replace(reply):
+        return None  # a fallback, an error, or an engine running other code
+    stdout, code = reply.get("stdout"), reply.get("code")
+    if not isinstance(stdout, str) or not isinstance(code, int):
+        return None
+    sys.stdout.flush()
+    sys.stdout.buffer.write(stdout.encode("utf-8"))
+    sys.stdout.buffer.flush()
+    return code
+
+
+def _common_dir(where: Path) -> Path | None:
+    """The common git dir of the repository containing ``where``; None if there is none."""
+    from wtls.git import GitError, GitUnavailable, run_git
+
+    folder = where if where.is_dir() else where.parent
+    try:
+        done = run_git(
+            ["rev-parse", "--path-format=absolute", "--git-common-dir"], folder, timeout=10
+        )
+    except (GitError, GitUnavailable, OSError, subprocess.SubprocessError):
+        return None
+    text = done.text.strip()
+    return Path(text) if text else None
