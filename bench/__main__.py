@@ -90,7 +90,9 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--gitpython-runs", type=int, help="runs of each GitPython variant (20)")
     parser.add_argument("--flood-files", type=int, help="files of the npm flood (50000)")
     parser.add_argument("--checkout-files", type=int, help="files the checkout rewrites (5000)")
-    parser.add_argument("--windows", type=_ints, help="server counts, e.g. 1,4,8")
+    parser.add_argument(
+        "--windows", type=_ints, help="session counts of windows and sessions, e.g. 1,4,8"
+    )
     parser.add_argument("--window-changes", type=int, help="changes per server count (10)")
     parser.add_argument("--timeout", type=float, help="seconds before a change is missed (30)")
     parser.add_argument(

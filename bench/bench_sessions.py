@@ -155,8 +155,9 @@ def rss_mb(pid: int) -> float:
 class Processes:
     """Every wtls process of one mode: its sessions, its engines, and their descendants."""
 
-    def __init__(self, runtime_dir: Path) -> None:
+    def __init__(self, runtime_dir: Path, scratch: Path) -> None:
         self.runtime_dir = str(runtime_dir)
+        self.scratch = str(scratch.resolve()) + os.sep
 
     def engines(self, table: Mapping[int, tuple[int, float, str]] | None = None) -> list[int]:
         """Engines started with this mode's ``WTLS_RUNTIME_DIR`` (never another run's)."""
@@ -164,10 +165,24 @@ class Processes:
         for pid, (_, _, name) in (table if table is not None else _scan()).items():
             if not name.startswith(("python", "wtls")):
                 continue  # the command line is read only where it can be an engine's
-            engine = _is_engine(_cmdline(pid))
-            if engine and _environ(pid).get("WTLS_RUNTIME_DIR") == self.runtime_dir:
+            args = _cmdline(pid)
+            if _is_engine(args) and (
+                _environ(pid).get("WTLS_RUNTIME_DIR") == self.runtime_dir
+                or self._repository(args).startswith(self.scratch)
+            ):
                 out.append(pid)
         return out
+
+    @staticmethod
+    def _repository(args: Sequence[str]) -> str:
+        """The engine's ``--repository`` argument (an engine whose environment was cleaned
+        is still found by its repository under this run's scratch folder)."""
+        for flag, value in itertools.pairwise(args):
+            if flag == "--repository":
+                return os.path.realpath(value)
+            if flag.startswith("--repository="):
+                return os.path.realpath(flag.partition("=")[2])
+        return ""
 
     def tree(self, sessions: Iterable[int]) -> dict[int, float]:
         """CPU seconds of every wtls process and its live descendants, by pid."""
@@ -219,13 +234,14 @@ class Processes:
     def stop_engines(self, env: Mapping[str, str], folder: Path, daemon_cli: bool) -> None:
         """``wtls daemon stop`` (when it exists), then end whatever engine of ours is left."""
         if daemon_cli and self.engines():
-            subprocess.run(
-                [sys.executable, "-m", "wtls", "daemon", "stop", "-C", str(folder)],
-                env={**os.environ, **env},
-                capture_output=True,
-                check=False,
-                timeout=30,
-            )
+            with suppress(subprocess.TimeoutExpired):
+                subprocess.run(
+                    [sys.executable, "-m", "wtls", "daemon", "stop", "-C", str(folder)],
+                    env={**os.environ, **env},
+                    capture_output=True,
+                    check=False,
+                    timeout=30,
+                )
         for sig in (None, signal.SIGTERM, signal.SIGKILL):
             pids = self.engines()
             if not pids:
@@ -587,7 +603,7 @@ async def run(ctx: Context, repo: BenchRepo) -> None:
                 "WTLS_ENGINE_IDLE_TIMEOUT": "300",  # a safety net; engines are stopped below
             },
         )
-        procs = Processes(runtime)
+        procs = Processes(runtime, ctx.root)
         result = ModeResult(mode)
         try:
             with serving(mode.serve):
@@ -670,8 +686,8 @@ def _tables(ctx: Context, found: Installed) -> None:
         table.notes.append(
             "sessions started one after another, each with its own `python -m wtls serve` over "
             "stdio; start-up: CPU of all processes from a session's launch until all are quiet "
-            "(the first includes starting the engine); CPU/change: a toggle of toggle.txt in the "
-            "main worktree, until every process is quiet"
+            "(after: the first includes the engine's start); CPU/change: a toggle of "
+            "toggle.txt in the main worktree, until every process is quiet"
         )
         if found.note:
             table.notes.append(found.note)
@@ -718,7 +734,7 @@ async def rss_many(ctx: Context, repo: BenchRepo, worktrees: int) -> None:
         runtime = ctx.root / f"rt-{mode.name}"
         runtime.mkdir(mode=0o700, exist_ok=True)
         env = {**ctx.env, "WTLS_RUNTIME_DIR": str(runtime), "WTLS_ENGINE_IDLE_TIMEOUT": "300"}
-        procs = Processes(runtime)
+        procs = Processes(runtime, ctx.root)
         log(f"sessions [{mode.name}]: RSS with {worktrees} worktrees")
         try:
             with serving(mode.serve):
