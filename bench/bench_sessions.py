@@ -394,12 +394,15 @@ async def _sessions(
     async with AsyncExitStack() as stack:
         servers: list[Server] = []
         startups: list[float] = []
+        own: list[float] = []  # the session's own process (and its reaped children)
         for folder in repo.worktrees[:n]:
             before = procs.cpu(_pids(servers))
             server = await stack.enter_async_context(start_server(folder, env=ctx.env))
             servers.append(server)
             await procs.settle(_pids(servers), quiet=1.0, limit=300)
-            startups.append(procs.cpu(_pids(servers)) - before)
+            tree = procs.tree(_pids(servers))
+            startups.append(sum(tree.values()) - before)
+            own.append(tree.get(server.pid, float("nan")))
         pids = _pids(servers)
         watching = procs.inotify(pids)
         result.watchers[n] = len(watching)
@@ -437,6 +440,7 @@ async def _sessions(
             f"{len(watching)} ({sum(watching.values())})",
             f"{startups[0]:.2f}",
             f"{median(further):.2f} / {max(further):.2f}" if further else "–",
+            f"{median(own[1:]):.2f} / {max(own[1:]):.2f}" if further else f"{own[0]:.2f}",
             f"{sum(startups):.1f}",
             ms(per_change),
             f"{per_change / first:.2f}" if first else "–",
@@ -675,6 +679,7 @@ def _tables(ctx: Context, found: Installed) -> None:
             "processes watching (inotify fds)",
             "start-up CPU s: first",
             "further p50 / max",
+            "own process p50 / max",
             "all",
             "CPU ms/change",
             "vs N=1",
@@ -686,7 +691,8 @@ def _tables(ctx: Context, found: Installed) -> None:
         table.notes.append(
             "sessions started one after another, each with its own `python -m wtls serve` over "
             "stdio; start-up: CPU of all processes from a session's launch until all are quiet "
-            "(after: the first includes the engine's start); CPU/change: a toggle of "
+            "(after: the first includes the engine's start); own process: the session's process "
+            "alone (further sessions; N = 1: the first); CPU/change: a toggle of "
             "toggle.txt in the main worktree, until every process is quiet"
         )
         if found.note:
