@@ -1,7 +1,8 @@
 """``python -m bench``: run the benchmarks and print their tables (see ``bench/README.md``).
 
 Builds a large (``--files``, default 10,000) and a small (``--small-files``, default 50)
-repository under a temporary folder, runs each benchmark on both, prints one table per
+repository under a temporary folder, runs each benchmark on both (``sessions``, whose targets
+are defined for 10,000 files, on the large one only), prints one table per
 benchmark with the floor measured in the same run, then which targets of the issue are met.
 ``--quick`` is a smoke run with small numbers; ``--only NAME...`` picks benchmarks;
 ``--markdown FILE`` also writes the machine description and the tables as Markdown.
