@@ -617,6 +617,12 @@ async def run(ctx: Context, repo: BenchRepo) -> None:
                     procs.stop_engines(mctx.env, repo.main, found.daemon_cli)
                 log(f"sessions [{mode.name}]: session on B, {o.writes} writes in A")
                 diag, _, cmissed = await conflict_in_b(mctx, repo)
+        except Exception as exc:  # one mode failing must not lose the other's figures
+            log(f"sessions [{mode.name}] failed: {type(exc).__name__}: {exc}")
+            ctx.verdict(f"[{mode.name}] sessions benchmark", f"failed: {exc}", None)
+            _verdicts(ctx, result)
+            repo.reset()
+            continue
         finally:
             procs.stop_engines(mctx.env, repo.main, found.daemon_cli)
         target = 1.5 * p95(sfloor) + 0.100
@@ -641,11 +647,12 @@ def _verdicts(ctx: Context, r: ModeResult) -> None:
     """The N-session targets of the issue for one mode."""
     top = max(ctx.options.windows)
     name = r.mode.name
-    ctx.verdict(
-        f"[{name}] exactly one process watches the repository (N = {top})",
-        f"{r.watchers.get(top, 0)} processes with an inotify fd",
-        r.watchers.get(top) == 1,
-    )
+    if top in r.watchers:
+        ctx.verdict(
+            f"[{name}] exactly one process watches the repository (N = {top})",
+            f"{r.watchers[top]} processes with an inotify fd",
+            r.watchers[top] == 1,
+        )
     if top in r.further_startup:
         worst = r.further_startup[top]
         ctx.verdict(
@@ -749,6 +756,10 @@ async def rss_many(ctx: Context, repo: BenchRepo, worktrees: int) -> None:
                     session = rss_mb(server.pid)
                     engines = procs.engines()
                     engine = max((rss_mb(p) for p in engines), default=float("nan"))
+        except Exception as exc:  # keep the other mode's figure
+            log(f"sessions [{mode.name}]: RSS step failed: {type(exc).__name__}: {exc}")
+            ctx.verdict(f"[{mode.name}] RSS with {worktrees} worktrees", f"failed: {exc}", None)
+            continue
         finally:
             procs.stop_engines(env, repo.main, found.daemon_cli)
         table.add(mode.label, worktrees, f"{session:.0f}", f"{engine:.0f}" if engines else "–")
