@@ -1,7 +1,8 @@
 """``python -m bench``: run the benchmarks and print their tables (see ``bench/README.md``).
 
 Builds a large (``--files``, default 10,000) and a small (``--small-files``, default 50)
-repository under a temporary folder, runs each benchmark on both, prints one table per
+repository under a temporary folder, runs each benchmark on both (``sessions``, whose targets
+are defined for 10,000 files, on the large one only), prints one table per
 benchmark with the floor measured in the same run, then which targets of the issue are met.
 ``--quick`` is a smoke run with small numbers; ``--only NAME...`` picks benchmarks;
 ``--markdown FILE`` also writes the machine description and the tables as Markdown.
@@ -27,6 +28,7 @@ from bench import (
     bench_gitpython,
     bench_idle,
     bench_latency,
+    bench_sessions,
     bench_spawn,
     bench_windows,
     driver,
@@ -34,7 +36,7 @@ from bench import (
 from bench.common import Context, Options, log, machine
 from bench.repo import BenchRepo
 
-BENCHMARKS = ("latency", "spawn", "idle", "flood", "windows", "gitpython")
+BENCHMARKS = ("latency", "spawn", "idle", "flood", "windows", "sessions", "gitpython")
 
 QUICK = Options(
     files=1_000,
@@ -89,7 +91,9 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--gitpython-runs", type=int, help="runs of each GitPython variant (20)")
     parser.add_argument("--flood-files", type=int, help="files of the npm flood (50000)")
     parser.add_argument("--checkout-files", type=int, help="files the checkout rewrites (5000)")
-    parser.add_argument("--windows", type=_ints, help="server counts, e.g. 1,4,8")
+    parser.add_argument(
+        "--windows", type=_ints, help="session counts of windows and sessions, e.g. 1,4,8"
+    )
     parser.add_argument("--window-changes", type=int, help="changes per server count (10)")
     parser.add_argument("--timeout", type=float, help="seconds before a change is missed (30)")
     parser.add_argument(
@@ -153,6 +157,11 @@ def steps_for(ctx: Context, repo: BenchRepo) -> list[Step]:
             )
     if "windows" in wanted:
         steps.append((max(o.windows), "windows", lambda: bench_windows.run(ctx, repo)))
+    if "sessions" in wanted and repo.name == "large":
+        # Issue 12's targets are for the large repository; RSS with many worktrees comes last.
+        steps.append((max(o.windows), "sessions", lambda: bench_sessions.run(ctx, repo)))
+        many = max(max(o.worktrees), max(o.windows))
+        steps.append((many, "sessions", lambda: bench_sessions.rss_many(ctx, repo, many)))
     if "flood" in wanted:
         steps.append(
             (max(3, min(8, max(o.worktrees))), "flood", lambda: bench_flood.run(ctx, repo))
@@ -189,7 +198,9 @@ async def run_all(ctx: Context) -> None:
 
 def report(ctx: Context, info: dict[str, str], elapsed: float) -> str:
     """Print the tables and the targets; return them as Markdown."""
-    order = ["latency", "conflict", "spawn", "idle", "rss", "flood", "windows", "gitpython"]
+    order = ["latency", "conflict", "spawn", "idle", "rss", "flood", "windows"]
+    order += ["sessions", "sessions-latency", "sessions-check", "sessions-idle", "sessions-rss"]
+    order += ["gitpython"]
     tables = [ctx.tables[k] for k in order if k in ctx.tables]
     print()
     for table in tables:

@@ -12,8 +12,8 @@ import asyncio
 import os
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager, suppress
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,6 +31,18 @@ SERVER_COMMAND: list[str] = [sys.executable, "-m", "wtls", "serve"]
 #: Server settings (``initializationOptions.settings``) for every server (``--server-settings``).
 SERVER_SETTINGS: dict[str, Any] = {}
 T = TypeVar("T")
+
+
+@contextmanager
+def serving(args: Sequence[str]) -> Iterator[None]:
+    """Start servers as ``python -m wtls ARGS...`` inside the block (e.g. ``serve --no-daemon``),
+    so the benchmarks that call :func:`start_server` measure another mode unchanged."""
+    saved = list(SERVER_COMMAND)
+    SERVER_COMMAND[:] = [sys.executable, "-m", "wtls", *args]
+    try:
+        yield
+    finally:
+        SERVER_COMMAND[:] = saved
 
 
 def entry(payload: Mapping[str, Any], path: Path) -> dict[str, Any] | None:
@@ -166,6 +178,15 @@ class Server:
             timeout,
         )
         return to_dict(result)
+
+    def change_document(self, path: Path, text: str, version: int) -> None:
+        """didChange with the whole new text (an unsaved edit: nothing is written)."""
+        self.client.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                text_document=types.VersionedTextDocumentIdentifier(uri=uri(path), version=version),
+                content_changes=[types.TextDocumentContentChangeWholeDocument(text=text)],
+            )
+        )
 
     def open_document(self, path: Path) -> None:
         """didOpen with the file's text on disk."""
