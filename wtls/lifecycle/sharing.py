@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from wtls.errors import Refused
-from wtls.git import run_git, split_z
+from wtls.git import GitError, run_git, split_z
 from wtls.lifecycle.files import _open_dest_folder, read_spawn_info
 from wtls.safety import UnsafeFile
 from wtls.worktrees import WorktreeState
@@ -98,6 +98,13 @@ def check_shares(source: Path, shared: Sequence[str], base_commit: str) -> Share
                 f"share entry {rel!r}: {path} resolves to {resolved}, outside the worktree "
                 f"{source} (a symbolic link?): wtls shares only what lies inside it"
             )
+        if resolved != os.path.join(root, *rel.split("/")):
+            # A link inside the worktree (node_modules -> src) would share what it points
+            # at, which the tracked and ignored checks here never looked at.
+            raise Refused(
+                f"share entry {rel!r}: {path} is or lies under a symbolic link (it resolves to "
+                f"{resolved}): share the folder itself, not a link to it"
+            )
         if not (os.path.isdir(path) or os.path.isfile(path)):
             raise Refused(f"share entry {rel!r}: {path} is neither a folder nor a regular file")
         links[rel] = str(path)
@@ -144,17 +151,19 @@ def _exclude_links(dest: Path, common_dir: Path, rels: Sequence[str]) -> str | N
         return None
     exclude = common_dir / "info" / "exclude"
     try:
-        text = exclude.read_text(encoding="utf-8")
+        # Bytes: the file is the user's, in any encoding (a latin-1 comment must not stop the
+        # spawn half-way, links made and not recorded); only whole lines are appended.
+        text = exclude.read_bytes()
     except FileNotFoundError:
-        text = ""
-    lines = set(text.splitlines())
-    new = [w for w in wanted if w not in lines]
+        text = b""
+    lines = {line.rstrip(b"\r") for line in text.split(b"\n")}
+    new = [w for w in wanted if os.fsencode(w) not in lines]
     if new:
         exclude.parent.mkdir(exist_ok=True)
-        head = "" if EXCLUDE_HEADER in lines else f"{EXCLUDE_HEADER}\n"
-        sep = "" if not text or text.endswith("\n") else "\n"
-        with open(exclude, "a", encoding="utf-8") as handle:
-            handle.write(sep + head + "".join(f"{w}\n" for w in new))
+        head = b"" if EXCLUDE_HEADER.encode() in lines else EXCLUDE_HEADER.encode() + b"\n"
+        sep = b"" if not text or text.endswith(b"\n") else b"\n"
+        with open(exclude, "ab") as handle:
+            handle.write(sep + head + b"".join(os.fsencode(w) + b"\n" for w in new))
     return (
         f"git ignores only folders named {', '.join(r for r in rels if r not in ignored)} "
         f"(a `name/` pattern), not links: {exclude} ignores the links"
@@ -192,7 +201,13 @@ def link_shared(
             os.close(folder)
     notes: list[str] = []
     if made:
-        note = _exclude_links(dest, common_dir, list(made))
+        # The links exist now: whatever goes wrong below, they are returned to be recorded
+        # (an unrecorded link is "untracked work" to remove, not a link spawn made).
+        try:
+            note = _exclude_links(dest, common_dir, list(made))
+        except (OSError, GitError) as exc:
+            problems.append(f"could not make git ignore the links {', '.join(made)}: {exc}")
+            note = None
         if note:
             notes.append(note)
     return made, notes, problems

@@ -1,0 +1,81 @@
+"""Hostile review of issue 15's clean-up features (share links, exclude edits, the removal of a
+worktree other worktrees link into, the sync cookie): each test failed before its fix."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from tests.core.lifecycle_util import repo_snapshot, run_wtls
+from tests.gitutil import make_repo
+from wtls.lifecycle import read_spawn_info, remove, spawn
+
+
+def _repo(tmp_path: Path, gitignore: str, toml: str) -> Path:
+    return make_repo(
+        tmp_path,
+        files={
+            "a.txt": "a\n",
+            "src/s.txt": "tracked\n",
+            ".gitignore": gitignore,
+            ".wtls.toml": toml,
+        },
+    )
+
+
+def test_a_share_entry_that_is_a_link_to_a_tracked_folder_inside_is_refused(
+    tmp_path: Path,
+) -> None:
+    # node_modules -> src: ignored (a link), inside the worktree, and not tracked itself; the
+    # new worktree would write the source's tracked files through it.
+    repo = _repo(tmp_path, "node_modules\n", 'share = ["node_modules"]\n')
+    os.symlink("src", repo / "node_modules")
+    before = repo_snapshot(repo)
+    proc = run_wtls(repo, "spawn", "t1")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "symbolic link" in proc.stderr and "Traceback" not in proc.stderr
+    assert repo_snapshot(repo) == before
+    assert not (tmp_path / "tasks-app-t1").exists()
+
+
+def test_a_share_entry_under_a_link_inside_the_worktree_is_refused(tmp_path: Path) -> None:
+    repo = _repo(tmp_path, "cache\n", 'share = ["cache/src"]\n')
+    os.symlink(".", repo / "cache")  # cache/src is the tracked src
+    proc = run_wtls(repo, "spawn", "t1")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "symbolic link" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_non_utf8_info_exclude_is_kept_and_the_links_are_recorded(tmp_path: Path) -> None:
+    repo = _repo(tmp_path, "node_modules/\n", 'share = ["node_modules"]\n')
+    (repo / "node_modules").mkdir()
+    (repo / "node_modules" / "x.js").write_text("x\n")
+    exclude = repo / ".git" / "info" / "exclude"
+    original = exclude.read_bytes() + b"# caf\xe9 (latin-1)\r\n/tmp-\xff"
+    exclude.write_bytes(original)
+    proc = run_wtls(repo, "spawn", "t1", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert json.loads(proc.stdout)["shared"] == ["node_modules"]
+    text = exclude.read_bytes()
+    assert text.startswith(original + b"\n")  # kept byte for byte, then whole lines added
+    assert text.endswith(b"/node_modules\n")
+    wt = tmp_path / "tasks-app-t1"
+    assert read_spawn_info(wt)["shared"] == {"node_modules": str(repo / "node_modules")}  # type: ignore[index]
+
+
+def test_an_unwritable_exclude_still_records_the_links(tmp_path: Path) -> None:
+    repo = _repo(tmp_path, "node_modules/\n", 'share = ["node_modules"]\n')
+    (repo / "node_modules").mkdir()
+    exclude = repo / ".git" / "info" / "exclude"
+    exclude.unlink()
+    os.symlink("exclude-missing-dir/exclude", exclude)  # appending fails: no such folder
+    result = spawn(repo, "t1")
+    assert result.shared == ("node_modules",)
+    assert any("could not make git ignore the links" in p for p in result.problems)
+    info = read_spawn_info(result.path)
+    assert info is not None and info["shared"] == {"node_modules": str(repo / "node_modules")}
+    # The link is not work: a plain removal deletes only the link.
+    remove(repo, str(result.path))
+    assert (repo / "node_modules").is_dir()
