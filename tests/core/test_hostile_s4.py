@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from tests.core.lifecycle_util import repo_snapshot, run_wtls
-from tests.gitutil import make_repo
+from tests.gitutil import commit_all, git, make_repo
 from wtls.lifecycle import read_spawn_info, remove, spawn
 
 
@@ -79,3 +79,47 @@ def test_an_unwritable_exclude_still_records_the_links(tmp_path: Path) -> None:
     # The link is not work: a plain removal deletes only the link.
     remove(repo, str(result.path))
     assert (repo / "node_modules").is_dir()
+
+
+def _source_and_linked(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A linked worktree ``src1`` holding an ignored ``.env``, and ``t1`` spawned from it,
+    which shares that file and has written its own line into it."""
+    repo = _repo(tmp_path, ".env\n", 'share = [".env"]\n')
+    src1 = spawn(repo, "src1").path
+    (src1 / ".env").write_text("SECRET=1\n")
+    t1 = spawn(src1, "t1").path
+    assert t1.joinpath(".env").is_symlink()
+    with open(t1 / ".env", "a") as handle:
+        handle.write("MORE=2\n")
+    return repo, src1, t1
+
+
+def test_removing_a_worktree_others_link_into_is_refused_unless_forced(tmp_path: Path) -> None:
+    repo, src1, t1 = _source_and_linked(tmp_path)
+    proc = run_wtls(repo, "remove", "agent/src1")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert f"other worktrees link into {src1}" in proc.stderr
+    assert str(t1 / ".env") in proc.stderr
+    assert (t1 / ".env").read_text() == "SECRET=1\nMORE=2\n"
+    # Merged, prune --merged would remove it: it keeps it, saying why.
+    (src1 / "b.txt").write_text("b\n")
+    commit_all(src1, "b")
+    git(repo, "merge", "-q", "agent/src1")
+    pruned = run_wtls(repo, "prune", "--merged")
+    assert pruned.returncode == 0, pruned.stderr
+    assert f"kept {src1}: other worktrees link into" in pruned.stdout, pruned.stdout
+    assert (src1 / ".env").read_text() == "SECRET=1\nMORE=2\n"
+    # Told to: removed, and the link dangles (as documented).
+    forced = run_wtls(repo, "remove", "agent/src1", "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert not src1.exists() and t1.joinpath(".env").is_symlink()
+
+
+def test_removing_the_linking_worktree_first_then_the_source_needs_no_force(
+    tmp_path: Path,
+) -> None:
+    repo, src1, t1 = _source_and_linked(tmp_path)
+    remove(repo, str(t1))
+    assert (src1 / ".env").read_text() == "SECRET=1\nMORE=2\n"
+    remove(repo, str(src1))
+    assert not src1.exists()

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -230,6 +230,28 @@ def known_links(worktree: Path) -> frozenset[str]:
         except OSError:
             continue
     return frozenset(out)
+
+
+def links_into(folder: Path, worktrees: Iterable[Path]) -> list[tuple[Path, str]]:
+    """The share links of other ``worktrees`` that point into ``folder``: (worktree, path).
+
+    Removing ``folder`` deletes what they share (ignored there, so not saved by a backup):
+    their worktrees would lose it while they still use it.
+    """
+    root = os.path.realpath(folder)
+    found: list[tuple[Path, str]] = []
+    for wt in worktrees:
+        if os.path.realpath(wt) == root:
+            continue
+        info = read_spawn_info(wt)
+        shared = info.get("shared") if info else None
+        if not isinstance(shared, dict):
+            continue
+        for rel in sorted(known_links(wt)):
+            target = os.path.realpath(str(shared[rel]))
+            if os.path.commonpath([root, target]) == root:
+                found.append((wt, rel))
+    return found
 
 
 def changes_besides_links(wt: WorktreeState) -> tuple[str, ...]:
