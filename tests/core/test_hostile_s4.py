@@ -7,6 +7,8 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
 from tests.core.lifecycle_util import repo_snapshot, run_wtls
 from tests.gitutil import commit_all, git, make_repo
 from wtls.lifecycle import read_spawn_info, remove, spawn
@@ -123,3 +125,15 @@ def test_removing_the_linking_worktree_first_then_the_source_needs_no_force(
     assert (src1 / ".env").read_text() == "SECRET=1\nMORE=2\n"
     remove(repo, str(src1))
     assert not src1.exists()
+
+
+@pytest.mark.parametrize("path", ["src*", "!src", "s?c", "[s]rc"])
+def test_a_sparse_pattern_is_refused_before_anything_is_created(tmp_path: Path, path: str) -> None:
+    repo = _repo(tmp_path, "", "")
+    before = repo_snapshot(repo)
+    proc = run_wtls(repo, "spawn", "t1", "--sparse", path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "looks like a pattern" in proc.stderr and "Traceback" not in proc.stderr
+    assert repo_snapshot(repo) == before
+    assert not (tmp_path / "tasks-app-t1").exists()
+    assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
