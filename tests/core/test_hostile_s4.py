@@ -137,3 +137,28 @@ def test_a_sparse_pattern_is_refused_before_anything_is_created(tmp_path: Path, 
     assert repo_snapshot(repo) == before
     assert not (tmp_path / "tasks-app-t1").exists()
     assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
+
+
+def test_the_exclude_line_never_hides_a_users_file_in_another_worktree(tmp_path: Path) -> None:
+    # `data/` ignores only folders: spawn would add `/data` to the shared info/exclude, which
+    # also ignores a *file* named data in every other worktree; a plain remove then deleted
+    # that file unsaved (ignored = disposable).
+    repo = _repo(tmp_path, "data/\n", 'share = ["data"]\n')
+    (repo / "data").mkdir()
+    (repo / "data" / "x").write_text("x\n")
+    other = tmp_path / "other"
+    git(repo, "worktree", "add", "-q", "-b", "other", str(other))
+    (other / "data").write_text("precious notes\n")
+    result = spawn(repo, "t1")
+    assert result.shared == ("data",)
+    assert any(
+        f"{other / 'data'} (in another worktree) is not ignored" in p for p in result.problems
+    )
+    assert b"/data\n" not in (repo / ".git" / "info" / "exclude").read_bytes()
+    assert git(other, "status", "--porcelain") == "?? data"
+    proc = run_wtls(repo, "remove", "other")
+    assert proc.returncode == 1 and "uncommitted changes: data" in proc.stderr, proc.stderr
+    assert (other / "data").read_text() == "precious notes\n"
+    # The link git now lists as untracked is still one spawn made: removing it needs no force.
+    remove(repo, str(result.path))
+    assert (repo / "data" / "x").exists()

@@ -28,7 +28,7 @@ from wtls.errors import Refused
 from wtls.git import GitError, run_git, split_z
 from wtls.lifecycle.files import _open_dest_folder, read_spawn_info
 from wtls.safety import UnsafeFile
-from wtls.worktrees import WorktreeState
+from wtls.worktrees import WorktreeState, discover, list_worktrees
 
 #: The header of the lines wtls adds to ``info/exclude`` for links git would not ignore.
 EXCLUDE_HEADER = "# wtls share: links to shared folders (a `name/` pattern ignores only folders)"
@@ -129,12 +129,48 @@ def check_shares(source: Path, shared: Sequence[str], base_commit: str) -> Share
     return SharePlan(links=links, notes=tuple(notes))
 
 
-def _exclude_links(dest: Path, common_dir: Path, rels: Sequence[str]) -> str | None:
-    """Make git ignore the links it would list as untracked; a note when lines were added.
+def _hidden_elsewhere(dest: Path, rels: Sequence[str]) -> dict[str, Path]:
+    """``rel`` → a path at ``rel`` in another worktree that git does not ignore now.
+
+    An ``/rel`` line in the shared ``info/exclude`` would hide it there too (a user's file
+    named ``data`` beside a shared ``data/`` folder): git would stop listing it, and wtls's
+    removal, which keeps only what git does not ignore, would delete it unsaved.
+    """
+    here = os.path.realpath(dest)
+    found: dict[str, Path] = {}
+    for entry in list_worktrees(discover(dest)):
+        wt = entry.path
+        if os.path.realpath(wt) == here or not wt.is_dir():
+            continue
+        present = [r for r in rels if r not in found and os.path.lexists(wt / r)]
+        if not present:
+            continue
+        links = known_links(wt)
+        ignored = set(
+            split_z(
+                run_git(
+                    ["check-ignore", "-z", "--stdin"],
+                    wt,
+                    input=b"".join(os.fsencode(r) + b"\0" for r in present),
+                    ok_codes=(0, 1),
+                ).stdout
+            )
+        )
+        for rel in present:
+            if rel not in ignored and rel not in links:
+                found[rel] = wt / rel
+    return found
+
+
+def _exclude_links(
+    dest: Path, common_dir: Path, rels: Sequence[str]
+) -> tuple[str | None, list[str]]:
+    """Make git ignore the links it would list as untracked: ``(note, problems)``.
 
     ``node_modules/`` in ``.gitignore`` ignores only a folder, not a link to one. The
     repository's ``info/exclude`` (shared by its worktrees, never committed) gets one anchored
-    line per such link, under :data:`EXCLUDE_HEADER`; a line already there is not added again.
+    line per such link, under :data:`EXCLUDE_HEADER`; a line already there is not added again,
+    and no line is added that would hide a path git lists in another worktree.
     """
     ignored = set(
         split_z(
@@ -146,9 +182,9 @@ def _exclude_links(dest: Path, common_dir: Path, rels: Sequence[str]) -> str | N
             ).stdout
         )
     )
-    wanted = [f"/{r}" for r in rels if r not in ignored]
-    if not wanted:
-        return None
+    listed = [r for r in rels if r not in ignored]
+    if not listed:
+        return None, []
     exclude = common_dir / "info" / "exclude"
     try:
         # Bytes: the file is the user's, in any encoding (a latin-1 comment must not stop the
@@ -157,17 +193,28 @@ def _exclude_links(dest: Path, common_dir: Path, rels: Sequence[str]) -> str | N
     except FileNotFoundError:
         text = b""
     lines = {line.rstrip(b"\r") for line in text.split(b"\n")}
-    new = [w for w in wanted if os.fsencode(w) not in lines]
+    missing = [r for r in listed if os.fsencode(f"/{r}") not in lines]
+    clash = _hidden_elsewhere(dest, missing) if missing else {}
+    problems = [
+        f"did not make git ignore the link {rel}: {path} (in another worktree) is not ignored "
+        f"and an `/{rel}` line in {exclude} would hide it there; git lists the link as "
+        "untracked here: do not commit it"
+        for rel, path in clash.items()
+    ]
+    new = [f"/{r}" for r in missing if r not in clash]
     if new:
         exclude.parent.mkdir(exist_ok=True)
         head = b"" if EXCLUDE_HEADER.encode() in lines else EXCLUDE_HEADER.encode() + b"\n"
         sep = b"" if not text or text.endswith(b"\n") else b"\n"
         with open(exclude, "ab") as handle:
             handle.write(sep + head + b"".join(os.fsencode(w) + b"\n" for w in new))
+    hidden = [r for r in listed if r not in clash]
+    if not hidden:
+        return None, problems
     return (
-        f"git ignores only folders named {', '.join(r for r in rels if r not in ignored)} "
-        f"(a `name/` pattern), not links: {exclude} ignores the links"
-    )
+        f"git ignores only folders named {', '.join(hidden)} (a `name/` pattern), not links: "
+        f"{exclude} ignores the links"
+    ), problems
 
 
 def link_shared(
@@ -204,7 +251,8 @@ def link_shared(
         # The links exist now: whatever goes wrong below, they are returned to be recorded
         # (an unrecorded link is "untracked work" to remove, not a link spawn made).
         try:
-            note = _exclude_links(dest, common_dir, list(made))
+            note, hidden = _exclude_links(dest, common_dir, list(made))
+            problems += hidden
         except (OSError, GitError) as exc:
             problems.append(f"could not make git ignore the links {', '.join(made)}: {exc}")
             note = None
