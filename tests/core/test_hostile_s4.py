@@ -162,3 +162,27 @@ def test_the_exclude_line_never_hides_a_users_file_in_another_worktree(tmp_path:
     # The link git now lists as untracked is still one spawn made: removing it needs no force.
     remove(repo, str(result.path))
     assert (repo / "data" / "x").exists()
+
+
+def test_merging_a_branch_that_commits_its_share_link_is_refused(tmp_path: Path) -> None:
+    # `git add -A` / `git add -f` in the linked worktree commits the link; git merge then
+    # deleted the base worktree's ignored shared folder and put the link in its place.
+    repo = _repo(tmp_path, "data/\n", 'share = ["data"]\n')
+    (repo / "data").mkdir()
+    (repo / "data" / "x").write_text("precious\n")
+    wt = spawn(repo, "t1").path
+    git(wt, "add", "-f", "data")
+    (wt / "b.txt").write_text("b\n")
+    commit_all(wt, "the agent commits everything")
+    before = git(repo, "rev-parse", "HEAD")
+    proc = run_wtls(repo, "merge", "agent/t1", "--remove")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "commits data, the path of a `share` link" in proc.stderr, proc.stderr
+    assert (repo / "data" / "x").read_text() == "precious\n"
+    assert git(repo, "rev-parse", "HEAD") == before and wt.is_dir()
+    # Fixed on the branch as the message says: the merge goes through, the folder stays.
+    git(wt, "rm", "-q", "--cached", "--", "data")
+    commit_all(wt, "untrack the link")
+    proc = run_wtls(repo, "merge", "agent/t1", "--remove")
+    assert proc.returncode == 0, proc.stderr
+    assert (repo / "data" / "x").read_text() == "precious\n" and not wt.exists()

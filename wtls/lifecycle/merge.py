@@ -13,6 +13,7 @@ from wtls.lifecycle.common import (
     _start_dir,
     resolve_worktree,
 )
+from wtls.lifecycle.files import read_spawn_info
 from wtls.lifecycle.removal import (
     _remove_locked,
     _scan_for,
@@ -50,6 +51,38 @@ def _tracked_changes(wt: WorktreeState) -> list[str]:
         run_git(["ls-files", "-z", "--others", "--exclude-standard"], wt.path).stdout.split(b"\0")
     )
     return [p for p in s.changed_paths if os.fsencode(p) not in untracked]
+
+
+def _refuse_committed_links(target: WorktreeState, base_wt: WorktreeState, branch: str) -> None:
+    """Refuse to merge a branch that commits one of its worktree's share links.
+
+    The link stands where the base worktree keeps the shared folder itself (ignored there):
+    git treats ignored files as expendable, so the merge would delete that folder and put the
+    link, pointing at itself, in its place (an agent's ``git add -A`` does this when git
+    lists the link as untracked).
+    """
+    info = read_spawn_info(target.path)
+    shared = info.get("shared") if info else None
+    if not isinstance(shared, dict) or not shared or base_wt.head is None:
+        return
+    rels = [r for r in shared if isinstance(r, str)]
+
+    def tracked(commit: str) -> set[str]:
+        args = ["ls-tree", "-r", "-z", "--name-only", "--full-tree", "--end-of-options", commit]
+        out = run_git(
+            [*args, "--", *rels],
+            target.path,
+        ).stdout
+        return set(split_z(out))
+
+    added = sorted(tracked(_merge_name(base_wt.path, branch)) - tracked(base_wt.head))
+    if added:
+        raise Refused(
+            f"branch {branch} commits {_files_text(added)}, the path of a `share` link: "
+            f"merging would delete what the base worktree keeps at {base_wt.path / added[0]} "
+            f"(ignored there, so git treats it as expendable). Remove it from the branch "
+            f"(`git rm --cached -- {added[0]}` in {target.path}, then commit) and merge again"
+        )
 
 
 def _refuse_if_not_ready(wt: WorktreeState, role: str) -> None:
@@ -142,6 +175,7 @@ def merge_back(
                 f"worktree {target.path} has uncommitted work that a merge would leave behind: "
                 f"{_files_text(list(work))}; commit it first"
             )
+        _refuse_committed_links(target, base_wt, branch)
         if remove and target.locked:
             raise Refused(
                 f"worktree {target.path} is locked"
