@@ -186,3 +186,43 @@ def test_merging_a_branch_that_commits_its_share_link_is_refused(tmp_path: Path)
     proc = run_wtls(repo, "merge", "agent/t1", "--remove")
     assert proc.returncode == 0, proc.stderr
     assert (repo / "data" / "x").read_text() == "precious\n" and not wt.exists()
+
+
+def test_merging_never_overwrites_an_ignored_file_of_the_base_worktree(tmp_path: Path) -> None:
+    # The agent force-adds its own .env; git merge replaced the user's ignored .env in the
+    # base worktree with it, silently (ignored files are expendable to git).
+    repo = _repo(tmp_path, ".env\nbuild/\n", "")
+    (repo / ".env").write_text("MY_REAL_SECRET=1\n")
+    (repo / "build").mkdir()
+    (repo / "build" / "cache.bin").write_text("hours of work\n")
+    wt = spawn(repo, "t1").path
+    (wt / ".env").write_text("AGENT=1\n")
+    (wt / "build").mkdir()
+    (wt / "build" / "cache.bin").write_text("agent\n")
+    git(wt, "add", "-f", ".env", "build/cache.bin")
+    commit_all(wt, "agent adds its env")
+    before = repo_snapshot(repo)
+    proc = run_wtls(repo, "merge", "agent/t1")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "would overwrite files of the base worktree" in proc.stderr, proc.stderr
+    assert ".env, build/cache.bin" in proc.stderr
+    assert (repo / ".env").read_text() == "MY_REAL_SECRET=1\n"
+    assert (repo / "build" / "cache.bin").read_text() == "hours of work\n"
+    assert repo_snapshot(repo) == before
+    # Moved away: the merge goes through.
+    (repo / ".env").rename(tmp_path / "env.saved")
+    (repo / "build" / "cache.bin").unlink()
+    assert run_wtls(repo, "merge", "agent/t1").returncode == 0
+
+
+def test_merging_never_replaces_an_ignored_folder_by_a_file(tmp_path: Path) -> None:
+    repo = _repo(tmp_path, "cache/\n", "")
+    (repo / "cache").mkdir()
+    (repo / "cache" / "db").write_text("hours of work\n")
+    wt = spawn(repo, "t1").path
+    (wt / "cache").write_text("a file now\n")
+    commit_all(wt, "cache becomes a file")
+    proc = run_wtls(repo, "merge", "agent/t1")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "would overwrite files of the base worktree" in proc.stderr
+    assert (repo / "cache" / "db").read_text() == "hours of work\n"

@@ -11,6 +11,7 @@ from wtls.lifecycle.common import (
     _files_text,
     _repo_lock,
     _start_dir,
+    in_the_way,
     resolve_worktree,
 )
 from wtls.lifecycle.files import read_spawn_info
@@ -82,6 +83,35 @@ def _refuse_committed_links(target: WorktreeState, base_wt: WorktreeState, branc
             f"merging would delete what the base worktree keeps at {base_wt.path / added[0]} "
             f"(ignored there, so git treats it as expendable). Remove it from the branch "
             f"(`git rm --cached -- {added[0]}` in {target.path}, then commit) and merge again"
+        )
+
+
+def _refuse_files_in_the_way(base_wt: WorktreeState, branch: str) -> None:
+    """Refuse when the merge would overwrite untracked or ignored files of the base worktree.
+
+    ``git merge`` replaces an ignored file (a local ``.env``) by the branch's committed one
+    without a word: ignored files are expendable to git, not to their owner.
+    """
+    if base_wt.head is None:
+        return
+    tip = run_git(
+        [
+            "rev-parse",
+            "--verify",
+            "--end-of-options",
+            f"{_merge_name(base_wt.path, branch)}^{{commit}}",
+        ],
+        base_wt.path,
+    ).text
+    found = run_git(["merge-base", base_wt.head, tip], base_wt.path, ok_codes=(0, 1))
+    if found.returncode != 0:
+        return  # unrelated histories: git merge refuses them itself
+    blocking = in_the_way(base_wt.path, found.text, tip, head=base_wt.head)
+    if blocking:
+        raise Refused(
+            f"merging {branch} would overwrite files of the base worktree {base_wt.path} that "
+            f"git does not track (ignored or untracked): {_files_text(blocking)}; move them "
+            "away first (or take them out of the branch); nothing was merged"
         )
 
 
@@ -176,6 +206,7 @@ def merge_back(
                 f"{_files_text(list(work))}; commit it first"
             )
         _refuse_committed_links(target, base_wt, branch)
+        _refuse_files_in_the_way(base_wt, branch)
         if remove and target.locked:
             raise Refused(
                 f"worktree {target.path} is locked"
