@@ -226,3 +226,19 @@ def test_merging_never_replaces_an_ignored_folder_by_a_file(tmp_path: Path) -> N
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "would overwrite files of the base worktree" in proc.stderr
     assert (repo / "cache" / "db").read_text() == "hours of work\n"
+
+
+def test_a_recorded_share_path_like_pathspec_magic_does_not_block_a_merge(
+    tmp_path: Path,
+) -> None:
+    repo = _repo(tmp_path, "", "")
+    wt = spawn(repo, "t1").path
+    record = wt / ".wtls" / "spawn.json"
+    info = json.loads(record.read_text())
+    info["shared"] = {":(glob)*": str(repo / "x")}
+    record.write_text(json.dumps(info))
+    (wt / "b.txt").write_text("b\n")
+    commit_all(wt, "b")
+    proc = run_wtls(repo, "merge", "agent/t1")
+    assert proc.returncode == 0, proc.stderr
+    assert (repo / "b.txt").exists()

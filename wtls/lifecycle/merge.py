@@ -70,10 +70,9 @@ def _refuse_committed_links(target: WorktreeState, base_wt: WorktreeState, branc
 
     def tracked(commit: str) -> set[str]:
         args = ["ls-tree", "-r", "-z", "--name-only", "--full-tree", "--end-of-options", commit]
-        out = run_git(
-            [*args, "--", *rels],
-            target.path,
-        ).stdout
+        # Literal: a recorded path is a file name (`:x` is no pathspec magic here).
+        literal = {"GIT_LITERAL_PATHSPECS": "1"}
+        out = run_git([*args, "--", *rels], target.path, env=literal).stdout
         return set(split_z(out))
 
     added = sorted(tracked(_merge_name(base_wt.path, branch)) - tracked(base_wt.head))

@@ -76,6 +76,8 @@ def check_shares(source: Path, shared: Sequence[str], base_commit: str) -> Share
                 *shared,
             ],
             source,
+            # An entry is a file name: `:(glob)x` is a folder, not pathspec magic.
+            env={"GIT_LITERAL_PATHSPECS": "1"},
         ).stdout
     )
     for rel in shared:
