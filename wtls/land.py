@@ -14,15 +14,14 @@ branch always points at a merge whose tests passed. The agents' worktrees are ne
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from wtls.errors import Refused
-from wtls.git import GitError, run_git, split_z
+from wtls.git import GitError, run_git
 from wtls.lifecycle import remove as remove_worktree
-from wtls.lifecycle.common import _repo_lock, resolve_worktree
+from wtls.lifecycle.common import _repo_lock, in_the_way, resolve_worktree
 from wtls.predict.commits import Commit, Side, commit_info
 from wtls.predict.mergetree import merge_many
 from wtls.predict.order import simulate_merge_order
@@ -129,52 +128,6 @@ def _rebasing(state: RepositoryState, base: str) -> str | None:
             if name == ref:
                 return f"{wt.path} is in the middle of rebasing {base}: finish or abort it first"
     return None
-
-
-def _in_the_way(worktree: Path, old: str, new: str) -> list[str]:
-    """Untracked or ignored files of ``worktree`` that ``read-tree -u -m OLD NEW`` would replace.
-
-    ``git read-tree`` overwrites ignored files (it has no way to keep them), and a file or link
-    standing where a new folder goes would be replaced too. wtls never loses them: the paths
-    are named and nothing moves.
-    """
-    changed = split_z(
-        run_git(["diff-tree", "-r", "-z", "--name-only", "--no-renames", old, new], worktree).stdout
-    )
-    if not changed:
-        return []
-    old_dirs = set(
-        split_z(run_git(["ls-tree", "-r", "-d", "-z", "--name-only", old], worktree).stdout)
-    )
-    found: set[str] = set()
-    for path in changed:
-        parts = PurePosixPath(path).parts
-        for n in range(1, len(parts)):
-            prefix = "/".join(parts[:n])
-            if prefix in old_dirs:
-                continue
-            at = worktree / prefix
-            if at.is_symlink() or (os.path.lexists(at) and not at.is_dir()):
-                found.add(prefix)
-    listing: list[str] = []
-    for at_once in range(0, len(changed), 500):  # a huge landing stays under ARG_MAX
-        listing += split_z(
-            run_git(
-                [
-                    "status",
-                    "--porcelain=v1",
-                    "-z",
-                    "--untracked-files=all",
-                    "--ignored=matching",
-                    "--",
-                    *changed[at_once : at_once + 500],
-                ],
-                worktree,
-                env={"GIT_LITERAL_PATHSPECS": "1"},
-            ).stdout
-        )
-    found.update(item[3:] for item in listing if item[:2] in ("??", "!!"))
-    return sorted(found)
 
 
 def _order(cwd: Path, tip: Commit, targets: list[WorktreeState]) -> list[WorktreeState]:
@@ -348,7 +301,7 @@ def _move_base(common: Path, start: Path, base: str, old: Commit, new: Commit) -
         if problem:
             raise Refused(f"{problem}; the base branch stays at {old.oid[:12]}")
         if base_wt is not None:
-            blocking = _in_the_way(base_wt.path, old.oid, new.oid)
+            blocking = in_the_way(base_wt.path, old.oid, new.oid)
             if blocking:
                 raise Refused(
                     f"the base worktree {base_wt.path} has untracked or ignored files where the "

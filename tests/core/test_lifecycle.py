@@ -457,9 +457,16 @@ def test_merge_refusals_change_nothing(repo: Path, tmp_path: Path) -> None:
         settings=LifecycleSettings(base_branch="main"),
     )
     git(repo, "switch", "-q", "main")
-    # An untracked file in the base worktree that the merge would overwrite: git refuses.
+    # An untracked file in the base worktree that the merge would overwrite: refused before
+    # git runs (git itself refuses an untracked one, but overwrites an ignored one).
     (repo / "a.txt").write_text("mine\n")
-    assert_refused_unchanged(repo, "git would not merge", lc.merge_back, repo, "feature/a")
+    assert_refused_unchanged(
+        repo,
+        "would overwrite files of the base worktree .*: a.txt",
+        lc.merge_back,
+        repo,
+        "feature/a",
+    )
 
 
 def test_merge_with_remove(repo: Path, tmp_path: Path) -> None:

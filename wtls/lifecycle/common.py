@@ -6,11 +6,11 @@ import contextlib
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Protocol, TypeVar
 
 from wtls.errors import Refused
-from wtls.git import GitBusy
+from wtls.git import GitBusy, run_git, split_z
 from wtls.lifecycle.results import (
     _LOCK_NAME,
     _LOCK_TIMEOUT,
@@ -155,3 +155,64 @@ def resolve_worktree(
     Raises :class:`Refused` listing the worktrees when nothing matches.
     """
     return _match_worktree(state.worktrees, spec, cwd)
+
+
+def in_the_way(worktree: Path, old: str, new: str, *, head: str | None = None) -> list[str]:
+    """Untracked or ignored files of ``worktree`` that ``read-tree -u -m OLD NEW`` would replace.
+
+    ``git read-tree`` overwrites ignored files (it has no way to keep them), and a file or link
+    standing where a new folder goes would be replaced too. wtls never loses them: the paths
+    are named and nothing moves. ``git merge`` does the same with what the merged side
+    changed: give it ``old`` = the merge base, ``new`` = the branch and ``head`` = the
+    worktree's HEAD (whose folders are not in the way; default ``old``).
+    """
+    changed = split_z(
+        run_git(["diff-tree", "-r", "-z", "--name-only", "--no-renames", old, new], worktree).stdout
+    )
+    if not changed:
+        return []
+    old_dirs = set(
+        split_z(run_git(["ls-tree", "-r", "-d", "-z", "--name-only", head or old], worktree).stdout)
+    )
+    found: set[str] = set()
+    for path in changed:
+        parts = PurePosixPath(path).parts
+        for n in range(1, len(parts)):
+            prefix = "/".join(parts[:n])
+            if prefix in old_dirs:
+                continue
+            at = worktree / prefix
+            if at.is_symlink() or (os.path.lexists(at) and not at.is_dir()):
+                found.add(prefix)
+    listing: list[str] = []
+    for at_once in range(0, len(changed), 500):  # a huge landing stays under ARG_MAX
+        listing += split_z(
+            run_git(
+                [
+                    "status",
+                    "--porcelain=v1",
+                    "-z",
+                    "--untracked-files=all",
+                    "--ignored=matching",
+                    "--",
+                    *changed[at_once : at_once + 500],
+                ],
+                worktree,
+                env={"GIT_LITERAL_PATHSPECS": "1"},
+            ).stdout
+        )
+    for item in listing:
+        if item[:2] not in ("??", "!!"):
+            continue
+        path = item[3:]
+        if path.endswith("/"):
+            # A whole ignored folder: only what stands where the new tip writes is in the
+            # way (an empty or unrelated ignored folder is not), or a file put in its place.
+            found.update(
+                c
+                for c in changed
+                if c == path[:-1] or (c.startswith(path) and os.path.lexists(worktree / c))
+            )
+        else:
+            found.add(path)
+    return sorted(found)

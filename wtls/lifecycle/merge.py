@@ -11,8 +11,10 @@ from wtls.lifecycle.common import (
     _files_text,
     _repo_lock,
     _start_dir,
+    in_the_way,
     resolve_worktree,
 )
+from wtls.lifecycle.files import read_spawn_info
 from wtls.lifecycle.removal import (
     _remove_locked,
     _scan_for,
@@ -50,6 +52,66 @@ def _tracked_changes(wt: WorktreeState) -> list[str]:
         run_git(["ls-files", "-z", "--others", "--exclude-standard"], wt.path).stdout.split(b"\0")
     )
     return [p for p in s.changed_paths if os.fsencode(p) not in untracked]
+
+
+def _refuse_committed_links(target: WorktreeState, base_wt: WorktreeState, branch: str) -> None:
+    """Refuse to merge a branch that commits one of its worktree's share links.
+
+    The link stands where the base worktree keeps the shared folder itself (ignored there):
+    git treats ignored files as expendable, so the merge would delete that folder and put the
+    link, pointing at itself, in its place (an agent's ``git add -A`` does this when git
+    lists the link as untracked).
+    """
+    info = read_spawn_info(target.path)
+    shared = info.get("shared") if info else None
+    if not isinstance(shared, dict) or not shared or base_wt.head is None:
+        return
+    rels = [r for r in shared if isinstance(r, str)]
+
+    def tracked(commit: str) -> set[str]:
+        args = ["ls-tree", "-r", "-z", "--name-only", "--full-tree", "--end-of-options", commit]
+        # Literal: a recorded path is a file name (`:x` is no pathspec magic here).
+        literal = {"GIT_LITERAL_PATHSPECS": "1"}
+        out = run_git([*args, "--", *rels], target.path, env=literal).stdout
+        return set(split_z(out))
+
+    added = sorted(tracked(_merge_name(base_wt.path, branch)) - tracked(base_wt.head))
+    if added:
+        raise Refused(
+            f"branch {branch} commits {_files_text(added)}, the path of a `share` link: "
+            f"merging would delete what the base worktree keeps at {base_wt.path / added[0]} "
+            f"(ignored there, so git treats it as expendable). Remove it from the branch "
+            f"(`git rm --cached -- {added[0]}` in {target.path}, then commit) and merge again"
+        )
+
+
+def _refuse_files_in_the_way(base_wt: WorktreeState, branch: str) -> None:
+    """Refuse when the merge would overwrite untracked or ignored files of the base worktree.
+
+    ``git merge`` replaces an ignored file (a local ``.env``) by the branch's committed one
+    without a word: ignored files are expendable to git, not to their owner.
+    """
+    if base_wt.head is None:
+        return
+    tip = run_git(
+        [
+            "rev-parse",
+            "--verify",
+            "--end-of-options",
+            f"{_merge_name(base_wt.path, branch)}^{{commit}}",
+        ],
+        base_wt.path,
+    ).text
+    found = run_git(["merge-base", base_wt.head, tip], base_wt.path, ok_codes=(0, 1))
+    if found.returncode != 0:
+        return  # unrelated histories: git merge refuses them itself
+    blocking = in_the_way(base_wt.path, found.text, tip, head=base_wt.head)
+    if blocking:
+        raise Refused(
+            f"merging {branch} would overwrite files of the base worktree {base_wt.path} that "
+            f"git does not track (ignored or untracked): {_files_text(blocking)}; move them "
+            "away first (or take them out of the branch); nothing was merged"
+        )
 
 
 def _refuse_if_not_ready(wt: WorktreeState, role: str) -> None:
@@ -142,6 +204,8 @@ def merge_back(
                 f"worktree {target.path} has uncommitted work that a merge would leave behind: "
                 f"{_files_text(list(work))}; commit it first"
             )
+        _refuse_committed_links(target, base_wt, branch)
+        _refuse_files_in_the_way(base_wt, branch)
         if remove and target.locked:
             raise Refused(
                 f"worktree {target.path} is locked"

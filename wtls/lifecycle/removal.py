@@ -46,7 +46,7 @@ from wtls.lifecycle.results import (
     SetupResult,
 )
 from wtls.lifecycle.setup import _commands_text, _setup_env, run_setup
-from wtls.lifecycle.sharing import known_links
+from wtls.lifecycle.sharing import known_links, links_into
 from wtls.links import absolute
 from wtls.processes import ProcessScan, ProcessUse, blockers, describe, stop
 from wtls.processes import scan as scan_processes
@@ -376,6 +376,28 @@ def _check_removable(
     return inspection, losses
 
 
+def _refuse_if_linked_into(state: RepositoryState, target: WorktreeState, force: bool) -> None:
+    """Refuse (unless forced) to remove a folder other worktrees' share links point into.
+
+    What they share is ignored here, so disposable by the usual rules and never in a backup;
+    but it is also what another, still existing worktree uses as its own (its ``.env``, its
+    ``data/``): deleting it there must not happen unseen.
+    """
+    if force:
+        return
+    linked = links_into(target.path, [w.path for w in state.worktrees if w.path.is_dir()])
+    if linked:
+        names = ", ".join(f"{wt / rel}" for wt, rel in linked[:10]) + (
+            " …" if len(linked) > 10 else ""
+        )
+        raise Refused(
+            f"other worktrees link into {target.path} (`share` in .wtls.toml): {names}. "
+            "Removing it deletes what they share (ignored, so no backup keeps it). Remove those "
+            f"worktrees first, or {REMOVE_ANYWAY.slot} to delete it anyway; nothing was removed",
+            fixes=(REMOVE_ANYWAY,),
+        )
+
+
 #: Seconds a process gets between SIGTERM and SIGKILL (``--kill``).
 KILL_GRACE = 5.0
 
@@ -530,6 +552,7 @@ def _remove_locked(
     merged = target.base is not None and target.base.merged
     delete = branch is not None and branch != base and not keep_branch and (merged or delete_branch)
     inspection, losses = _check_removable(target, repository, force)
+    _refuse_if_linked_into(state, target, force)
     teardown_commands = _teardown_commands(target, force)
     scan = _scan_for(state, target)
     busy = blockers(scan, target.path)

@@ -20,15 +20,15 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from wtls.errors import Refused
-from wtls.git import run_git, split_z
+from wtls.git import GitError, run_git, split_z
 from wtls.lifecycle.files import _open_dest_folder, read_spawn_info
 from wtls.safety import UnsafeFile
-from wtls.worktrees import WorktreeState
+from wtls.worktrees import WorktreeState, discover, list_worktrees
 
 #: The header of the lines wtls adds to ``info/exclude`` for links git would not ignore.
 EXCLUDE_HEADER = "# wtls share: links to shared folders (a `name/` pattern ignores only folders)"
@@ -76,6 +76,8 @@ def check_shares(source: Path, shared: Sequence[str], base_commit: str) -> Share
                 *shared,
             ],
             source,
+            # An entry is a file name: `:(glob)x` is a folder, not pathspec magic.
+            env={"GIT_LITERAL_PATHSPECS": "1"},
         ).stdout
     )
     for rel in shared:
@@ -97,6 +99,13 @@ def check_shares(source: Path, shared: Sequence[str], base_commit: str) -> Share
             raise Refused(
                 f"share entry {rel!r}: {path} resolves to {resolved}, outside the worktree "
                 f"{source} (a symbolic link?): wtls shares only what lies inside it"
+            )
+        if resolved != os.path.join(root, *rel.split("/")):
+            # A link inside the worktree (node_modules -> src) would share what it points
+            # at, which the tracked and ignored checks here never looked at.
+            raise Refused(
+                f"share entry {rel!r}: {path} is or lies under a symbolic link (it resolves to "
+                f"{resolved}): share the folder itself, not a link to it"
             )
         if not (os.path.isdir(path) or os.path.isfile(path)):
             raise Refused(f"share entry {rel!r}: {path} is neither a folder nor a regular file")
@@ -122,12 +131,48 @@ def check_shares(source: Path, shared: Sequence[str], base_commit: str) -> Share
     return SharePlan(links=links, notes=tuple(notes))
 
 
-def _exclude_links(dest: Path, common_dir: Path, rels: Sequence[str]) -> str | None:
-    """Make git ignore the links it would list as untracked; a note when lines were added.
+def _hidden_elsewhere(dest: Path, rels: Sequence[str]) -> dict[str, Path]:
+    """``rel`` → a path at ``rel`` in another worktree that git does not ignore now.
+
+    An ``/rel`` line in the shared ``info/exclude`` would hide it there too (a user's file
+    named ``data`` beside a shared ``data/`` folder): git would stop listing it, and wtls's
+    removal, which keeps only what git does not ignore, would delete it unsaved.
+    """
+    here = os.path.realpath(dest)
+    found: dict[str, Path] = {}
+    for entry in list_worktrees(discover(dest)):
+        wt = entry.path
+        if os.path.realpath(wt) == here or not wt.is_dir():
+            continue
+        present = [r for r in rels if r not in found and os.path.lexists(wt / r)]
+        if not present:
+            continue
+        links = known_links(wt)
+        ignored = set(
+            split_z(
+                run_git(
+                    ["check-ignore", "-z", "--stdin"],
+                    wt,
+                    input=b"".join(os.fsencode(r) + b"\0" for r in present),
+                    ok_codes=(0, 1),
+                ).stdout
+            )
+        )
+        for rel in present:
+            if rel not in ignored and rel not in links:
+                found[rel] = wt / rel
+    return found
+
+
+def _exclude_links(
+    dest: Path, common_dir: Path, rels: Sequence[str]
+) -> tuple[str | None, list[str]]:
+    """Make git ignore the links it would list as untracked: ``(note, problems)``.
 
     ``node_modules/`` in ``.gitignore`` ignores only a folder, not a link to one. The
     repository's ``info/exclude`` (shared by its worktrees, never committed) gets one anchored
-    line per such link, under :data:`EXCLUDE_HEADER`; a line already there is not added again.
+    line per such link, under :data:`EXCLUDE_HEADER`; a line already there is not added again,
+    and no line is added that would hide a path git lists in another worktree.
     """
     ignored = set(
         split_z(
@@ -139,26 +184,39 @@ def _exclude_links(dest: Path, common_dir: Path, rels: Sequence[str]) -> str | N
             ).stdout
         )
     )
-    wanted = [f"/{r}" for r in rels if r not in ignored]
-    if not wanted:
-        return None
+    listed = [r for r in rels if r not in ignored]
+    if not listed:
+        return None, []
     exclude = common_dir / "info" / "exclude"
     try:
-        text = exclude.read_text(encoding="utf-8")
+        # Bytes: the file is the user's, in any encoding (a latin-1 comment must not stop the
+        # spawn half-way, links made and not recorded); only whole lines are appended.
+        text = exclude.read_bytes()
     except FileNotFoundError:
-        text = ""
-    lines = set(text.splitlines())
-    new = [w for w in wanted if w not in lines]
+        text = b""
+    lines = {line.rstrip(b"\r") for line in text.split(b"\n")}
+    missing = [r for r in listed if os.fsencode(f"/{r}") not in lines]
+    clash = _hidden_elsewhere(dest, missing) if missing else {}
+    problems = [
+        f"did not make git ignore the link {rel}: {path} (in another worktree) is not ignored "
+        f"and an `/{rel}` line in {exclude} would hide it there; git lists the link as "
+        "untracked here: do not commit it"
+        for rel, path in clash.items()
+    ]
+    new = [f"/{r}" for r in missing if r not in clash]
     if new:
         exclude.parent.mkdir(exist_ok=True)
-        head = "" if EXCLUDE_HEADER in lines else f"{EXCLUDE_HEADER}\n"
-        sep = "" if not text or text.endswith("\n") else "\n"
-        with open(exclude, "a", encoding="utf-8") as handle:
-            handle.write(sep + head + "".join(f"{w}\n" for w in new))
+        head = b"" if EXCLUDE_HEADER.encode() in lines else EXCLUDE_HEADER.encode() + b"\n"
+        sep = b"" if not text or text.endswith(b"\n") else b"\n"
+        with open(exclude, "ab") as handle:
+            handle.write(sep + head + b"".join(os.fsencode(w) + b"\n" for w in new))
+    hidden = [r for r in listed if r not in clash]
+    if not hidden:
+        return None, problems
     return (
-        f"git ignores only folders named {', '.join(r for r in rels if r not in ignored)} "
-        f"(a `name/` pattern), not links: {exclude} ignores the links"
-    )
+        f"git ignores only folders named {', '.join(hidden)} (a `name/` pattern), not links: "
+        f"{exclude} ignores the links"
+    ), problems
 
 
 def link_shared(
@@ -192,7 +250,14 @@ def link_shared(
             os.close(folder)
     notes: list[str] = []
     if made:
-        note = _exclude_links(dest, common_dir, list(made))
+        # The links exist now: whatever goes wrong below, they are returned to be recorded
+        # (an unrecorded link is "untracked work" to remove, not a link spawn made).
+        try:
+            note, hidden = _exclude_links(dest, common_dir, list(made))
+            problems += hidden
+        except (OSError, GitError) as exc:
+            problems.append(f"could not make git ignore the links {', '.join(made)}: {exc}")
+            note = None
         if note:
             notes.append(note)
     return made, notes, problems
@@ -215,6 +280,28 @@ def known_links(worktree: Path) -> frozenset[str]:
         except OSError:
             continue
     return frozenset(out)
+
+
+def links_into(folder: Path, worktrees: Iterable[Path]) -> list[tuple[Path, str]]:
+    """The share links of other ``worktrees`` that point into ``folder``: (worktree, path).
+
+    Removing ``folder`` deletes what they share (ignored there, so not saved by a backup):
+    their worktrees would lose it while they still use it.
+    """
+    root = os.path.realpath(folder)
+    found: list[tuple[Path, str]] = []
+    for wt in worktrees:
+        if os.path.realpath(wt) == root:
+            continue
+        info = read_spawn_info(wt)
+        shared = info.get("shared") if info else None
+        if not isinstance(shared, dict):
+            continue
+        for rel in sorted(known_links(wt)):
+            target = os.path.realpath(str(shared[rel]))
+            if os.path.commonpath([root, target]) == root:
+                found.append((wt, rel))
+    return found
 
 
 def changes_besides_links(wt: WorktreeState) -> tuple[str, ...]:

@@ -187,6 +187,14 @@ def spawn(
         known = ", ".join(a for a in SPAWN_AGENTS if a)
         raise Refused(f"unknown agent {agent!r} (one of: {known})")
     sparse = tuple(dict.fromkeys(check_relative_path(p, "sparse path") for p in sparse))
+    for p in sparse:
+        # git refuses these in cone mode only after `worktree add --no-checkout` made the
+        # folder: a half-made worktree whose every file shows as deleted.
+        if p.startswith("!") or any(c in p for c in "*?[]"):
+            raise Refused(
+                f"sparse path {p!r} looks like a pattern (`*?[]`, a leading `!`): --sparse "
+                "takes folder names; nothing was created"
+            )
     settings = settings or LifecycleSettings()
     start_dir = _start_dir(start)
     repo = _open_repo(start_dir)

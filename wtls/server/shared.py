@@ -287,7 +287,7 @@ class SharedRepository:
             self._cookies.pop(name, None)
             if written:
                 with contextlib.suppress(OSError):
-                    cookie.unlink()
+                    _delete_cookie(cookie, self.engine.repository.common_dir)
         while not self.closed and (
             self.pending is not None
             or (self.refresh_task is not None and not self.refresh_task.done())
@@ -383,22 +383,55 @@ class SharedRepository:
                 task.cancel()
 
 
+def _open_sync_folder(common_dir: Path) -> int:
+    """A descriptor of ``<common dir>/wtls/sync``, each folder made if missing, never through a
+    symbolic link: a link at ``wtls`` or ``wtls/sync`` is OSError, with nothing made where it
+    points (a ``mkdir -p`` through it would create folders outside the git dir)."""
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+    fd = os.open(common_dir, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for part in SYNC_DIR:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(part, dir_fd=fd)
+            try:
+                inner = os.open(part, flags, dir_fd=fd)
+            except OSError as exc:
+                raise OSError(
+                    f"{common_dir.joinpath(*SYNC_DIR)} leads out of {common_dir}"
+                ) from exc
+            os.close(fd)
+            fd = inner
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def _sync_folder(common_dir: Path) -> Path:
     """``<common dir>/wtls/sync``, made if missing; OSError if it leads out of the git dir."""
-    folder = common_dir.joinpath(*SYNC_DIR)
-    folder.mkdir(parents=True, exist_ok=True)
-    if folder.resolve() != common_dir.resolve().joinpath(*SYNC_DIR):
-        # A symlink somewhere on the way: never write (or delete) outside the git dir.
-        raise OSError(f"{folder} leads out of {common_dir}")
-    return folder
+    os.close(_open_sync_folder(common_dir))
+    return common_dir.joinpath(*SYNC_DIR)
 
 
 def _write_cookie(cookie: Path, common_dir: Path) -> None:
     # Made here if it was deleted meanwhile: not watched yet, so the caller waits in vain and
     # reads everything instead.
-    _sync_folder(common_dir)
-    fd = os.open(cookie, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    os.close(fd)
+    folder = _open_sync_folder(common_dir)
+    try:
+        fd = os.open(
+            cookie.name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=folder
+        )
+        os.close(fd)
+    finally:
+        os.close(folder)
+
+
+def _delete_cookie(cookie: Path, common_dir: Path) -> None:
+    folder = _open_sync_folder(common_dir)
+    try:
+        os.unlink(cookie.name, dir_fd=folder)
+    finally:
+        os.close(folder)
 
 
 def _loop_running() -> bool:
