@@ -20,6 +20,7 @@ from wtls.cli.render import (
     print_json,
     say_error,
 )
+from wtls.cli.serve import serve
 from wtls.errors import Refused
 from wtls.locations import to_path
 from wtls.processes import describe as describe_process
@@ -54,10 +55,9 @@ def _state_for(path: str | None) -> tuple[RepositoryState, Path]:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from wtls.server.server import run_stdio
-
-    run_stdio()
-    return EXIT_OK
+    # `wtls serve` normally never gets here: the console script hands it to the forwarder
+    # before building this parser (wtls.cli.main).
+    return serve(no_daemon=args.no_daemon, idle_timeout=args.idle_timeout)
 
 
 def _cmd_list(args: argparse.Namespace) -> int:

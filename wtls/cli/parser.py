@@ -35,6 +35,7 @@ from wtls.cli.commands import (
 from wtls.cli.render import (
     EXIT_ERROR,
 )
+from wtls.cli.serve import SERVE_DESCRIPTION, SERVE_HELP, add_serve_arguments
 
 
 def _duration(text: str) -> float:
@@ -86,12 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"wtls {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    p = sub.add_parser(
-        "serve",
-        help="run the language server over stdio (what editors start)",
-        description="Run the language server on stdin/stdout. Editors start this; see the "
-        "README's Editors section.",
-    )
+    p = sub.add_parser("serve", help=SERVE_HELP, description=SERVE_DESCRIPTION)
+    add_serve_arguments(p)
     p.set_defaults(handler=_cmd_serve)
 
     p = sub.add_parser(
