@@ -11,7 +11,7 @@ from wtls import __version__
 if TYPE_CHECKING:
     pass
 
-from wtls.cli import agent_commands
+from wtls.cli import agent_commands, daemon_commands
 from wtls.cli.commands import (
     _cmd_check,
     _cmd_demo,
@@ -510,4 +510,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     # --- coding agents (agent, hook): docs/agents.md ---
     agent_commands.add_parsers(sub)
+    # --- the per-repository engine (engine, daemon): docs/architecture.md ---
+    daemon_commands.add_parsers(sub)
     return parser

@@ -8,6 +8,7 @@ request with an InvalidRequest error, so the client does not wait forever.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import threading
@@ -28,6 +29,29 @@ class AsyncLineReader(Protocol):
     def readline(self) -> Awaitable[bytes]: ...
 
     def readexactly(self, n: int) -> Awaitable[bytes]: ...
+
+
+class StreamLineReader:
+    """:class:`AsyncLineReader` over an asyncio stream (an engine connection): the end of the
+    stream reads as ``b""``, and a line longer than the stream's limit comes in pieces (the
+    loop reads such a line as garbage anyway) instead of raising."""
+
+    def __init__(self, reader: asyncio.StreamReader) -> None:
+        self._reader = reader
+
+    async def readline(self) -> bytes:
+        try:
+            return await self._reader.readuntil(b"\n")
+        except asyncio.IncompleteReadError as exc:
+            return exc.partial
+        except asyncio.LimitOverrunError as exc:
+            return await self._reader.readexactly(max(exc.consumed, 1))
+
+    async def readexactly(self, n: int) -> bytes:
+        try:
+            return await self._reader.readexactly(n)
+        except asyncio.IncompleteReadError:
+            return b""
 
 
 async def read_loop(

@@ -45,12 +45,12 @@ from wtls.server.features import (
     workspace,
     worktree_commands,
 )
-from wtls.server.framing import read_loop
+from wtls.server.framing import StreamLineReader, read_loop
 from wtls.server.progress import Progress
 from wtls.server.refresh import RefreshPipeline
 from wtls.server.rpc import uri_to_path
 from wtls.server.sessions import SessionManager
-from wtls.server.transport import AnsweredOnPurpose, WtlsProtocol
+from wtls.server.transport import AnsweredOnPurpose, StreamWriter, WtlsProtocol
 from wtls.watch import ChangeSet
 
 log = logging.getLogger(__name__)
@@ -260,3 +260,30 @@ def run_stdio(stdin: BinaryIO | None = None) -> None:
         # LSP: `exit` without `shutdown` first (or a client that vanished) exits with 1;
         # pygls' own sys.exit(1) is swallowed by its event loop.
         raise SystemExit(1)
+
+
+async def serve_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> int:
+    """Serve one LSP session over an asyncio stream inside the running loop (the engine, where
+    many run side by side): a fresh :func:`create_server`; ``exit`` or the end of the stream
+    ends this session only, stopping its watchers if the client left without ``shutdown``.
+    The LSP exit code: 0 after ``shutdown``, else 1."""
+    server = create_server()
+    stop = threading.Event()
+    server._stop_event = stop
+
+    def on_exit(code: int) -> None:
+        stop.set()
+        writer.close()  # flushes what is queued, then the reader sees the end
+
+    server.protocol.set_writer(StreamWriter(writer))
+    assert isinstance(server.protocol, WtlsProtocol)
+    server.protocol.on_exit = on_exit
+    try:
+        await read_loop(stop, StreamLineReader(reader), server.protocol, server.report_server_error)
+    finally:
+        if not server.shutting_down:
+            await server.shutdown_sessions()
+        if server._thread_pool is not None:
+            server._thread_pool.shutdown(wait=False, cancel_futures=True)
+        writer.close()
+    return 0 if server.protocol._shutdown else 1

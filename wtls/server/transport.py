@@ -9,7 +9,9 @@ pygls from logging a traceback for errors wtls answers on purpose. Reading frame
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Callable, Generator
 from typing import Any
 
 from lsprotocol import types
@@ -20,6 +22,7 @@ from pygls.exceptions import (
     JsonRpcServerError,
 )
 from pygls.protocol import LanguageServerProtocol
+from pygls.protocol.language_server import lsp_method
 
 from wtls.errors import ERROR_CODE, REFUSED_CODE
 from wtls.jsontext import dumps
@@ -32,7 +35,23 @@ OWN_METHOD_PREFIX = "wtls/"
 
 class WtlsProtocol(LanguageServerProtocol):
     """pygls' protocol, except that every request gets an answer: one without ``params``, one
-    whose params cannot be read, and one arriving after ``shutdown``."""
+    whose params cannot be read, and one arriving after ``shutdown``.
+
+    In connection mode (one session among many in the engine's loop) ``on_exit`` is set and
+    ``exit`` ends that session only: pygls would ``sys.exit`` the whole process."""
+
+    #: Called with the LSP exit code (0 after ``shutdown``) instead of exiting the process.
+    on_exit: Callable[[int], None] | None = None
+
+    @lsp_method(types.EXIT)
+    def lsp_exit(self, *args: Any) -> Generator[Any, Any, None]:
+        """``exit``: the process ends (stdio), or only this session (connection mode)."""
+        if self.on_exit is None:
+            yield from super().lsp_exit(*args)
+            return
+        if (user_handler := self.fm.features.get(types.EXIT)) is not None:
+            yield user_handler, args, None
+        self.on_exit(0 if self._shutdown else 1)
 
     def structure_message(self, data: dict[str, Any]) -> Any:
         """JSON-RPC lets a request omit ``params`` (Neovim does for ``request(m, nil)``), which
@@ -94,6 +113,22 @@ class WtlsProtocol(LanguageServerProtocol):
             self._send_response(msg_id, error=error.to_response_error())
             return
         super().handle_message(message)
+
+
+class StreamWriter:
+    """pygls' writer interface over an asyncio stream (an engine connection): writes are
+    buffered by asyncio; once the other end is gone they are dropped (the session ends when
+    its reader sees the end of the stream)."""
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self._writer = writer
+
+    def write(self, data: bytes) -> None:
+        if not self._writer.is_closing():
+            self._writer.write(data)
+
+    def close(self) -> None:
+        self._writer.close()
 
 
 class AnsweredOnPurpose(logging.Filter):

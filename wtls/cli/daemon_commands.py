@@ -1,0 +1,170 @@
+"""``wtls engine`` (the per-repository background process, started by sessions) and ``wtls
+daemon status|stop``: their parsers and handlers, on :mod:`wtls.daemon`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+from wtls.cli.render import EXIT_ERROR, EXIT_OK, print_json, say_error
+from wtls.daemon.client import EngineError, engine_status, stop_engine
+from wtls.daemon.paths import RuntimeDirError, engine_files
+from wtls.locations import BadLocation, to_path
+from wtls.safety import printable
+from wtls.worktrees import discover
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds: {text!r}")
+    return value
+
+
+def add_parsers(sub: Any) -> None:
+    """Add ``engine`` and ``daemon`` to the subcommands. ``engine`` has no ``help=``, which
+    keeps it out of the command list of ``wtls --help`` (it has its own --help)."""
+    p = sub.add_parser(
+        "engine",
+        description="The background process that serves every editor session, agent and CLI "
+        "call of one repository (one per repository, found through a socket in the user's "
+        "private runtime folder). `wtls serve` starts it when none runs; you do not need to "
+        "run it yourself. It exits after --idle-timeout seconds without a client, and when "
+        "its repository is deleted once its sessions have left.",
+    )
+    p.add_argument(
+        "--repository",
+        metavar="COMMON_DIR",
+        required=True,
+        help="the repository's common git dir (absolute), e.g. /src/app/.git",
+    )
+    p.add_argument(
+        "--idle-timeout",
+        metavar="SECONDS",
+        type=_seconds,
+        help="exit after this long without a client (default: $WTLS_ENGINE_IDLE_TIMEOUT, else 600)",
+    )
+    p.add_argument(
+        "--detach",
+        action="store_true",
+        help="fork into the background at once (what a starting session asks for)",
+    )
+    p.set_defaults(handler=_cmd_engine)
+
+    p = sub.add_parser(
+        "daemon",
+        help="status of the repository's background engine, or stop it",
+        description="Each repository has at most one background engine, shared by every "
+        "editor window and agent session on it. `status` shows it; `stop` ends it (sessions "
+        "connected to it start a new one when they need it).",
+    )
+    daemon_sub = p.add_subparsers(dest="daemon_command", metavar="ACTION", required=True)
+    where_help = "a folder of the repository (default: the current folder)"
+    q = daemon_sub.add_parser(
+        "status",
+        help="show the engine: pid, socket, clients, uptime, version",
+        description="Show the engine of the repository containing PATH (-C; default: the "
+        "current folder): its pid, socket, repository, connected sessions, uptime, version "
+        "and idle timeout. Exits 0 also when no engine runs (it says so; --json has "
+        '"running": false). Never starts one.',
+    )
+    q.add_argument("-C", dest="path", metavar="PATH", default=".", help=where_help)
+    q.add_argument("--json", action="store_true", help="print the status object")
+    q.set_defaults(handler=_cmd_daemon_status)
+    q = daemon_sub.add_parser(
+        "stop",
+        help="stop the engine",
+        description="Stop the engine of the repository containing PATH (-C; default: the "
+        "current folder) and wait until it has stopped listening. Connected editor sessions "
+        "start a new engine when they need one. Exits 0 also when none ran.",
+    )
+    q.add_argument("-C", dest="path", metavar="PATH", default=".", help=where_help)
+    q.add_argument("--json", action="store_true", help='print {"stopped": true|false, "pid"}')
+    q.set_defaults(handler=_cmd_daemon_stop)
+
+
+def _cmd_engine(args: argparse.Namespace) -> int:
+    # Imported here: only the engine process needs the language server (pygls), and every
+    # other command starts faster without it.
+    from wtls.daemon import engine
+    from wtls.server.server import serve_connection
+    from wtls.server.transport import AnsweredOnPurpose
+
+    logging.getLogger("pygls.protocol.json_rpc").addFilter(AnsweredOnPurpose())
+    return engine.main(args.repository, args.idle_timeout, args.detach, serve_connection)
+
+
+def _common_dir(value: str) -> Path:
+    return discover(to_path(value, name="-C", base=Path.cwd())).common_dir
+
+
+def _cmd_daemon_status(args: argparse.Namespace) -> int:
+    try:
+        common = _common_dir(args.path)
+        files = engine_files(common)
+        reply = engine_status(common)
+    except (BadLocation, RuntimeDirError, EngineError) as exc:
+        say_error(f"wtls: error: {printable(str(exc))}")
+        return EXIT_ERROR
+    status: dict[str, Any] = {
+        "running": reply is not None,
+        "repository": str(files.repository),
+        "socket": str(files.socket),
+        "log": str(files.log),
+    }
+    if reply is not None:
+        status.update(
+            pid=reply.get("pid"),
+            clients=reply.get("clients"),
+            uptime=reply.get("uptime"),
+            version=reply.get("wtls"),
+            build=reply.get("build"),
+            idleTimeout=reply.get("idleTimeout"),
+        )
+    if args.json:
+        print_json(status)
+    elif reply is None:
+        print(f"no wtls engine runs for {printable(status['repository'])}")
+    else:
+        print(f"wtls engine {status['version']} running, pid {status['pid']}")
+        print(f"repository:   {printable(status['repository'])}")
+        print(f"socket:       {printable(status['socket'])}")
+        print(f"log:          {printable(status['log'])}")
+        print(f"sessions:     {status['clients']}")
+        print(f"uptime:       {_duration(status['uptime'])}")
+        print(f"idle timeout: {_duration(status['idleTimeout'])}")
+    return EXIT_OK
+
+
+def _cmd_daemon_stop(args: argparse.Namespace) -> int:
+    try:
+        common = _common_dir(args.path)
+        files = engine_files(common)
+        reply = stop_engine(common)
+    except (BadLocation, RuntimeDirError, EngineError) as exc:
+        say_error(f"wtls: error: {printable(str(exc))}")
+        return EXIT_ERROR
+    pid = reply.get("pid") if reply is not None else None
+    if args.json:
+        print_json({"stopped": reply is not None, "pid": pid, "repository": str(files.repository)})
+    elif reply is None:
+        print(f"no wtls engine runs for {printable(str(files.repository))}")
+    else:
+        print(f"stopped the wtls engine (pid {pid}) for {printable(str(files.repository))}")
+    return EXIT_OK
+
+
+def _duration(seconds: Any) -> str:
+    if not isinstance(seconds, (int, float)):
+        return "?"
+    whole = int(seconds)
+    if whole < 120:
+        return f"{whole} s"
+    if whole < 7200:
+        return f"{whole // 60} min"
+    return f"{whole // 3600} h {whole % 3600 // 60} min"
