@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_to_bytes, urlsplit
 
-from wtls.daemon import client as engine_client
+from wtls.daemon.client import connect as connect_engine
 from wtls.frames import SKIPPED_MESSAGE, HeaderScanner, frame, skipped_request_id
 from wtls.git import GitError, GitUnavailable, run_git
 
@@ -108,7 +108,7 @@ def forward(*, idle_timeout: float | None, fallback: Callable[[bytes], int]) -> 
     if body is None or end is None or common is None:
         return fallback(bytes(consumed))
     try:
-        sock, _reply = engine_client.connect(common, "lsp", idle_timeout=idle_timeout)
+        sock, _reply = connect_engine(common, "lsp", idle_timeout=idle_timeout)
     except Exception as exc:  # an engine that cannot start must not cost the editor its server
         log.warning("wtls: no engine for %s (%s): running the server in this process", common, exc)
         return fallback(bytes(consumed))
@@ -408,11 +408,14 @@ class Forwarder:
         method = message.get("method")
         msg_id = message.get("id")
         if not isinstance(method, str):
-            if msg_id is not None:
-                body = self._client_response(message, msg_id)
-                if not body:
-                    return
-            self._to_engine(body)
+            if msg_id is None:
+                self._to_engine(body)
+                return
+            body = self._client_response(message, msg_id)
+            if body:
+                # Straight to the engine that asked, even while the session is rebuilt on it:
+                # it may wait for this answer before it sends what the rebuild waits for.
+                self._write_engine(body)
             return
         if msg_id is not None:
             if isinstance(msg_id, (int, str)) and not isinstance(msg_id, bool):
@@ -660,10 +663,10 @@ class Forwarder:
                 self._error_to_client(msg_id, REQUEST_FAILED, ENGINE_STOPPED)
         now = loop.time()
         self._losses = [t for t in self._losses if now - t < LOSS_WINDOW] + [now]
+        self._worktrees_seen = self._settled = False
         await self._reconnect(len(self._losses) >= MAX_LOSSES)
         generation = self.generation
         self.stale = set(self.shown)
-        self._worktrees_seen = self._settled = False
         if self.init_answered and not await self._replay_initialize():
             return False
         if generation != self.generation:
@@ -680,6 +683,8 @@ class Forwarder:
                     }
                 )
             )
+        if self.initialized and not await self._wait_ready(generation):
+            return False
         for uri, document in self.documents.items():
             self._write_engine(
                 _dump(
@@ -716,7 +721,7 @@ class Forwarder:
             for attempt in range(2):
                 try:
                     sock, _reply = await asyncio.to_thread(
-                        engine_client.connect,
+                        connect_engine,
                         self.common,
                         "lsp",
                         idle_timeout=self.idle_timeout,
@@ -742,6 +747,21 @@ class Forwarder:
         assert child.stdout is not None and child.stdin is not None
         self._child = child
         self._attach(child.stdout, child.stdin)
+
+    async def _wait_ready(self, generation: int) -> bool:
+        """Wait (bounded) until the new engine has opened the session's repository (its first
+        ``wtls/worktrees``): a read sent before would find no state. False: lost meanwhile."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + REPLAY_TIMEOUT
+        while generation == self.generation and not self._worktrees_seen:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                log.warning("wtls: the new engine sent no state in time")
+                break
+            self._activity.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._activity.wait(), remaining)
+        return generation == self.generation
 
     async def _replay_initialize(self) -> bool:
         """Send the session's initialize to the new engine and swallow its answer."""
