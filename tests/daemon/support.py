@@ -59,8 +59,9 @@ def process_age(pid: int) -> float:
 
 
 def engine_pids(runtime: Path) -> list[int]:
-    """The pids of running ``wtls engine`` processes whose sockets live in ``runtime`` (from
-    each process's command line and environment, so a test never touches another's)."""
+    """The pids of running ``wtls engine`` processes whose sockets live in ``runtime`` or a
+    folder inside it (from each process's command line and environment, so a test never
+    touches another's)."""
     found: list[int] = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -74,7 +75,8 @@ def engine_pids(runtime: Path) -> list[int]:
                 env = handle.read().split(b"\0")
         except OSError:
             continue
-        if b"WTLS_RUNTIME_DIR=" + os.fsencode(runtime) in env and alive(int(entry)):
+        mine = b"WTLS_RUNTIME_DIR=" + os.fsencode(runtime)
+        if any(v == mine or v.startswith(mine + b"/") for v in env) and alive(int(entry)):
             found.append(int(entry))
     return found
 
@@ -101,13 +103,15 @@ def run_wtls(*args: str, cwd: Path | None = None, env: Mapping[str, str] | None 
 
 
 def raw_exchange(sock_path: Path, data: bytes, timeout: float = 10.0) -> bytes:
-    """Connect to an engine socket, send ``data``, return everything it answers until it closes."""
+    """Connect to an engine socket, send ``data`` and end our side, return everything it
+    answers until it closes."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(timeout)
     try:
         with socket_address(sock_path) as address:
             sock.connect(address)
         sock.sendall(data)
+        sock.shutdown(socket.SHUT_WR)  # all said
         answer = bytearray()
         while chunk := sock.recv(65536):
             answer += chunk

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -19,7 +21,7 @@ from tests.daemon.support import (
     wait_until,
 )
 from wtls import __version__
-from wtls.daemon.client import NoEngine, connect, engine_status, stop_engine
+from wtls.daemon.client import EngineError, NoEngine, connect, engine_status, stop_engine
 from wtls.daemon.paths import engine_files
 
 # One client in its own process: connect (starting the engine if needed), print the reply.
@@ -206,3 +208,82 @@ def test_engine_is_not_in_the_command_list_but_has_its_own_help() -> None:
     own = run_wtls("engine", "--help")
     assert own.returncode == 0
     assert "--idle-timeout" in own.stdout
+
+
+def test_a_runtime_folder_path_too_long_for_a_unix_socket_still_works(
+    runtime: Path, repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deep = runtime / ("d" * 60) / ("e" * 60)
+    deep.parent.mkdir(mode=0o700)
+    monkeypatch.setenv("WTLS_RUNTIME_DIR", str(deep))
+    sock, reply = connect(repo / ".git", "status")
+    sock.close()
+    assert len(str(engine_files(repo / ".git").socket)) > 108
+    status = engine_status(repo / ".git")
+    assert status is not None and status["pid"] == reply["pid"]
+
+
+def test_a_second_engine_for_the_same_repository_refuses_to_start(
+    runtime: Path, repo: Path
+) -> None:
+    common = repo / ".git"
+    sock, reply = connect(common, "status")
+    sock.close()
+    second = run_wtls("engine", "--repository", str(common.resolve()))
+    assert second.returncode == 1
+    assert "another wtls engine already serves" in second.stderr
+    status = engine_status(common)
+    assert status is not None and status["pid"] == reply["pid"]
+
+
+def test_an_engine_for_a_folder_that_does_not_exist_refuses_to_start(
+    runtime: Path, tmp_path: Path
+) -> None:
+    result = run_wtls("engine", "--repository", str(tmp_path / "gone" / ".git"))
+    assert result.returncode == 2
+    assert "must be an existing common git dir" in result.stderr
+    assert engine_pids(runtime) == []
+
+
+def test_a_live_socket_that_closes_without_answering_is_never_taken_for_stale(
+    runtime: Path, repo: Path
+) -> None:
+    """Something listens but hangs up without a word (an engine failing on each connection):
+    a clear error, and its socket is not removed under it nor a second engine started."""
+    common = repo / ".git"
+    socket_path = engine_files(common).socket
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(socket_path))
+    listener.listen(8)
+    stop = threading.Event()
+
+    def hang_up() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            conn.close()
+
+    thread = threading.Thread(target=hang_up)
+    thread.start()
+    try:
+        with pytest.raises(EngineError, match="closed the connection without answering"):
+            connect(common, "lsp")
+        assert socket_path.exists()
+        assert engine_pids(runtime) == []
+    finally:
+        stop.set()
+        thread.join()
+        listener.close()
+
+
+def test_a_relative_runtime_folder_is_the_same_folder_for_the_engine(
+    runtime: Path, repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(runtime)
+    monkeypatch.setenv("WTLS_RUNTIME_DIR", "relative")
+    sock, reply = connect(repo / ".git", "status")
+    sock.close()
+    assert reply["socket"] == str(runtime / "relative" / f"{engine_files(repo / '.git').key}.sock")

@@ -22,7 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from wtls.daemon import hello as hello_mod
-from wtls.daemon.paths import EngineFiles, engine_files, log_tail, socket_address, trim_log
+from wtls.daemon.paths import (
+    RUNTIME_DIR_ENV,
+    EngineFiles,
+    engine_files,
+    log_tail,
+    socket_address,
+    trim_log,
+)
 from wtls.filelock import flock_within
 
 #: How long a started engine gets to answer (its Python start and imports included).
@@ -82,8 +89,7 @@ def connect(
         if found is not None:
             found[0].close()
             _retire(files, found[1])
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(files.socket)  # nothing answers on it: left by an engine that died
+        _remove_if_stale(files)
         return _accepted(_start(files, message, idle_timeout))
 
 
@@ -122,7 +128,7 @@ def _accepted(found: tuple[socket.socket, dict[str, Any]]) -> tuple[socket.socke
 
 
 def _attempt(
-    files: EngineFiles, message: dict[str, Any]
+    files: EngineFiles, message: dict[str, Any], tries: int = 3
 ) -> tuple[socket.socket, dict[str, Any]] | None:
     """Connect and say hello; None when nothing listens (no socket file, or a stale one)."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -138,8 +144,16 @@ def _attempt(
         sock.sendall(hello_mod.encode(message))
         line = _read_reply(sock, big=message["kind"] == "query")
         if not line:
-            sock.close()  # it closed without a word: an engine on its way out
-            return None
+            # An engine on its way out (it stops accepting first, so this is rare), or one
+            # that failed on this connection: ask again, never take it for a dead socket.
+            sock.close()
+            if tries > 1:
+                time.sleep(_POLL)
+                return _attempt(files, message, tries - 1)
+            raise EngineError(
+                f"the wtls engine at {files.socket} closed the connection without answering "
+                f"(log {files.log})"
+            )
         return sock, hello_mod.decode(line)
     except hello_mod.HelloError as exc:
         sock.close()
@@ -147,7 +161,13 @@ def _attempt(
     except OSError as exc:
         sock.close()
         if isinstance(exc, (ConnectionResetError, BrokenPipeError)):
-            return None
+            if tries > 1:
+                time.sleep(_POLL)
+                return _attempt(files, message, tries - 1)
+            raise EngineError(
+                f"the wtls engine at {files.socket} closed the connection without answering "
+                f"(log {files.log})"
+            ) from None
         raise EngineError(f"cannot reach the wtls engine at {files.socket}: {exc}") from None
 
 
@@ -209,6 +229,24 @@ def _retire(files: EngineFiles, reply: dict[str, Any]) -> None:
         raise EngineError(f"the outdated wtls engine (pid {pid}) did not stop")
 
 
+def _remove_if_stale(files: EngineFiles) -> None:
+    """Remove the socket file when nothing listens on it (left by an engine that died); one
+    that answers a connection is never removed (the new engine then refuses to start)."""
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        with socket_address(files.socket) as address:
+            probe.connect(address)
+    except FileNotFoundError:
+        return
+    except ConnectionRefusedError:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(files.socket)
+    except OSError:
+        return
+    finally:
+        probe.close()
+
+
 def _wait_gone(files: EngineFiles, timeout: float) -> bool:
     """Wait until nothing listens on the socket any more (bounded)."""
     deadline = time.monotonic() + timeout
@@ -252,6 +290,8 @@ def _start(
             stdout=log_fd,
             stderr=log_fd,
             cwd="/",
+            # The engine runs from /: it must find the same folder whatever the variable said.
+            env={**os.environ, RUNTIME_DIR_ENV: os.fspath(files.socket.parent)},
             close_fds=True,
             start_new_session=True,
         )

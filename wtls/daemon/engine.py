@@ -49,6 +49,9 @@ IDLE_TIMEOUT_ENV = "WTLS_ENGINE_IDLE_TIMEOUT"
 HELLO_TIMEOUT = 5.0
 #: How often the engine looks whether its repository still exists (and whether it is idle).
 _WATCH_PERIOD = 1.0
+#: After an error line, what the client still sends is dropped for this long, at most this much.
+_DISCARD_SECONDS = 1.0
+_DISCARD_BYTES = 1024 * 1024
 
 #: Serves one LSP session over a connection until it ends; its LSP exit code.
 SessionServer = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[int]]
@@ -100,8 +103,7 @@ class EngineService:
         watcher.cancel()
         self._server.close()
         self._remove_socket()
-        with contextlib.suppress(OSError):
-            os.unlink(self.files.info)
+        self._remove_info()
         for writer in list(self._sessions):
             writer.close()
         deadline = time.monotonic() + 5.0
@@ -190,6 +192,14 @@ class EngineService:
                 os.unlink(self.files.socket)
         self._socket_id = None
 
+    def _remove_info(self) -> None:
+        """Remove ``<key>.json`` if it is still ours (a new engine may have written its own)."""
+        with contextlib.suppress(OSError, ValueError):
+            with open(self.files.info, encoding="utf-8") as handle:
+                pid = json.load(handle).get("pid")
+            if pid == os.getpid():
+                os.unlink(self.files.info)
+
     def _write_info(self) -> None:
         info = {
             "pid": os.getpid(),
@@ -223,7 +233,7 @@ class EngineService:
         if uid != os.getuid():
             log.warning("refused a connection from uid %s", uid)
             await self._refuse(
-                writer, f"refused: this engine serves uid {os.getuid()} only, not uid {uid}"
+                reader, writer, f"refused: this engine serves uid {os.getuid()} only, not uid {uid}"
             )
             return
         try:
@@ -231,23 +241,25 @@ class EngineService:
             message = hello_mod.decode(line)
             kind = hello_mod.check_request(message)
         except TimeoutError:
-            await self._refuse(writer, f"no hello within {HELLO_TIMEOUT:g} s")
+            await self._refuse(reader, writer, f"no hello within {HELLO_TIMEOUT:g} s")
             return
         except asyncio.IncompleteReadError as exc:
             if exc.partial:
-                await self._refuse(writer, "the hello line has no end")
+                await self._refuse(reader, writer, "the hello line has no end")
             return
         except asyncio.LimitOverrunError:
             await self._refuse(
-                writer, f"the hello line is longer than {hello_mod.MAX_LINE_BYTES} bytes"
+                reader, writer, f"the hello line is longer than {hello_mod.MAX_LINE_BYTES} bytes"
             )
             return
         except hello_mod.HelloError as exc:
-            await self._refuse(writer, str(exc))
+            await self._refuse(reader, writer, str(exc))
             return
         if os.path.realpath(str(message["repository"])) != os.fspath(self.files.repository):
             await self._refuse(
-                writer, f"this engine serves {self.files.repository}, not {message['repository']}"
+                reader,
+                writer,
+                f"this engine serves {self.files.repository}, not {message['repository']}",
             )
             return
         if kind == "lsp":
@@ -259,12 +271,16 @@ class EngineService:
             await self._send(writer, self._ok())
             self.stop("asked to stop")
         else:
-            answer = await answer_query(message)
+            try:
+                answer = await answer_query(message)
+            except Exception as exc:
+                log.exception("a query failed: %r", message.get("query"))
+                answer = {"ok": False, "error": f"the query failed: {exc}"}
             await self._send(writer, {**self._ok(), **answer}, limit=None)
 
     async def _serve_lsp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self._orphaned or (self._stopping is not None and self._stopping.is_set()):
-            await self._refuse(writer, f"the repository {self.files.repository} is gone")
+            await self._refuse(reader, writer, f"the repository {self.files.repository} is gone")
             return
         self.clients += 1  # before the reply: a status right after it counts this session
         self._sessions.add(writer)
@@ -293,10 +309,18 @@ class EngineService:
             "repository": os.fspath(self.files.repository),
         }
 
-    async def _refuse(self, writer: asyncio.StreamWriter, error: str) -> None:
+    async def _refuse(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, error: str
+    ) -> None:
         """One error line (with the engine's identity, so that a client of another protocol
-        version knows to replace it), then the connection is closed by the caller."""
+        version knows to replace it), then the end of our side. What the client still sends is
+        read and dropped for a moment (bounded): a socket closed with unread data resets the
+        connection, and the client would lose the error line."""
         await self._send(writer, {**self._ok(), "ok": False, "error": error})
+        if writer.can_write_eof():
+            writer.write_eof()
+        with contextlib.suppress(TimeoutError, OSError):
+            await asyncio.wait_for(_discard(reader), _DISCARD_SECONDS)
 
     async def _send(
         self,
@@ -310,6 +334,13 @@ class EngineService:
             data = hello_mod.encode(message)
         writer.write(data)
         await writer.drain()
+
+
+async def _discard(reader: asyncio.StreamReader) -> None:
+    """Read and drop until the end of the stream, at most :data:`_DISCARD_BYTES`."""
+    left = _DISCARD_BYTES
+    while left > 0 and (chunk := await reader.read(min(left, 65536))):
+        left -= len(chunk)
 
 
 def _peer_uid(writer: asyncio.StreamWriter) -> int | None:
@@ -346,6 +377,7 @@ def main(repository: str, idle_timeout: float | None, detach: bool, serve: Sessi
     except RuntimeDirError as exc:
         print(f"wtls engine: error: {exc}", file=sys.stderr)
         return 2
+    hello_mod.build_id()  # the code this process runs: hashed now, before anyone edits it
     if detach:
         _detach()
     logging.Formatter.converter = time.gmtime

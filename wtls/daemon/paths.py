@@ -17,8 +17,8 @@ import hashlib
 import os
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 #: Overrides the runtime folder (tests give each test its own).
 RUNTIME_DIR_ENV = "WTLS_RUNTIME_DIR"
@@ -32,9 +32,9 @@ class RuntimeDirError(Exception):
     """The runtime folder cannot be used safely (the message says why and what to do)."""
 
 
-@dataclass(frozen=True)
-class EngineFiles:
-    """The files of one repository's engine inside the runtime folder."""
+class EngineFiles(NamedTuple):
+    """The files of one repository's engine inside the runtime folder (a named tuple, not a
+    dataclass: the forwarder of every editor window imports this, and dataclasses costs)."""
 
     #: The common git dir the engine serves (resolved).
     repository: Path
@@ -75,7 +75,7 @@ def runtime_dir() -> Path:
     uid = os.getuid()
     configured = os.environ.get(RUNTIME_DIR_ENV)
     if configured:
-        folder = Path(configured)
+        folder = Path(os.path.abspath(configured))
         with contextlib.suppress(FileExistsError):
             folder.parent.mkdir(parents=True, exist_ok=True)
     else:
