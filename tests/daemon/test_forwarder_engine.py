@@ -264,3 +264,50 @@ async def test_a_client_gone_without_shutdown_is_forgotten(runtime: Path, repo: 
     finally:
         await killed.close()
         await closed.close()
+
+
+async def test_a_folder_added_later_is_replayed_to_the_new_engine(
+    runtime: Path, tmp_path: Path
+) -> None:
+    repo = make_repo(tmp_path)
+    other = make_repo(tmp_path / "elsewhere", name="other-app")
+    async with session(repo) as server:
+        await server.wait_for_state(lambda s: entry(s, repo) is not None, "the first folder")
+        server.notify(
+            "workspace/didChangeWorkspaceFolders",
+            {"event": {"added": [{"uri": uri(other), "name": "other"}], "removed": []}},
+        )
+        await server.wait_for_state(lambda s: entry(s, other) is not None, "the added folder")
+        old = engine_pid(repo / ".git")
+        since = len(server.states)
+        os.kill(old, signal.SIGKILL)
+        # The new engine is told about both folders: it announces the added one's state again.
+        await server.wait_for_state(
+            lambda s: entry(s, other) is not None, "the added folder after the restart", since=since
+        )
+        assert engine_pid(repo / ".git") != old
+        assert_nothing_went_wrong(server)
+
+
+async def test_when_no_engine_can_start_the_session_goes_on_in_a_child(
+    runtime: Path, tmp_path: Path
+) -> None:
+    repo = make_repo(tmp_path)
+    async with session(repo) as server:
+        await server.wait_for_state(lambda s: entry(s, repo) is not None, "the state")
+        old = engine_pid(repo / ".git")
+        runtime.chmod(0o777)  # unsafe: no engine may start in it any more
+        try:
+            since = len(server.states)
+            os.kill(old, signal.SIGKILL)
+            await server.wait_for_state(
+                lambda s: entry(s, repo) is not None, "the state from the child", since=since
+            )
+            answer = await server.result("wtls/worktrees", {"uri": uri(repo)})
+            assert answer["this"] == str(repo.resolve())
+            assert engine_pids(runtime) == []
+            assert "runtime folder" in server.stderr_text()  # why, in the editor's log
+        finally:
+            runtime.chmod(0o700)
+        assert_nothing_went_wrong(server)
+    assert server.proc.returncode == 0
