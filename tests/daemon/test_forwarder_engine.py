@@ -311,3 +311,26 @@ async def test_when_no_engine_can_start_the_session_goes_on_in_a_child(
             runtime.chmod(0o700)
         assert_nothing_went_wrong(server)
     assert server.proc.returncode == 0
+
+
+async def test_malformed_messages_are_relayed_and_the_session_goes_on(
+    runtime: Path, repo: Path
+) -> None:
+    cli = uri(repo / "cli.py")
+    async with session(repo) as server:
+        await server.wait_for_state(lambda s: entry(s, repo) is not None, "the state")
+        doc = {"uri": cli, "languageId": "python", "version": "one", "text": 5}
+        server.notify("textDocument/didOpen", {"textDocument": doc})
+        server.notify(
+            "textDocument/didChange",
+            {
+                "textDocument": {"uri": cli, "version": []},
+                "contentChanges": [{"range": {"start": {"line": "x"}}, "text": "y"}, "z", 3],
+            },
+        )
+        server.notify("workspace/didChangeWorkspaceFolders", {"event": {"added": "nope"}})
+        server.send_raw(b"Content-Length: 12\r\n\r\n{not json!!}")
+        answer = await server.result("wtls/worktrees", {"uri": uri(repo)})
+        assert answer["this"] == str(repo.resolve())
+        assert server.alive
+    assert server.proc.returncode == 0

@@ -194,14 +194,14 @@ def _first_folder(params: dict[str, Any]) -> Path | None:
 def _common_dir(params: dict[str, Any]) -> Path | None:
     """The common git dir of the session's repository, or None (no repository, no git, a
     broken link: the in-process server says what is wrong, as it always did)."""
-    folder = _first_folder(params)
-    if folder is None or not folder.is_dir():
-        return None
     try:
+        folder = _first_folder(params)
+        if folder is None or not folder.is_dir():
+            return None
         result = run_git(
             ["rev-parse", "--path-format=absolute", "--git-common-dir"], folder, timeout=30
         )
-    except (GitError, GitUnavailable, OSError):
+    except (GitError, GitUnavailable, OSError, ValueError):
         return None
     common = os.fsdecode(result.stdout.strip())
     return Path(common) if common and os.path.isabs(common) else None
@@ -432,7 +432,10 @@ class Forwarder:
             self._to_engine(body)
             self._finish(0 if self.shutdown_requested else 1)
             return
-        self._track(method, message.get("params"))
+        try:
+            self._track(method, message.get("params"))
+        except Exception as exc:  # a malformed message is the server's to answer, as always
+            log.warning("wtls: could not follow %s (%s); relayed as it is", method, exc)
         if not self.connected and method in STATE_NOTIFICATIONS:
             return  # the replay after the reconnect carries it
         self._to_engine(body)
@@ -514,7 +517,11 @@ class Forwarder:
                 body = await reader.readexactly(length)
                 if generation != self.generation:
                     return
-                self._from_engine(body)
+                try:
+                    self._from_engine(body)
+                except Exception:
+                    log.exception("wtls: could not follow a message of the engine")
+                    self._to_client(body)
         except (asyncio.IncompleteReadError, ConnectionError, OSError):
             pass
         if generation == self.generation and self._done is not None and not self._done.done():
