@@ -334,3 +334,16 @@ async def test_malformed_messages_are_relayed_and_the_session_goes_on(
         assert answer["this"] == str(repo.resolve())
         assert server.alive
     assert server.proc.returncode == 0
+
+
+async def test_the_idle_timeout_reaches_the_engine_the_session_starts(
+    runtime: Path, repo: Path
+) -> None:
+    argv = (sys.executable, "-m", "wtls", "serve", "--idle-timeout", "42")
+    server = await RawServer.start(argv, cwd=repo)
+    try:
+        await server.initialize([repo])
+        status = wait_until(lambda: engine_status(repo / ".git"), "the engine")
+        assert status["idleTimeout"] == 42
+    finally:
+        await server.close()
