@@ -92,6 +92,8 @@ REPLAY_TIMEOUT = 30.0
 #: the server in a child process.
 MAX_LOSSES = 3
 LOSS_WINDOW = 20.0
+#: The ids of the forwarder's own requests to an engine.
+_OWN_ID_PREFIX = "wtls-forwarder-"
 #: Reading a frame from the editor: an asyncio line limit well above any header line.
 _STREAM_LIMIT = 1 << 28
 
@@ -538,9 +540,11 @@ class Forwarder:
         method = message.get("method")
         msg_id = message.get("id")
         if not isinstance(method, str):
-            if self._replay_answer is not None and msg_id == self._replay_id:
-                if not self._replay_answer.done():
-                    self._replay_answer.set_result(message)
+            if isinstance(msg_id, str) and msg_id.startswith(_OWN_ID_PREFIX):
+                # The answer to a replayed initialize (late ones too): the editor has its own.
+                answer = self._replay_answer
+                if answer is not None and msg_id == self._replay_id and not answer.done():
+                    answer.set_result(message)
                 return
             answered = self.pending.pop(msg_id, None) if isinstance(msg_id, (int, str)) else None
             if answered is not None and answered.method == "initialize":
@@ -774,7 +778,7 @@ class Forwarder:
         """Send the session's initialize to the new engine and swallow its answer."""
         loop = asyncio.get_running_loop()
         generation = self.generation
-        self._replay_id = f"wtls-forwarder-initialize-{generation}"
+        self._replay_id = f"{_OWN_ID_PREFIX}initialize-{generation}"
         self._replay_answer = loop.create_future()
         self._write_engine(
             _dump(
