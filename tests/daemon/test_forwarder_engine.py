@@ -37,6 +37,21 @@ def entry(state: dict[str, Any], path: Path) -> dict[str, Any] | None:
     return next((w for w in state["worktrees"] if w["path"] == str(path.resolve())), None)
 
 
+def engines(runtime: Path) -> list[int]:
+    """The engines of ``runtime``, not counting an engine's own child caught between its fork
+    and its exec (it still has the engine's command line)."""
+    pids = engine_pids(runtime)
+    return sorted(p for p in pids if _parent(p) not in pids)
+
+
+def _parent(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return int(handle.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def engine_pid(common: Path) -> int:
     status = wait_until(lambda: engine_status(common), "a running engine")
     return int(status["pid"])
@@ -83,7 +98,7 @@ async def test_a_session_goes_through_the_engine_with_a_light_forwarder(
         assert answer["this"] == str(repo.resolve())
         # The server runs in the engine, not in the session's process.
         pid = engine_pid(common)
-        assert pid != server.proc.pid and engine_pids(runtime) == [pid]
+        assert pid != server.proc.pid and engines(runtime) == [pid]
         shown = subprocess.run(
             [sys.executable, "-m", "wtls", "daemon", "status", "--json", "-C", str(repo)],
             capture_output=True,
@@ -120,7 +135,7 @@ async def test_two_sessions_survive_a_sigkilled_engine(runtime: Path, tmp_path: 
 
         new = wait_until(lambda: (p := engine_pid(common)) != old and p, "a new engine")
         wait_until(lambda: clients(common) == 2, "both sessions on the new engine")
-        assert engine_pids(runtime) == [new]  # one engine for both
+        assert engines(runtime) == [new]  # one engine for both
         await first.wait_for_diagnostics(
             repo / "notes.txt", lambda d: not d, "the stale marker diagnostic cleared"
         )
@@ -347,3 +362,36 @@ async def test_the_idle_timeout_reaches_the_engine_the_session_starts(
         assert status["idleTimeout"] == 42
     finally:
         await server.close()
+
+
+async def test_a_session_of_a_replaced_engine_moves_to_the_new_one(
+    runtime: Path, tmp_path: Path
+) -> None:
+    repo = make_repo(tmp_path, files={"notes.txt": MARKERS})
+    common = repo / ".git"
+    # The first session starts an engine that says it runs an older wtls (an upgrade since).
+    async with session(repo, {"WTLS_TEST_ENGINE_VERSION": "0.0.1"}) as old_session:
+        await old_session.wait_for_diagnostics(repo / "notes.txt", markers, "the markers")
+        old = engine_pid(common)
+        assert engine_status(common)["wtls"] == "0.0.1"  # type: ignore[index]
+        mark = len(old_session.messages)
+        env = {k: v for k, v in os.environ.items() if k != "WTLS_TEST_ENGINE_VERSION"}
+        async with session(repo, env) as new_session:
+            await new_session.wait_for_diagnostics(repo / "notes.txt", markers, "the markers")
+            new = engine_pid(common)
+            assert new != old
+            wait_until(lambda: clients(common) == 2, "the old session on the new engine")
+            assert engines(runtime) == [new]
+            # The old session was rebuilt on it and still sees the markers, never cleared.
+            notes = uri(repo / "notes.txt")
+            await old_session.wait_until(
+                lambda: any(
+                    m.get("method") == "textDocument/publishDiagnostics"
+                    and m["params"]["uri"] == notes
+                    for m in old_session.messages[mark:]
+                ),
+                "the new engine's diagnostics in the old session",
+            )
+            assert markers(old_session.diagnostics_for(repo / "notes.txt"))
+            assert_nothing_went_wrong(old_session)
+            assert_nothing_went_wrong(new_session)
