@@ -82,8 +82,9 @@ STATE_NOTIFICATIONS = frozenset(
 SETTLED_METHOD = "wtls/settled"
 
 #: A quiet moment after the new engine's first ``wtls/worktrees``: it has published what it
-#: will publish (no diagnostics, state or progress message for this long).
-SETTLE_QUIET = 1.0
+#: will publish (no diagnostics, state or progress message for this long; a prediction on a
+#: large repository takes a good part of a second).
+SETTLE_QUIET = 2.0
 #: At most this long after a reconnect, stale diagnostics are cleared whatever happens.
 SETTLE_LIMIT = 30.0
 #: The replayed initialize must be answered within this.
