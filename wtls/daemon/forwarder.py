@@ -635,7 +635,8 @@ class Forwarder:
         self._rebuilding = True
         try:
             while not await self._rebuild_once():
-                pass
+                if self._done is None or self._done.done():
+                    return  # the editor left meanwhile
         finally:
             self._rebuilding = False
 
