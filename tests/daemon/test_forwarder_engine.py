@@ -395,3 +395,40 @@ async def test_a_session_of_a_replaced_engine_moves_to_the_new_one(
             assert markers(old_session.diagnostics_for(repo / "notes.txt"))
             assert_nothing_went_wrong(old_session)
             assert_nothing_went_wrong(new_session)
+
+
+async def test_a_command_running_when_the_engine_dies_ends_its_progress_and_runs_once(
+    runtime: Path, repo: Path
+) -> None:
+    # The spawn's setup records each run, then waits: the engine dies in the middle of it.
+    (repo / ".wtls.toml").write_text('setup = ["sh -c \\"echo run >> ../runs.txt; sleep 4\\""]\n')
+    commit_all(repo, "recipe")
+    runs = repo.parent / "runs.txt"
+    common = repo / ".git"
+    async with session(repo) as server:
+        await server.wait_for_state(lambda s: entry(s, repo) is not None, "the state")
+        old = engine_pid(common)
+        spawn = server.send_request(
+            "workspace/executeCommand",
+            {"command": "wtls.spawn", "arguments": [{"name": "slow", "trusted": True}]},
+        )
+        await server.wait_until(runs.exists, "the setup command to start")
+
+        def progress(kind: str) -> list[Any]:
+            return [
+                m["params"]["token"]
+                for m in server.messages
+                if m.get("method") == "$/progress" and m["params"]["value"].get("kind") == kind
+            ]
+
+        begun = [t for t in progress("begin") if t not in progress("end")]
+        assert begun, "the spawn's progress is open"
+        os.kill(old, signal.SIGKILL)
+        failed = await server.wait_response(spawn, "the spawn's answer")
+        assert failed["error"]["code"] == REQUEST_FAILED
+        await server.wait_until(
+            lambda: all(t in progress("end") for t in begun), "the open progress ended"
+        )
+        wait_until(lambda: (p := engine_pid(common)) != old and p, "a new engine")
+        await server.result("wtls/worktrees", {"uri": uri(repo)})
+        assert runs.read_text() == "run\n"  # not run again by the new engine
