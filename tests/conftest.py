@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.daemon.support import kill_engines
 from tests.gitutil import make_repo
 
 HERMETIC_GITCONFIG = """\
@@ -22,6 +25,22 @@ HERMETIC_GITCONFIG = """\
 [commit]
 \tgpgsign = false
 """
+
+
+@pytest.fixture(scope="session", autouse=True)
+def engine_runtime() -> Iterator[Path]:
+    """Every `wtls serve` of the test session reaches engines in a runtime folder of its own
+    (never the user's), engines leave 3 s after their last session, and any still running at
+    the end are stopped. Tests of the engine itself get a folder per test (tests/daemon)."""
+    folder = Path(tempfile.mkdtemp(prefix="wtls-test-rt-"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("WTLS_RUNTIME_DIR", str(folder))
+        patch.setenv("WTLS_ENGINE_IDLE_TIMEOUT", "3")
+        try:
+            yield folder
+        finally:
+            kill_engines(folder)
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

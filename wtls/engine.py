@@ -212,8 +212,9 @@ class Engine:
                 self.state = self._with_extras(self.state)
             return True
 
-    def measure_disk(self) -> bool:
-        """Measure every worktree's size on disk (cached for a minute); True if any changed.
+    def measure_disk(self, max_age: float = 60.0) -> bool:
+        """Measure every worktree's size on disk (cached ``max_age`` seconds: a minute, 0 for a
+        fresh walk); True if any changed.
 
         Walks the folders: blocking and proportional to their file counts, so run it off the
         event loop and not on every keystroke.
@@ -226,7 +227,7 @@ class Engine:
         for root in roots:
             nested = [r for r in roots if root in r.parents]
             try:
-                size = disk_usage(root, exclude=nested)
+                size = disk_usage(root, max_age=max_age, exclude=nested)
             except OSError:
                 continue
             changed |= self.set_extra(root, "disk_bytes", size)

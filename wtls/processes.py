@@ -117,10 +117,11 @@ class _Owners:
         return None
 
 
-def _ancestors() -> set[int]:
-    """The pids of wtls's parent, its parent, and so on (Linux ``/proc``; ``ps`` elsewhere)."""
+def _ancestors(me: int | None = None) -> set[int]:
+    """The pids of wtls's parent (or ``me``'s), its parent, and so on (Linux ``/proc``; ``ps``
+    elsewhere)."""
     found: set[int] = set()
-    pid = os.getppid()
+    pid = os.getppid() if me is None else (_parent_of(me) or 0)
     for _ in range(64):
         if pid <= 1 or pid in found:
             break
@@ -224,13 +225,15 @@ def _proc_links(pid: int) -> Iterator[tuple[str, str]]:
         pass
 
 
-def _scan_proc(owners: _Owners) -> tuple[list[tuple[Path, ProcessUse]], int, dict[int, str]]:
+def _scan_proc(
+    owners: _Owners, asker: int | None
+) -> tuple[list[tuple[Path, ProcessUse]], int, dict[int, str]]:
     hits: list[tuple[Path, ProcessUse]] = []
     uninspected = 0
     starts: dict[int, str] = {}
-    me = os.getpid()
+    left_out = {os.getpid(), asker}
     for name in os.listdir("/proc"):
-        if not name.isdigit() or int(name) == me:
+        if not name.isdigit() or int(name) in left_out:
             continue
         pid = int(name)
         best: dict[Path, tuple[str, str]] = {}
@@ -250,8 +253,8 @@ def _scan_proc(owners: _Owners) -> tuple[list[tuple[Path, ProcessUse]], int, dic
         except OSError:
             uninspected += 1
             continue
-        if not best or _descends_from(pid, me):
-            continue  # wtls's own children: the git commands it runs meanwhile
+        if not best or any(_descends_from(pid, p) for p in left_out if p is not None):
+            continue  # wtls's own children (and the asker's): the git commands run meanwhile
         command = _proc_command(pid)
         start = _proc_start(pid)
         if start is not None:
@@ -312,24 +315,26 @@ def _scan_lsof(lsof: str, folders: Sequence[Path]) -> list[tuple[Path, ProcessUs
     return parse_lsof(proc.stdout, folders)
 
 
-def scan(folders: Iterable[Path]) -> ProcessScan:
+def scan(folders: Iterable[Path], *, asker: int | None = None) -> ProcessScan:
     """The processes whose cwd, executable or open files lie in each of ``folders``.
 
-    Blocking (reads every process once); call it off the event loop.
+    ``asker``: scan for that process (the engine answering a CLI call): it is left out and its
+    ancestors are the ones set apart, as wtls's own are when it scans for itself. Blocking
+    (reads every process once); call it off the event loop.
     """
     wanted = list(dict.fromkeys(folders))
     owners = _Owners(wanted)
     starts: dict[int, str] = {}
     uninspected = 0
     if sys.platform.startswith("linux") and Path("/proc/self/cwd").exists():
-        hits, uninspected, starts = _scan_proc(owners)
+        hits, uninspected, starts = _scan_proc(owners, asker)
     else:
         lsof = shutil.which("lsof")
         found = _scan_lsof(lsof, wanted) if lsof is not None else None
         if found is None:
             return ProcessScan(supported=False)
         hits = found
-    parents = _ancestors()
+    parents = _ancestors(asker)
     found_map: dict[Path, list[ProcessUse]] = {}
     ancestor_map: dict[Path, list[ProcessUse]] = {}
     for folder, use in sorted(hits, key=lambda h: h[1].pid):

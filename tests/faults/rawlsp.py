@@ -20,6 +20,10 @@ from urllib.parse import unquote, urlparse
 
 DEFAULT_TIMEOUT = 25.0
 SERVER = (sys.executable, "-m", "wtls", "serve")
+#: The server in the process the test starts (no engine): for tests that kill "the server"
+#: mid-operation and then check the repository at once. Through the default path the work
+#: goes on in the repository's engine after the session's process died, as it should.
+IN_PROCESS = (*SERVER, "--no-daemon")
 
 
 def uri(path: Path) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.rawlsp import RawServer, frame, uri
+from tests.faults.rawlsp import IN_PROCESS, RawServer, frame, uri
 from tests.faults.support import (
     assert_no_traceback,
     assert_repository_consistent,
@@ -226,7 +226,8 @@ async def test_client_vanishes_mid_spawn(tmp_path: Path, delay: float) -> None:
     repo = spawn_repo(tmp_path)
     (repo / "draft.txt").write_text("uncommitted\n")
     before = fingerprint(repo)
-    server = await RawServer.start()
+    # In process: the server must end with its client (an engine finishes the spawn instead).
+    server = await RawServer.start(IN_PROCESS)
     try:
         await server.initialize([repo])
         await server.wait_for_state(lambda s: len(s["worktrees"]) == 1, "initial state")

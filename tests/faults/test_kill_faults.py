@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.rawlsp import RawServer
+from tests.faults.rawlsp import IN_PROCESS, RawServer
 from tests.faults.support import (
     assert_repository_consistent,
     branch_exists,
@@ -48,9 +48,10 @@ async def start_and_kill(
 ) -> dict[str, object] | None:
     """Start a server on ``folder``, send ``command``, SIGKILL it ``delay`` s later.
 
-    Returns the command's answer if it came before the kill.
+    Returns the command's answer if it came before the kill. The server runs in the process
+    that is killed (``--no-daemon``): an engine would finish the command after its session died.
     """
-    server = await RawServer.start()
+    server = await RawServer.start(IN_PROCESS)
     try:
         await server.initialize([folder])
         await server.wait_for_state(lambda s: bool(s["worktrees"]), "initial state")

@@ -534,6 +534,26 @@ export function expandServerCommand(command: string, workspaceFolder: string | u
     return out;
 }
 
+/** `wtls.engine.idleMinutes`' default: the engine's own (600 s), so nothing is passed for it. */
+export const ENGINE_IDLE_MINUTES_DEFAULT = 10;
+
+/**
+ * The server's arguments with `--idle-timeout SECONDS` after `serve` when `wtls.engine.idleMinutes`
+ * is set to something else than the engine's default (a wtls older than the engine does not know
+ * the option, so the default passes nothing), unless the arguments already give one.
+ */
+export function withIdleTimeout(args: readonly string[], idleMinutes: unknown): string[] {
+    const out = [...args];
+    const serve = out.indexOf('serve');
+    const minutes = typeof idleMinutes === 'number' && Number.isFinite(idleMinutes) && idleMinutes > 0 ? idleMinutes : undefined;
+    const given = out.some((a) => a === '--idle-timeout' || a.startsWith('--idle-timeout='));
+    if (minutes === undefined || minutes === ENGINE_IDLE_MINUTES_DEFAULT || serve < 0 || given) {
+        return out;
+    }
+    out.splice(serve + 1, 0, '--idle-timeout', String(Math.max(1, Math.round(minutes * 60))));
+    return out;
+}
+
 /** Milliseconds to wait before restart attempt `attempt` (0-based): 1 s, 2 s, 4 s, … capped at 60 s. */
 export function backoffDelay(attempt: number): number {
     return Math.min(1000 * 2 ** Math.max(0, attempt), 60_000);

@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { BOOTSTRAP, bundledLibs, findPython, MIN_PYTHON } from './bundledServer';
-import { expandServerCommand } from './format';
+import { expandServerCommand, withIdleTimeout } from './format';
 
 export const SECTION = 'wtls';
 
@@ -27,7 +27,10 @@ export const SERVER_KEYS = [
     'pruneNoticeMB',
 ] as const;
 
-/** Settings that need a server restart when they change (the rest reach it live). */
+/**
+ * Settings that need a server restart when they change (the rest reach it live).
+ * `wtls.engine.idleMinutes` needs none: it only matters when a session starts an engine.
+ */
 export const RESTART_KEYS = ['wtls.server.command', 'wtls.server.args'] as const;
 
 /** The raw values of {@link RESTART_KEYS}, to tell a real change from a spurious event. */
@@ -157,7 +160,10 @@ async function resolvePlainLaunch(extensionPath: string): Promise<ServerLaunch> 
     const folders = (vscode.workspace.workspaceFolders ?? []).filter((f) => f.uri.scheme === 'file');
     const first = folders[0]?.uri.fsPath;
     const cwd = first ?? os.homedir();
-    const args = (cfg.get<unknown[]>('server.args') ?? ['serve']).filter((a): a is string => typeof a === 'string');
+    const args = withIdleTimeout(
+        (cfg.get<unknown[]>('server.args') ?? ['serve']).filter((a): a is string => typeof a === 'string'),
+        cfg.get<unknown>('engine.idleMinutes'),
+    );
     const configured = (cfg.get<string>('server.command') ?? '').trim();
     if (configured) {
         let command = expandServerCommand(configured, first, os.homedir());

@@ -32,6 +32,7 @@ import {
     statusText,
     stopProcessesConfirmation,
     treeDescription,
+    withIdleTimeout,
     substituteAgentCommand,
     testsSummary,
     tildify,
@@ -371,6 +372,23 @@ describe('server command and back-off', () => {
         assert.equal(expandServerCommand('${workspaceFolder}/.venv/bin/wtls', '/w', '/home/me'), '/w/.venv/bin/wtls');
         assert.equal(expandServerCommand('~/bin/wtls', undefined, '/home/me'), '/home/me/bin/wtls');
         assert.equal(expandServerCommand(' wtls ', '/w', '/home/me'), 'wtls');
+    });
+
+    it('passes wtls.engine.idleMinutes as --idle-timeout after serve, unless it is the default', () => {
+        assert.deepEqual(withIdleTimeout(['serve'], 10), ['serve']);
+        assert.deepEqual(withIdleTimeout(['serve'], undefined), ['serve']);
+        assert.deepEqual(withIdleTimeout(['serve'], 2), ['serve', '--idle-timeout', '120']);
+        assert.deepEqual(withIdleTimeout(['-m', 'wtls', 'serve', '--no-daemon'], 0.5), [
+            '-m',
+            'wtls',
+            'serve',
+            '--idle-timeout',
+            '30',
+            '--no-daemon',
+        ]);
+        assert.deepEqual(withIdleTimeout(['serve', '--idle-timeout', '9'], 2), ['serve', '--idle-timeout', '9']);
+        assert.deepEqual(withIdleTimeout(['serve'], -1), ['serve']);
+        assert.deepEqual(withIdleTimeout(['other'], 2), ['other']);
     });
 
     it('doubles the delay up to a minute', () => {

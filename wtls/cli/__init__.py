@@ -3,63 +3,37 @@
 Exit codes: 0 success, 1 refused or a problem found (the reason on stderr; nothing changed),
 2 error or usage error.
 
-Modules: ``parser`` (every command, flag and --help text), ``commands`` (one handler per
-command, calling the core), ``render`` (exit codes, JSON, tables and descriptions).
+Modules: ``app`` (parse, run, map errors to exit codes), ``parser`` (every command, flag and
+--help text), ``commands`` (one handler per command, calling the core), ``render`` (exit
+codes, JSON, tables and descriptions), ``serve`` (``wtls serve``: the forwarder or the server),
+``reports`` (what list, status and check print), ``answers`` (the engine answering them).
 """
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 from collections.abc import Sequence
 
-from wtls.cli.parser import build_parser
-from wtls.cli.render import EXIT_ERROR, EXIT_OK, EXIT_REFUSED, Handler, fix_words
-from wtls.errors import Refused
-from wtls.git import GitError, GitUnavailable, require_git
-from wtls.safety import printable
-from wtls.worktrees import RepositoryError
-
-__all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_REFUSED", "build_parser", "main"]
+__all__ = ["main"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``wtls`` console script."""
-    parser = build_parser()
-    args = parser.parse_args(list(argv) if argv is not None else None)
-    handler: Handler | None = getattr(args, "handler", None)
-    if handler is None:
-        parser.print_help()
-        return EXIT_ERROR
-    if args.command == "serve":  # the server owns stdin/stdout (LSP)
-        return handler(args)
-    if args.command == "hook":  # an agent's hook: exits 0 whatever happens, no git check
-        return handler(args)
-    try:
-        code = _run(handler, args)
-        sys.stdout.flush()  # here, so that a closed pipe is handled below
-        sys.stderr.flush()
-        return code
-    except BrokenPipeError:
-        # The reader went away (`wtls list --json | head`): no traceback, and none at exit
-        # when Python flushes the streams again.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        for stream in (sys.stdout, sys.stderr):
-            os.dup2(devnull, stream.fileno())
-        return EXIT_ERROR
+    args = list(sys.argv[1:] if argv is None else argv)
+    # Imported here, each only on its path: editors start `wtls serve` for every window, and
+    # the forwarder must not pay for the parser and the core behind it (nor the CLI for it).
+    if args[:1] == ["serve"]:
+        from wtls.cli.serve import serve_main
 
+        return serve_main(args[1:])
+    if args[:1] in (["list"], ["status"], ["check"]):
+        # Answered by the repository's running engine when there is one (from its live state
+        # and caches); None: no engine, or a command line it leaves to the CLI.
+        from wtls.daemon.ask import ask_engine
 
-def _run(handler: Handler, args: argparse.Namespace) -> int:
-    try:
-        require_git()
-        return handler(args)
-    except Refused as exc:
-        # Messages quote file names, lock reasons and git's words: never raw escape codes.
-        print(f"wtls: refused: {printable(exc.worded(fix_words))}", file=sys.stderr)
-        return EXIT_REFUSED
-    except (RepositoryError, GitError, GitUnavailable) as exc:
-        print(f"wtls: error: {printable(str(exc))}", file=sys.stderr)
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        return EXIT_ERROR
+        answered = ask_engine(args)
+        if answered is not None:
+            return answered
+    from wtls.cli.app import run
+
+    return run(args)

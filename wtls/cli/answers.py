@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from wtls.cli.reports import check_report, list_report, status_report
+from wtls.cli.reports import as_read_alone, check_report, list_report, status_report
 from wtls.daemon.ask import parse_question
 from wtls.engine import EngineSettings
 from wtls.git import GitError
@@ -65,13 +65,24 @@ async def answer_query(
         return _fallback("the engine could not read the repository")
     if question.command == "list":
         if not question.no_size:
-            await asyncio.to_thread(hub.engine.measure_disk)
+            # Walked afresh, as the CLI alone would (the sessions' sizes may be a minute old).
+            await asyncio.to_thread(hub.engine.measure_disk, 0)
             state = hub.engine.state or state
-        report = list_report(state, folder, as_json=question.json)
+        alone = as_read_alone(state, sizes=not question.no_size)
+        report = list_report(alone, folder, as_json=question.json)
     elif question.command == "status":
         if state.find(folder) is None:
             return _fallback("not in a worktree this repository lists")
-        report = await asyncio.to_thread(status_report, state, folder, as_json=question.json)
+        alone = as_read_alone(state, sizes=False)
+        asker = request.get("peerPid")
+        report = await asyncio.to_thread(
+            lambda: status_report(
+                alone,
+                folder,
+                as_json=question.json,
+                asker=asker if isinstance(asker, int) else None,
+            )
+        )
     else:
         predictor = shared_predictor(hub)
         prediction = await asyncio.to_thread(predictor.update, state)

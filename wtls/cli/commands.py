@@ -19,6 +19,7 @@ from wtls.cli.render import (
     say_error,
 )
 from wtls.cli.reports import Report, check_report, list_report, status_report
+from wtls.cli.serve import serve
 from wtls.errors import Refused
 from wtls.locations import to_path
 from wtls.processes import describe as describe_process
@@ -52,10 +53,9 @@ def _state_for(path: str | None) -> tuple[RepositoryState, Path]:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from wtls.server.server import run_stdio
-
-    run_stdio()
-    return EXIT_OK
+    # `wtls serve` normally never gets here: the console script hands it to the forwarder
+    # before building this parser (wtls.cli.main).
+    return serve(no_daemon=args.no_daemon, idle_timeout=args.idle_timeout)
 
 
 def _cmd_list(args: argparse.Namespace) -> int:

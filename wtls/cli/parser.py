@@ -35,6 +35,7 @@ from wtls.cli.commands import (
 from wtls.cli.render import (
     EXIT_ERROR,
 )
+from wtls.cli.serve import SERVE_DESCRIPTION, SERVE_HELP, add_serve_arguments
 
 
 def _duration(text: str) -> float:
@@ -86,12 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"wtls {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    p = sub.add_parser(
-        "serve",
-        help="run the language server over stdio (what editors start)",
-        description="Run the language server on stdin/stdout. Editors start this; see the "
-        "README's Editors section.",
-    )
+    p = sub.add_parser("serve", help=SERVE_HELP, description=SERVE_DESCRIPTION)
+    add_serve_arguments(p)
     p.set_defaults(handler=_cmd_serve)
 
     p = sub.add_parser(
@@ -110,6 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the wtls/worktrees protocol object")
     p.add_argument(
         "--no-size", action="store_true", help="skip measuring each worktree's size on disk"
+    )
+    p.add_argument(
+        "--no-daemon",
+        action="store_true",
+        help="read the repository here, even when its engine runs (default: the running "
+        "engine answers, from its live state)",
     )
     p.set_defaults(handler=_cmd_list)
 
@@ -132,6 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--json",
         action="store_true",
         help='the protocol object plus "problems" and "processes" (those using the worktree)',
+    )
+    p.add_argument(
+        "--no-daemon",
+        action="store_true",
+        help="read the repository here, even when its engine runs (default: the running "
+        "engine answers, from its live state)",
     )
     p.set_defaults(handler=_cmd_status)
 
@@ -393,6 +402,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--trust",
         action="store_true",
         help="trust .wtls.toml: run its `test`, and its `setup`/`copy` in the scratch worktrees",
+    )
+    p.add_argument(
+        "--no-daemon",
+        action="store_true",
+        help="read the repository here, even when its engine runs (default: the running "
+        "engine answers, from its live state)",
     )
     p.set_defaults(handler=_cmd_check)
 

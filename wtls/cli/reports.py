@@ -7,7 +7,7 @@ predictor's cache). Each function returns the exact text to print and the exit c
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from wtls.cli.render import EXIT_OK, EXIT_REFUSED, describe_worktree, format_table
@@ -33,6 +33,25 @@ def json_text(obj: object) -> str:
     return dumps(obj, indent=2) + "\n"
 
 
+def as_read_alone(state: RepositoryState, *, sizes: bool) -> RepositoryState:
+    """``state`` as the CLI reading the repository alone has it: without what only a running
+    engine knows (predicted conflicts, the merge order, the process scan), sizes only when
+    measured."""
+    from wtls.lifecycle import reclaimable_bytes
+
+    worktrees = tuple(
+        replace(
+            w,
+            conflicts=(),
+            processes=None,
+            disk_bytes=w.disk_bytes if sizes else None,
+        )
+        for w in state.worktrees
+    )
+    alone = replace(state, worktrees=worktrees, merge_order=None)
+    return replace(alone, reclaimable_bytes=reclaimable_bytes(alone))
+
+
 def list_report(state: RepositoryState, folder: Path, *, as_json: bool) -> Report:
     """``wtls list``: every worktree (the one containing ``folder`` marked)."""
     this_wt = state.find(folder)
@@ -44,9 +63,12 @@ def list_report(state: RepositoryState, folder: Path, *, as_json: bool) -> Repor
     return Report(format_table(state, this, reclaimable_bytes(state)) + "\n")
 
 
-def status_report(state: RepositoryState, folder: Path, *, as_json: bool) -> Report:
+def status_report(
+    state: RepositoryState, folder: Path, *, as_json: bool, asker: int | None = None
+) -> Report:
     """``wtls status`` of the worktree containing ``folder`` (a listed one: the CLI explains
-    broken and unlisted worktrees itself)."""
+    broken and unlisted worktrees itself). ``asker``: the pid of the CLI process the engine
+    answers for (left out of the processes, like the CLI leaves itself out)."""
     from wtls.problems import stale_problems, worktree_problems
 
     wt = state.find(folder)
@@ -54,7 +76,7 @@ def status_report(state: RepositoryState, folder: Path, *, as_json: bool) -> Rep
     if wt is not None:
         problems = worktree_problems(state, wt) + problems
     # Scanned together, so a process in a worktree nested inside this one stays that one's.
-    scan = scan_processes([w.path for w in state.worktrees if w.path.is_dir()])
+    scan = scan_processes([w.path for w in state.worktrees if w.path.is_dir()], asker=asker)
     using = scan.of(wt.path) if wt is not None else ()
     broken = wt is not None and wt.broken is not None
     code = EXIT_REFUSED if broken else EXIT_OK

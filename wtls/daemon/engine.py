@@ -237,7 +237,8 @@ class EngineService:
             writer.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        uid = _peer_uid(writer)
+        peer = _peer(writer)
+        uid = peer[1] if peer is not None else None
         if uid != os.getuid():
             log.warning("refused a connection from uid %s", uid)
             await self._refuse(
@@ -280,7 +281,10 @@ class EngineService:
             self.stop("asked to stop")
         else:
             try:
-                answer = await self._answer_query(message)
+                # Who asks (the kernel's word, not the hello's): the CLI's own process and its
+                # ancestors are not "processes using the worktree" in its answer.
+                asker = {"peerPid": peer[0]} if peer is not None else {}
+                answer = await self._answer_query({**message, **asker})
             except Exception as exc:
                 log.exception("a query failed: %r", message.get("query"))
                 answer = {"ok": False, "error": f"the query failed: {exc}"}
@@ -351,12 +355,14 @@ async def _discard(reader: asyncio.StreamReader) -> None:
         left -= len(chunk)
 
 
-def _peer_uid(writer: asyncio.StreamWriter) -> int | None:
+def _peer(writer: asyncio.StreamWriter) -> tuple[int, int] | None:
+    """The connected process's pid and uid (``SO_PEERCRED``)."""
     sock = writer.get_extra_info("socket")
     if sock is None:
         return None
     creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    return int(struct.unpack("3i", creds)[1])
+    pid, uid, _gid = struct.unpack("3i", creds)
+    return int(pid), int(uid)
 
 
 def idle_timeout_default() -> float:

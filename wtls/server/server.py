@@ -257,12 +257,13 @@ def _register_lifecycle(server: WtlsServer) -> None:
         await ls.shutdown_sessions()
 
 
-def run_stdio() -> None:
-    """Start the server on stdin/stdout (``wtls serve``)."""
+def run_stdio(stdin: BinaryIO | None = None) -> None:
+    """Run the server in this process on stdin/stdout (``wtls serve --no-daemon``, and the
+    forwarder's fallback, which passes a ``stdin`` that first replays what it read)."""
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("pygls.protocol.json_rpc").addFilter(AnsweredOnPurpose())
     server = create_server()
-    server.start_io()
+    server.start_io(stdin)
     if not server.shutting_down:
         # LSP: `exit` without `shutdown` first (or a client that vanished) exits with 1;
         # pygls' own sys.exit(1) is swallowed by its event loop.
