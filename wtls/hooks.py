@@ -230,6 +230,11 @@ def conflict_news(worktree: Path, file: Path) -> str | None:
         rel = file.relative_to(worktree).as_posix()
     except ValueError:
         return None  # a file outside this worktree
+    from wtls.daemon.ask import ask_news
+
+    answered = ask_news(worktree, file)  # the repository's engine has it warm
+    if answered is not None:
+        return answered.text
     repo = discover(worktree)
     state = repository_state(repo)
     here = state.find(worktree)

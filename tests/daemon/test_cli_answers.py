@@ -150,3 +150,30 @@ def test_parse_question_takes_only_what_the_engine_answers() -> None:
         ["status", "--"],
     ):
         assert parse_question(argv) is None, argv
+
+
+def test_an_agents_hook_gets_its_conflict_news_from_the_engine(
+    repo: Path, tmp_path: Path, runtime: Path
+) -> None:
+    from tests.core.test_agent_hooks import _edit_event, _two_agents, hook
+
+    _wipe, remaining = _two_agents(repo, tmp_path)
+    start_engine(repo)
+    log = tmp_path / "git.log"
+    env = {"PATH": git_logging_path(tmp_path / "bin", log)}
+    out = hook(remaining, _edit_event(remaining, "cli.py"), env=env)
+    assert out.returncode == 0, out.stderr
+    text = json.loads(out.stdout)["hookSpecificOutput"]["additionalContext"]
+    assert "cli.py will CONFLICT" in text and "branch feature/wipe" in text, text
+    assert "your line 5 against its line 5 of cli.py" in text
+    # The engine predicted (warm): the hook itself ran no merge, no snapshot, no status.
+    calls = log.read_text().splitlines()
+    assert not any(c.split()[0] in ("merge-tree", "status", "write-tree") for c in calls), calls
+    # Without the engine (another runtime folder: none runs there) the hook predicts by
+    # itself and says the same.
+    elsewhere = tmp_path / "rt"
+    elsewhere.mkdir(mode=0o700)
+    alone = hook(
+        remaining, _edit_event(remaining, "cli.py"), env={"WTLS_RUNTIME_DIR": str(elsewhere)}
+    )
+    assert json.loads(alone.stdout)["hookSpecificOutput"]["additionalContext"] == text

@@ -39,6 +39,9 @@ async def answer_query(
 ) -> dict[str, Any]:
     """The answer to the hello ``request`` (``argv``: the command line after ``wtls``, ``cwd``:
     the caller's folder): ``{"stdout": text, "code": exit code}``, or a fallback."""
+    news = request.get("news")
+    if news is not None:
+        return await _news(news, shared)
     argv = request.get("argv")
     cwd = request.get("cwd")
     if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
@@ -90,3 +93,38 @@ async def answer_query(
             prediction, as_json=question.json, order=question.order, cwd=Path(cwd)
         )
     return {"stdout": report.stdout, "code": report.code}
+
+
+async def _news(news: Any, shared: SharedRepositories) -> dict[str, Any]:
+    """An agent hook's conflict news (``{"worktree", "file"}``) from the warm predictor."""
+    from wtls.hooks import news_text
+
+    if not isinstance(news, dict):
+        return {"ok": False, "error": "`news` must be an object"}
+    worktree, file = news.get("worktree"), news.get("file")
+    if not (isinstance(worktree, str) and isinstance(file, str)):
+        return {"ok": False, "error": "`news` needs `worktree` and `file` (strings)"}
+    if not (os.path.isabs(worktree) and os.path.isabs(file)):
+        return {"ok": False, "error": "`news` paths must be absolute"}
+    try:
+        root = await asyncio.to_thread(lambda: Path(os.path.realpath(worktree)))
+        target = await asyncio.to_thread(lambda: Path(os.path.realpath(file)))
+        repository = await asyncio.to_thread(discover, root)
+        hub = await shared.open_warm(repository, EngineSettings())
+    except (RepositoryError, GitError, OSError) as exc:
+        return _fallback(str(exc))
+    if not await hub.sync():
+        await hub.refresh(ChangeSet(everything=True))
+    state = hub.engine.state
+    here = state.find(root) if state is not None else None
+    if state is None or here is None:
+        return {"news": None}
+    try:
+        rel = target.relative_to(here.path).as_posix()
+    except ValueError:
+        return {"news": None}  # a file outside this worktree
+    predictor = shared_predictor(hub)
+    prediction = await asyncio.to_thread(
+        lambda: predictor.update(state, changed=None, involving=here.path)
+    )
+    return {"news": news_text(state, prediction, here.path, rel)}

@@ -85,6 +85,38 @@ def ask_engine(argv: Sequence[str]) -> int | None:
     return code
 
 
+@dataclass(frozen=True)
+class News:
+    """The engine's conflict news for an agent's edit (``text`` None: nothing collides)."""
+
+    text: str | None
+
+
+def ask_news(worktree: Path, file: Path) -> News | None:
+    """The running engine's conflict news for ``file`` just changed in ``worktree`` (its
+    snapshots and merges are warm: a fraction of computing them here); None when no engine
+    answers (the hook then predicts by itself)."""
+    common = _common_dir(worktree)
+    if common is None:
+        return None
+    from wtls.daemon import hello
+    from wtls.daemon.client import EngineError, connect
+    from wtls.daemon.paths import RuntimeDirError
+
+    extra = {"news": {"worktree": str(worktree), "file": str(file)}}
+    try:
+        sock, reply = connect(common, "query", start=False, extra=extra)
+    except (EngineError, RuntimeDirError, OSError):
+        return None
+    sock.close()
+    text = reply.get("news")
+    if not reply.get("ok") or hello.should_replace(reply):
+        return None
+    if text is not None and not isinstance(text, str):
+        return None
+    return News(text)
+
+
 def _common_dir(where: Path) -> Path | None:
     """The common git dir of the repository containing ``where``; None if there is none."""
     from wtls.git import GitError, GitUnavailable, run_git
