@@ -183,3 +183,54 @@ def test_neovim_builtin_client(nvim: str, tmp_path: Path) -> None:
     # Nothing of the agents' work was touched.
     assert USAGE + " | remaining" in (remaining / "cli.py").read_text()
     assert (remaining / "merge-notes.txt").read_text() == MARKERS
+
+
+def test_two_neovims_on_one_repository_share_one_engine(nvim: str, tmp_path: Path) -> None:
+    """Two editors at once on two worktrees of one repository (the engine's case): each sees
+    its own side of the predicted conflict, and one engine serves both."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.daemon.support import engine_pids
+
+    repo, wipe, remaining = lab(tmp_path)
+    runtime = Path(os.environ["WTLS_RUNTIME_DIR"])
+    before = set(engine_pids(runtime))
+    runs = {name: tmp_path / name for name in ("one", "two")}
+    for folder in runs.values():
+        folder.mkdir()
+    with ThreadPoolExecutor(2) as pool:
+        one = pool.submit(
+            run_neovim,
+            nvim,
+            remaining,
+            {
+                "WTLS_OPEN": str(remaining / "cli.py"),
+                "WTLS_WANT_CODES": "predicted-conflict",
+                "WTLS_SPAWN": "agent-one",
+            },
+            runs["one"],
+        )
+        two = pool.submit(
+            run_neovim,
+            nvim,
+            wipe,
+            {
+                "WTLS_OPEN": str(wipe / "cli.py"),
+                "WTLS_WANT_CODES": "predicted-conflict",
+                "WTLS_SPAWN": "agent-two",
+            },
+            runs["two"],
+        )
+        results = {"one": one.result(), "two": two.result()}
+    for name, (data, here, other) in {
+        "one": (results["one"], remaining, "feature/wipe"),
+        "two": (results["two"], wipe, "feature/remaining"),
+    }.items():
+        assert data["state"]["this"] == str(here.resolve()), name
+        conflict = next(d for d in data["diagnostics"] if d["code"] == "predicted-conflict")
+        assert conflict["file"] == str((here / "cli.py").resolve()), name
+        assert other in conflict["message"], (name, conflict)
+        assert data["spawn_announced"], (name, data["messages"])
+    engines = set(engine_pids(runtime)) - before
+    assert len(engines) == 1, engines  # one engine for the repository, shared by both
+    assert (repo / ".git").is_dir()
