@@ -177,3 +177,19 @@ def test_an_agents_hook_gets_its_conflict_news_from_the_engine(
         remaining, _edit_event(remaining, "cli.py"), env={"WTLS_RUNTIME_DIR": str(elsewhere)}
     )
     assert json.loads(alone.stdout)["hookSpecificOutput"]["additionalContext"] == text
+
+
+def test_check_in_a_repository_whose_config_has_a_test_is_the_clis(
+    repo: Path, tmp_path: Path, runtime: Path
+) -> None:
+    (repo / ".wtls.toml").write_text('test = ["python3", "-c", "pass"]\n')
+    commit_all(repo, "config")
+    start_engine(repo)
+    engine = run_wtls("check", "--json", cwd=repo)
+    alone = run_wtls("check", "--json", "--no-daemon", cwd=repo)
+    assert (engine.stdout, engine.stderr, engine.returncode) == (
+        alone.stdout,
+        alone.stderr,
+        alone.returncode,
+    )
+    assert "not trusted" in engine.stderr

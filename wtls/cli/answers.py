@@ -87,6 +87,15 @@ async def answer_query(
             )
         )
     else:
+        from wtls.errors import Refused
+        from wtls.semantic import plan_tests
+
+        try:
+            plan = await asyncio.to_thread(plan_tests, state, None, trusted=False)
+        except Refused as exc:
+            return _fallback(str(exc))
+        if plan.not_run is not None or plan.commands:
+            return _fallback("the repository's .wtls.toml has a test: the CLI reports on it")
         predictor = shared_predictor(hub)
         prediction = await asyncio.to_thread(predictor.update, state)
         report = check_report(
