@@ -94,7 +94,12 @@ def _cmd_engine(args: argparse.Namespace) -> int:
     from wtls.cli.answers import answer_query
     from wtls.daemon import engine
     from wtls.server.server import serve_connection
+    from wtls.server.shared import SHARED
     from wtls.server.transport import AnsweredOnPurpose
+
+    # Its own repository stays read and watched while no session is open: the CLI's questions
+    # are then answered from memory, until the engine's idle exit.
+    SHARED.keep_warm.add(str(Path(args.repository)))
 
     logging.getLogger("pygls.protocol.json_rpc").addFilter(AnsweredOnPurpose())
     return engine.main(
