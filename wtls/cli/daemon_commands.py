@@ -9,21 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from wtls.cli.render import EXIT_ERROR, EXIT_OK, print_json, say_error
+from wtls.cli.serve import positive_seconds
 from wtls.daemon.client import EngineError, engine_status, stop_engine
 from wtls.daemon.paths import RuntimeDirError, engine_files
 from wtls.locations import BadLocation, to_path
 from wtls.safety import printable
 from wtls.worktrees import discover
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds: {text!r}")
-    return value
 
 
 def add_parsers(sub: Any) -> None:
@@ -46,7 +37,7 @@ def add_parsers(sub: Any) -> None:
     p.add_argument(
         "--idle-timeout",
         metavar="SECONDS",
-        type=_seconds,
+        type=positive_seconds,
         help="exit after this long without a client (default: $WTLS_ENGINE_IDLE_TIMEOUT, else 600)",
     )
     p.add_argument(

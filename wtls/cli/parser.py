@@ -35,7 +35,7 @@ from wtls.cli.commands import (
 from wtls.cli.render import (
     EXIT_ERROR,
 )
-from wtls.cli.serve import SERVE_DESCRIPTION, SERVE_HELP, add_serve_arguments
+from wtls.cli.serve import SERVE_DESCRIPTION, SERVE_HELP, add_serve_arguments, positive_seconds
 
 
 def _duration(text: str) -> float:
@@ -53,16 +53,6 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
         self.exit(EXIT_ERROR, f"{self.prog}: error: {message}\n")
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds: {text!r}")
-    return value
 
 
 def _positive_int(text: str) -> int:
@@ -391,7 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--timeout",
         metavar="S",
-        type=_positive_float,
+        type=positive_seconds,
         default=600.0,
         help="kill a test run's whole process group after S seconds (default 600)",
     )
@@ -484,7 +474,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--timeout",
         metavar="S",
-        type=_positive_float,
+        type=positive_seconds,
         default=600.0,
         help="kill a test run's whole process group after S seconds (default 600)",
     )

@@ -33,14 +33,15 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--idle-timeout",
-        type=_seconds,
+        type=positive_seconds,
         metavar="S",
         help="when this session starts the engine: seconds it keeps running after its last "
         "session left (default: $WTLS_ENGINE_IDLE_TIMEOUT, else 600)",
     )
 
 
-def _seconds(text: str) -> float:
+def positive_seconds(text: str) -> float:
+    """argparse type: a positive, finite number of seconds (a clear error otherwise)."""
     try:
         value = float(text)
     except ValueError:

@@ -111,16 +111,7 @@ def check_shares(source: Path, shared: Sequence[str], base_commit: str) -> Share
             raise Refused(f"share entry {rel!r}: {path} is neither a folder nor a regular file")
         links[rel] = str(path)
     if links:
-        ignored = set(
-            split_z(
-                run_git(
-                    ["check-ignore", "-z", "--stdin"],
-                    source,
-                    input=b"".join(os.fsencode(r) + b"\0" for r in links),
-                    ok_codes=(0, 1),
-                ).stdout
-            )
-        )
+        ignored = _ignored_among(source, links)
         missing = [r for r in links if r not in ignored]
         if missing:
             raise Refused(
@@ -174,16 +165,7 @@ def _exclude_links(
     line per such link, under :data:`EXCLUDE_HEADER`; a line already there is not added again,
     and no line is added that would hide a path git lists in another worktree.
     """
-    ignored = set(
-        split_z(
-            run_git(
-                ["check-ignore", "-z", "--stdin"],
-                dest,
-                input=b"".join(os.fsencode(r) + b"\0" for r in rels),
-                ok_codes=(0, 1),
-            ).stdout
-        )
-    )
+    ignored = _ignored_among(dest, rels)
     listed = [r for r in rels if r not in ignored]
     if not listed:
         return None, []
@@ -318,3 +300,10 @@ def changes_besides_links(wt: WorktreeState) -> tuple[str, ...]:
         return s.changed_paths or ("uncommitted changes",)
     links = known_links(wt.path)
     return tuple(p for p in s.changed_paths if p not in links)
+
+
+def _ignored_among(worktree: Path, rels: Iterable[str]) -> set[str]:
+    """The relative paths of ``rels`` that git ignores in ``worktree``."""
+    data = b"".join(os.fsencode(r) + b"\0" for r in rels)
+    found = run_git(["check-ignore", "-z", "--stdin"], worktree, input=data, ok_codes=(0, 1))
+    return set(split_z(found.stdout))
