@@ -78,7 +78,17 @@ def engine_pids(runtime: Path) -> list[int]:
         mine = b"WTLS_RUNTIME_DIR=" + os.fsencode(runtime)
         if any(v == mine or v.startswith(mine + b"/") for v in env) and alive(int(entry)):
             found.append(int(entry))
-    return found
+    # An engine's own child caught between its fork and its exec still has the engine's
+    # command line: not an engine.
+    return [pid for pid in found if _parent_of(pid) not in found]
+
+
+def _parent_of(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return int(handle.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def kill_engines(runtime: Path) -> None:

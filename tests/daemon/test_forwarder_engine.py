@@ -37,21 +37,6 @@ def entry(state: dict[str, Any], path: Path) -> dict[str, Any] | None:
     return next((w for w in state["worktrees"] if w["path"] == str(path.resolve())), None)
 
 
-def engines(runtime: Path) -> list[int]:
-    """The engines of ``runtime``, not counting an engine's own child caught between its fork
-    and its exec (it still has the engine's command line)."""
-    pids = engine_pids(runtime)
-    return sorted(p for p in pids if _parent(p) not in pids)
-
-
-def _parent(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return int(handle.read().rsplit(")", 1)[1].split()[1])
-    except (OSError, ValueError, IndexError):
-        return 0
-
-
 def engine_pid(common: Path) -> int:
     status = wait_until(lambda: engine_status(common), "a running engine")
     return int(status["pid"])
@@ -98,7 +83,7 @@ async def test_a_session_goes_through_the_engine_with_a_light_forwarder(
         assert answer["this"] == str(repo.resolve())
         # The server runs in the engine, not in the session's process.
         pid = engine_pid(common)
-        assert pid != server.proc.pid and engines(runtime) == [pid]
+        assert pid != server.proc.pid and engine_pids(runtime) == [pid]
         shown = subprocess.run(
             [sys.executable, "-m", "wtls", "daemon", "status", "--json", "-C", str(repo)],
             capture_output=True,
@@ -135,7 +120,7 @@ async def test_two_sessions_survive_a_sigkilled_engine(runtime: Path, tmp_path: 
 
         new = wait_until(lambda: (p := engine_pid(common)) != old and p, "a new engine")
         wait_until(lambda: clients(common) == 2, "both sessions on the new engine")
-        assert engines(runtime) == [new]  # one engine for both
+        assert engine_pids(runtime) == [new]  # one engine for both
         await first.wait_for_diagnostics(
             repo / "notes.txt", lambda d: not d, "the stale marker diagnostic cleared"
         )
@@ -381,7 +366,7 @@ async def test_a_session_of_a_replaced_engine_moves_to_the_new_one(
             new = engine_pid(common)
             assert new != old
             wait_until(lambda: clients(common) == 2, "the old session on the new engine")
-            assert engines(runtime) == [new]
+            assert engine_pids(runtime) == [new]
             # The old session was rebuilt on it and still sees the markers, never cleared.
             notes = uri(repo / "notes.txt")
             await old_session.wait_until(
