@@ -10,7 +10,6 @@ error) it returns None and the CLI works alone, as it always did. Stdlib only.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -118,15 +117,7 @@ def ask_news(worktree: Path, file: Path) -> News | None:
 
 
 def _common_dir(where: Path) -> Path | None:
-    """The common git dir of the repository containing ``where``; None if there is none."""
-    from wtls.git import GitError, GitUnavailable, run_git
+    """The common git dir of the repository containing ``where`` (a folder or a file)."""
+    from wtls.daemon.paths import common_dir_of
 
-    folder = where if where.is_dir() else where.parent
-    try:
-        done = run_git(
-            ["rev-parse", "--path-format=absolute", "--git-common-dir"], folder, timeout=10
-        )
-    except (GitError, GitUnavailable, OSError, subprocess.SubprocessError):
-        return None
-    text = done.text.strip()
-    return Path(text) if text else None
+    return common_dir_of(where if where.is_dir() else where.parent, timeout=10)

@@ -48,8 +48,8 @@ from typing import Any
 from urllib.parse import unquote_to_bytes, urlsplit
 
 from wtls.daemon.client import connect as connect_engine
+from wtls.daemon.paths import common_dir_of
 from wtls.frames import SKIPPED_MESSAGE, HeaderScanner, frame, skipped_request_id
-from wtls.git import GitError, GitUnavailable, run_git
 
 log = logging.getLogger(__name__)
 
@@ -201,13 +201,9 @@ def _common_dir(params: dict[str, Any]) -> Path | None:
         folder = _first_folder(params)
         if folder is None or not folder.is_dir():
             return None
-        result = run_git(
-            ["rev-parse", "--path-format=absolute", "--git-common-dir"], folder, timeout=30
-        )
-    except (GitError, GitUnavailable, OSError, ValueError):
+    except (OSError, ValueError):
         return None
-    common = os.fsdecode(result.stdout.strip())
-    return Path(common) if common and os.path.isabs(common) else None
+    return common_dir_of(folder)
 
 
 # ---------------------------------------------------------------------------- documents

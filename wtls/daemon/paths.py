@@ -167,3 +167,18 @@ def log_tail(log: Path, lines: int = 12) -> str:
         return ""
     text = data.decode("utf-8", "replace").splitlines()
     return "\n".join(text[-lines:])
+
+
+def common_dir_of(folder: Path, timeout: float = 30) -> Path | None:
+    """The absolute common git dir of the repository containing ``folder`` (a folder), which
+    names its engine; None when there is none (no repository, no git, a broken worktree link)."""
+    from wtls.git import GitError, GitUnavailable, run_git
+
+    try:
+        found = run_git(
+            ["rev-parse", "--path-format=absolute", "--git-common-dir"], folder, timeout=timeout
+        )
+    except (GitError, GitUnavailable, OSError, ValueError):
+        return None
+    common = found.text.strip()
+    return Path(common) if common and os.path.isabs(common) else None
