@@ -60,7 +60,7 @@ async def test_sessions_share_one_engine_watcher_and_reread(repo: Path, tmp_path
     b = await registry.join(repository, EngineSettings(), second, [linked], debounce_ms=30)
     try:
         assert a.shared is b.shared and a.engine is b.engine
-        assert registry.all() == [a.shared]
+        assert registry.get(repository.key) is a.shared
         watcher = a.shared.watcher
         assert watcher is not None and b.watcher is watcher
 

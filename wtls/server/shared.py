@@ -207,7 +207,7 @@ class SharedRepository:
             # The cookie folder exists before the watch starts: a file written into a folder
             # made after it may be missed (the OS watch of a new folder starts a little late).
             with contextlib.suppress(OSError):
-                await asyncio.to_thread(_sync_folder, engine.repository.common_dir)
+                await asyncio.to_thread(_make_sync_folder, engine.repository.common_dir)
             loop = asyncio.get_running_loop()
 
             def on_changes(change: ChangeSet) -> None:
@@ -288,12 +288,9 @@ class SharedRepository:
             if written:
                 with contextlib.suppress(OSError):
                     _delete_cookie(cookie, self.engine.repository.common_dir)
-        while not self.closed and (
-            self.pending is not None
-            or (self.refresh_task is not None and not self.refresh_task.done())
-        ):
-            if self.refresh_task is None or self.refresh_task.done():
-                self.refresh_task = self._spawn(self._loop(), "refresh")
+        # What the events queued is read by the refresh task (queue_change starts one whenever
+        # work is pending); a change arriving meanwhile makes it loop again.
+        while not self.closed and self.refresh_task is not None and not self.refresh_task.done():
             await asyncio.shield(self.refresh_task)
         return not self.closed
 
@@ -375,9 +372,13 @@ class SharedRepository:
     def close(self) -> None:
         """Stop watching and stop every background task (no session is left)."""
         self.closed = True
+        running = _loop_running()
         if self.watcher is not None:
-            self.watcher.stop()
-        current = asyncio.current_task() if _loop_running() else None
+            if running:  # its thread's join must not hold the loop other sessions share
+                asyncio.get_running_loop().run_in_executor(None, self.watcher.stop)
+            else:
+                self.watcher.stop()
+        current = asyncio.current_task() if running else None
         for task in list(self._tasks):
             if task is not current:  # a refresh that found the repository gone closes it
                 task.cancel()
@@ -407,10 +408,9 @@ def _open_sync_folder(common_dir: Path) -> int:
     return fd
 
 
-def _sync_folder(common_dir: Path) -> Path:
-    """``<common dir>/wtls/sync``, made if missing; OSError if it leads out of the git dir."""
+def _make_sync_folder(common_dir: Path) -> None:
+    """``<common dir>/wtls/sync`` made if missing; OSError if it leads out of the git dir."""
     os.close(_open_sync_folder(common_dir))
-    return common_dir.joinpath(*SYNC_DIR)
 
 
 def _write_cookie(cookie: Path, common_dir: Path) -> None:
@@ -455,10 +455,6 @@ class SharedRepositories:
         """The open shared repository of ``key``."""
         repo = self._repos.get(key)
         return repo if repo is not None and not repo.closed else None
-
-    def all(self) -> list[SharedRepository]:
-        """Every open shared repository."""
-        return [r for r in self._repos.values() if not r.closed]
 
     async def join(
         self,

@@ -58,12 +58,18 @@ class _RepoWork:
     changed: set[Path] | None = None
     wanted: bool = False
     task: asyncio.Task[None] | None = None
-    last: Prediction | None = None
     typing: asyncio.TimerHandle | None = None
     #: When the last run ended (the event loop's clock).
     last_run_end: float = float("-inf")
     #: The sessions showing the result, each with the feature of its server.
     viewers: Viewers[ConflictFeature] = field(default_factory=Viewers)
+
+    def open_texts(self, state: RepositoryState) -> dict[Path, str]:
+        """The open buffers of every viewing session in ``state``'s worktrees (the overlays)."""
+        texts: dict[Path, str] = {}
+        for _, feature in self.viewers.live():
+            texts.update(feature._open_texts(state))
+        return texts
 
 
 def _work_of(shared: SharedRepository) -> _RepoWork:
@@ -144,9 +150,7 @@ class ConflictFeature:
             if state is None:
                 continue
             changed, work.changed = work.changed, set()
-            texts: dict[Path, str] = {}
-            for _, feature in viewers:
-                texts.update(feature._open_texts(state))
+            texts = work.open_texts(state)
             try:
                 prediction = await asyncio.to_thread(
                     _predict, work.predictor, state, changed, texts
@@ -168,7 +172,6 @@ class ConflictFeature:
     async def _publish(work: _RepoWork, prediction: Prediction | None) -> None:
         """Hand the prediction to the engine (notification) and publish the diagnostics of
         every session that shows it, each on its own worktrees' files."""
-        work.last = prediction
         viewers = work.viewers.live()
         if not viewers:
             return
@@ -203,9 +206,7 @@ class ConflictFeature:
         if state is None:
             raise Refused(f"could not read the repository {engine.repository.key}")
         work = self._for(session)
-        texts: dict[Path, str] = {}
-        for _, feature in work.viewers.live():
-            texts.update(feature._open_texts(state))
+        texts = work.open_texts(state)
         prediction = await asyncio.to_thread(_predict, work.predictor, state, None, texts)
         await self._publish(work, prediction)
         return prediction.check_payload()
