@@ -7,6 +7,7 @@ every git call goes through :mod:`wtls.git`.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -220,14 +221,18 @@ class RepositoryState:
 
     def find(self, path: Path | str) -> WorktreeState | None:
         """The worktree that contains ``path`` (deepest match), if any."""
-        target = absolute(Path(path))
+        # Compared as text: ``Path.parents`` membership built and compared a Path per level,
+        # and this runs for every session on every refresh.
+        target = str(absolute(Path(path)))
         best: WorktreeState | None = None
+        best_length = -1
         for wt in self.worktrees:
             if wt.bare:
                 continue
-            contains = target == wt.path or wt.path in target.parents
-            if contains and (best is None or len(wt.path.parts) > len(best.path.parts)):
-                best = wt
+            root = str(wt.path)
+            inside = target == root or target.startswith(os.path.join(root, ""))
+            if inside and len(root) > best_length:
+                best, best_length = wt, len(root)
         return best
 
     def find_by_branch(self, branch: str) -> WorktreeState | None:

@@ -290,3 +290,20 @@ def test_the_payload_says_which_lifecycle_commands_apply(repo: Path, tmp_path: P
         str(locked): (True, True, False, True),
         str(tmp_path / "c"): (False, True, True, False),
     }
+
+
+def test_find_matches_whole_folder_names_and_the_deepest_worktree(
+    repo: Path, tmp_path: Path
+) -> None:
+    """``find`` compares paths as text: ``wt`` must not claim ``wt2``'s files, and a worktree
+    nested inside another owns its own files."""
+    outer = add_worktree(repo, tmp_path / "wt", "feature/outer")
+    sibling = add_worktree(repo, tmp_path / "wt2", "feature/sibling")
+    nested = add_worktree(repo, outer / "inner", "feature/inner")
+    state = state_of(repo)
+    assert state.find(sibling / "a.txt").path == sibling.resolve()  # type: ignore[union-attr]
+    assert state.find(outer / "a.txt").path == outer.resolve()  # type: ignore[union-attr]
+    assert state.find(nested / "x" / "y").path == nested.resolve()  # type: ignore[union-attr]
+    assert state.find(outer).path == outer.resolve()  # type: ignore[union-attr]
+    assert state.find(tmp_path / "w") is None
+    assert state.find(str(sibling)).path == sibling.resolve()  # type: ignore[union-attr]

@@ -74,6 +74,15 @@ class RepoSession:
     #: Workspace folders that belong to this repository, in workspace order.
     folders: list[Path] = field(default_factory=list)
     last_payload: dict[str, Any] | None = None
+    #: :meth:`_placed`'s answer and the state and folders it was worked out for.
+    _placement: (
+        tuple[
+            RepositoryState,
+            tuple[Path, ...],
+            tuple[WorktreeState | None, tuple[WorktreeState, ...]],
+        ]
+        | None
+    ) = field(default=None, repr=False)
 
     @property
     def engine(self) -> Engine:
@@ -97,30 +106,37 @@ class RepoSession:
 
     def this(self) -> WorktreeState | None:
         """The worktree this session is opened on (the first workspace folder's)."""
-        state = self.state
-        if state is None:
-            return None
-        for folder in self.folders:
-            wt = state.find(folder)
-            if wt is not None:
-                return wt
-        return None
+        return self._placed()[0]
 
     def own_worktrees(self) -> list[WorktreeState]:
         """Worktrees that contain a workspace folder (whose files this session reports on)."""
+        return list(self._placed()[1])
+
+    def _placed(self) -> tuple[WorktreeState | None, tuple[WorktreeState, ...]]:
+        """:meth:`this` and :meth:`own_worktrees`, worked out once per state and folder list:
+        every feature asks after every refresh, for every session of the engine."""
         state = self.state
         if state is None:
-            return []
+            return None, ()
+        folders = tuple(self.folders)
+        cached = self._placement
+        if cached is not None and cached[0] is state and cached[1] == folders:
+            return cached[2]
+        this: WorktreeState | None = None
         found: dict[Path, WorktreeState] = {}
-        for folder in self.folders:
+        for folder in folders:
             wt = state.find(folder)
             if wt is not None:
+                this = wt if this is None else this
                 found[wt.path] = wt
             # A folder that contains worktrees (e.g. a parent of several) owns all of them.
+            inside = os.path.join(folder, "")
             for other in state.worktrees:
-                if folder in other.path.parents:
+                if str(other.path).startswith(inside) and other.path != folder:
                     found[other.path] = other
-        return list(found.values())
+        placed = (this, tuple(found.values()))
+        self._placement = (state, folders, placed)
+        return placed
 
     def payload(self) -> dict[str, Any]:
         """The ``wtls/worktrees`` object for this repository, as this session sees it."""
@@ -174,6 +190,9 @@ class SharedRepository:
     #: Why opening failed (sessions that waited get the same error).
     failure: BaseException | None = None
     _feature_state: dict[type[Any], Any] = field(default_factory=dict)
+    #: Called with each batch of file events as it arrives, before the re-read it queues
+    #: (work that can start from the files alone, like predicting a written file's conflicts).
+    change_listeners: list[Callable[[ChangeSet], None]] = field(default_factory=list)
     #: Sync cookies waited for, by file name (see :meth:`sync`).
     _cookies: dict[str, asyncio.Future[None]] = field(default_factory=dict)
     _cookie_count: int = 0
@@ -251,6 +270,8 @@ class SharedRepository:
             change.cookies = set()
             if not change:
                 return  # only a cookie: nothing to read
+        for listener in self.change_listeners:
+            listener(change)
         if self.pending is None:
             self.pending = change
         else:
