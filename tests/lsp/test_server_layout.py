@@ -96,3 +96,27 @@ def test_core_imports_no_face_and_no_lsp() -> None:
         if not any(m == f or m.startswith(f + ".") for f in FACES)
     }
     assert {m: b for m, b in bad.items() if b} == {}
+
+
+def test_every_session_of_a_process_shares_one_converter() -> None:
+    """cattrs builds its structure functions per converter: a converter per session made every
+    window joining the engine pay for an ``initialize`` structured from scratch (~0.15 CPU-s),
+    and two sessions must still get what each was sent."""
+    from lsprotocol import types
+
+    from wtls.server.server import create_server
+
+    first, second = create_server(), create_server()
+    assert first.protocol._converter is second.protocol._converter
+    params = {"processId": None, "rootUri": None, "capabilities": {"workspace": {}}}
+    for server, pid in ((first, 11), (second, 22)):
+        message = server.protocol.structure_message(
+            {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "initialize",
+                "params": {**params, "processId": pid},
+            }
+        )
+        assert isinstance(message.params, types.InitializeParams)
+        assert message.params.process_id == pid

@@ -52,7 +52,13 @@ from wtls.server.refresh import RefreshPipeline
 from wtls.server.rpc import uri_to_path
 from wtls.server.sessions import SessionManager
 from wtls.server.shared import SHARED, SharedRepositories
-from wtls.server.transport import AnsweredOnPurpose, StreamWriter, WtlsProtocol
+from wtls.server.transport import (
+    OWN_METHOD_PREFIX,
+    AnsweredOnPurpose,
+    StreamWriter,
+    WtlsProtocol,
+    shared_converter,
+)
 from wtls.watch import ChangeSet
 
 log = logging.getLogger(__name__)
@@ -64,7 +70,9 @@ class WtlsServer(LanguageServer):
     """pygls server holding one :class:`RepoSession` per repository."""
 
     def __init__(self, shared: SharedRepositories | None = None) -> None:
-        super().__init__("wtls", __version__, protocol_cls=WtlsProtocol)
+        super().__init__(
+            "wtls", __version__, protocol_cls=WtlsProtocol, converter_factory=shared_converter
+        )
         #: The repositories of this process, shared with its other servers (sessions).
         self.shared = shared if shared is not None else SHARED
         self.settings = Settings()
@@ -106,8 +114,16 @@ class WtlsServer(LanguageServer):
 
     # ---------------------------------------------------------------- messages and tasks
     def notify(self, method: str, payload: Any) -> None:
-        """Send a notification to the client."""
-        self.protocol.notify(method, payload)
+        """Send a notification to the client (wtls's own JSON ones without pygls' cattrs pass)."""
+        protocol = self.protocol
+        if (
+            isinstance(protocol, WtlsProtocol)
+            and method.startswith(OWN_METHOD_PREFIX)
+            and isinstance(payload, dict)
+        ):
+            protocol.notify_json(method, payload)
+        else:
+            self.protocol.notify(method, payload)
 
     def spawn_task(self, coro: Awaitable[T], name: str) -> asyncio.Task[T]:
         """Run ``coro`` in the background; keep a reference and log its failure."""
