@@ -83,6 +83,9 @@ class ChangeSet:
     worktrees: set[Path] = field(default_factory=set)
     #: Changed files (absolute) per worktree root, for conflict-marker rescans.
     files: dict[Path, set[Path]] = field(default_factory=dict)
+    #: Worktree roots whose git data (index, HEAD, an operation's files) changed: their
+    #: branch, HEAD or staging may differ from the last state read.
+    git_data: set[Path] = field(default_factory=set)
     #: Branch or tag refs moved (a commit, a branch created, deleted or force-moved).
     refs: bool = False
     #: Worktrees were added, removed, locked, moved, or a worktree folder vanished.
@@ -110,6 +113,7 @@ class ChangeSet:
         self.worktrees |= other.worktrees
         for root, paths in other.files.items():
             self.files.setdefault(root, set()).update(paths)
+        self.git_data |= other.git_data
         self.refs |= other.refs
         self.listing |= other.listing
         self.everything |= other.everything
@@ -231,12 +235,14 @@ def _classify_git_path(
             root = admin_to_root.get(common / "worktrees" / parts[1])
             if root is not None and (len(parts) == 2 or parts[2] in _WORKTREE_GIT_FILES):
                 change.worktrees.add(root)
+                change.git_data.add(root)
             elif root is None:
                 change.listing = True
     elif head in _WORKTREE_GIT_FILES:
         root = admin_to_root.get(common)
         if root is not None:
             change.worktrees.add(root)
+            change.git_data.add(root)
     elif head in ("config", "info"):
         change.everything = True
 

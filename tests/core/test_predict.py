@@ -519,6 +519,64 @@ def test_only_changed_worktrees_are_snapshotted_again(
     assert calls == [r]
 
 
+def test_written_files_are_predicted_before_the_status_is_read_again(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``written`` (what the watcher saw) makes a stale state's worktree be snapshotted again;
+    the update after the re-read reuses that snapshot, and so does one whose written file git
+    ignores. A HEAD that moved meanwhile is never trusted."""
+    repo = repo.resolve()
+    (_, _, r), _ = case_seed_usage_line(repo)
+    git(r, "checkout", "--", "cli.py")  # r starts clean: no conflict
+    calls: list[Path] = []
+    real = predict_module.snapshot_worktree
+
+    def counting(worktree: Path, overlays: object = None, **kwargs: object) -> object:
+        calls.append(worktree)
+        return real(worktree, overlays, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(predict_module, "snapshot_worktree", counting)
+    repository = discover(repo)
+    predictor = ConflictPredictor(repository)
+    stale = repository_state(repository)
+    assert not predictor.update(stale).has_conflicts
+    calls.clear()
+
+    edit(r / "cli.py", USAGE_OLD, "done <index> | remaining")
+    # The old state says r is clean, so its fingerprint cannot tell: without ``written`` the
+    # write goes unseen until the status is read again.
+    assert not predictor.update(stale, changed=[r]).has_conflicts
+    assert calls == []
+    assert predictor.update(stale, changed=[], written={r: [r / "cli.py"]}).has_conflicts
+    assert calls == [r]
+    calls.clear()
+    fresh = repository_state(repository, previous=stale, only=[r])
+    assert predictor.update(fresh, changed=[r]).has_conflicts
+    assert calls == []  # the snapshot made on the write is still right
+
+    # A file git ignores: snapshotted on the write, reused after the re-read.
+    (r / ".gitignore").write_text("*.log\n")
+    fresh = repository_state(repository, previous=fresh, only=[r])
+    predictor.update(fresh, changed=[r])
+    calls.clear()
+    (r / "build.log").write_text("noise\n")
+    predictor.update(fresh, changed=[], written={r: [r / "build.log"]})
+    assert calls == [r]
+    calls.clear()
+    fresh = repository_state(repository, previous=fresh, only=[r])
+    assert predictor.update(fresh, changed=[r]).has_conflicts
+    assert calls == []
+
+    # A commit between the read and the write: HEAD moved, the next update snapshots again.
+    commit_all(r, "remaining")
+    (r / "extra.txt").write_text("x\n")
+    predictor.update(fresh, changed=[], written={r: [r / "extra.txt"]})
+    calls.clear()
+    after = repository_state(repository, previous=fresh, only=[r])
+    assert predictor.update(after, changed=[r]).has_conflicts
+    assert calls == [r]
+
+
 def test_locked_index_and_gone_worktree(repo: Path) -> None:
     repo = repo.resolve()
     (_, w, r), _ = case_seed_usage_line(repo)

@@ -77,6 +77,31 @@ async def test_edit_on_disk_in_one_worktree_warns_in_the_other(tmp_path: Path) -
         )
 
 
+async def test_a_written_file_is_predicted_before_its_worktree_is_read_again(
+    tmp_path: Path,
+) -> None:
+    """The watcher's events start the prediction at once: B's warning does not wait for the
+    re-read of A's status (held back here by a 60 s debounce after a first write)."""
+    _, wipe, remaining = setup(tmp_path)
+    cli = remaining / "cli.py"
+    cli.write_text(cli.read_text().replace(OLD, "done <index> | remaining"))  # not committed
+    async with open_session([remaining], settings={"debounceMs": 60_000}) as s:
+        await s.wait_for_state(lambda st: len(st["worktrees"]) == 3, "initial state")
+        # The first write after a quiet spell is read at once; the next waits the debounce.
+        (wipe / "notes.txt").write_text("a note\n")
+        await s.wait_for_state(lambda st: entry(st, wipe)["untracked"] == 1, "the note")
+        (wipe / "cli.py").write_text((wipe / "cli.py").read_text().replace(OLD, OLD + " | wipe"))
+        diags = await s.wait_for_diagnostics(
+            cli, lambda d: len(predicted(d)) == 1, "warning before the re-read", timeout=20
+        )
+        assert "feature/wipe" in predicted(diags)[0].message
+        # A's status is still the one read before the write: the prediction did not wait.
+        assert entry(s.latest(), wipe)["unstaged"] == 0
+        # Undoing the write clears the warning, again without waiting for the re-read.
+        (wipe / "cli.py").write_text((wipe / "cli.py").read_text().replace(" | wipe", ""))
+        await s.wait_for_diagnostics(cli, lambda d: not predicted(d), "cleared", timeout=20)
+
+
 async def test_unsaved_buffer_edit_predicts_a_conflict(tmp_path: Path) -> None:
     _, wipe, remaining = setup(tmp_path)
     (wipe / "cli.py").write_text((wipe / "cli.py").read_text().replace(OLD, OLD + " | wipe"))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -46,6 +47,9 @@ class _Snapshot:
     head: str
     commit: Commit
     fingerprint: tuple[Any, ...] | None
+    #: For a snapshot made on written files: the fingerprint without them, which is what a
+    #: later state shows when git ignores them (a log file), so no second snapshot is made.
+    unwritten: tuple[Any, ...] | None = None
     overlays: str
 
 
@@ -69,34 +73,53 @@ class ConflictPredictor:
         self._snapshots: dict[Path, _Snapshot] = {}
         self._pairs: dict[tuple[str, str, str, str], _PairResult | None] = {}
         self._diffs: dict[tuple[str, str], dict[str, list[Hunk]]] = {}
+        self._bases: dict[tuple[str, str], str | None] = {}
         self._order_cache: tuple[Any, tuple[MergeStep, ...] | None] | None = None
 
     # -- snapshots
     def _snapshot(
-        self, wt: WorktreeState, overlays: Mapping[str, bytes], check: bool
+        self,
+        wt: WorktreeState,
+        overlays: Mapping[str, bytes],
+        check: bool,
+        written: frozenset[str] | None = None,
     ) -> _Snapshot | None:
-        """The worktree's snapshot: cached when nothing it depends on changed."""
+        """The worktree's snapshot: cached when nothing it depends on changed.
+
+        ``written``: files (relative) written since ``wt`` was read; the worktree is
+        snapshotted again whatever its (older) status says.
+        """
         old = self._snapshots.get(wt.path)
         digest = overlay_digest(overlays)
         unchanged = old is not None and old.head == wt.head and old.overlays == digest
-        if unchanged and not check:
+        if unchanged and not check and not written:
             return old  # the caller says its files did not change
-        stamp = fingerprint(wt)
+        stamp = fingerprint(wt, written or ())
         if (
-            old is not None
+            not written
+            and old is not None
             and stamp is not None
-            and old.fingerprint == stamp
+            and stamp in (old.fingerprint, old.unwritten)
             and old.overlays == digest
         ):
             return old
+        unwritten = fingerprint(wt) if written else None
         made = snapshot_worktree(
             wt.path, overlays, index=wt.gitdir / "index" if wt.gitdir is not None else None
         )
         if made is None:
             return None
         head, commit = made
+        if head != wt.head:
+            # HEAD moved since ``wt`` was read: its fingerprint says nothing.
+            stamp = unwritten = None
         snap = _Snapshot(
-            worktree=wt.path, head=head, commit=commit, fingerprint=stamp, overlays=digest
+            worktree=wt.path,
+            head=head,
+            commit=commit,
+            fingerprint=stamp,
+            unwritten=unwritten,
+            overlays=digest,
         )
         self._snapshots[wt.path] = snap
         return snap
@@ -109,17 +132,20 @@ class ConflictPredictor:
         changed: Iterable[Path] | None = None,
         overlays: Mapping[Path, bytes] | None = None,
         involving: Path | None = None,
+        written: Mapping[Path, Iterable[Path]] | None = None,
     ) -> Prediction:
         """Predict conflicts for ``state``.
 
         ``changed``: worktrees whose files may have changed since the last update (None:
         any). ``overlays``: unsaved editor buffers, absolute file path → bytes.
         ``involving``: only the pairs with this worktree as a side, and no merge order (what
-        one agent's edit needs to know, in a fraction of the time).
+        one agent's edit needs to know, in a fraction of the time). ``written``: per worktree
+        root, files (absolute) written since ``state`` was read — a prediction made as soon as
+        the watcher sees a write, before the worktree's status is read again.
         """
         require_git()
         with self._lock:
-            return self._update(state, changed, overlays or {}, involving)
+            return self._update(state, changed, overlays or {}, involving, written or {})
 
     def _update(
         self,
@@ -127,9 +153,13 @@ class ConflictPredictor:
         changed: Iterable[Path] | None,
         overlays: Mapping[Path, bytes],
         involving: Path | None = None,
+        written: Mapping[Path, Iterable[Path]] | None = None,
     ) -> Prediction:
         cwd = self.repo.common_dir
         changed_set = None if changed is None else {Path(p) for p in changed}
+        written_rels = {
+            root: frozenset(_relative(root, files)) for root, files in (written or {}).items()
+        }
         per_wt: dict[Path, dict[str, bytes]] = {}
         for file, data in overlays.items():
             owner = state.find(file)
@@ -147,7 +177,7 @@ class ConflictPredictor:
                 continue
             check = changed_set is None or wt.path in changed_set
             try:
-                snap = self._snapshot(wt, per_wt.get(wt.path, {}), check)
+                snap = self._snapshot(wt, per_wt.get(wt.path, {}), check, written_rels.get(wt.path))
             except (GitError, OSError) as exc:
                 skipped.append((str(wt.path), f"could not snapshot it: {exc}"))
                 continue
@@ -272,12 +302,9 @@ class ConflictPredictor:
         conflicted: Sequence[str],
         conflicts: Sequence[FileConflict],
     ) -> tuple[FileConflict, ...]:
-        bases = run_git(
-            ["merge-base", "--end-of-options", x.commit.oid, y.commit.oid], cwd, ok_codes=(0, 1)
-        ).text.split()
-        if not bases:
+        base = self._merge_base(cwd, x, y)
+        if base is None:
             return ()
-        base = bases[0]
         if base in (x.commit.oid, y.commit.oid):
             return ()  # one side has nothing of its own: nothing can overlap
         exclude = set(conflicted)
@@ -290,6 +317,28 @@ class ConflictPredictor:
             str(y.path),
             exclude,
         )
+
+    def _merge_base(self, cwd: Path, x: Side, y: Side) -> str | None:
+        """The merge base of two sides, cached by their HEADs: a snapshot commit's only parent
+        is its worktree's HEAD and nothing descends from it, so the snapshots' merge base is
+        their HEADs' — an edit (or a keystroke in a buffer) makes new snapshots, not new
+        merge bases."""
+        key = (self._history_of(x), self._history_of(y))
+        if key in self._bases:
+            return self._bases[key]
+        bases = run_git(["merge-base", "--end-of-options", *key], cwd, ok_codes=(0, 1)).text.split()
+        found = bases[0] if bases else None
+        if len(self._bases) > 256:
+            self._bases.clear()
+        self._bases[key] = found
+        return found
+
+    def _history_of(self, side: Side) -> str:
+        """The commit ``side``'s history starts from: its HEAD for a snapshot commit."""
+        snap = self._snapshots.get(side.path)
+        if snap is not None and snap.commit.oid == side.commit.oid:
+            return snap.head
+        return side.commit.oid
 
     def _diff(self, cwd: Path, base: str, commit: str) -> dict[str, list[Hunk]]:
         key = (base, commit)
@@ -354,3 +403,12 @@ def predict(path: Path | str, base_branch: str | None = None) -> Prediction:
     repo = discover(path)
     state = repository_state(repo, base_branch)
     return ConflictPredictor(repo).update(state)
+
+
+def _relative(root: Path, files: Iterable[Path]) -> Iterable[str]:
+    """``files`` inside ``root`` as git paths (those outside are left out)."""
+    prefix = os.path.join(root, "")
+    for file in files:
+        text = str(file)
+        if text.startswith(prefix):
+            yield text[len(prefix) :]

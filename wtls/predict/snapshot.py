@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -136,11 +136,13 @@ def unusable(wt: WorktreeState) -> str | None:
     return None
 
 
-def fingerprint(wt: WorktreeState) -> tuple[Any, ...] | None:
+def fingerprint(wt: WorktreeState, written: Iterable[str] = ()) -> tuple[Any, ...] | None:
     """What must be unchanged for a snapshot of ``wt`` to still be right; None: unknown.
 
     HEAD, the real index file's stat data, and the stat data of every path ``git status``
-    reported as changed (every file of an untracked folder).
+    reported as changed (every file of an untracked folder), plus ``written``: paths (relative)
+    written since ``wt`` was read, which its status may not list yet. The same files give the
+    same fingerprint whichever list named them.
     """
     index = wt.gitdir / "index" if wt.gitdir is not None else None
     try:
@@ -148,13 +150,13 @@ def fingerprint(wt: WorktreeState) -> tuple[Any, ...] | None:
         index_key = (st.st_mtime_ns, st.st_size, st.st_ino) if st else None
     except OSError:
         index_key = None
-    files: list[tuple[Any, ...]] = []
-    for rel in wt.status.changed_paths:
+    files: set[tuple[Any, ...]] = set()
+    for rel in {*wt.status.changed_paths, *written}:
         for item in _walk_changed(wt.path, rel):
-            files.append(item)
+            files.add(item)
             if len(files) > _FINGERPRINT_WALK_LIMIT:
                 return None
-    return (wt.head, wt.branch, index_key, tuple(files))
+    return (wt.head, wt.branch, index_key, frozenset(files))
 
 
 def overlay_digest(overlays: Mapping[str, bytes]) -> str:

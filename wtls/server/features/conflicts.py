@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from wtls.arguments import CheckArgs
-from wtls.engine import Refreshed
+from wtls.engine import Refreshed, git_writing_until
 from wtls.errors import Refused
 from wtls.git import GitError
 from wtls.overlays import buffer_overlays
@@ -36,6 +38,7 @@ from wtls.server.features.documents import open_texts
 from wtls.server.protocol import Command
 from wtls.server.rpc import command, uri_to_path
 from wtls.server.shared import SharedRepository, Viewers
+from wtls.watch import ChangeSet
 from wtls.worktrees import RepositoryError, RepositoryState, WorktreeConflict
 
 log = logging.getLogger(__name__)
@@ -43,6 +46,10 @@ log = logging.getLogger(__name__)
 CATEGORY = "conflicts"
 CONFLICT_CODE = "predicted-conflict"
 OVERLAP_CODE = "predicted-overlap"
+#: Files written since the last run remembered per worktree at most (a flood of writes).
+WRITTEN_LIMIT = 5000
+#: More files written at once than this are a bulk operation: predicted after the re-read.
+EARLY_FILES = 100
 #: While typing goes on, the quiet time after a keystroke before the buffer is predicted again
 #: (the first keystroke after a pause is predicted at once).
 TYPING_DELAY = 0.3
@@ -63,6 +70,26 @@ class _RepoWork:
     last_run_end: float = float("-inf")
     #: The sessions showing the result, each with the feature of its server.
     viewers: Viewers[ConflictFeature] = field(default_factory=Viewers)
+    #: Files the watcher saw written since the last run, per worktree root: predicted at once,
+    #: before the re-read of the worktree's status (which the run after it then reuses).
+    written: dict[Path, set[Path]] = field(default_factory=dict)
+
+    def files_written(self, change: ChangeSet) -> None:
+        """Watcher events (shared repository's change listener): a plain file write starts a
+        run now. A change of git data (HEAD, index, refs, the worktree list) waits for the
+        re-read, whose refresh hook schedules the run."""
+        if change.everything or change.listing or change.refs:
+            return
+        roots = [root for root in change.files if root not in change.git_data]
+        live = self.viewers.live()
+        if not roots or not live:
+            return
+        for root in roots:
+            files = self.written.setdefault(root, set())
+            if len(files) <= WRITTEN_LIMIT:  # beyond it the snapshot's fingerprint is unknown
+                files.update(change.files[root])
+        session, feature = live[0]
+        feature.schedule(session)
 
     def open_texts(self, state: RepositoryState) -> dict[Path, str]:
         """The open buffers of every viewing session in ``state``'s worktrees (the overlays)."""
@@ -73,9 +100,12 @@ class _RepoWork:
 
 
 def _work_of(shared: SharedRepository) -> _RepoWork:
-    return shared.feature_state(
-        _RepoWork, lambda: _RepoWork(predictor=ConflictPredictor(shared.engine.repository))
-    )
+    def make() -> _RepoWork:
+        work = _RepoWork(predictor=ConflictPredictor(shared.engine.repository))
+        shared.change_listeners.append(work.files_written)
+        return work
+
+    return shared.feature_state(_RepoWork, make)
 
 
 def shared_predictor(shared: SharedRepository) -> ConflictPredictor:
@@ -150,16 +180,18 @@ class ConflictFeature:
             if state is None:
                 continue
             changed, work.changed = work.changed, set()
+            written, work.written = work.written, {}
             texts = work.open_texts(state)
             try:
                 prediction = await asyncio.to_thread(
-                    _predict, work.predictor, state, changed, texts
+                    _predict, work.predictor, state, changed, texts, written
                 )
             except (GitError, RepositoryError, OSError) as exc:
                 log.warning("conflict prediction failed for %s: %s", shared.key, exc)
                 for _, feature in viewers:
                     feature.server.log_message(f"wtls: conflict prediction failed: {exc}")
                 work.changed = None
+                work.written.clear()  # everything is snapshotted again
                 continue
             work.last_run_end = asyncio.get_running_loop().time()
             await self._publish(work, prediction)
@@ -217,9 +249,32 @@ def _predict(
     state: RepositoryState,
     changed: set[Path] | None,
     texts: Mapping[Path, str],
+    written: Mapping[Path, set[Path]] | None = None,
 ) -> Prediction:
-    """Blocking: overlays from the buffers that differ from disk, then the prediction."""
-    return predictor.update(state, changed=changed, overlays=buffer_overlays(texts))
+    """Blocking: overlays from the buffers that differ from disk, then the prediction.
+
+    Written files are predicted at once only for what editors and agents do file by file: a
+    worktree where a git command is rewriting files (its ``index.lock`` is young: a checkout,
+    a merge), where files were deleted (``rm -r``, a repository being deleted: a snapshot
+    would write objects into it) or where more than :data:`EARLY_FILES` were written is left
+    to the run after the re-read, which waits for git to finish.
+    """
+    if written:
+        now = time.time()
+        written = {
+            root: files
+            for root, files in written.items()
+            if len(files) <= EARLY_FILES
+            and all(os.path.lexists(f) for f in files)
+            and (
+                (wt := state.find(root)) is None
+                or wt.gitdir is None
+                or git_writing_until([wt.gitdir / "index.lock"], now) is None
+            )
+        }
+    return predictor.update(
+        state, changed=changed, overlays=buffer_overlays(texts), written=written
+    )
 
 
 def conflict_problems(prediction: Prediction, worktree: Path) -> list[Problem]:
