@@ -137,3 +137,27 @@ async def test_predicted_merge_request_shows_the_merged_file_with_unsaved_edits(
                 assert message in str(exc), (params, exc)
             else:
                 raise AssertionError(f"{params} was accepted")
+
+
+async def test_a_closed_windows_unsaved_edit_stops_warning_the_other_window(
+    tmp_path: Path,
+) -> None:
+    """Two windows through one engine: window A's unsaved edit warns in window B; when A's
+    session ends (its window closed, the buffer gone with it), B's warning clears."""
+    _, wipe, remaining = setup(tmp_path)
+    (wipe / "cli.py").write_text((wipe / "cli.py").read_text().replace(OLD, OLD + " | wipe"))
+    commit_all(wipe, "Add wipe command")
+    mine, theirs = wipe / "cli.py", remaining / "cli.py"
+    on_disk = theirs.read_text()
+    async with open_session([wipe]) as b:
+        await b.wait_for_state(lambda st: len(st["worktrees"]) == 3, "B's initial state")
+        async with open_session([remaining]) as a:
+            await a.wait_for_state(lambda st: len(st["worktrees"]) == 3, "A's initial state")
+            a.open_document(theirs)
+            a.change_document(theirs, on_disk.replace(OLD, OLD + " | remaining"))  # unsaved
+            await b.wait_for_diagnostics(mine, lambda d: len(predicted(d)) == 1, "B's warning")
+            await b.wait_for_state(lambda st: bool(entry(st, wipe)["conflicts"]), "B's count")
+        # A shut down and exited; nothing reached the disk, and the engine serves B on.
+        assert theirs.read_text() == on_disk
+        await b.wait_for_diagnostics(mine, lambda d: not predicted(d), "B's warning cleared")
+        await b.wait_for_state(lambda st: not entry(st, wipe)["conflicts"], "B's count cleared")

@@ -6,7 +6,7 @@
 // with every session's buffers). Closing A's page drops the engine to one client; B goes on:
 // A's unsaved edit no longer counts, and a later change on disk still reaches B.
 
-import { readFileSync, readdirSync, realpathSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TIMEOUT, waitUntil } from '../common.mjs';
 import { CLI_PY, serverPids, writeConflictingEdit } from '../fixtures.mjs';
@@ -53,6 +53,10 @@ export async function run(t) {
     const { wtls } = t.tools;
     const commonDir = realpathSync(join(t.repo.main, '.git'));
     const daemonStatus = () => JSON.parse(t.sandbox.wtls(t.repo.main, 'daemon', 'status', '--json'));
+    // VS Code in a browser saves after a delay by default: A's edit must stay unsaved (.vscode/
+    // is ignored by git, so this changes nothing wtls counts).
+    mkdirSync(join(t.repo.remaining, '.vscode'), { recursive: true });
+    writeFileSync(join(t.repo.remaining, '.vscode', 'settings.json'), JSON.stringify({ 'files.autoSave': 'off' }));
     const b = await t.openFolder(t.repo.wipe);
     const pageB = b.page;
     const pageA = await b.context.newPage();
@@ -149,8 +153,10 @@ export async function run(t) {
             );
             const status = await statusItem(pageB, (s) => /feature\/wipe.*⚠\d/.test(s), "a ⚠ count in B's status bar");
             // Only A's buffer holds the edit: nothing reached the disk.
-            if (readFileSync(join(t.repo.remaining, 'cli.py'), 'utf8') !== CLI_PY) {
-                throw new Error("A's edit of cli.py reached the disk: the test meant an unsaved buffer");
+            const onDisk = readFileSync(join(t.repo.remaining, 'cli.py'), 'utf8');
+            if (onDisk !== CLI_PY) {
+                await t.screenshot(pageA, 'window-a');
+                throw new Error(`A's edit of cli.py reached the disk (the test meant an unsaved buffer): ${JSON.stringify(onDisk)}`);
             }
             return `problem ${JSON.stringify(row.replace(/\s+/g, ' ').slice(0, 160))}; status ${JSON.stringify(status.trim())}`;
         },
@@ -220,6 +226,6 @@ export async function run(t) {
             }
             return `1 client, engine ${engine}; B's row ${JSON.stringify(rowOf(rows, 'feature/remaining'))}; problem ${JSON.stringify(row.replace(/\s+/g, ' ').slice(0, 120))}`;
         },
-        { needs: [shared] },
+        { needs: [shared, unsaved] },
     );
 }

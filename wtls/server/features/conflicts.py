@@ -125,6 +125,15 @@ class ConflictFeature:
         else:  # typing: once it pauses
             work.typing = loop.call_later(TYPING_DELAY, self.schedule, session)
 
+    def on_close(self, ls: Server, session: RepoSession) -> None:
+        """A session of this server left its repository (its window closed, its folder was
+        removed): its unsaved buffers no longer count, so predict again for the sessions that
+        still show the repository (else they keep a warning about an edit gone with it)."""
+        if session.shared.closed:
+            return
+        for viewer, feature in _work_of(session.shared).viewers.live()[:1]:
+            feature.schedule(viewer)
+
     def schedule(self, session: RepoSession) -> None:
         """Make sure a prediction run follows (coalescing with one in progress, whichever
         session of the process asked)."""
@@ -250,6 +259,7 @@ def register(server: Server) -> None:
     feature = ConflictFeature(server)
     server.refresh_hooks.append(feature.on_refresh)
     server.document_hooks.append(feature.on_document)
+    server.close_hooks.append(feature.on_close)
 
     @command(server, Command.CHECK, CheckArgs)
     async def check(ls: Server, args: CheckArgs) -> CheckPayload:
