@@ -58,6 +58,8 @@ class _RepoWork:
     changed: set[Path] | None = None
     wanted: bool = False
     task: asyncio.Task[None] | None = None
+    #: The server whose ``spawn_task`` runs ``task`` (its tasks are cancelled when it shuts down).
+    runner: Server | None = None
     typing: asyncio.TimerHandle | None = None
     #: When the last run ended (the event loop's clock).
     last_run_end: float = float("-inf")
@@ -141,8 +143,12 @@ class ConflictFeature:
             return
         work = self._for(session)
         work.wanted = True
-        if work.task is None or work.task.done():
+        running = work.task is not None and not work.task.done()
+        # A run of a server shutting down (another window closing) is cancelled with its tasks
+        # before it takes up what was wanted: this server runs the next one.
+        if not running or (work.runner is not None and work.runner.shutting_down):
             work.task = self.server.spawn_task(self._run(session, work), "conflict prediction")
+            work.runner = self.server
 
     # ---------------------------------------------------------------- the run loop
     async def _run(self, session: RepoSession, work: _RepoWork) -> None:
