@@ -194,7 +194,10 @@ export async function run(t) {
             if (forwarderB.length !== 1) {
                 throw new Error(`B's forwarder is gone: ${JSON.stringify(forwarderB)}`);
             }
-            // A's unsaved edit went with its window: B's warning about it clears.
+            // A's unsaved edit went with its window: B's warning about it clears (read in the
+            // Problems panel, shown: an empty list of a hidden panel would prove nothing).
+            await runCommand(pageB, 'View: Focus Problems');
+            await pageB.locator('.markers-panel').waitFor({ state: 'visible', timeout: TIMEOUT });
             const deadline = Date.now() + TIMEOUT;
             let problems = [];
             for (;;) {
