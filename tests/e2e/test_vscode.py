@@ -6,8 +6,8 @@ its own code-server with the .vsix installed, its own browser context): status b
 view, Spawn Agent Worktree… with a new window and its agent terminal, a predicted conflict in the
 Problems panel, the conflict-marker quick fix, a server restart, lock, remove, merge, a multi-root
 workspace, Restricted Mode, Test Merges naming a semantic conflict, the process count of a real
-``sleep`` and Stop Processes…. A screenshot per step goes
-under ``artifacts/e2e/<scenario>/``.
+``sleep`` and Stop Processes…, two windows on two worktrees served by one engine. A screenshot
+per step goes under ``artifacts/e2e/<scenario>/``.
 
 Skipped only when ``WTLS_E2E`` is unset and code-server is not installed; with ``WTLS_E2E=1``
 (CI) a missing tool is a failure. ``.ci/vscode-setup.sh`` installs everything it needs.

@@ -4,6 +4,7 @@ undone, and an unsaved buffer counts too."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from lsprotocol import types
 
 from tests.gitutil import add_worktree, commit_all, git, make_repo
 from tests.lsp.harness import open_session
+from wtls.server.features.conflicts import TYPING_DELAY
 
 #: ``wtls serve`` with the conflicts feature registered even if the feature list does not name
 
@@ -162,3 +164,51 @@ async def test_predicted_merge_request_shows_the_merged_file_with_unsaved_edits(
                 assert message in str(exc), (params, exc)
             else:
                 raise AssertionError(f"{params} was accepted")
+
+
+async def test_a_closed_windows_unsaved_edit_stops_warning_the_other_window(
+    tmp_path: Path,
+) -> None:
+    """Two windows through one engine: window A's unsaved edit warns in window B; when A's
+    session ends (its window closed, the buffer gone with it), B's warning clears."""
+    _, wipe, remaining = setup(tmp_path)
+    (wipe / "cli.py").write_text((wipe / "cli.py").read_text().replace(OLD, OLD + " | wipe"))
+    commit_all(wipe, "Add wipe command")
+    mine, theirs = wipe / "cli.py", remaining / "cli.py"
+    on_disk = theirs.read_text()
+    async with open_session([wipe]) as b:
+        await b.wait_for_state(lambda st: len(st["worktrees"]) == 3, "B's initial state")
+        async with open_session([remaining]) as a:
+            await a.wait_for_state(lambda st: len(st["worktrees"]) == 3, "A's initial state")
+            a.open_document(theirs)
+            a.change_document(theirs, on_disk.replace(OLD, OLD + " | remaining"))  # unsaved
+            await b.wait_for_diagnostics(mine, lambda d: len(predicted(d)) == 1, "B's warning")
+            await b.wait_for_state(lambda st: bool(entry(st, wipe)["conflicts"]), "B's count")
+        # A shut down and exited; nothing reached the disk, and the engine serves B on.
+        assert theirs.read_text() == on_disk
+        await b.wait_for_diagnostics(mine, lambda d: not predicted(d), "B's warning cleared")
+        await b.wait_for_state(lambda st: not entry(st, wipe)["conflicts"], "B's count cleared")
+
+
+async def test_a_window_closed_while_its_own_prediction_runs_leaves_the_other_up_to_date(
+    tmp_path: Path,
+) -> None:
+    """Window A types after a pause (its session starts the shared prediction run at once) and
+    closes right away: that run is cancelled with A's session, and the run the engine owes
+    window B is not lost with it (B's warning about A's unsaved edit clears)."""
+    _, wipe, remaining = setup(tmp_path)
+    (wipe / "cli.py").write_text((wipe / "cli.py").read_text().replace(OLD, OLD + " | wipe"))
+    commit_all(wipe, "Add wipe command")
+    mine, theirs = wipe / "cli.py", remaining / "cli.py"
+    edited = theirs.read_text().replace(OLD, OLD + " | remaining")
+    async with open_session([wipe]) as b:
+        await b.wait_for_state(lambda st: len(st["worktrees"]) == 3, "B's initial state")
+        async with open_session([remaining]) as a:
+            await a.wait_for_state(lambda st: len(st["worktrees"]) == 3, "A's initial state")
+            a.open_document(theirs)
+            a.change_document(theirs, edited)  # unsaved
+            await b.wait_for_diagnostics(mine, lambda d: len(predicted(d)) == 1, "B's warning")
+            # The person pauses, types once more, and closes the window at once.
+            await asyncio.sleep(TYPING_DELAY + 0.1)
+            a.change_document(theirs, edited + "# more\n", version=3)
+        await b.wait_for_diagnostics(mine, lambda d: not predicted(d), "B's warning cleared")

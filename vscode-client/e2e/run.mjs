@@ -39,11 +39,12 @@ import * as review from './scenarios/review.mjs';
 import * as spawn from './scenarios/spawn.mjs';
 import * as statusBar from './scenarios/status-bar.mjs';
 import * as testMerges from './scenarios/test-merges.mjs';
+import * as twoWindows from './scenarios/two-windows.mjs';
 import * as untrusted from './scenarios/untrusted.mjs';
 import { launchBrowser } from './workbench.mjs';
 
 /** In the order they run; each is independent of the others. */
-const SCENARIOS = [statusBar, spawn, predictedConflict, predictedMerge, review, quickFix, restart, lock, remove, merge, multiRoot, untrusted, bundledServer, agents, testMerges, processes];
+const SCENARIOS = [statusBar, spawn, predictedConflict, predictedMerge, review, quickFix, restart, lock, remove, merge, multiRoot, untrusted, bundledServer, agents, testMerges, processes, twoWindows];
 
 /** The scenarios WTLS_E2E_ONLY selects (all by default). */
 function selectScenarios() {

@@ -29,6 +29,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 RefreshHook = Callable[["Server", "RepoSession", Refreshed], Awaitable[None]]
 #: Called when an open document changed, opened or closed (its URI).
 DocumentHook = Callable[["Server", str], Awaitable[None]]
+#: Called when one of this server's sessions stopped showing its repository (the session has
+#: left it; other sessions of the engine may still show it).
+CloseHook = Callable[["Server", "RepoSession"], None]
 #: LSP allows one codeAction handler per server; each feature offers its actions through one.
 CodeActionProvider = Callable[["Server", types.CodeActionParams], Awaitable[list[types.CodeAction]]]
 
@@ -49,6 +52,7 @@ class Server(Protocol):
     #: not: an agent's state file changes no file to scan or predict).
     agent_hooks: list[RefreshHook]
     document_hooks: list[DocumentHook]
+    close_hooks: list[CloseHook]
     code_action_providers: list[CodeActionProvider]
     #: Set on ``shutdown``: no new background work starts.
     shutting_down: bool

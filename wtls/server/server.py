@@ -25,6 +25,7 @@ from pygls.lsp.server import LanguageServer
 from wtls import __version__
 from wtls.engine import Engine
 from wtls.server.base import (
+    CloseHook,
     CodeActionProvider,
     DocumentHook,
     RefreshHook,
@@ -83,6 +84,7 @@ class WtlsServer(LanguageServer):
         self.refresh_hooks: list[RefreshHook] = []
         self.agent_hooks: list[RefreshHook] = []
         self.document_hooks: list[DocumentHook] = []
+        self.close_hooks: list[CloseHook] = []
         #: LSP allows one codeAction handler per server; features add providers here.
         self.code_action_providers: list[CodeActionProvider] = []
         self.shutting_down = False

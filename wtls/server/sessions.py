@@ -235,14 +235,21 @@ class SessionManager:
         shared repository (the last session out stops its watcher)."""
         if self.is_open(session):
             self._ls.sessions.pop(session.key, None)
-        self._shared.leave(session)
+        self._leave(session)
         self._ls.diagnostics.clear_owner(session.key)
 
     async def stop(self) -> None:
         """Leave every shared repository (the server is shutting down)."""
         for session in list(self._ls.sessions.values()):
             self._ls.sessions.pop(session.key, None)
-            self._shared.leave(session)
+            self._leave(session)
+
+    def _leave(self, session: RepoSession) -> None:
+        """Leave the shared repository, then tell the features: what this session added (its
+        unsaved buffers) no longer counts for the sessions that still show it."""
+        self._shared.leave(session)
+        for hook in self._ls.close_hooks:
+            hook(self._ls, session)
 
     # ---------------------------------------------------------------- after a refresh
     async def recheck_folders(self, session: RepoSession) -> None:

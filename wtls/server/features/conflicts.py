@@ -65,6 +65,8 @@ class _RepoWork:
     changed: set[Path] | None = None
     wanted: bool = False
     task: asyncio.Task[None] | None = None
+    #: The server whose ``spawn_task`` runs ``task`` (its tasks are cancelled when it shuts down).
+    runner: Server | None = None
     typing: asyncio.TimerHandle | None = None
     #: When the last run ended (the event loop's clock).
     last_run_end: float = float("-inf")
@@ -155,6 +157,15 @@ class ConflictFeature:
         else:  # typing: once it pauses
             work.typing = loop.call_later(TYPING_DELAY, self.schedule, session)
 
+    def on_close(self, ls: Server, session: RepoSession) -> None:
+        """A session of this server left its repository (its window closed, its folder was
+        removed): its unsaved buffers no longer count, so predict again for the sessions that
+        still show the repository (else they keep a warning about an edit gone with it)."""
+        if session.shared.closed:
+            return
+        for viewer, feature in _work_of(session.shared).viewers.live()[:1]:
+            feature.schedule(viewer)
+
     def schedule(self, session: RepoSession) -> None:
         """Make sure a prediction run follows (coalescing with one in progress, whichever
         session of the process asked)."""
@@ -162,8 +173,12 @@ class ConflictFeature:
             return
         work = self._for(session)
         work.wanted = True
-        if work.task is None or work.task.done():
+        running = work.task is not None and not work.task.done()
+        # A run of a server shutting down (another window closing) is cancelled with its tasks
+        # before it takes up what was wanted: this server runs the next one.
+        if not running or (work.runner is not None and work.runner.shutting_down):
             work.task = self.server.spawn_task(self._run(session, work), "conflict prediction")
+            work.runner = self.server
 
     # ---------------------------------------------------------------- the run loop
     async def _run(self, session: RepoSession, work: _RepoWork) -> None:
@@ -305,6 +320,7 @@ def register(server: Server) -> None:
     feature = ConflictFeature(server)
     server.refresh_hooks.append(feature.on_refresh)
     server.document_hooks.append(feature.on_document)
+    server.close_hooks.append(feature.on_close)
 
     @command(server, Command.CHECK, CheckArgs)
     async def check(ls: Server, args: CheckArgs) -> CheckPayload:
