@@ -51,6 +51,7 @@ from wtls.links import absolute
 from wtls.processes import ProcessScan, ProcessUse, blockers, describe, stop
 from wtls.processes import scan as scan_processes
 from wtls.project_config import load_project_config
+from wtls.unsaved import UnsavedFinder, refuse_unsaved
 from wtls.worktrees import (
     Repository,
     RepositoryState,
@@ -498,6 +499,7 @@ def _remove_locked(
     kill: bool = False,
     trusted: bool = False,
     on_output: Callback = None,
+    unsaved: UnsavedFinder | None = None,
 ) -> RemoveResult:
     recoveries = [] if dry_run else recover_interrupted_removals(repository.common_dir)
     recovered = [r.note for r in recoveries]
@@ -546,6 +548,13 @@ def _remove_locked(
             f"worktree {target.path} is locked{reason}: unlock it ({UNLOCK.slot}) or "
             f"{REMOVE_ANYWAY.slot}",
             fixes=(UNLOCK, REMOVE_ANYWAY),
+        )
+    if not force:
+        refuse_unsaved(
+            unsaved,
+            [target.path],
+            what=f"removing worktree {target.path} would delete",
+            fix=REMOVE_ANYWAY,
         )
     branch = target.branch
     base = state.base_branch
@@ -814,6 +823,7 @@ def remove(
     trusted: bool = False,
     on_output: Callback = None,
     settings: LifecycleSettings | None = None,
+    unsaved: UnsavedFinder | None = None,
 ) -> RemoveResult:
     """Remove a worktree safely.
 
@@ -832,6 +842,9 @@ def remove(
     The worktree's own ``.wtls.toml`` ``teardown`` commands run before the removal, only when
     ``trusted`` (else they are skipped and the result says so); one that fails stops the
     removal with nothing removed, unless ``force``. Their output goes to ``on_output``.
+
+    Refused, unless ``force``, while an editor holds unsaved buffers of files in the worktree
+    (``unsaved`` asks the editors' engine: :mod:`wtls.unsaved`).
     """
     settings = settings or LifecycleSettings()
     start_dir = _start_dir(start)
@@ -849,4 +862,5 @@ def remove(
             kill=kill,
             trusted=trusted,
             on_output=on_output,
+            unsaved=unsaved,
         )

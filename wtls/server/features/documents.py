@@ -1,5 +1,6 @@
 """Open documents: every feature's document hooks run when a buffer opens, changes or closes
-(conflict markers in unsaved buffers, overlays for conflict prediction)."""
+(conflict markers in unsaved buffers, overlays for conflict prediction); and every window's
+unsaved buffers for the commands that delete or rewrite files (:func:`unsaved_finder`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from lsprotocol import types
 
 from wtls.server.base import Server
 from wtls.server.rpc import uri_to_path
+from wtls.unsaved import OpenBuffer, UnsavedFinder, finder_over
 
 
 def open_texts(ls: Server) -> dict[Path, str]:
@@ -19,6 +21,18 @@ def open_texts(ls: Server) -> dict[Path, str]:
         if path is not None:
             out[path.resolve()] = doc.source
     return out
+
+
+async def unsaved_finder(ls: Server, start: Path) -> UnsavedFinder:
+    """What a command that deletes or rewrites files in the repository of ``start`` asks: the
+    open buffers of EVERY session of this process on that repository (in the engine: every
+    editor window and agent, not only the one that runs the command), taken now on the event
+    loop, compared with the disk when the command asks (in its thread)."""
+    engine = await ls.engine_for(start)
+    session = ls.sessions.get(engine.repository.key)
+    if session is not None:
+        return finder_over(session.shared.open_buffers())
+    return finder_over([OpenBuffer(path=p, text=t) for p, t in open_texts(ls).items()])
 
 
 def register(server: Server) -> None:

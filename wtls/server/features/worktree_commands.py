@@ -64,6 +64,7 @@ from wtls.lifecycle import (
     validate_name,
 )
 from wtls.server.base import Server
+from wtls.server.features.documents import unsaved_finder
 from wtls.server.protocol import Command
 from wtls.server.rpc import command
 
@@ -132,6 +133,7 @@ async def run_prune_merged(ls: Server, args: PruneArgs, start: Path) -> PruneMer
         raise Refused(f"olderThan: {exc}") from exc
     trusted = _trusted(ls, args.trusted)
     output = _teardown_output(ls, "prune --merged")
+    unsaved = await unsaved_finder(ls, start)
     return await _changing(
         ls,
         start,
@@ -142,6 +144,7 @@ async def run_prune_merged(ls: Server, args: PruneArgs, start: Path) -> PruneMer
             trusted=trusted,
             on_output=output,
             settings=lifecycle_settings(ls),
+            unsaved=unsaved,
         ),
     )
 
@@ -227,6 +230,7 @@ def register(server: Server) -> None:
         start = start_path(ls, args)
         trusted = _trusted(ls, args.trusted)
         output = _teardown_output(ls, args.worktree)
+        unsaved = await unsaved_finder(ls, start)
         result = await _changing(
             ls,
             start,
@@ -240,6 +244,7 @@ def register(server: Server) -> None:
                 trusted=trusted,
                 on_output=output,
                 settings=lifecycle_settings(ls),
+                unsaved=unsaved,
             ),
         )
         if args.announce:
@@ -255,6 +260,7 @@ def register(server: Server) -> None:
         start = start_path(ls, args)
         trusted = _trusted(ls, args.trusted)
         output = _teardown_output(ls, args.worktree)
+        unsaved = await unsaved_finder(ls, start)
         result = await _changing(
             ls,
             start,
@@ -268,6 +274,7 @@ def register(server: Server) -> None:
                 trusted=trusted,
                 on_output=output,
                 settings=lifecycle_settings(ls),
+                unsaved=unsaved,
             ),
         )
         if result.restore_command:
