@@ -6,6 +6,7 @@ socket LSP sessions, the real CLI as a subprocess."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import threading
@@ -15,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.daemon.support import SocketLsp, run_wtls
+from tests.daemon.support import SocketLsp, hello_line, raw_exchange, run_wtls
 from tests.gitutil import add_worktree, commit_all, git
 from wtls.daemon.client import connect
 from wtls.daemon.paths import engine_files, socket_address
@@ -259,3 +260,62 @@ def test_an_engine_that_does_not_answer_in_time_does_not_block_the_command(
     assert not b.exists()
     lines = [line for line in done.stderr.splitlines() if "engine" in line]
     assert len(lines) == 1 and "going on without it" in lines[0], done.stderr
+
+
+def test_move_discard_take_and_prune_merged_ask_the_engine_too(
+    runtime: Path, repo: Path, tmp_path: Path, windows: list[Window]
+) -> None:
+    b = _worktree(repo, tmp_path, "b")
+    merged = _worktree(repo, tmp_path, "merged")
+    git(repo, "merge", "-q", "--no-ff", "-m", "merge", "feature/merged")
+    window = Window(repo)
+    windows.append(window)
+    window.open(b / "b.txt")
+    window.change(b / "b.txt", "unsaved b\n")
+    named = f"{b.resolve() / 'b.txt'} (in the window on {repo.resolve()})"
+
+    moving = run_wtls("move", str(b), str(tmp_path / "b2"), cwd=repo)
+    assert moving.returncode == 1 and named in moving.stderr, moving.stderr
+    assert "pass --force" in moving.stderr and b.is_dir()
+
+    discarding = run_wtls("discard", str(b), "b.txt", cwd=repo)
+    assert discarding.returncode == 1 and named in discarding.stderr, discarding.stderr
+    assert (b / "b.txt").read_text() == "b\n"
+    assert git(repo, "for-each-ref", "refs/wtls/backup/") == ""  # refused before the backup
+
+    # Taking b.txt into the base worktree would write where a buffer holds a new, unsaved file.
+    window.open(repo / "b.txt", "typed, never saved\n")
+    taking = run_wtls("take", str(b), "b.txt", cwd=repo)
+    assert taking.returncode == 1 and f"{repo.resolve() / 'b.txt'}" in taking.stderr
+    assert not (repo / "b.txt").exists()
+
+    window.open(merged / "merged.txt")
+    window.change(merged / "merged.txt", "unsaved merged\n")
+    pruning = run_wtls("prune", "--merged", cwd=repo)
+    assert pruning.returncode == 0, pruning.stderr
+    assert f"kept {merged}: " in pruning.stdout and "unsaved changes" in pruning.stdout
+    assert merged.is_dir()
+
+    # --no-daemon: alone, as before.
+    assert run_wtls("move", str(b), str(tmp_path / "b2"), "--no-daemon", cwd=repo).returncode == 0
+    assert not b.exists()
+    forced = run_wtls("move", str(tmp_path / "b2"), str(b), "--force", cwd=repo)
+    assert forced.returncode == 0, forced.stderr
+
+
+def test_a_bad_unsaved_question_gets_an_error_and_the_engine_serves_on(
+    runtime: Path, repo: Path, windows: list[Window]
+) -> None:
+    windows.append(Window(repo))
+    files = engine_files(repo / ".git")
+    for bad in ({"targets": "x"}, {"targets": ["relative/path"]}, "nope"):
+        answer = json.loads(
+            raw_exchange(files.socket, hello_line("query", repo / ".git", unsaved=bad))
+        )
+        assert answer["ok"] is False and "unsaved" in answer["error"], answer
+    good = json.loads(
+        raw_exchange(
+            files.socket, hello_line("query", repo / ".git", unsaved={"targets": [str(repo)]})
+        )
+    )
+    assert good["ok"] is True and good["unsaved"] == {"buffers": []}, good
