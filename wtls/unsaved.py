@@ -76,11 +76,6 @@ def unsaved_in(buffers: Iterable[OpenBuffer], targets: Sequence[Path]) -> tuple[
     return tuple(sorted(found, key=lambda b: (str(b.path), b.window or "")))
 
 
-def finder_over(buffers: Sequence[OpenBuffer]) -> UnsavedFinder:
-    """A finder over buffers gathered already (the server's, taken on its event loop)."""
-    return lambda targets: unsaved_in(buffers, targets)
-
-
 def refuse_unsaved(
     find: UnsavedFinder | None,
     targets: Sequence[Path],

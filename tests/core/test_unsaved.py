@@ -3,6 +3,7 @@ refusal names, and the typed question and answer the CLI and the engine exchange
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -12,13 +13,18 @@ from wtls.unsaved import (
     OpenBuffer,
     UnsavedAnswer,
     UnsavedBuffer,
+    UnsavedFinder,
     UnsavedQuestion,
-    finder_over,
     refuse_unsaved,
     unsaved_in,
 )
 
 ANYWAY = Fix(action="remove", option="force", label="Remove anyway")
+
+
+def finder_over(buffers: Sequence[OpenBuffer]) -> UnsavedFinder:
+    """A finder over buffers gathered already."""
+    return lambda targets: unsaved_in(buffers, targets)
 
 
 def test_only_buffers_inside_the_targets_that_differ_from_the_disk_are_unsaved(

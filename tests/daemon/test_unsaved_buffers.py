@@ -319,3 +319,29 @@ def test_a_bad_unsaved_question_gets_an_error_and_the_engine_serves_on(
         )
     )
     assert good["ok"] is True and good["unsaved"] == {"buffers": []}, good
+
+
+def test_land_does_not_move_the_base_branch_under_an_unsaved_buffer(
+    runtime: Path, repo: Path, tmp_path: Path, windows: list[Window]
+) -> None:
+    b = _worktree(repo, tmp_path, "b")
+    (b / "cli.py").write_text("print('b changes cli')\n")
+    commit_all(b, "b changes cli.py")
+    window = Window(repo)
+    windows.append(window)
+    window.open(repo / "cli.py")
+    window.change(repo / "cli.py", "print('typing in main')\n")
+    head = git(repo, "rev-parse", "main")
+
+    stopped = run_wtls("land", str(b), "--test", "true", cwd=repo)
+    assert stopped.returncode != 0, stopped.stdout
+    assert f"{repo.resolve() / 'cli.py'} (in the window on {repo.resolve()})" in (
+        stopped.stdout + stopped.stderr
+    )
+    assert git(repo, "rev-parse", "main") == head
+    assert (repo / "cli.py").read_text() != "print('b changes cli')\n"
+
+    window.close(repo / "cli.py")
+    landed = run_wtls("land", str(b), "--test", "true", cwd=repo)
+    assert landed.returncode == 0, landed.stdout + landed.stderr
+    assert (repo / "cli.py").read_text() == "print('b changes cli')\n"

@@ -575,7 +575,14 @@ def _cmd_land(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         on_progress=None if args.json else lambda text: say_error(f"wtls: {text}"),
     )
-    result = land(cwd, args.worktrees, tester, base_branch=args.base, remove=args.remove)
+    result = land(
+        cwd,
+        args.worktrees,
+        tester,
+        base_branch=args.base,
+        remove=args.remove,
+        unsaved=_unsaved(args),
+    )
     if args.json:
         print_json(to_wire(result))
     else:

@@ -478,8 +478,11 @@ def build_parser() -> argparse.ArgumentParser:
         "along. Stops at the first failing or conflicting merge: the base branch always points "
         "at a merge whose tests passed. The agents' worktrees are never touched. Refused, with "
         "nothing changed: the base worktree has uncommitted changes; a given WORKTREE has "
-        "uncommitted changes; no test command. Exit 0: everything given landed; 1: stopped "
-        "at a failing or conflicting merge; 2: error.",
+        "uncommitted changes; no test command. An editor window of the repository's engine "
+        "holding unsaved changes in a file that moving the base branch rewrites in the base "
+        "worktree stops it there (the base branch stays; save or close them), and one in a "
+        "landed worktree keeps --remove from removing it. Exit 0: everything given landed; "
+        "1: stopped at a failing or conflicting merge; 2: error.",
     )
     p.add_argument("worktrees", nargs="*", metavar="WORKTREE", help=wt_help)
     p.add_argument(
@@ -504,6 +507,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--base", metavar="BRANCH", help="base branch (default: the main worktree's)")
     p.add_argument("--json", action="store_true", help="print the result object")
+    _add_no_daemon_unsaved(p)
     p.set_defaults(handler=_cmd_land)
 
     p = sub.add_parser(

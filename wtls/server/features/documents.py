@@ -4,13 +4,18 @@ unsaved buffers for the commands that delete or rewrite files (:func:`unsaved_fi
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from pathlib import Path
 
 from lsprotocol import types
 
 from wtls.server.base import Server
 from wtls.server.rpc import uri_to_path
-from wtls.unsaved import OpenBuffer, UnsavedFinder, finder_over
+from wtls.unsaved import OpenBuffer, UnsavedBuffer, UnsavedFinder, unsaved_in
+
+#: Seconds a command's thread waits for the event loop to hand it the open buffers.
+GATHER_TIMEOUT = 30.0
 
 
 def open_texts(ls: Server) -> dict[Path, str]:
@@ -24,15 +29,25 @@ def open_texts(ls: Server) -> dict[Path, str]:
 
 
 async def unsaved_finder(ls: Server, start: Path) -> UnsavedFinder:
-    """What a command that deletes or rewrites files in the repository of ``start`` asks: the
-    open buffers of EVERY session of this process on that repository (in the engine: every
-    editor window and agent, not only the one that runs the command), taken now on the event
-    loop, compared with the disk when the command asks (in its thread)."""
+    """What a command that deletes or rewrites files in the repository of ``start`` asks, from
+    its worker thread: the open buffers of EVERY session of this process on that repository (in
+    the engine: every editor window and agent, not only the one that runs the command), read on
+    the event loop at the moment the command asks (a long ``land`` sees the buffers of then),
+    compared with the disk in the asking thread."""
     engine = await ls.engine_for(start)
-    session = ls.sessions.get(engine.repository.key)
-    if session is not None:
-        return finder_over(session.shared.open_buffers())
-    return finder_over([OpenBuffer(path=p, text=t) for p, t in open_texts(ls).items()])
+    loop = asyncio.get_running_loop()
+
+    async def gather() -> list[OpenBuffer]:
+        session = ls.sessions.get(engine.repository.key)
+        if session is not None:
+            return session.shared.open_buffers()
+        return [OpenBuffer(path=p, text=t) for p, t in open_texts(ls).items()]
+
+    def find(targets: Sequence[Path]) -> Sequence[UnsavedBuffer]:
+        buffers = asyncio.run_coroutine_threadsafe(gather(), loop).result(GATHER_TIMEOUT)
+        return unsaved_in(buffers, targets)
+
+    return find
 
 
 def register(server: Server) -> None:
