@@ -16,6 +16,7 @@ The question and the answer that travel between the CLI and the engine are typed
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,9 @@ from wtls.overlays import differs_from_disk
 
 #: At most this many buffers are named in a refusal (then "and N more").
 LISTED = 12
+#: A question's targets take at most this many bytes of JSON (a hello line is 64 KiB at most):
+#: a merge of thousands of files asks about their folders instead (see :meth:`covering`).
+QUESTION_BYTES = 32 * 1024
 
 
 @dataclass(frozen=True)
@@ -115,6 +119,17 @@ class UnsavedQuestion:
 
     targets: tuple[Path, ...]
 
+    @classmethod
+    def covering(cls, targets: Sequence[Path], budget: int = QUESTION_BYTES) -> UnsavedQuestion:
+        """A question about ``targets``, or, when they would not fit in ``budget`` bytes, about
+        folders that hold them all (their parents, then theirs…): the answer then covers more,
+        and :meth:`UnsavedAnswer.inside` keeps what is inside ``targets``."""
+        paths = sorted({_real(t) for t in targets})
+        while len(json.dumps(cls(targets=tuple(paths)).to_json())) > budget and len(paths) > 1:
+            parents = sorted({p.parent for p in paths})
+            paths = [p for p in parents if not any(q in p.parents for q in parents)]
+        return cls(targets=tuple(paths))
+
     def to_json(self) -> dict[str, Any]:
         """The hello's ``unsaved`` field."""
         return {"targets": [os.fspath(t) for t in self.targets]}
@@ -139,6 +154,12 @@ class UnsavedAnswer:
     def to_json(self) -> dict[str, Any]:
         """The reply's ``unsaved`` field."""
         return {"buffers": [{"path": os.fspath(b.path), "window": b.window} for b in self.buffers]}
+
+    def inside(self, targets: Sequence[Path]) -> tuple[UnsavedBuffer, ...]:
+        """The buffers inside ``targets`` (an answer to a :meth:`UnsavedQuestion.covering`
+        question may hold more)."""
+        real = [_real(t) for t in targets]
+        return tuple(b for b in self.buffers if _inside(_real(b.path), real))
 
     @classmethod
     def from_json(cls, value: Any) -> UnsavedAnswer:

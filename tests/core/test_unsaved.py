@@ -3,6 +3,7 @@ refusal names, and the typed question and answer the CLI and the engine exchange
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 
 from wtls.errors import Fix, Refused
 from wtls.unsaved import (
+    QUESTION_BYTES,
     OpenBuffer,
     UnsavedAnswer,
     UnsavedBuffer,
@@ -122,3 +124,19 @@ def test_the_question_and_the_answer_travel_as_typed_json() -> None:
     for bad_answer in (None, {"buffers": {}}, {"buffers": [{"path": 1}]}, {"buffers": ["/a"]}):
         with pytest.raises(ValueError):
             UnsavedAnswer.from_json(bad_answer)
+
+
+def test_a_question_too_big_for_a_hello_asks_about_folders_and_keeps_what_was_asked(
+    tmp_path: Path,
+) -> None:
+    wt = tmp_path / "wt"
+    files = [wt / f"dir{n // 100}" / f"file-with-a-long-name-{n:05}.py" for n in range(3000)]
+    small = UnsavedQuestion.covering(files[:3])
+    assert small.targets == tuple(files[:3])
+    big = UnsavedQuestion.covering(files)
+    assert len(json.dumps(big.to_json())) <= QUESTION_BYTES
+    assert all(any(t == f or t in f.parents for t in big.targets) for f in files)
+    answer = UnsavedAnswer(
+        buffers=(UnsavedBuffer(files[7], "w"), UnsavedBuffer(wt / "dir0" / "other.py", "w"))
+    )
+    assert answer.inside(files) == (UnsavedBuffer(files[7], "w"),)

@@ -148,7 +148,7 @@ def ask_unsaved(
     from wtls.unsaved import UnsavedAnswer, UnsavedQuestion
 
     timeout = _unsaved_timeout()
-    question = UnsavedQuestion(targets=tuple(targets))
+    question = UnsavedQuestion.covering(targets)
     try:
         sock, reply = connect(
             common,
@@ -159,7 +159,7 @@ def ask_unsaved(
         )
     except NoEngine:
         return None
-    except (EngineError, RuntimeDirError, OSError) as exc:
+    except (EngineError, RuntimeDirError, OSError, hello.HelloError) as exc:
         warn(
             f"wtls: the running engine did not say which editor buffers are unsaved ({exc}); "
             "going on without it"
@@ -167,9 +167,13 @@ def ask_unsaved(
         return None
     sock.close()
     try:
-        if not reply.get("ok") or hello.should_replace(reply):
-            raise ValueError(str(reply.get("error") or "it runs other code"))
-        return UnsavedAnswer.from_json(reply.get("unsaved"))
+        # An engine of another build is still asked: its answer is facts, not text to print.
+        if not reply.get("ok"):
+            raise ValueError(str(reply.get("error") or "no reason given"))
+        if "unsaved" not in reply:
+            raise ValueError("it runs an older wtls that does not know the question")
+        answer = UnsavedAnswer.from_json(reply.get("unsaved"))
+        return UnsavedAnswer(buffers=answer.inside(targets))
     except ValueError as exc:
         warn(
             f"wtls: the running engine could not say which editor buffers are unsaved ({exc}); "
