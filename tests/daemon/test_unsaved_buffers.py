@@ -189,6 +189,19 @@ def test_a_server_command_from_another_window_sees_this_windows_unsaved_buffers(
     assert discard.get("error", {}).get("code") == REFUSED_CODE, discard
     assert "b.txt" in discard["error"]["message"] and (b / "b.txt").read_text() == "b\n"
 
+    # The editor's confirmation (a forced dry run) lists them: it says their edits are lost.
+    preview = asking.command("wtls.remove", worktree=str(b), force=True, dryRun=True)
+    assert preview["result"]["unsaved"] == [
+        {"path": str(b.resolve() / "b.txt"), "window": f"the window on {repo.resolve()}"}
+    ], preview
+    assert preview["result"]["needsForce"] is True
+    cli_preview = run_wtls("remove", str(b), "--force", "--dry-run", cwd=repo)
+    assert cli_preview.returncode == 0, cli_preview.stderr
+    assert f"unsaved in an editor (these edits would be lost):\n  {b.resolve() / 'b.txt'}" in (
+        cli_preview.stdout
+    )
+    assert b.is_dir()
+
     forced = asking.command("wtls.remove", worktree=str(b), force=True)
     assert forced.get("result", {}).get("removed") is True, forced
     assert not b.exists()

@@ -453,6 +453,10 @@ def _cmd_remove(args: argparse.Namespace) -> int:
         print(result.message)
         if result.dry_run and result.would_back_up:
             print("would back up: " + ", ".join(result.would_back_up))
+        if result.unsaved:
+            print("unsaved in an editor (these edits would be lost):")
+            for buffer in result.unsaved:
+                print(f"  {printable(buffer.describe())}")
         if result.dry_run and result.teardown.skipped:
             print(printable(result.teardown.skipped))
         if result.dry_run and result.processes:

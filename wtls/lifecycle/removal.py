@@ -549,6 +549,8 @@ def _remove_locked(
             f"{REMOVE_ANYWAY.slot}",
             fixes=(UNLOCK, REMOVE_ANYWAY),
         )
+    # A forced dry run (an editor's confirmation) lists them; anything else refuses unless forced.
+    unsaved_now = tuple(unsaved([target.path])) if force and dry_run and unsaved else ()
     if not force:
         refuse_unsaved(
             unsaved,
@@ -592,9 +594,16 @@ def _remove_locked(
             dry_run=True,
             would_delete_branch=delete,
             would_back_up=tuple(losses),
-            needs_force=target.locked or bool(losses),
+            needs_force=target.locked or bool(losses) or bool(unsaved_now),
+            unsaved=unsaved_now,
             message=f"would remove {target.path}"
             + (" after backing up its changes" if losses else "")
+            + (
+                f", discarding the unsaved edits of {len(unsaved_now)} file"
+                f"{'s' * (len(unsaved_now) != 1)} open in an editor"
+                if unsaved_now
+                else ""
+            )
             + (" after saving its detached commits in a backup ref" if orphaned else "")
             + (f" and delete branch {branch}" if delete else "")
             + "".join(f"; {n}" for n in seen if n),
