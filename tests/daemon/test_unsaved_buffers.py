@@ -317,21 +317,28 @@ def test_move_discard_take_and_prune_merged_ask_the_engine_too(
 
 
 def test_a_bad_unsaved_question_gets_an_error_and_the_engine_serves_on(
-    runtime: Path, repo: Path, windows: list[Window]
+    runtime: Path, repo: Path, tmp_path: Path, windows: list[Window]
 ) -> None:
-    windows.append(Window(repo))
+    window = Window(repo)
+    windows.append(window)
+    window.open(repo / "cli.py")
+    window.change(repo / "cli.py", "unsaved\n")
     files = engine_files(repo / ".git")
     for bad in ({"targets": "x"}, {"targets": ["relative/path"]}, "nope"):
-        answer = json.loads(
-            raw_exchange(files.socket, hello_line("query", repo / ".git", unsaved=bad))
-        )
+        line = hello_line("query", repo / ".git", unsaved=bad)
+        answer = json.loads(raw_exchange(files.socket, line))
         assert answer["ok"] is False and "unsaved" in answer["error"], answer
-    good = json.loads(
-        raw_exchange(
-            files.socket, hello_line("query", repo / ".git", unsaved={"targets": [str(repo)]})
-        )
-    )
-    assert good["ok"] is True and good["unsaved"] == {"buffers": []}, good
+    # Asked through a link to the git dir, the answer is the same: the sessions' buffers.
+    link = tmp_path / "link-to-git"
+    link.symlink_to(repo / ".git")
+    question = {"targets": [str(repo)]}
+    good = json.loads(raw_exchange(files.socket, hello_line("query", link, unsaved=question)))
+    assert good["ok"] is True, good
+    assert good["unsaved"] == {
+        "buffers": [
+            {"path": str(repo.resolve() / "cli.py"), "window": f"the window on {repo.resolve()}"}
+        ]
+    }
 
 
 def test_land_does_not_move_the_base_branch_under_an_unsaved_buffer(

@@ -151,17 +151,11 @@ async def _unsaved(request: dict[str, Any], shared: SharedRepositories) -> dict[
         question = UnsavedQuestion.from_json(request.get("unsaved"))
     except ValueError as exc:
         return {"ok": False, "error": str(exc)}
+    # The sessions joined under the real common git dir (the engine checked that the hello's
+    # repository is this one, through links too).
     key = request.get("repository")
-    hub = shared.get(key) if isinstance(key, str) else None
-    if hub is None and question.targets:
-        try:  # the hello names the real path; the repository may know itself by another
-            first = question.targets[0]
-            repository = await asyncio.to_thread(
-                lambda: discover(first if first.is_dir() else first.parent)
-            )
-        except (RepositoryError, GitError, OSError):
-            repository = None
-        hub = shared.get(repository.key) if repository is not None else None
+    real = await asyncio.to_thread(os.path.realpath, key) if isinstance(key, str) else None
+    hub = shared.get(real) if real is not None else None
     buffers = hub.open_buffers() if hub is not None else []
     found = await asyncio.to_thread(unsaved_in, buffers, question.targets)
     return {"unsaved": UnsavedAnswer(buffers=found).to_json()}
