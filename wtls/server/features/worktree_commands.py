@@ -5,6 +5,11 @@ a thread (git never blocks the event loop), refreshes the repository so the ``wt
 notification goes out, and returns the core result (sent in its wire form). Refusals become
 JSON-RPC errors with code ``REFUSED_CODE`` (-32001) through :func:`wtls.server.rpc.command`.
 
+The commands that delete or rewrite files (merge, remove, prune with ``merged``) refuse while
+ANY session of the process (every window of the engine) holds unsaved buffers of those files:
+:func:`wtls.server.features.documents.unsaved_finder` hands the core what it asks
+(:mod:`wtls.unsaved`).
+
 Every command takes an optional ``uri`` (a file URI or path anywhere in the repository); the
 default is the first workspace folder. ``worktree`` arguments are a path, a file URI or a
 branch name; relative paths are relative to that folder.
