@@ -42,6 +42,7 @@ from wtls.review_actions import FileAction, FileAt
 from wtls.semantic import SemanticConflict, TestRun, TestsReport
 from wtls.server import protocol
 from wtls.testrun import Failure
+from wtls.unsaved import UnsavedBuffer
 from wtls.wire import to_wire, wire_keys
 from wtls.worktrees import (
     BaseStatus,
@@ -95,6 +96,7 @@ PAYLOADS: dict[str, type[Any]] = {
     "LandResult": LandResult,
     "StopProcessesResult": StopProcessesResult,
     "ProcessNotEnded": ProcessNotEnded,
+    "UnsavedBuffer": UnsavedBuffer,
 }
 #: protocol.ts argument interface → the Python class the server reads it as.
 ARGUMENTS: dict[str, type[Any]] = {

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wtls.errors import Refused
-from wtls.git import GitError, run_git
+from wtls.git import GitError, run_git, split_z
 from wtls.lifecycle import remove as remove_worktree
 from wtls.lifecycle.common import _repo_lock, in_the_way, resolve_worktree
 from wtls.predict.commits import Commit, Side, commit_info
@@ -27,6 +27,7 @@ from wtls.predict.mergetree import merge_many
 from wtls.predict.order import simulate_merge_order
 from wtls.semantic import Tester
 from wtls.testrun import Failure
+from wtls.unsaved import UnsavedFinder, refuse_unsaved
 from wtls.worktrees import RepositoryState, WorktreeState, discover, repository_state
 
 
@@ -159,8 +160,14 @@ def land(
     *,
     base_branch: str | None = None,
     remove: bool = False,
+    unsaved: UnsavedFinder | None = None,
 ) -> LandResult:
-    """Land the worktrees ``specs`` (default: every worktree with commits not in base)."""
+    """Land the worktrees ``specs`` (default: every worktree with commits not in base).
+
+    ``unsaved`` (:mod:`wtls.unsaved`): an editor's unsaved buffers of files that moving the base
+    branch rewrites in the base worktree stop the landing there (the base branch stays), and
+    those of a landed worktree keep it from ``remove``.
+    """
     repository = discover(start)
     cwd = repository.common_dir
     state: RepositoryState = repository_state(repository, base_branch)
@@ -251,7 +258,9 @@ def land(
             steps.append(step)
             break
         try:
-            problems.extend(_move_base(repository.common_dir, start, base, tip, new))
+            problems.extend(
+                _move_base(repository.common_dir, start, base, tip, new, unsaved=unsaved)
+            )
         except Refused as exc:
             steps.append(
                 LandStep(
@@ -267,7 +276,7 @@ def land(
         tip = new
         if remove:
             try:
-                removed = remove_worktree(start, str(wt.path))
+                removed = remove_worktree(start, str(wt.path), unsaved=unsaved)
                 step = LandStep(**{**step.__dict__, "removed": removed.removed})
                 problems.extend(removed.problems)
             except (Refused, GitError) as exc:
@@ -292,7 +301,15 @@ def tester_command(tester: Tester) -> str:
     return command_text(tester.commands)
 
 
-def _move_base(common: Path, start: Path, base: str, old: Commit, new: Commit) -> list[str]:
+def _move_base(
+    common: Path,
+    start: Path,
+    base: str,
+    old: Commit,
+    new: Commit,
+    *,
+    unsaved: UnsavedFinder | None = None,
+) -> list[str]:
     """Move ``base`` from ``old`` to ``new`` and bring a clean base worktree along."""
     with _repo_lock(common):
         state = repository_state(discover(start), base)
@@ -319,6 +336,18 @@ def _move_base(common: Path, start: Path, base: str, old: Commit, new: Commit) -
                     f"({check.stderr.strip() or 'read-tree refused'}); the base branch stays at "
                     f"{old.oid[:12]}"
                 )
+            rewritten = split_z(
+                run_git(
+                    ["diff-tree", "-r", "-z", "--name-only", "--no-renames", old.oid, new.oid],
+                    base_wt.path,
+                ).stdout
+            )
+            refuse_unsaved(
+                unsaved,
+                [base_wt.path / p for p in rewritten],
+                what=f"moving {base} to {new.oid[:12]} would rewrite, in the base worktree "
+                f"{base_wt.path},",
+            )
         run_git(
             [
                 "update-ref",

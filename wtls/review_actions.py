@@ -51,6 +51,7 @@ from wtls.review import (
     tree_entry,
     working_state,
 )
+from wtls.unsaved import UnsavedFinder, refuse_unsaved
 from wtls.worktrees import RepositoryState, WorktreeState
 
 _OID_RE = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
@@ -243,13 +244,19 @@ def file_at(start: Path, rev: str, path: str) -> FileAt:
 
 
 def take_into_base(
-    spec: str, path: str, *, cwd: Path, base_branch: str | None = None
+    spec: str,
+    path: str,
+    *,
+    cwd: Path,
+    base_branch: str | None = None,
+    unsaved: UnsavedFinder | None = None,
 ) -> FileAction:
     """Apply worktree ``spec``'s change of ``path`` to the base worktree, uncommitted.
 
     Refused, with nothing changed, when the base worktree has changes in the file (or in a
     rename's other path), when the base branch changed it since the merge base, or when the
-    reviewed worktree is the base worktree itself.
+    reviewed worktree is the base worktree itself, or when an editor holds an unsaved buffer of
+    the file in the base worktree (``unsaved``: :mod:`wtls.unsaved`).
     """
     state = repository_state_at(cwd, base_branch)
     wt = resolve_worktree(state, spec, cwd=cwd)
@@ -300,6 +307,11 @@ def take_into_base(
                 f"{', '.join(sorted({b[3:] for b in busy if len(b) > 3}))}: commit, stash or "
                 "discard them there first; nothing was changed"
             )
+        refuse_unsaved(
+            unsaved,
+            [base_wt.path / p for p in _paths(change)],
+            what=f"taking {change.path} into the base worktree {base_wt.path} would rewrite",
+        )
         patch = run_git(
             [
                 "diff",
@@ -340,12 +352,19 @@ def take_into_base(
 
 
 def discard_in_worktree(
-    spec: str, path: str, *, cwd: Path, base_branch: str | None = None
+    spec: str,
+    path: str,
+    *,
+    cwd: Path,
+    base_branch: str | None = None,
+    unsaved: UnsavedFinder | None = None,
 ) -> FileAction:
     """Put ``path`` of worktree ``spec`` back to its merge-base version, after a verified backup.
 
     The whole worktree is saved first (``refs/wtls/backup/BRANCH-discard-STAMP``, proved
     against the disk); the file is written only when it is still what the backup holds.
+    Refused while an editor holds an unsaved buffer of the file (``unsaved``: the backup could
+    not hold that text).
     """
     state = repository_state_at(cwd, base_branch)
     wt = resolve_worktree(state, spec, cwd=cwd)
@@ -359,6 +378,11 @@ def discard_in_worktree(
             raise Refused(f"{wt.path} is in the middle of a {wt.operation}: finish it first")
         for p in _paths(change):
             _relative(wt.path, p)
+        refuse_unsaved(
+            unsaved,
+            [wt.path / p for p in _paths(change)],
+            what=f"discarding {change.path} in {wt.path} would rewrite",
+        )
         inspection = inspect_worktree(wt.path)
         label = f"{wt.branch or 'detached-' + wt.path.name}-discard"
         backup = save_backup(inspection, run_dir, label, wt.branch, why="discarding a file")

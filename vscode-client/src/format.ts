@@ -462,6 +462,18 @@ export function removeConfirmation(w: Worktree, dryRun: RemoveResult): { message
                 `before removing it, so nothing is lost:\n${shown.join('\n')}`,
         );
     }
+    const unsaved = dryRun.unsaved ?? [];
+    if (unsaved.length > 0) {
+        const shown = unsaved.slice(0, 10).map((b) => `  • ${b.path}${b.window ? ` (in ${b.window})` : ''}`);
+        if (unsaved.length > shown.length) {
+            shown.push(`  … and ${unsaved.length - shown.length} more`);
+        }
+        parts.push(
+            `${plural(unsaved.length, 'open file')} ${unsaved.length === 1 ? 'has' : 'have'} unsaved ` +
+                `changes in an editor. Removing the worktree discards those edits (no backup holds them); ` +
+                `save or close them first to keep them:\n${shown.join('\n')}`,
+        );
+    }
     if (w.locked) {
         parts.push(`It is locked${w.lockReason ? ` (${w.lockReason})` : ''}; removing it unlocks it.`);
     }

@@ -594,6 +594,13 @@ export interface ProcessUse {
     path: string;
 }
 
+/** An open editor buffer whose text differs from its file on disk. */
+export interface UnsavedBuffer {
+    path: string;
+    /** Which window holds it ("the window on /path"), when known. */
+    window?: string | null;
+}
+
 export interface RemoveResult {
     removed?: boolean;
     backupRef?: string | null;
@@ -616,6 +623,11 @@ export interface RemoveResult {
     processes?: ProcessUse[];
     /** The `.wtls.toml` teardown commands: run, skipped (untrusted, dry run) or none. */
     teardown?: SetupResult;
+    /**
+     * A forced dry run: the editors' unsaved buffers of its files, in any window (the removal
+     * needs `force` and discards those edits; no backup holds them).
+     */
+    unsaved?: UnsavedBuffer[];
     dryRun?: boolean;
     path?: string;
     branch?: string | null;

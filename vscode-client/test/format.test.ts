@@ -330,6 +330,19 @@ describe('removeConfirmation', () => {
         assert.equal(removeNeedsForce({ wouldBackUp: [], needsForce: false }), false);
     });
 
+    it('warns that the unsaved edits of open files, in any window, are discarded', () => {
+        const w = worktree({ path: '/r-x' });
+        const dryRun = {
+            wouldBackUp: [],
+            needsForce: true,
+            unsaved: [{ path: '/r-x/a.py', window: 'the window on /r' }, { path: '/r-x/b.py' }],
+        };
+        const { detail } = removeConfirmation(w, dryRun);
+        assert.match(detail, /2 open files have unsaved changes in an editor\. Removing the worktree discards/);
+        assert.match(detail, /• \/r-x\/a\.py \(in the window on \/r\)\n {2}• \/r-x\/b\.py/);
+        assert.equal(removeNeedsForce(dryRun), true);
+    });
+
     it('mentions a lock and a merged branch that goes too', () => {
         const w = worktree({ path: '/r-x', branch: 'agent/x', locked: true, lockReason: 'busy' });
         const { detail } = removeConfirmation(w, { wouldBackUp: [], wouldDeleteBranch: true });

@@ -1,6 +1,8 @@
 """The CLI's ``list``, ``status`` and ``check`` answered by the repository's engine, from its live
 state and its predictor's cache: what the engine's ``query`` hello runs (:mod:`wtls.daemon.ask`
-asks; ``wtls engine`` hands this function to :func:`wtls.daemon.engine.main`).
+asks; ``wtls engine`` hands this function to :func:`wtls.daemon.engine.main`). Also the
+lifecycle commands' question (``unsaved``): which of the sessions' editor buffers inside the
+paths a command will delete or rewrite are unsaved (:mod:`wtls.unsaved`).
 
 An answer is given only when it is exactly what the CLI alone would print: the state is brought
 up to date first (:meth:`~wtls.server.shared.SharedRepository.sync`: every change made before the
@@ -24,6 +26,7 @@ from wtls.engine import EngineSettings
 from wtls.git import GitError
 from wtls.server.features.conflicts import shared_predictor
 from wtls.server.shared import SHARED, SharedRepositories
+from wtls.unsaved import UnsavedAnswer, UnsavedQuestion, unsaved_in
 from wtls.watch import ChangeSet
 from wtls.worktrees import RepositoryError, discover
 
@@ -42,6 +45,8 @@ async def answer_query(
     news = request.get("news")
     if news is not None:
         return await _news(news, shared)
+    if request.get("unsaved") is not None:
+        return await _unsaved(request, shared)
     argv = request.get("argv")
     cwd = request.get("cwd")
     if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
@@ -137,3 +142,20 @@ async def _news(news: Any, shared: SharedRepositories) -> dict[str, Any]:
         lambda: predictor.update(state, changed=None, involving=here.path)
     )
     return {"news": news_text(state, prediction, here.path, rel)}
+
+
+async def _unsaved(request: dict[str, Any], shared: SharedRepositories) -> dict[str, Any]:
+    """``{"unsaved": {"targets": [...]}}``: the unsaved buffers of every session of the
+    repository inside the targets (taken on the loop, compared with the disk in a thread)."""
+    try:
+        question = UnsavedQuestion.from_json(request.get("unsaved"))
+    except ValueError as exc:
+        return {"ok": False, "error": str(exc)}
+    # The sessions joined under the real common git dir (the engine checked that the hello's
+    # repository is this one, through links too).
+    key = request.get("repository")
+    real = await asyncio.to_thread(os.path.realpath, key) if isinstance(key, str) else None
+    hub = shared.get(real) if real is not None else None
+    buffers = hub.open_buffers() if hub is not None else []
+    found = await asyncio.to_thread(unsaved_in, buffers, question.targets)
+    return {"unsaved": UnsavedAnswer(buffers=found).to_json()}

@@ -195,7 +195,9 @@ def _cmd_discard(args: argparse.Namespace) -> int:
 def _file_action(args: argparse.Namespace, action: Callable[..., FileAction]) -> int:
     from wtls.wire import wire_object
 
-    done = action(args.worktree, args.path, cwd=Path.cwd(), base_branch=args.base)
+    done = action(
+        args.worktree, args.path, cwd=Path.cwd(), base_branch=args.base, unsaved=_unsaved(args)
+    )
     if args.json:
         print_json(wire_object(done))
     else:
@@ -235,7 +237,13 @@ def _cmd_move(args: argparse.Namespace) -> int:
 
     # Read before the move: afterwards getcwd() already follows the renamed folder.
     cwd = Path.cwd()
-    result = move(cwd, args.worktree, to_path(args.new_path, name="NEW_PATH"), force=args.force)
+    result = move(
+        cwd,
+        args.worktree,
+        to_path(args.new_path, name="NEW_PATH"),
+        force=args.force,
+        unsaved=_unsaved(args),
+    )
     if args.json:
         print_json(wire_object(result))
     else:
@@ -243,6 +251,17 @@ def _cmd_move(args: argparse.Namespace) -> int:
         if cwd == result.source or result.source in cwd.parents:
             print(f"your shell is still in the old folder: cd {result.destination}")
     return EXIT_OK
+
+
+def _unsaved(args: argparse.Namespace) -> Any:
+    """What a command that deletes or rewrites files asks before it does: the running engine's
+    editors' unsaved buffers there (:func:`wtls.daemon.ask.engine_unsaved`); None with
+    ``--no-daemon`` (nothing asked)."""
+    if args.no_daemon:
+        return None
+    from wtls.daemon.ask import engine_unsaved
+
+    return engine_unsaved(Path.cwd(), warn=say_error)
 
 
 def _lifecycle_settings() -> Any:
@@ -397,6 +416,7 @@ def _cmd_merge(args: argparse.Namespace) -> int:
         trusted=args.trust,
         on_output=say_error,
         settings=_lifecycle_settings(),
+        unsaved=_unsaved(args),
     )
     if args.json:
         print_json(wire_object(result))
@@ -425,6 +445,7 @@ def _cmd_remove(args: argparse.Namespace) -> int:
         trusted=args.trust,
         on_output=say_error,
         settings=_lifecycle_settings(),
+        unsaved=_unsaved(args),
     )
     if args.json:
         print_json(wire_object(result))
@@ -432,6 +453,10 @@ def _cmd_remove(args: argparse.Namespace) -> int:
         print(result.message)
         if result.dry_run and result.would_back_up:
             print("would back up: " + ", ".join(result.would_back_up))
+        if result.unsaved:
+            print("unsaved in an editor (these edits would be lost):")
+            for buffer in result.unsaved:
+                print(f"  {printable(buffer.describe())}")
         if result.dry_run and result.teardown.skipped:
             print(printable(result.teardown.skipped))
         if result.dry_run and result.processes:
@@ -472,6 +497,7 @@ def _cmd_prune_merged(args: argparse.Namespace) -> int:
         trusted=args.trust,
         on_output=say_error,
         settings=_lifecycle_settings(),
+        unsaved=_unsaved(args),
     )
     if args.json:
         print_json(wire_object(result))
@@ -553,7 +579,14 @@ def _cmd_land(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         on_progress=None if args.json else lambda text: say_error(f"wtls: {text}"),
     )
-    result = land(cwd, args.worktrees, tester, base_branch=args.base, remove=args.remove)
+    result = land(
+        cwd,
+        args.worktrees,
+        tester,
+        base_branch=args.base,
+        remove=args.remove,
+        unsaved=_unsaved(args),
+    )
     if args.json:
         print_json(to_wire(result))
     else:

@@ -220,7 +220,10 @@ def build_parser() -> argparse.ArgumentParser:
         "uncommitted changes or an operation in progress, WORKTREE has uncommitted work. On "
         "conflicts the merge is left in progress (exit 2, the files are listed): resolve and "
         "commit, or run again with --abort. With --remove, processes using WORKTREE make it "
-        "refuse before merging unless --kill.",
+        "refuse before merging unless --kill. Refused too while an editor window of the "
+        "repository's engine holds unsaved changes in a file the merge rewrites in the base "
+        "worktree, or with --remove in any file of WORKTREE (the files are named): save or "
+        "close them.",
     )
     p.add_argument("worktree", metavar="WORKTREE", help=wt_help)
     p.add_argument(
@@ -238,6 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --remove: run the worktree's .wtls.toml teardown commands first",
     )
     p.add_argument("--json", action="store_true", help="print the result object")
+    _add_no_daemon_unsaved(p)
     p.set_defaults(handler=_cmd_merge)
 
     p = sub.add_parser(
@@ -259,6 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
         "the shell it runs from do not count (the shell is told to cd out). With --trust, the "
         "worktree's .wtls.toml `teardown` commands run first (without it they are skipped and "
         "it says so); a failing one stops the removal, nothing removed, unless --force. "
+        "Also refused, unless --force, while an editor window of the repository's engine "
+        "(any window or agent session) holds unsaved changes in its files, named with their "
+        "window: save or close them (their unsaved text is in no backup). "
         "Exit 2, with what was done, when a later step (deleting the branch) fails.",
     )
     p.add_argument("worktree", metavar="WORKTREE", help=wt_help)
@@ -282,6 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--dry-run", action="store_true", help="say what would happen, change nothing")
     p.add_argument("--json", action="store_true", help="print the result object")
+    _add_no_daemon_unsaved(p)
     p.set_defaults(handler=_cmd_remove)
 
     p = sub.add_parser(
@@ -295,6 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(merge, fast-forward, squash or rebase) and delete that branch, each through the same "
         "safe removal as `wtls remove`; kept, each with its reason: the main worktree, "
         "detached, unmerged, never-committed, locked, dirty and busy (processes use it) ones, "
+        "those with unsaved changes in an editor window of the repository's engine, "
         "and with --older-than those whose last commit is newer.",
     )
     p.add_argument("--dry-run", action="store_true", help="only list what would be pruned")
@@ -313,6 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--trust", action="store_true", help="with --merged: run each one's teardown commands"
     )
     p.add_argument("--json", action="store_true", help="print the result object")
+    _add_no_daemon_unsaved(p)
     p.set_defaults(handler=_cmd_prune)
 
     p = sub.add_parser(
@@ -428,12 +438,15 @@ def build_parser() -> argparse.ArgumentParser:
         "worktree where the base branch is checked out, as an unstaged change. Refused, with "
         "nothing changed, when the base worktree has any change in that file (staged, "
         "unstaged, untracked, or an ignored file in the way) or the base branch changed it "
-        "since the merge base (merge the worktree instead). No other file is touched.",
+        "since the merge base (merge the worktree instead), or an editor window of the "
+        "repository's engine holds unsaved changes in that file of the base worktree. No "
+        "other file is touched.",
     )
     p.add_argument("worktree", metavar="WORKTREE", help="path or branch of the reviewed worktree")
     p.add_argument("path", metavar="PATH", help="the file, relative to WORKTREE")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--base", metavar="BRANCH", help="base branch (default: the main worktree's)")
+    _add_no_daemon_unsaved(p)
     p.set_defaults(handler=_cmd_take)
 
     p = sub.add_parser(
@@ -443,12 +456,15 @@ def build_parser() -> argparse.ArgumentParser:
         "branch (remove it when the merge base has no such file; for a rename, the old path "
         "comes back), in the folder and in the index. The whole worktree is saved first in a "
         "verified backup ref (as `wtls remove --force` saves it); the answer names it and the "
-        "command that gets the file back. No other file is touched.",
+        "command that gets the file back. No other file is touched. Refused while an editor "
+        "window of the repository's engine holds unsaved changes in that file (save or close "
+        "it: the backup cannot hold them).",
     )
     p.add_argument("worktree", metavar="WORKTREE", help="path or branch of the worktree")
     p.add_argument("path", metavar="PATH", help="the file, relative to WORKTREE")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--base", metavar="BRANCH", help="base branch (default: the main worktree's)")
+    _add_no_daemon_unsaved(p)
     p.set_defaults(handler=_cmd_discard)
 
     p = sub.add_parser(
@@ -462,8 +478,11 @@ def build_parser() -> argparse.ArgumentParser:
         "along. Stops at the first failing or conflicting merge: the base branch always points "
         "at a merge whose tests passed. The agents' worktrees are never touched. Refused, with "
         "nothing changed: the base worktree has uncommitted changes; a given WORKTREE has "
-        "uncommitted changes; no test command. Exit 0: everything given landed; 1: stopped "
-        "at a failing or conflicting merge; 2: error.",
+        "uncommitted changes; no test command. An editor window of the repository's engine "
+        "holding unsaved changes in a file that moving the base branch rewrites in the base "
+        "worktree stops it there (the base branch stays; save or close them), and one in a "
+        "landed worktree keeps --remove from removing it. Exit 0: everything given landed; "
+        "1: stopped at a failing or conflicting merge; 2: error.",
     )
     p.add_argument("worktrees", nargs="*", metavar="WORKTREE", help=wt_help)
     p.add_argument(
@@ -488,6 +507,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--base", metavar="BRANCH", help="base branch (default: the main worktree's)")
     p.add_argument("--json", action="store_true", help="print the result object")
+    _add_no_daemon_unsaved(p)
     p.set_defaults(handler=_cmd_land)
 
     p = sub.add_parser(
@@ -520,13 +540,15 @@ def build_parser() -> argparse.ArgumentParser:
         "with `git worktree move`. Refused, with nothing changed: the main worktree, a locked "
         "worktree, one with checked-out submodules (git cannot move those), one with "
         "uncommitted changes (unless --force), an existing NEW_PATH, a NEW_PATH inside any "
-        "worktree of the repository or inside a .git folder. Open editor sessions are "
-        "told and offer to reopen the new folder.",
+        "worktree of the repository or inside a .git folder, and (unless --force) an editor "
+        "window of the repository's engine holding unsaved changes in its files. Open editor "
+        "sessions are told and offer to reopen the new folder.",
     )
     p.add_argument("worktree", metavar="WORKTREE", help="path or branch of the worktree")
     p.add_argument("new_path", metavar="NEW_PATH", help="where to move it (must not exist)")
     p.add_argument("--force", action="store_true", help="move it even with uncommitted changes")
     p.add_argument("--json", action="store_true", help="print {from, to, branch}")
+    _add_no_daemon_unsaved(p)
     p.set_defaults(handler=_cmd_move)
 
     # --- coding agents (agent, hook): docs/agents.md ---
@@ -534,3 +556,13 @@ def build_parser() -> argparse.ArgumentParser:
     # --- the per-repository engine (engine, daemon): docs/architecture.md ---
     daemon_commands.add_parsers(sub)
     return parser
+
+
+def _add_no_daemon_unsaved(p: argparse.ArgumentParser) -> None:
+    """``--no-daemon`` of the commands that ask the engine about editors' unsaved buffers."""
+    p.add_argument(
+        "--no-daemon",
+        action="store_true",
+        help="do not ask the running engine whether editor windows hold unsaved changes in "
+        "the files this changes (default: ask it, at most 5 s; no engine: nothing to ask)",
+    )

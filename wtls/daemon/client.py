@@ -61,6 +61,7 @@ def connect(
     start: bool = True,
     idle_timeout: float | None = None,
     extra: dict[str, Any] | None = None,
+    reply_timeout: float = REPLY_TIMEOUT,
 ) -> tuple[socket.socket, dict[str, Any]]:
     """Connect to the engine of the repository whose common git dir is ``common_dir`` and say
     hello as ``kind``; the connected socket (blocking) and the engine's reply.
@@ -69,12 +70,13 @@ def connect(
     :class:`NoEngine`, and an outdated engine is used as it is: ``status`` and ``stop`` must
     reach it). ``idle_timeout``: seconds a started engine waits without clients before it
     exits (default: its own, ``WTLS_ENGINE_IDLE_TIMEOUT`` or 600). ``extra``: more hello
-    fields (a query's request). Raises :class:`EngineError` (or a subclass), or
+    fields (a query's request). ``reply_timeout``: seconds the engine's reply may take (then
+    :class:`EngineError`). Raises :class:`EngineError` (or a subclass), or
     :class:`wtls.daemon.paths.RuntimeDirError`.
     """
     files = engine_files(common_dir)
     message = hello_mod.client_hello(kind, files.repository, extra)
-    found = _attempt(files, message)
+    found = _attempt(files, message, timeout=reply_timeout)
     if found is not None and (not start or not hello_mod.should_replace(found[1])):
         return _accepted(found)
     if not start:
@@ -128,12 +130,12 @@ def _accepted(found: tuple[socket.socket, dict[str, Any]]) -> tuple[socket.socke
 
 
 def _attempt(
-    files: EngineFiles, message: dict[str, Any], tries: int = 3
+    files: EngineFiles, message: dict[str, Any], tries: int = 3, timeout: float = REPLY_TIMEOUT
 ) -> tuple[socket.socket, dict[str, Any]] | None:
     """Connect and say hello; None when nothing listens (no socket file, or a stale one)."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        sock.settimeout(REPLY_TIMEOUT)
+        sock.settimeout(timeout)
         try:
             with socket_address(files.socket) as address:
                 sock.connect(address)
@@ -149,7 +151,7 @@ def _attempt(
             sock.close()
             if tries > 1:
                 time.sleep(_POLL)
-                return _attempt(files, message, tries - 1)
+                return _attempt(files, message, tries - 1, timeout)
             raise EngineError(
                 f"the wtls engine at {files.socket} closed the connection without answering "
                 f"(log {files.log})"
@@ -163,7 +165,7 @@ def _attempt(
         if isinstance(exc, (ConnectionResetError, BrokenPipeError)):
             if tries > 1:
                 time.sleep(_POLL)
-                return _attempt(files, message, tries - 1)
+                return _attempt(files, message, tries - 1, timeout)
             raise EngineError(
                 f"the wtls engine at {files.socket} closed the connection without answering "
                 f"(log {files.log})"

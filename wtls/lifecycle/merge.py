@@ -27,6 +27,7 @@ from wtls.lifecycle.results import (
     MergeResult,
 )
 from wtls.lifecycle.sharing import changes_besides_links
+from wtls.unsaved import UnsavedFinder, refuse_unsaved
 from wtls.worktrees import (
     WorktreeState,
     discover,
@@ -85,14 +86,12 @@ def _refuse_committed_links(target: WorktreeState, base_wt: WorktreeState, branc
         )
 
 
-def _refuse_files_in_the_way(base_wt: WorktreeState, branch: str) -> None:
-    """Refuse when the merge would overwrite untracked or ignored files of the base worktree.
-
-    ``git merge`` replaces an ignored file (a local ``.env``) by the branch's committed one
-    without a word: ignored files are expendable to git, not to their owner.
-    """
+def _merge_span(base_wt: WorktreeState, branch: str) -> tuple[str, str] | None:
+    """The merge base and the branch's tip a merge of ``branch`` into ``base_wt`` starts from;
+    None when there is nothing to compare (no commit yet, unrelated histories: git merge
+    refuses them itself)."""
     if base_wt.head is None:
-        return
+        return None
     tip = run_git(
         [
             "rev-parse",
@@ -104,13 +103,57 @@ def _refuse_files_in_the_way(base_wt: WorktreeState, branch: str) -> None:
     ).text
     found = run_git(["merge-base", base_wt.head, tip], base_wt.path, ok_codes=(0, 1))
     if found.returncode != 0:
-        return  # unrelated histories: git merge refuses them itself
-    blocking = in_the_way(base_wt.path, found.text, tip, head=base_wt.head)
+        return None
+    return found.text, tip
+
+
+def _refuse_files_in_the_way(base_wt: WorktreeState, branch: str) -> None:
+    """Refuse when the merge would overwrite untracked or ignored files of the base worktree.
+
+    ``git merge`` replaces an ignored file (a local ``.env``) by the branch's committed one
+    without a word: ignored files are expendable to git, not to their owner.
+    """
+    span = _merge_span(base_wt, branch)
+    if span is None:
+        return
+    blocking = in_the_way(base_wt.path, span[0], span[1], head=base_wt.head)
     if blocking:
         raise Refused(
             f"merging {branch} would overwrite files of the base worktree {base_wt.path} that "
             f"git does not track (ignored or untracked): {_files_text(blocking)}; move them "
             "away first (or take them out of the branch); nothing was merged"
+        )
+
+
+def _refuse_unsaved(
+    find: UnsavedFinder | None, base_wt: WorktreeState, target: WorktreeState, *, remove: bool
+) -> None:
+    """Refuse when an editor holds unsaved buffers of files the merge rewrites in the base
+    worktree (what the branch changed), or, with ``remove``, of any file of the worktree."""
+    if find is None:
+        return
+    span = _merge_span(base_wt, target.branch or "")
+    rewritten = (
+        split_z(
+            run_git(
+                ["diff-tree", "-r", "-z", "--name-only", "--no-renames", span[0], span[1]],
+                base_wt.path,
+            ).stdout
+        )
+        if span is not None
+        else []
+    )
+    refuse_unsaved(
+        find,
+        [base_wt.path / path for path in rewritten],
+        what=f"merging {target.branch} would rewrite, in the base worktree {base_wt.path},",
+    )
+    if remove:
+        refuse_unsaved(
+            find,
+            [target.path],
+            what=f"removing worktree {target.path} after the merge would delete",
+            otherwise="merge without --remove",
         )
 
 
@@ -132,6 +175,7 @@ def merge_back(
     trusted: bool = False,
     on_output: Callback = None,
     settings: LifecycleSettings | None = None,
+    unsaved: UnsavedFinder | None = None,
 ) -> MergeResult:
     """Merge a worktree's branch into the base branch, in the base branch's worktree.
 
@@ -142,6 +186,8 @@ def merge_back(
     followed by removing the worktree and (unless ``delete_branch`` is False) its branch;
     processes using the worktree make it refuse before merging, unless ``kill`` (they are then
     ended after the merge, before the removal: see :func:`wtls.lifecycle.removal.remove`).
+    An editor's unsaved buffers (``unsaved``: :mod:`wtls.unsaved`) of files the merge rewrites
+    in the base worktree, or with ``remove`` of the worktree's files, refuse it before merging.
     """
     settings = settings or LifecycleSettings()
     start_dir = _start_dir(start)
@@ -214,6 +260,7 @@ def merge_back(
             )
         if remove:
             refuse_if_busy(_scan_for(state, target), target, kill=kill)
+        _refuse_unsaved(unsaved, base_wt, target, remove=remove)
         before = base_wt.head
         name = _merge_name(base_wt.path, branch)
         try:

@@ -21,6 +21,7 @@ from wtls.lifecycle.results import Callback, LifecycleSettings
 from wtls.lifecycle.sharing import changes_besides_links
 from wtls.processes import blockers, describe
 from wtls.safety import printable
+from wtls.unsaved import UnsavedFinder
 from wtls.worktrees import (
     RepositoryState,
     WorktreeState,
@@ -193,13 +194,15 @@ def prune_merged(
     trusted: bool = False,
     on_output: Callback = None,
     settings: LifecycleSettings | None = None,
+    unsaved: UnsavedFinder | None = None,
 ) -> PruneMergedResult:
     """Remove every clean worktree whose branch is merged into base, and delete that branch.
 
     Kept, each with its reason: the main worktree, detached or unmerged ones, never-committed
     ones (a branch still at its starting point), locked, dirty, busy (processes use them: see
     :mod:`wtls.processes`), those whose last commit is newer than ``older_than`` seconds, and
-    any the safe removal refuses. ``dry_run`` runs every check and removes nothing.
+    any the safe removal refuses (an editor's unsaved buffers in it among them: ``unsaved``,
+    :mod:`wtls.unsaved`). ``dry_run`` runs every check and removes nothing.
     """
     settings = settings or LifecycleSettings()
     start_dir = _start_dir(start)
@@ -246,6 +249,7 @@ def prune_merged(
                     dry_run=dry_run,
                     trusted=trusted,
                     on_output=on_output,
+                    unsaved=unsaved,
                 )
             except Refused as exc:
                 kept.append(KeptWorktree(path=wt.path, reason=str(exc)))

@@ -51,6 +51,7 @@ from wtls.links import absolute
 from wtls.processes import ProcessScan, ProcessUse, blockers, describe, stop
 from wtls.processes import scan as scan_processes
 from wtls.project_config import load_project_config
+from wtls.unsaved import UnsavedFinder, refuse_unsaved
 from wtls.worktrees import (
     Repository,
     RepositoryState,
@@ -498,6 +499,7 @@ def _remove_locked(
     kill: bool = False,
     trusted: bool = False,
     on_output: Callback = None,
+    unsaved: UnsavedFinder | None = None,
 ) -> RemoveResult:
     recoveries = [] if dry_run else recover_interrupted_removals(repository.common_dir)
     recovered = [r.note for r in recoveries]
@@ -547,6 +549,15 @@ def _remove_locked(
             f"{REMOVE_ANYWAY.slot}",
             fixes=(UNLOCK, REMOVE_ANYWAY),
         )
+    # A forced dry run (an editor's confirmation) lists them; anything else refuses unless forced.
+    unsaved_now = tuple(unsaved([target.path])) if force and dry_run and unsaved else ()
+    if not force:
+        refuse_unsaved(
+            unsaved,
+            [target.path],
+            what=f"removing worktree {target.path} would delete",
+            fix=REMOVE_ANYWAY,
+        )
     branch = target.branch
     base = state.base_branch
     merged = target.base is not None and target.base.merged
@@ -583,9 +594,16 @@ def _remove_locked(
             dry_run=True,
             would_delete_branch=delete,
             would_back_up=tuple(losses),
-            needs_force=target.locked or bool(losses),
+            needs_force=target.locked or bool(losses) or bool(unsaved_now),
+            unsaved=unsaved_now,
             message=f"would remove {target.path}"
             + (" after backing up its changes" if losses else "")
+            + (
+                f", discarding the unsaved edits of {len(unsaved_now)} file"
+                f"{'s' * (len(unsaved_now) != 1)} open in an editor"
+                if unsaved_now
+                else ""
+            )
             + (" after saving its detached commits in a backup ref" if orphaned else "")
             + (f" and delete branch {branch}" if delete else "")
             + "".join(f"; {n}" for n in seen if n),
@@ -814,6 +832,7 @@ def remove(
     trusted: bool = False,
     on_output: Callback = None,
     settings: LifecycleSettings | None = None,
+    unsaved: UnsavedFinder | None = None,
 ) -> RemoveResult:
     """Remove a worktree safely.
 
@@ -832,6 +851,9 @@ def remove(
     The worktree's own ``.wtls.toml`` ``teardown`` commands run before the removal, only when
     ``trusted`` (else they are skipped and the result says so); one that fails stops the
     removal with nothing removed, unless ``force``. Their output goes to ``on_output``.
+
+    Refused, unless ``force``, while an editor holds unsaved buffers of files in the worktree
+    (``unsaved`` asks the editors' engine: :mod:`wtls.unsaved`).
     """
     settings = settings or LifecycleSettings()
     start_dir = _start_dir(start)
@@ -849,4 +871,5 @@ def remove(
             kill=kill,
             trusted=trusted,
             on_output=on_output,
+            unsaved=unsaved,
         )

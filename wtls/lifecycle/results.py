@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from wtls.processes import ProcessUse
+from wtls.unsaved import UnsavedBuffer
 from wtls.wire import wire
 from wtls.worktrees import WorktreePayload
 
@@ -194,6 +195,9 @@ class RemoveResult:
     processes: tuple[ProcessUse, ...] = ()
     #: The ``.wtls.toml`` ``teardown`` commands: run, skipped (untrusted; a dry run) or none.
     teardown: SetupResult = field(default_factory=SetupResult)
+    #: A forced dry run: the editors' unsaved buffers of its files (the removal needs ``force``
+    #: and discards those edits; no backup holds them). Without ``force`` they refuse it.
+    unsaved: tuple[UnsavedBuffer, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

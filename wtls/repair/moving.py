@@ -16,6 +16,7 @@ from wtls.errors import Fix, Refused
 from wtls.git import GitError, run_git
 from wtls.links import absolute, main_folder, quote, read_gitfile
 from wtls.repair.diagnosis import check_link
+from wtls.unsaved import UnsavedFinder, refuse_unsaved
 from wtls.wire import wire
 from wtls.worktrees import Repository, WorktreeEntry, discover, list_worktrees, read_status
 
@@ -77,7 +78,14 @@ def _refuse_destination(
         )
 
 
-def move(start: Path, worktree: str | Path, new_path: Path, *, force: bool = False) -> MoveResult:
+def move(
+    start: Path,
+    worktree: str | Path,
+    new_path: Path,
+    *,
+    force: bool = False,
+    unsaved: UnsavedFinder | None = None,
+) -> MoveResult:
     """Move a linked worktree with ``git worktree move``; refuse what git or safety forbids.
 
     Refused (nothing changed): the main worktree, a bare entry, a locked worktree, one whose
@@ -157,6 +165,13 @@ def move(start: Path, worktree: str | Path, new_path: Path, *, force: bool = Fal
     if not dest.parent.is_dir():
         raise Refused(f"the folder {dest.parent} does not exist: create it first")
     _refuse_destination(repo, entries, src, dest)
+    if not force:
+        refuse_unsaved(
+            unsaved,
+            [src],
+            what=f"moving {src} would take away from their path",
+            fix=MOVE_ANYWAY,
+        )
     try:
         run_git(["worktree", "move", "--", str(src), str(dest)], main_folder(repo.common_dir))
     except GitError as exc:

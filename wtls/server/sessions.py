@@ -24,6 +24,7 @@ from wtls.git import GitError, require_git
 from wtls.problems import Problem
 from wtls.repair import is_listed
 from wtls.server.base import RepoSession, Server
+from wtls.server.features.documents import open_texts
 from wtls.server.progress import Progress
 from wtls.server.refresh import RefreshPipeline
 from wtls.server.shared import SharedRepositories
@@ -222,6 +223,7 @@ class SessionManager:
                 folders,
                 debounce_ms=ls.settings.debounceMs,
             )
+            session.documents = lambda: open_texts(ls)
             ls.sessions[session.key] = session
             refreshed = session.shared.full_refreshed()
             if refreshed is not None:

@@ -20,13 +20,14 @@ import contextlib
 import os
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
 from wtls.engine import Engine, EngineSettings, Refreshed, git_writing_until
 from wtls.git import GitError
+from wtls.unsaved import OpenBuffer
 from wtls.watch import SYNC_DIR, ChangeSet, RepoWatcher
 from wtls.wire import wire_object
 from wtls.worktrees import Repository, RepositoryError, RepositoryState, WorktreeState
@@ -37,6 +38,10 @@ SYNC_TIMEOUT = 1.0
 
 W = TypeVar("W")
 V = TypeVar("V")
+
+
+def _no_documents() -> Mapping[Path, str]:
+    return {}
 
 
 class SessionListener(Protocol):
@@ -83,6 +88,14 @@ class RepoSession:
         ]
         | None
     ) = field(default=None, repr=False)
+    #: The session's open documents by resolved path (saved or not), read on the event loop;
+    #: set by its server when it joins.
+    documents: Callable[[], Mapping[Path, str]] = _no_documents
+
+    @property
+    def window(self) -> str:
+        """How a message names this session's editor window: by its first workspace folder."""
+        return f"the window on {self.folders[0]}" if self.folders else "a window with no folder"
 
     @property
     def engine(self) -> Engine:
@@ -215,6 +228,16 @@ class SharedRepository:
     def open_sessions(self) -> list[RepoSession]:
         """The sessions still showing this repository."""
         return [s for s in self.sessions if s.listener.is_open(s)]
+
+    def open_buffers(self) -> list[OpenBuffer]:
+        """Every open session's open documents (saved or not, any file), each named by its
+        window: what a command that deletes or rewrites files checks (:mod:`wtls.unsaved`).
+        Call on the event loop; compare them with the disk in a thread."""
+        return [
+            OpenBuffer(path=path, text=text, window=session.window)
+            for session in self.open_sessions()
+            for path, text in session.documents().items()
+        ]
 
     # ---------------------------------------------------------------- opening
     async def open(self) -> None:

@@ -1,14 +1,21 @@
 """Open documents: every feature's document hooks run when a buffer opens, changes or closes
-(conflict markers in unsaved buffers, overlays for conflict prediction)."""
+(conflict markers in unsaved buffers, overlays for conflict prediction); and every window's
+unsaved buffers for the commands that delete or rewrite files (:func:`unsaved_finder`)."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from pathlib import Path
 
 from lsprotocol import types
 
 from wtls.server.base import Server
 from wtls.server.rpc import uri_to_path
+from wtls.unsaved import OpenBuffer, UnsavedBuffer, UnsavedFinder, unsaved_in
+
+#: Seconds a command's thread waits for the event loop to hand it the open buffers.
+GATHER_TIMEOUT = 30.0
 
 
 def open_texts(ls: Server) -> dict[Path, str]:
@@ -19,6 +26,28 @@ def open_texts(ls: Server) -> dict[Path, str]:
         if path is not None:
             out[path.resolve()] = doc.source
     return out
+
+
+async def unsaved_finder(ls: Server, start: Path) -> UnsavedFinder:
+    """What a command that deletes or rewrites files in the repository of ``start`` asks, from
+    its worker thread: the open buffers of EVERY session of this process on that repository (in
+    the engine: every editor window and agent, not only the one that runs the command), read on
+    the event loop at the moment the command asks (a long ``land`` sees the buffers of then),
+    compared with the disk in the asking thread."""
+    engine = await ls.engine_for(start)
+    loop = asyncio.get_running_loop()
+
+    async def gather() -> list[OpenBuffer]:
+        session = ls.sessions.get(engine.repository.key)
+        if session is not None:
+            return session.shared.open_buffers()
+        return [OpenBuffer(path=p, text=t) for p, t in open_texts(ls).items()]
+
+    def find(targets: Sequence[Path]) -> Sequence[UnsavedBuffer]:
+        buffers = asyncio.run_coroutine_threadsafe(gather(), loop).result(GATHER_TIMEOUT)
+        return unsaved_in(buffers, targets)
+
+    return find
 
 
 def register(server: Server) -> None:

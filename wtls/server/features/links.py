@@ -28,6 +28,7 @@ from wtls.locations import to_path
 from wtls.problems import Problem
 from wtls.repair import MoveResult, RepairResult, diagnose, move, repair
 from wtls.server.base import RepoSession, Server
+from wtls.server.features.documents import unsaved_finder
 from wtls.server.protocol import MOVED_METHOD, Command
 from wtls.server.rpc import command, to_dict
 from wtls.wire import wire_object
@@ -158,10 +159,13 @@ def register(server: Server) -> None:
         if not destination.is_absolute():
             raise Refused(f"newPath must be an absolute path, got {new_path!r}")
         engine = await ls.engine_for(start)
+        unsaved = await unsaved_finder(ls, start)
         destination = destination.resolve()
         moves.expect(destination)
         try:
-            result = await asyncio.to_thread(move, start, worktree, destination, force=force)
+            result = await asyncio.to_thread(
+                move, start, worktree, destination, force=force, unsaved=unsaved
+            )
         except BaseException:
             moves.forget(destination)
             raise

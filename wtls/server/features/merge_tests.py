@@ -38,6 +38,7 @@ from wtls.predict.commits import Commit, commit_info
 from wtls.problems import Problem
 from wtls.semantic import TestsReport, plan_tests, test_merges, test_problems
 from wtls.server.base import RepoSession, Server
+from wtls.server.features.documents import unsaved_finder
 from wtls.server.protocol import Command
 from wtls.server.rpc import command
 from wtls.server.shared import Viewers
@@ -117,12 +118,20 @@ def register(server: Server) -> None:
                 "only in a trusted workspace)"
             )
         base = ls.settings.baseBranch or None
+        unsaved = await unsaved_finder(ls, start)
 
         def work(report: Callable[[str], None], cancel: threading.Event) -> LandResult:
             tester = plan.tester(
                 state.repository, timeout=timeout, on_progress=report, cancel=cancel
             )
-            return land(start, args.worktrees, tester, base_branch=base, remove=args.remove)
+            return land(
+                start,
+                args.worktrees,
+                tester,
+                base_branch=base,
+                remove=args.remove,
+                unsaved=unsaved,
+            )
 
         try:
             return await ls.with_cancellable_progress("wtls: landing worktrees", work)

@@ -23,6 +23,7 @@ from wtls.arguments import FileActionArgs, FileAtParams, ReviewParams
 from wtls.review import WorktreeDiff, worktree_diff
 from wtls.review_actions import FileAction, FileAt, discard_in_worktree, file_at, take_into_base
 from wtls.server.base import Server
+from wtls.server.features.documents import unsaved_finder
 from wtls.server.features.worktree_commands import start_path
 from wtls.server.protocol import FILE_AT_METHOD, REVIEW_METHOD, Command
 from wtls.server.rpc import command, request
@@ -60,9 +61,12 @@ def _register_action(server: Server, name: str, action: Callable[..., Any]) -> N
         start = start_path(ls, args)
         base = ls.settings.baseBranch or None
         engine = await ls.engine_for(start)
+        unsaved = await unsaved_finder(ls, start)
         try:
             done: FileAction = await asyncio.to_thread(
-                lambda: action(args.worktree, args.path, cwd=start, base_branch=base)
+                lambda: action(
+                    args.worktree, args.path, cwd=start, base_branch=base, unsaved=unsaved
+                )
             )
         finally:
             await ls.refresh(engine)

@@ -5,6 +5,11 @@ a thread (git never blocks the event loop), refreshes the repository so the ``wt
 notification goes out, and returns the core result (sent in its wire form). Refusals become
 JSON-RPC errors with code ``REFUSED_CODE`` (-32001) through :func:`wtls.server.rpc.command`.
 
+The commands that delete or rewrite files (merge, remove, prune with ``merged``) refuse while
+ANY session of the process (every window of the engine) holds unsaved buffers of those files:
+:func:`wtls.server.features.documents.unsaved_finder` hands the core what it asks
+(:mod:`wtls.unsaved`).
+
 Every command takes an optional ``uri`` (a file URI or path anywhere in the repository); the
 default is the first workspace folder. ``worktree`` arguments are a path, a file URI or a
 branch name; relative paths are relative to that folder.
@@ -64,6 +69,7 @@ from wtls.lifecycle import (
     validate_name,
 )
 from wtls.server.base import Server
+from wtls.server.features.documents import unsaved_finder
 from wtls.server.protocol import Command
 from wtls.server.rpc import command
 
@@ -132,6 +138,7 @@ async def run_prune_merged(ls: Server, args: PruneArgs, start: Path) -> PruneMer
         raise Refused(f"olderThan: {exc}") from exc
     trusted = _trusted(ls, args.trusted)
     output = _teardown_output(ls, "prune --merged")
+    unsaved = await unsaved_finder(ls, start)
     return await _changing(
         ls,
         start,
@@ -142,6 +149,7 @@ async def run_prune_merged(ls: Server, args: PruneArgs, start: Path) -> PruneMer
             trusted=trusted,
             on_output=output,
             settings=lifecycle_settings(ls),
+            unsaved=unsaved,
         ),
     )
 
@@ -227,6 +235,7 @@ def register(server: Server) -> None:
         start = start_path(ls, args)
         trusted = _trusted(ls, args.trusted)
         output = _teardown_output(ls, args.worktree)
+        unsaved = await unsaved_finder(ls, start)
         result = await _changing(
             ls,
             start,
@@ -240,6 +249,7 @@ def register(server: Server) -> None:
                 trusted=trusted,
                 on_output=output,
                 settings=lifecycle_settings(ls),
+                unsaved=unsaved,
             ),
         )
         if args.announce:
@@ -255,6 +265,7 @@ def register(server: Server) -> None:
         start = start_path(ls, args)
         trusted = _trusted(ls, args.trusted)
         output = _teardown_output(ls, args.worktree)
+        unsaved = await unsaved_finder(ls, start)
         result = await _changing(
             ls,
             start,
@@ -268,6 +279,7 @@ def register(server: Server) -> None:
                 trusted=trusted,
                 on_output=output,
                 settings=lifecycle_settings(ls),
+                unsaved=unsaved,
             ),
         )
         if result.restore_command:
