@@ -11,10 +11,12 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import wtls.predict.predictor as predict_module
+import wtls.predict.snapshot as snapshot_module
 from tests.core.predict_oracle import assert_matches_real_merges, find_pair, untouched
 from tests.gitutil import add_worktree, commit_all, git, make_repo
 from wtls.predict import (
@@ -412,6 +414,61 @@ def test_unsaved_buffer_creates_a_conflict_the_disk_does_not_have(repo: Path) ->
     assert pair.conflicts[0].lines == {str(w): ((5, 5),), str(r): ((5, 5),)}
     # Closing the buffer (no overlay) brings the disk's truth back.
     assert not predictor.update(state).has_conflicts
+
+
+def test_a_buffer_edit_reuses_the_worktrees_added_index(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While only buffers change, a snapshot starts from the index its last ``git add -A`` left
+    (no walk of the worktree); once the files change, or that index is gone, it walks again."""
+    repo = repo.resolve()
+    w = wt(repo, "tasks-app-wipe", "feature/wipe")
+    r = wt(repo, "tasks-app-remaining", "feature/remaining")
+    edit(w / "cli.py", USAGE_OLD, "done <index> | wipe")
+    commit_all(w, "wipe")
+    (r / "notes.txt").write_text("untracked work\n")
+    ran: list[list[str]] = []
+    real = snapshot_module.run_git
+
+    def recording(args: list[str], *rest: Any, **kwargs: Any) -> Any:
+        ran.append(list(args))
+        return real(args, *rest, **kwargs)
+
+    monkeypatch.setattr(snapshot_module, "run_git", recording)
+    state = repository_state(discover(repo))
+    predictor = ConflictPredictor(discover(repo))
+    assert not predictor.update(state).has_conflicts
+    text = (r / "cli.py").read_bytes()
+    for n, conflicting in enumerate([True, False, True]):
+        ran.clear()
+        buffer = (
+            text.replace(b"done <index>", b"done <index> | remaining")
+            if conflicting
+            else (text + f"# {n}\n".encode())
+        )
+        prediction = predictor.update(state, changed=[r], overlays={r / "cli.py": buffer})
+        assert prediction.has_conflicts == conflicting
+        assert not any(args[0] == "add" for args in ran), ran
+        # The untracked file is in the snapshot (from the kept index), with the buffer.
+        tree = predictor._snapshots[r].commit.tree
+        assert "notes.txt" in git(r, "ls-tree", "--name-only", tree).split()
+        assert git(r, "cat-file", "blob", f"{tree}:cli.py").encode() + b"\n" == buffer
+
+    # A file changes on disk: the next snapshot walks the worktree again.
+    (r / "more.txt").write_text("more\n")
+    state = repository_state(discover(repo))
+    ran.clear()
+    prediction = predictor.update(state, changed=[r], overlays={r / "cli.py": buffer})
+    assert prediction.has_conflicts
+    assert any(args[0] == "add" for args in ran)
+    # The kept index swept away (by another process, after an idle hour): walked again.
+    for kept in predictor._files.iterdir():
+        kept.unlink()
+    ran.clear()
+    assert not predictor.update(
+        state, changed=[r], overlays={r / "cli.py": text + b"#\n"}
+    ).has_conflicts
+    assert any(args[0] == "add" for args in ran)
 
 
 def test_unsaved_new_file_and_ignored_buffer(repo: Path) -> None:

@@ -52,7 +52,8 @@ class Side:
         return self.branch or f"detached {self.path.name}"
 
 
-_TEMP_PREFIX = "wtls-predict-"
+#: Every temporary folder of conflict foresight starts so (stale ones are swept).
+TEMP_PREFIX = "wtls-predict-"
 #: A temp folder of ours older than this was left by a process that was killed mid-snapshot.
 _STALE_TEMP_SECONDS = 3600
 
@@ -61,7 +62,7 @@ class TempDir:
     """A private temporary folder, removed on exit (never inside the repository)."""
 
     def __enter__(self) -> Path:
-        self.path = Path(tempfile.mkdtemp(prefix=_TEMP_PREFIX))
+        self.path = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX))
         return self.path
 
     def __exit__(self, *exc: object) -> None:
@@ -117,7 +118,7 @@ def sweep_stale_temp_dirs() -> None:
     except OSError:
         return
     for entry in entries:
-        if not entry.name.startswith(_TEMP_PREFIX):
+        if not entry.name.startswith(TEMP_PREFIX):
             continue
         try:
             st = entry.stat(follow_symlinks=False)

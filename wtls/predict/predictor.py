@@ -13,17 +13,21 @@ commits changed.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import os
+import shutil
+import tempfile
 import threading
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from wtls.git import GitError, require_git, run_git
-from wtls.predict.commits import Commit, Side, commit_info, sweep_stale_temp_dirs
+from wtls.predict.commits import TEMP_PREFIX, Commit, Side, commit_info, sweep_stale_temp_dirs
 from wtls.predict.mergetree import MergeOutcome, file_conflicts, merge_many
 from wtls.predict.models import FileConflict, PairPrediction, Prediction
 from wtls.predict.order import simulate_merge_order
@@ -51,6 +55,9 @@ class _Snapshot:
     #: later state shows when git ignores them (a log file), so no second snapshot is made.
     unwritten: tuple[Any, ...] | None = None
     overlays: str
+    #: The temporary index as ``git add -A`` left it (the worktree's files without buffers),
+    #: for a later snapshot whose files are unchanged and whose buffers differ.
+    added: Path | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,6 +76,10 @@ class ConflictPredictor:
     def __init__(self, repo: Repository) -> None:
         self.repo = repo
         sweep_stale_temp_dirs()
+        #: This predictor's own files (the snapshots' indexes after `add -A`), removed with it.
+        self._files = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX))
+        self._file_count = 0
+        weakref.finalize(self, shutil.rmtree, self._files, True)
         self._lock = threading.Lock()
         self._snapshots: dict[Path, _Snapshot] = {}
         self._pairs: dict[tuple[str, str, str, str], _PairResult | None] = {}
@@ -104,10 +115,29 @@ class ConflictPredictor:
         ):
             return old
         unwritten = fingerprint(wt) if written else None
-        made = snapshot_worktree(
-            wt.path, overlays, index=wt.gitdir / "index" if wt.gitdir is not None else None
+        # The files are as the last snapshot saw them, only the buffers differ: its index
+        # after `add -A` is still right (an unsaved edit costs no walk of the worktree).
+        files_same = (
+            not written
+            and old is not None
+            and old.added is not None
+            and stamp is not None
+            and stamp in (old.fingerprint, old.unwritten)
         )
+        added = old.added if files_same and old is not None else None
+        keep = None if added is not None else self._index_file()
+        made = snapshot_worktree(
+            wt.path,
+            overlays,
+            index=wt.gitdir / "index" if wt.gitdir is not None else None,
+            added=added,
+            keep=keep,
+        )
+        if old is not None and old.added not in (None, added):
+            _remove(old.added)
         if made is None:
+            if keep is not None:
+                _remove(keep)
             return None
         head, commit = made
         if head != wt.head:
@@ -120,9 +150,18 @@ class ConflictPredictor:
             fingerprint=stamp,
             unwritten=unwritten,
             overlays=digest,
+            added=added or keep,
         )
         self._snapshots[wt.path] = snap
         return snap
+
+    def _index_file(self) -> Path:
+        """A new file name for a snapshot's index (never reused: a copy that failed leaves no
+        older index under the name a snapshot records)."""
+        self._file_count += 1
+        with contextlib.suppress(OSError):  # swept by another process after an idle hour
+            self._files.mkdir(mode=0o700, exist_ok=True)
+        return self._files / f"index-{self._file_count}"
 
     # -- the main entry point
     def update(
@@ -173,7 +212,9 @@ class ConflictPredictor:
             if reason is not None:
                 if not wt.bare:
                     skipped.append((str(wt.path), reason))
-                self._snapshots.pop(wt.path, None)
+                dropped = self._snapshots.pop(wt.path, None)
+                if dropped is not None and dropped.added is not None:
+                    _remove(dropped.added)
                 continue
             check = changed_set is None or wt.path in changed_set
             try:
@@ -187,7 +228,9 @@ class ConflictPredictor:
             sides.append(Side(path=wt.path, branch=wt.branch, commit=snap.commit))
         live = {s.path for s in sides}
         for gone in set(self._snapshots) - live:
-            del self._snapshots[gone]
+            dropped = self._snapshots.pop(gone)
+            if dropped.added is not None:
+                _remove(dropped.added)
 
         base_side = self._base_side(state, sides)
         jobs: list[tuple[Side, Side, bool]] = []
@@ -412,3 +455,8 @@ def _relative(root: Path, files: Iterable[Path]) -> Iterable[str]:
         text = str(file)
         if text.startswith(prefix):
             yield text[len(prefix) :]
+
+
+def _remove(file: Path) -> None:
+    with contextlib.suppress(OSError):
+        file.unlink()

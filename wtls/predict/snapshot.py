@@ -10,6 +10,7 @@ for a snapshot to still be right.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -33,28 +34,41 @@ def _worktree_index(worktree: Path) -> Path:
 
 
 def snapshot_worktree(
-    worktree: Path, overlays: Mapping[str, bytes] | None = None, *, index: Path | None = None
+    worktree: Path,
+    overlays: Mapping[str, bytes] | None = None,
+    *,
+    index: Path | None = None,
+    added: Path | None = None,
+    keep: Path | None = None,
 ) -> tuple[str, Commit] | None:
     """Snapshot ``worktree``'s working state (plus ``overlays``: relative path → bytes).
 
     ``index`` is the worktree's real index file when the caller knows it (saves a git call).
+    ``keep``: a new file to save the temporary index in after ``git add -A`` (before the
+    overlays). ``added``: such a file from an earlier snapshot, used instead of the real index
+    and ``add -A`` — only when the caller knows the worktree's files are unchanged since and
+    only the buffers differ: an unsaved edit then costs no walk of the worktree. A missing
+    ``added`` falls back to the walk.
     Returns ``(head, commit)``; the commit is HEAD itself when nothing differs from it. None
     for a worktree without commits. The worktree's index, HEAD and refs are not touched.
     """
     head = commit_info(worktree, "HEAD")
     if head is None:
         return None
-    real_index = index if index is not None else _worktree_index(worktree)
     with TempDir() as tmp:
-        index = tmp / "index"
-        env = {"GIT_INDEX_FILE": str(index)}
-        try:
-            # copy2 keeps the mtime: git's racy-clean check compares entries with the index
-            # file's own mtime, and a newer copy would hide a same-second edit.
-            shutil.copy2(real_index, index)
-        except FileNotFoundError:
-            run_git(["read-tree", head.oid], worktree, env=env)
-        run_git(["add", "-A"], worktree, env=env)
+        temp_index = tmp / "index"
+        env = {"GIT_INDEX_FILE": str(temp_index)}
+        if not _copied(added, temp_index):
+            real_index = index if index is not None else _worktree_index(worktree)
+            try:
+                # copy2 keeps the mtime: git's racy-clean check compares entries with the index
+                # file's own mtime, and a newer copy would hide a same-second edit.
+                shutil.copy2(real_index, temp_index)
+            except FileNotFoundError:
+                run_git(["read-tree", head.oid], worktree, env=env)
+            run_git(["add", "-A"], worktree, env=env)
+            if keep is not None:
+                _copied(temp_index, keep)
         if overlays:
             _apply_overlays(worktree, overlays, env, tmp)
         tree = run_git(["write-tree"], worktree, env=env).text
@@ -71,6 +85,19 @@ def snapshot_worktree(
         },
     ).text
     return head.oid, Commit(oid=oid, tree=tree, date=head.date)
+
+
+def _copied(source: Path | None, target: Path) -> bool:
+    """Whether ``source`` was copied to ``target`` whole (a partial copy is removed)."""
+    if source is None:
+        return False
+    try:
+        shutil.copy2(source, target)
+    except OSError:
+        with contextlib.suppress(OSError):
+            target.unlink()
+        return False
+    return True
 
 
 def _apply_overlays(
