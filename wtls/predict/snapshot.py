@@ -105,17 +105,6 @@ def _apply_overlays(
 ) -> None:
     """Put unsaved buffers into the temporary index, as ``git add`` would have (filters too)."""
     rels = sorted(overlays)
-    ignored = set(
-        split_z(
-            run_git(
-                ["check-ignore", "-z", "--stdin"],
-                worktree,
-                env=env,
-                input=b"\0".join(r.encode("utf-8", "surrogateescape") for r in rels) + b"\0",
-                ok_codes=(0, 1),
-            ).stdout
-        )
-    )
     staged: dict[str, str] = {}
     listing = run_git(
         ["ls-files", "-s", "-z", "--", *rels],
@@ -125,6 +114,21 @@ def _apply_overlays(
     for item in split_z(listing):
         meta, _, path = item.partition("\t")
         staged[path] = meta.split(" ")[0]
+    # Only a file git does not track can be ignored (the buffer of a tracked one always counts).
+    untracked = [r for r in rels if r not in staged]
+    ignored = set(
+        split_z(
+            run_git(
+                ["check-ignore", "-z", "--stdin"],
+                worktree,
+                env=env,
+                input=b"\0".join(r.encode("utf-8", "surrogateescape") for r in untracked) + b"\0",
+                ok_codes=(0, 1),
+            ).stdout
+        )
+        if untracked
+        else ()
+    )
     lines: list[bytes] = []
     for n, rel in enumerate(rels):
         if rel in ignored and rel not in staged:
