@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import secrets
 import time
@@ -32,6 +33,8 @@ from wtls.watch import SYNC_DIR, ChangeSet, RepoWatcher
 from wtls.wire import wire_object
 from wtls.worktrees import Repository, RepositoryError, RepositoryState, WorktreeState
 from wtls.worktrees import repository_payload as _repository_payload
+
+log = logging.getLogger(__name__)
 
 #: How long :meth:`SharedRepository.sync` waits for the watcher to report its cookie (seconds).
 SYNC_TIMEOUT = 1.0
@@ -260,7 +263,7 @@ class SharedRepository:
             self.watcher = watcher
             refreshed = await asyncio.to_thread(engine.refresh)
             self.watched = frozenset(w.path for w in refreshed.state.worktrees)
-            self.disk_task = self._spawn(self._measure_disk(), "disk usage")
+            self.disk_task = self.spawn(self._measure_disk(), "disk usage")
         except BaseException as exc:
             self.failure = exc
             raise
@@ -300,7 +303,7 @@ class SharedRepository:
         else:
             self.pending.merge(change)
         if self.refresh_task is None or self.refresh_task.done():
-            self.refresh_task = self._spawn(self._loop(), "refresh")
+            self.refresh_task = self.spawn(self._loop(), "refresh")
 
     async def refresh(self, change: ChangeSet | None = None) -> None:
         """Refresh now (everything when ``change`` is None) and publish to every session."""
@@ -373,7 +376,7 @@ class SharedRepository:
             for session in self.open_sessions():
                 await session.listener.after_refresh(session, refreshed)
             if not refreshed.agents_only and (self.disk_task is None or self.disk_task.done()):
-                self.disk_task = self._spawn(self._measure_disk(), "disk usage")
+                self.disk_task = self.spawn(self._measure_disk(), "disk usage")
             if listing_changed:
                 for session in self.open_sessions():
                     await session.listener.listing_changed(session)
@@ -405,11 +408,20 @@ class SharedRepository:
             for session in self.open_sessions():
                 await session.listener.publish(session)
 
-    def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
+    def spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
+        """Run ``coro`` as this repository's work: it outlives the session that asked for it
+        (a window closing must not cancel a prediction other windows wait for) and is
+        cancelled when the repository closes. A failure is logged."""
         task: asyncio.Task[Any] = asyncio.ensure_future(coro)
         task.set_name(f"{name} {self.key}")
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+
+        def done(t: asyncio.Task[Any]) -> None:
+            self._tasks.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                log.error("%s failed", t.get_name(), exc_info=t.exception())
+
+        task.add_done_callback(done)
         return task
 
     # ---------------------------------------------------------------- closing

@@ -65,8 +65,6 @@ class _RepoWork:
     changed: set[Path] | None = None
     wanted: bool = False
     task: asyncio.Task[None] | None = None
-    #: The server whose ``spawn_task`` runs ``task`` (its tasks are cancelled when it shuts down).
-    runner: Server | None = None
     typing: asyncio.TimerHandle | None = None
     #: When the last run ended (the event loop's clock).
     last_run_end: float = float("-inf")
@@ -83,15 +81,18 @@ class _RepoWork:
         if change.everything or change.listing or change.refs:
             return
         roots = [root for root in change.files if root not in change.git_data]
-        live = self.viewers.live()
-        if not roots or not live:
+        if not roots or not self.viewers.live():
             return
         for root in roots:
             files = self.written.setdefault(root, set())
             if len(files) <= WRITTEN_LIMIT:  # beyond it the snapshot's fingerprint is unknown
                 files.update(change.files[root])
-        session, feature = live[0]
-        feature.schedule(session)
+        self.predict_again()
+
+    def predict_again(self) -> None:
+        """Make sure a run follows, through any session still showing the repository."""
+        for session, feature in self.viewers.live()[:1]:
+            feature.schedule(session)
 
     def open_texts(self, state: RepositoryState) -> dict[Path, str]:
         """The open buffers of every viewing session in ``state``'s worktrees (the overlays)."""
@@ -155,7 +156,8 @@ class ConflictFeature:
             # Leading edge: the first keystroke after a pause is predicted at once.
             self.schedule(session)
         else:  # typing: once it pauses
-            work.typing = loop.call_later(TYPING_DELAY, self.schedule, session)
+            # Through any viewer when it fires: this window may have closed meanwhile.
+            work.typing = loop.call_later(TYPING_DELAY, work.predict_again)
 
     def on_close(self, ls: Server, session: RepoSession) -> None:
         """A session of this server left its repository (its window closed, its folder was
@@ -163,8 +165,7 @@ class ConflictFeature:
         still show the repository (else they keep a warning about an edit gone with it)."""
         if session.shared.closed:
             return
-        for viewer, feature in _work_of(session.shared).viewers.live()[:1]:
-            feature.schedule(viewer)
+        _work_of(session.shared).predict_again()
 
     def schedule(self, session: RepoSession) -> None:
         """Make sure a prediction run follows (coalescing with one in progress, whichever
@@ -173,16 +174,12 @@ class ConflictFeature:
             return
         work = self._for(session)
         work.wanted = True
-        running = work.task is not None and not work.task.done()
-        # A run of a server shutting down (another window closing) is cancelled with its tasks
-        # before it takes up what was wanted: this server runs the next one.
-        if not running or (work.runner is not None and work.runner.shutting_down):
-            work.task = self.server.spawn_task(self._run(session, work), "conflict prediction")
-            work.runner = self.server
+        if work.task is None or work.task.done():
+            # The repository's task, not this window's: it goes on if this window closes.
+            work.task = session.shared.spawn(self._run(session.shared, work), "conflict prediction")
 
     # ---------------------------------------------------------------- the run loop
-    async def _run(self, session: RepoSession, work: _RepoWork) -> None:
-        shared = session.shared
+    async def _run(self, shared: SharedRepository, work: _RepoWork) -> None:
         while work.wanted and not shared.closed:
             work.wanted = False
             viewers = work.viewers.live()

@@ -41,7 +41,7 @@ from wtls.server.base import RepoSession, Server
 from wtls.server.features.documents import unsaved_finder
 from wtls.server.protocol import Command
 from wtls.server.rpc import command
-from wtls.server.shared import Viewers
+from wtls.server.shared import SharedRepository, Viewers
 from wtls.testrun import DEFAULT_TIMEOUT
 from wtls.wire import to_wire
 from wtls.worktrees import RepositoryState
@@ -194,21 +194,25 @@ class SettleRunner:
         if work.timer is not None:
             work.timer.cancel()
         loop = asyncio.get_running_loop()
-        work.timer = loop.call_later(SETTLE_SECONDS, self._settled, session, work)
+        work.timer = loop.call_later(SETTLE_SECONDS, self._settled, session.shared, work)
 
-    def _settled(self, session: RepoSession, work: _Settle) -> None:
+    @staticmethod
+    def _settled(shared: SharedRepository, work: _Settle) -> None:
         work.timer = None
         work.wanted = True
-        if work.task is None or work.task.done():
-            work.task = self.server.spawn_task(self._runs(session, work), "tests on settle")
+        if (work.task is None or work.task.done()) and not shared.closed:
+            # The repository's task, not this window's: it goes on if this window closes.
+            work.task = shared.spawn(SettleRunner._runs(shared, work), "tests on settle")
 
-    async def _runs(self, session: RepoSession, work: _Settle) -> None:
-        while work.wanted and not session.shared.closed:
+    @staticmethod
+    async def _runs(shared: SharedRepository, work: _Settle) -> None:
+        while work.wanted and not shared.closed:
             work.wanted = False
             viewers = work.viewers.live()
             if not viewers:
                 return
-            why = await self._run(session, [runner for _, runner in viewers])
+            session = viewers[0][0]
+            why = await SettleRunner._run(session, [runner for _, runner in viewers])
             if why is not None and why != work.said:
                 for _, runner in viewers:
                     runner.server.log_message(
@@ -216,7 +220,8 @@ class SettleRunner:
                     )
             work.said = why
 
-    async def _run(self, session: RepoSession, runners: list[SettleRunner]) -> str | None:
+    @staticmethod
+    async def _run(session: RepoSession, runners: list[SettleRunner]) -> str | None:
         """Test the settled state for the sessions that want it; why nothing ran, or None."""
         if not any(r.server.settings.testOnSettle for r in runners):
             return "the setting wtls.testOnSettle is off"
