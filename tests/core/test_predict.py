@@ -611,6 +611,17 @@ def test_written_files_are_predicted_before_the_status_is_read_again(
     assert predictor.update(fresh, changed=[r]).has_conflicts
     assert calls == []  # the snapshot made on the write is still right
 
+    # Written back as it was: snapshotted on the write, reused after the re-read.
+    git(r, "checkout", "--", "cli.py")
+    assert not predictor.update(fresh, changed=[], written={r: [r / "cli.py"]}).has_conflicts
+    calls.clear()
+    fresh = repository_state(repository, previous=fresh, only=[r])
+    assert not predictor.update(fresh, changed=[r]).has_conflicts
+    assert calls == []
+    edit(r / "cli.py", USAGE_OLD, "done <index> | remaining")
+    fresh = repository_state(repository, previous=fresh, only=[r])
+    assert predictor.update(fresh, changed=[r]).has_conflicts
+
     # A file git ignores: snapshotted on the write, reused after the re-read.
     (r / ".gitignore").write_text("*.log\n")
     fresh = repository_state(repository, previous=fresh, only=[r])

@@ -52,7 +52,8 @@ class _Snapshot:
     commit: Commit
     fingerprint: tuple[Any, ...] | None
     #: For a snapshot made on written files: the fingerprint without them, which is what a
-    #: later state shows when git ignores them (a log file), so no second snapshot is made.
+    #: later state shows when they turn out unchanged (written back as they were, or a file
+    #: git ignores), so no second snapshot is made.
     unwritten: tuple[Any, ...] | None = None
     overlays: str
     #: The temporary index as ``git add -A`` left it (the worktree's files without buffers),
@@ -114,7 +115,7 @@ class ConflictPredictor:
             and old.overlays == digest
         ):
             return old
-        unwritten = fingerprint(wt) if written else None
+        unwritten = fingerprint(wt, without=written) if written else None
         # The files are as the last snapshot saw them, only the buffers differ: its index
         # after `add -A` is still right (an unsaved edit costs no walk of the worktree).
         files_same = (

@@ -167,13 +167,15 @@ def unusable(wt: WorktreeState) -> str | None:
     return None
 
 
-def fingerprint(wt: WorktreeState, written: Iterable[str] = ()) -> tuple[Any, ...] | None:
+def fingerprint(
+    wt: WorktreeState, written: Iterable[str] = (), *, without: Iterable[str] = ()
+) -> tuple[Any, ...] | None:
     """What must be unchanged for a snapshot of ``wt`` to still be right; None: unknown.
 
     HEAD, the real index file's stat data, and the stat data of every path ``git status``
     reported as changed (every file of an untracked folder), plus ``written``: paths (relative)
-    written since ``wt`` was read, which its status may not list yet. The same files give the
-    same fingerprint whichever list named them.
+    written since ``wt`` was read, which its status may not list yet, minus ``without``. The
+    same files give the same fingerprint whichever list named them.
     """
     index = wt.gitdir / "index" if wt.gitdir is not None else None
     try:
@@ -182,7 +184,7 @@ def fingerprint(wt: WorktreeState, written: Iterable[str] = ()) -> tuple[Any, ..
     except OSError:
         index_key = None
     files: set[tuple[Any, ...]] = set()
-    for rel in {*wt.status.changed_paths, *written}:
+    for rel in {*wt.status.changed_paths, *written}.difference(without):
         for item in _walk_changed(wt.path, rel):
             files.add(item)
             if len(files) > _FINGERPRINT_WALK_LIMIT:

@@ -118,6 +118,8 @@ class MarkerTracker:
         paths = {
             p for p in candidates | flagged if any(p == w.path or w.path in p.parents for w in own)
         }
+        if not paths:
+            return  # nothing of this session's changed (the usual case for other windows)
         unmerged = {w.path / rel for w in own for rel in w.status.conflicted_paths}
         texts = {p: self._open_text(p) for p in paths}
         units = self._server.workspace.position_codec.client_num_units
