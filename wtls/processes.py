@@ -182,6 +182,11 @@ def _proc_command(pid: int) -> str:
     return text if len(text) <= _COMMAND_LIMIT else text[: _COMMAND_LIMIT - 1] + "…"
 
 
+def _has_proc() -> bool:
+    """Whether this system has Linux's ``/proc`` (pids' start times can be read)."""
+    return sys.platform.startswith("linux") and Path("/proc/self/stat").exists()
+
+
 def _proc_start(pid: int) -> str | None:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8", errors="replace")
@@ -378,10 +383,24 @@ def _alive(pid: int, start: str | None) -> bool:
     return True
 
 
+#: Why a pid whose start time cannot be read is not signalled.
+UNVERIFIED = (
+    "its start time could not be read, so it cannot be told apart from a process that took "
+    "its pid later: not signalled"
+)
+
+
 def _signal(pid: int, sig: int, start: str | None) -> str | None:
-    """Send ``sig``; None when sent (or the process is already gone), else why not."""
+    """Send ``sig``; None when sent (or the process is already gone), else why not.
+
+    Where ``/proc`` gives start times, a pid is signalled only while its start time is the
+    scanned one: a pid whose start time was not read at the scan, or cannot be read now (a
+    hidden ``/proc``, a race with its end), is left alone rather than risk another process.
+    """
     if not _alive(pid, start):
         return None
+    if _has_proc() and (start is None or _proc_start(pid) != start):
+        return UNVERIFIED
     try:
         os.kill(pid, sig)
     except ProcessLookupError:
