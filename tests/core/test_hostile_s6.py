@@ -4,12 +4,18 @@ process start times. Each test here failed before its fix."""
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.gitutil import add_worktree, commit_all, git, make_repo
+from wtls import land as land_module
 from wtls import processes
+from wtls.errors import Refused
+from wtls.lifecycle import merge as merge_module
+from wtls.lifecycle import merge_back
+from wtls.predict.commits import commit_info
 from wtls.processes import CWD, ProcessUse
 
 
@@ -54,3 +60,97 @@ def test_a_pid_with_its_scanned_start_time_is_ended(
     use = ProcessUse(pid=sleeper.pid, command="sleep 300", reason=CWD, path=tmp_path)
     assert processes.stop([use], {sleeper.pid: start}, grace=5.0) == {}
     assert sleeper.wait(timeout=10) is not None
+
+
+def _branch_with_env(tmp_path: Path, *, diverge: bool) -> tuple[Path, Path]:
+    """A base worktree ignoring ``.env`` and a worktree whose branch commits one."""
+    repo = make_repo(tmp_path, files={"a.txt": "a\n", ".gitignore": ".env\n"})
+    wt = add_worktree(repo, tmp_path / "wt-feat", "feat")
+    (wt / ".env").write_text("TOKEN=from-the-branch\n")
+    git(wt, "add", "-f", ".env")
+    git(wt, "commit", "-q", "-m", "commit the env")
+    if diverge:
+        (repo / "b.txt").write_text("b\n")
+        commit_all(repo, "base moves on")
+    return repo, wt
+
+
+def _write_env_then(repo: Path, original: Callable[..., None]) -> Callable[..., None]:
+    """``original``, with a writer creating the base's ignored ``.env`` right before it."""
+
+    def wrapped(*args: object, **kwargs: object) -> None:
+        (repo / ".env").write_text("TOKEN=precious\n")
+        original(*args, **kwargs)
+
+    return wrapped
+
+
+def _write_env_after(repo: Path, original: Callable[..., None]) -> Callable[..., None]:
+    def wrapped(*args: object, **kwargs: object) -> None:
+        original(*args, **kwargs)
+        (repo / ".env").write_text("TOKEN=precious\n")
+
+    return wrapped
+
+
+def test_an_ignored_file_written_after_the_check_is_kept_by_a_fast_forward(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The check found nothing in the way; a writer (a dev server, an agent) creates the
+    # base's ignored .env before git runs. git's own check (--no-overwrite-ignore) refuses.
+    repo, _ = _branch_with_env(tmp_path, diverge=False)
+    head = git(repo, "rev-parse", "HEAD")
+    monkeypatch.setattr(
+        merge_module,
+        "_refuse_files_in_the_way",
+        _write_env_after(repo, merge_module._refuse_files_in_the_way),
+    )
+    with pytest.raises(Refused, match=r"\.env"):
+        merge_back(repo, "feat")
+    assert (repo / ".env").read_text() == "TOKEN=precious\n"
+    assert git(repo, "rev-parse", "HEAD") == head
+
+
+def test_an_ignored_file_written_during_the_process_scan_is_seen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # merge --remove scans every process (long on a busy machine) after the files check
+    # used to run: a file written meanwhile was overwritten by git's merge commit.
+    repo, wt = _branch_with_env(tmp_path, diverge=True)
+    head = git(repo, "rev-parse", "HEAD")
+    monkeypatch.setattr(
+        merge_module, "refuse_if_busy", _write_env_then(repo, merge_module.refuse_if_busy)
+    )
+    with pytest.raises(Refused, match=r"would overwrite files .*\.env"):
+        merge_back(repo, "feat", remove=True)
+    assert (repo / ".env").read_text() == "TOKEN=precious\n"
+    assert git(repo, "rev-parse", "HEAD") == head
+    assert wt.is_dir()
+
+
+def test_land_keeps_an_ignored_file_written_after_its_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # land's check, then `read-tree -u -m`, which replaced an ignored .env written between.
+    repo, wt = _branch_with_env(tmp_path, diverge=False)
+    old = commit_info(repo, git(repo, "rev-parse", "main"))
+    new = commit_info(repo, git(wt, "rev-parse", "HEAD"))
+    assert old is not None and new is not None
+    monkeypatch.setattr(land_module, "in_the_way", _write_env_after(repo, land_module.in_the_way))
+    with pytest.raises(Refused, match=r"\.env"):
+        land_module._move_base(repo / ".git", repo, "main", old, new)
+    assert (repo / ".env").read_text() == "TOKEN=precious\n"
+    assert git(repo, "rev-parse", "main") == old.oid
+    assert git(repo, "status", "--porcelain") == ""
+
+
+def test_land_brings_the_base_worktree_along_and_says_why_in_the_reflog(tmp_path: Path) -> None:
+    repo, wt = _branch_with_env(tmp_path, diverge=False)
+    old = commit_info(repo, git(repo, "rev-parse", "main"))
+    new = commit_info(repo, git(wt, "rev-parse", "HEAD"))
+    assert old is not None and new is not None
+    assert land_module._move_base(repo / ".git", repo, "main", old, new) == []
+    assert git(repo, "rev-parse", "main") == new.oid
+    assert (repo / ".env").read_text() == "TOKEN=from-the-branch\n"
+    assert git(repo, "status", "--porcelain") == ""
+    assert "wtls land: tests passed on" in git(repo, "reflog", "-1", "main")

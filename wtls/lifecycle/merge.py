@@ -205,7 +205,6 @@ def merge_back(
                 f"{_files_text(list(work))}; commit it first"
             )
         _refuse_committed_links(target, base_wt, branch)
-        _refuse_files_in_the_way(base_wt, branch)
         if remove and target.locked:
             raise Refused(
                 f"worktree {target.path} is locked"
@@ -214,10 +213,19 @@ def merge_back(
             )
         if remove:
             refuse_if_busy(_scan_for(state, target), target, kill=kill)
+        # Last before git: a file written after this check is no longer seen by it (the
+        # process scan above can take long). A fast-forward is then checked by git itself
+        # (--no-overwrite-ignore); a merge commit's checkout is not (git 2.39's ort ignores
+        # that option), so the gap left is this check to git's writing (safety.md).
+        _refuse_files_in_the_way(base_wt, branch)
         before = base_wt.head
         name = _merge_name(base_wt.path, branch)
         try:
-            run_git(["merge", "--no-edit", "--end-of-options", name], base_wt.path, timeout=None)
+            run_git(
+                ["merge", "--no-edit", "--no-overwrite-ignore", "--end-of-options", name],
+                base_wt.path,
+                timeout=None,
+            )
         except GitBusy:
             raise
         except GitError as exc:
