@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.core.lifecycle_util import run_wtls
 from tests.gitutil import add_worktree, commit_all, git, make_repo
 from wtls import land as land_module
 from wtls import processes
 from wtls.errors import Refused
+from wtls.git import GitBusy, GitError
 from wtls.lifecycle import merge as merge_module
 from wtls.lifecycle import merge_back
 from wtls.predict.commits import commit_info
@@ -154,3 +156,52 @@ def test_land_brings_the_base_worktree_along_and_says_why_in_the_reflog(tmp_path
     assert (repo / ".env").read_text() == "TOKEN=from-the-branch\n"
     assert git(repo, "status", "--porcelain") == ""
     assert "wtls land: tests passed on" in git(repo, "reflog", "-1", "main")
+
+
+def _feature_commit(tmp_path: Path) -> tuple[Path, Path]:
+    repo = make_repo(tmp_path, files={"a.txt": "a\n"})
+    wt = add_worktree(repo, tmp_path / "wt-feat", "feat")
+    (wt / "b.txt").write_text("b\n")
+    commit_all(wt, "b")
+    (repo / "c.txt").write_text("c\n")
+    commit_all(repo, "c")  # a merge commit, not a fast-forward
+    return repo, wt
+
+
+def test_merge_while_another_git_holds_the_base_index_lock_is_busy(tmp_path: Path) -> None:
+    # git 2.39 stops such a merge before merging anything but leaves MERGE_HEAD and says
+    # "fix conflicts"; wtls said "stopped with conflicts in " (none), and a `git commit`
+    # there recorded the branch as merged without its changes.
+    repo, _ = _feature_commit(tmp_path)
+    head = git(repo, "rev-parse", "HEAD")
+    (repo / ".git" / "index.lock").touch()
+    with pytest.raises(GitBusy, match="busy"):
+        merge_back(repo, "feat")
+    assert not (repo / ".git" / "MERGE_HEAD").exists()
+    assert git(repo, "rev-parse", "HEAD") == head
+    proc = run_wtls(repo, "merge", "feat")
+    assert proc.returncode != 0, proc.stdout + proc.stderr
+    assert "busy" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (repo / ".git" / "MERGE_HEAD").exists()
+
+
+def test_a_lock_taken_after_the_check_leaves_no_empty_merge_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo, _ = _feature_commit(tmp_path)
+    head = git(repo, "rev-parse", "HEAD")
+    lock = repo / ".git" / "index.lock"
+    check = merge_module._refuse_if_index_locked
+
+    def lock_then(*args: object, **kwargs: object) -> None:
+        check(*args, **kwargs)  # type: ignore[arg-type]
+        lock.touch()  # another git starts right after wtls looked
+
+    monkeypatch.setattr(merge_module, "_refuse_if_index_locked", lock_then)
+    with pytest.raises(GitError, match="merge --abort"):
+        merge_back(repo, "feat")
+    # git's abort needs the lock too; once the other git is done, the abort wtls named works.
+    lock.unlink()
+    git(repo, "merge", "--abort")
+    assert git(repo, "rev-parse", "HEAD") == head
+    assert git(repo, "status", "--porcelain") == ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import NoReturn
 
 from wtls.errors import Refused
 from wtls.git import GitBusy, GitError, run_git, split_z
@@ -114,6 +115,44 @@ def _refuse_files_in_the_way(base_wt: WorktreeState, branch: str) -> None:
         )
 
 
+def _refuse_if_index_locked(base_wt: WorktreeState) -> None:
+    """Say "busy" while another git holds the base worktree's ``index.lock``.
+
+    git 2.39's merge then stops before merging anything, yet leaves ``MERGE_HEAD`` behind and
+    says "fix conflicts": a ``git commit`` there would record the branch as merged without
+    any of its changes (and ``prune --merged`` would then delete it).
+    """
+    lock = base_wt.gitdir / "index.lock" if base_wt.gitdir is not None else None
+    if lock is not None and lock.exists():
+        raise GitBusy(
+            ["merge"],
+            -1,
+            f"Unable to create '{lock}': another git process is writing the base worktree "
+            f"{base_wt.path} (if none runs there, the file is left from a crash: remove it); "
+            "nothing was merged",
+            base_wt.path,
+        )
+
+
+def _undo_failed_merge(base_wt: WorktreeState, branch: str, exc: GitError) -> NoReturn:
+    """git stopped without a conflict yet left a merge in progress: abort it, and say why."""
+    why = "; ".join(line for line in (exc.stderr or str(exc)).splitlines() if line.strip())
+    undone = run_git(["merge", "--abort"], base_wt.path, ok_codes=(0, 1, 128))
+    if undone.returncode == 0:
+        raise Refused(
+            f"git stopped the merge of {branch} without a conflict ({why}); the merge it had "
+            "begun was aborted, nothing was merged"
+        ) from exc
+    raise GitError(
+        exc.args_list,
+        exc.returncode,
+        f"git stopped the merge of {branch} without a conflict ({why}) and left a merge in "
+        f"progress in {base_wt.path}, with none of the branch's changes: do not commit it; "
+        f"run `git merge --abort` there",
+        base_wt.path,
+    ) from exc
+
+
 def _refuse_if_not_ready(wt: WorktreeState, role: str) -> None:
     if wt.prunable or not wt.path.is_dir():
         raise Refused(f"the folder of {role} {wt.path} is gone")
@@ -218,6 +257,7 @@ def merge_back(
         # (--no-overwrite-ignore); a merge commit's checkout is not (git 2.39's ort ignores
         # that option), so the gap left is this check to git's writing (safety.md).
         _refuse_files_in_the_way(base_wt, branch)
+        _refuse_if_index_locked(base_wt)
         before = base_wt.head
         name = _merge_name(base_wt.path, branch)
         try:
@@ -237,6 +277,8 @@ def merge_back(
                         ).stdout
                     )
                 )
+                if not conflicts:
+                    _undo_failed_merge(base_wt, branch, exc)
                 return MergeResult(
                     merged=False,
                     branch=branch,
