@@ -3,6 +3,7 @@ process start times. Each test here failed before its fix."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -205,3 +206,75 @@ def test_a_lock_taken_after_the_check_leaves_no_empty_merge_behind(
     git(repo, "merge", "--abort")
     assert git(repo, "rev-parse", "HEAD") == head
     assert git(repo, "status", "--porcelain") == ""
+
+
+def _hide_edit(worktree: Path, rel: str, new: bytes) -> None:
+    """Rewrite ``rel`` so that git's stat cache does not see it: same size, same mtime, and
+    the same ctime second as git's last look (retried when a second boundary falls between)."""
+    f = worktree / rel
+    old = f.read_bytes()
+    assert len(old) == len(new)
+    for _ in range(50):
+        os.utime(f, (1_600_000_000, 1_600_000_000))
+        git(worktree, "update-index", "--refresh")
+        looked = int(f.stat().st_ctime)
+        f.write_bytes(new)
+        os.utime(f, (1_600_000_000, 1_600_000_000))
+        if int(f.stat().st_ctime) == looked:
+            assert git(worktree, "status", "--porcelain") == ""  # git sees nothing
+            return
+        f.write_bytes(old)
+    pytest.skip("could not make an edit within git's second")
+
+
+def _branch_changing_a(tmp_path: Path, *, diverge: bool) -> tuple[Path, Path]:
+    repo = make_repo(tmp_path, files={"a.txt": "aaaa\n"})
+    wt = add_worktree(repo, tmp_path / "wt-feat", "feat")
+    (wt / "a.txt").write_text("cccc\n")
+    commit_all(wt, "the branch's a")
+    if diverge:
+        (repo / "c.txt").write_text("c\n")
+        commit_all(repo, "c")
+    return repo, wt
+
+
+@pytest.mark.parametrize("diverge", [False, True])
+def test_merge_refuses_over_an_edit_git_status_does_not_show(tmp_path: Path, diverge: bool) -> None:
+    repo, _ = _branch_changing_a(tmp_path, diverge=diverge)
+    head = git(repo, "rev-parse", "HEAD")
+    _hide_edit(repo, "a.txt", b"bbbb\n")
+    proc = run_wtls(repo, "merge", "feat")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "a.txt" in proc.stderr and "git's status does not show" in proc.stderr
+    assert (repo / "a.txt").read_bytes() == b"bbbb\n"
+    assert git(repo, "rev-parse", "HEAD") == head
+
+
+def test_land_refuses_over_an_edit_git_status_does_not_show(tmp_path: Path) -> None:
+    repo, wt = _branch_changing_a(tmp_path, diverge=False)
+    old = commit_info(repo, git(repo, "rev-parse", "main"))
+    new = commit_info(repo, git(wt, "rev-parse", "HEAD"))
+    assert old is not None and new is not None
+    _hide_edit(repo, "a.txt", b"bbbb\n")
+    with pytest.raises(Refused, match=r"a\.txt"):
+        land_module._move_base(repo / ".git", repo, "main", old, new)
+    assert (repo / "a.txt").read_bytes() == b"bbbb\n"
+    assert git(repo, "rev-parse", "main") == old.oid
+
+
+def test_a_crlf_checkout_is_not_an_unseen_edit(tmp_path: Path) -> None:
+    # hash-object applies the paths' filters as `git add` does: CRLF on disk under
+    # text=auto, LF in the index, is no change.
+    repo = make_repo(
+        tmp_path, files={"a.txt": "aaaa\n", ".gitattributes": "* text=auto eol=crlf\n"}
+    )
+    git(repo, "rm", "-q", "--cached", "a.txt")
+    (repo / "a.txt").unlink()
+    git(repo, "checkout", "--", ".")
+    git(repo, "reset", "-q", "--hard")
+    assert (repo / "a.txt").read_bytes() == b"aaaa\r\n"
+    wt = add_worktree(repo, tmp_path / "wt-feat", "feat")
+    (wt / "a.txt").write_text("cccc\n")
+    commit_all(wt, "the branch's a")
+    assert run_wtls(repo, "merge", "feat").returncode == 0
+    assert (repo / "a.txt").read_bytes() == b"cccc\r\n"

@@ -14,6 +14,7 @@ from wtls.lifecycle.common import (
     _start_dir,
     in_the_way,
     resolve_worktree,
+    unseen_edits,
 )
 from wtls.lifecycle.files import read_spawn_info
 from wtls.lifecycle.removal import (
@@ -106,6 +107,14 @@ def _refuse_files_in_the_way(base_wt: WorktreeState, branch: str) -> None:
     found = run_git(["merge-base", base_wt.head, tip], base_wt.path, ok_codes=(0, 1))
     if found.returncode != 0:
         return  # unrelated histories: git merge refuses them itself
+    unseen = unseen_edits(base_wt.path, found.text, tip)
+    if unseen:
+        raise Refused(
+            f"the base worktree {base_wt.path} has uncommitted changes that git's status does "
+            f"not show (edited in the same second git last looked, same size): "
+            f"{_files_text(unseen)}; the merge would overwrite them. `touch` them so git sees "
+            "them, then commit or stash them; nothing was merged"
+        )
     blocking = in_the_way(base_wt.path, found.text, tip, head=base_wt.head)
     if blocking:
         raise Refused(
