@@ -13,7 +13,7 @@ import pytest
 from tests.core.lifecycle_util import run_wtls
 from tests.gitutil import add_worktree, commit_all, git, make_repo
 from wtls import land as land_module
-from wtls import processes
+from wtls import processes, review_actions
 from wtls.errors import Refused
 from wtls.git import GitBusy, GitError
 from wtls.lifecycle import merge as merge_module
@@ -278,3 +278,76 @@ def test_a_crlf_checkout_is_not_an_unseen_edit(tmp_path: Path) -> None:
     commit_all(wt, "the branch's a")
     assert run_wtls(repo, "merge", "feat").returncode == 0
     assert (repo / "a.txt").read_bytes() == b"cccc\r\n"
+
+
+def _feature_editing(tmp_path: Path) -> tuple[Path, Path]:
+    repo = make_repo(
+        tmp_path,
+        files={"a.txt": "base\n", "run.sh": "echo base\n", ".gitattributes": "*.txt eol=crlf\n"},
+    )
+    (repo / "run.sh").chmod(0o755)
+    os.symlink("a.txt", repo / "link")
+    commit_all(repo, "exec bit and a link")
+    wt = add_worktree(repo, tmp_path / "wt-feat", "feat")
+    (wt / "a.txt").write_bytes(b"committed on the branch\r\n")
+    commit_all(wt, "branch edit")
+    (wt / "a.txt").write_bytes(b"uncommitted edit\r\n")
+    (wt / "run.sh").write_text("echo branch\n")
+    (wt / "link").unlink()
+    os.symlink("run.sh", wt / "link")
+    return repo, wt
+
+
+def test_discard_keeps_what_a_writer_wrote_after_the_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The file is checked against the backup, then git checkout wrote the merge-base version:
+    # an edit made between the two (not in the backup) was lost.
+    repo, wt = _feature_editing(tmp_path)
+    original = review_actions._check_nothing_in_the_way
+
+    def writer_then(root: Path, rel: str) -> None:
+        (wt / "a.txt").write_bytes(b"written after the check\r\n")
+        original(root, rel)
+
+    monkeypatch.setattr(review_actions, "_check_nothing_in_the_way", writer_then)
+    with pytest.raises(Refused, match="changed after it was saved"):
+        review_actions.discard_in_worktree(str(wt), "a.txt", cwd=repo)
+    assert (wt / "a.txt").read_bytes() == b"written after the check\r\n"
+    assert [p.name for p in wt.iterdir() if ".wtls-" in p.name] == []
+
+
+def test_discard_never_replaces_a_file_created_at_the_path_meanwhile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo, wt = _feature_editing(tmp_path)
+    original = review_actions._hold_as_saved
+
+    def hold_then_write(*args: object, **kwargs: object) -> dict[str, Path]:
+        held = original(*args, **kwargs)  # type: ignore[arg-type]
+        (wt / "a.txt").write_bytes(b"a writer made it again\r\n")
+        return held
+
+    monkeypatch.setattr(review_actions, "_hold_as_saved", hold_then_write)
+    with pytest.raises(Refused, match="written again"):
+        review_actions.discard_in_worktree(str(wt), "a.txt", cwd=repo)
+    assert (wt / "a.txt").read_bytes() == b"a writer made it again\r\n"
+    held = [p for p in wt.iterdir() if ".wtls-" in p.name]
+    assert [p.read_bytes() for p in held] == [b"uncommitted edit\r\n"]
+
+
+@pytest.mark.parametrize("rel", ["a.txt", "run.sh", "link"])
+def test_discard_writes_what_a_checkout_writes(tmp_path: Path, rel: str) -> None:
+    # Filters (eol=crlf), the exec bit and links, as `git checkout MERGE_BASE -- PATH` did.
+    repo, wt = _feature_editing(tmp_path)
+    base = git(repo, "rev-parse", "main")
+    review_actions.discard_in_worktree(str(wt), rel, cwd=repo)
+    assert git(wt, "diff", "--exit-code", base, "--", rel) == ""
+    assert git(wt, "diff", "--exit-code", "--", rel) == ""  # the index says the same
+    if rel == "a.txt":
+        assert (wt / rel).read_bytes() == b"base\r\n"
+    if rel == "run.sh":
+        assert os.access(wt / rel, os.X_OK)
+    if rel == "link":
+        assert os.readlink(wt / rel) == "a.txt"
+    assert [p.name for p in wt.iterdir() if ".wtls-" in p.name] == []
