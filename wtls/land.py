@@ -301,7 +301,7 @@ def _move_base(common: Path, start: Path, base: str, old: Commit, new: Commit) -
         if problem:
             raise Refused(f"{problem}; the base branch stays at {old.oid[:12]}")
         if base_wt is not None:
-            unseen = unseen_edits(base_wt.path, old.oid, new.oid)
+            unseen = unseen_edits(base_wt.path, old.oid, new.oid, head=old.oid)
             if unseen:
                 raise Refused(
                     f"the base worktree {base_wt.path} has uncommitted changes that git's "

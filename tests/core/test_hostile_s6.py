@@ -351,3 +351,36 @@ def test_discard_writes_what_a_checkout_writes(tmp_path: Path, rel: str) -> None
     if rel == "link":
         assert os.readlink(wt / rel) == "a.txt"
     assert [p.name for p in wt.iterdir() if ".wtls-" in p.name] == []
+
+
+def test_a_file_committed_with_crlf_under_text_auto_is_not_an_unseen_edit(
+    tmp_path: Path,
+) -> None:
+    # hash-object converts its CRLF (the index holds CRLF, git's status keeps it): only the
+    # raw bytes against a checkout tell that nothing changed.
+    repo = make_repo(tmp_path, files={"f.txt": ""})
+    (repo / "f.txt").write_bytes(b"a\r\nb\r\n")
+    commit_all(repo, "crlf")
+    (repo / ".gitattributes").write_text("* text=auto\n")
+    commit_all(repo, "attributes")
+    wt = add_worktree(repo, tmp_path / "wt-feat", "feat")
+    (wt / "f.txt").write_bytes(b"a\r\nc\r\n")
+    commit_all(wt, "branch edit")
+    proc = run_wtls(repo, "merge", "feat")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (repo / "f.txt").read_bytes() == b"a\r\nc\r\n"
+
+
+def test_an_unseen_edit_of_a_crlf_file_under_text_auto_is_seen(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path, files={"f.txt": ""})
+    (repo / "f.txt").write_bytes(b"a\r\nb\r\n")
+    commit_all(repo, "crlf")
+    (repo / ".gitattributes").write_text("* text=auto\n")
+    commit_all(repo, "attributes")
+    wt = add_worktree(repo, tmp_path / "wt-feat", "feat")
+    (wt / "f.txt").write_bytes(b"a\r\nc\r\n")
+    commit_all(wt, "branch edit")
+    _hide_edit(repo, "f.txt", b"a\r\nX\r\n")
+    proc = run_wtls(repo, "merge", "feat")
+    assert proc.returncode == 1 and "f.txt" in proc.stderr, proc.stdout + proc.stderr
+    assert (repo / "f.txt").read_bytes() == b"a\r\nX\r\n"

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Protocol, TypeVar
 
+from wtls.backup.gitdata import checkout_ids, disk_entry, object_format
 from wtls.errors import Refused
 from wtls.git import GitBusy, run_git, split_z
 from wtls.lifecycle.results import (
@@ -223,14 +224,17 @@ def in_the_way(worktree: Path, old: str, new: str, *, head: str | None = None) -
 _FILE_MODES = ("100644", "100755")
 
 
-def unseen_edits(worktree: Path, old: str, new: str) -> list[str]:
+def unseen_edits(worktree: Path, old: str, new: str, *, head: str) -> list[str]:
     """Tracked files that going from ``old`` to ``new`` rewrites, edited unseen by git.
 
     git trusts a file's size and timestamps: an edit of the same size made in the same second
     git last looked at the file (or by a tool that keeps the timestamp) does not show in
     ``git status``, and a merge or checkout then replaces it without a word. So the files the
-    move rewrites are hashed as ``git add`` would (``hash-object``, with the paths' filters)
-    and compared with the index; a few files, not the whole worktree.
+    move rewrites are compared by content, both ways git does: hashed as ``git add`` would
+    (``hash-object``, with the paths' filters) against the index, and, for those that differ,
+    their raw bytes against what a checkout of ``head`` writes (a file committed with CRLF
+    under ``text=auto`` hashes differently, yet is what a checkout gives). A few files, not the
+    whole worktree. ``head``: the worktree's HEAD, whose index has no staged change.
     """
     changed = split_z(
         run_git(["diff-tree", "-r", "-z", "--name-only", "--no-renames", old, new], worktree).stdout
@@ -257,7 +261,14 @@ def unseen_edits(worktree: Path, old: str, new: str) -> list[str]:
         input=b"".join(os.fsencode(p) + b"\n" for p in candidates),
         timeout=None,
     ).text.splitlines()
-    return sorted(p for p, oid in zip(candidates, hashed, strict=True) if oid != staged[p])
+    differ = [p for p, oid in zip(candidates, hashed, strict=True) if oid != staged[p]]
+    if not differ:
+        return []
+    fmt = object_format(worktree)
+    checkout = checkout_ids(worktree, head, differ, fmt)
+    return sorted(
+        p for p in differ if (disk_entry(worktree, p, fmt) or ("", ""))[1] != checkout.get(p)
+    )
 
 
 def _lstat_mode(path: Path) -> int:

@@ -107,7 +107,7 @@ def _refuse_files_in_the_way(base_wt: WorktreeState, branch: str) -> None:
     found = run_git(["merge-base", base_wt.head, tip], base_wt.path, ok_codes=(0, 1))
     if found.returncode != 0:
         return  # unrelated histories: git merge refuses them itself
-    unseen = unseen_edits(base_wt.path, found.text, tip)
+    unseen = unseen_edits(base_wt.path, found.text, tip, head=base_wt.head)
     if unseen:
         raise Refused(
             f"the base worktree {base_wt.path} has uncommitted changes that git's status does "
