@@ -17,7 +17,8 @@ from wtls import processes, review_actions
 from wtls.errors import Refused
 from wtls.git import GitBusy, GitError
 from wtls.lifecycle import merge as merge_module
-from wtls.lifecycle import merge_back
+from wtls.lifecycle import merge_back, remove
+from wtls.lifecycle import removal as removal_module
 from wtls.predict.commits import commit_info
 from wtls.processes import CWD, ProcessUse
 
@@ -384,3 +385,63 @@ def test_an_unseen_edit_of_a_crlf_file_under_text_auto_is_seen(tmp_path: Path) -
     proc = run_wtls(repo, "merge", "feat")
     assert proc.returncode == 1 and "f.txt" in proc.stderr, proc.stdout + proc.stderr
     assert (repo / "f.txt").read_bytes() == b"a\r\nX\r\n"
+
+
+@pytest.fixture
+def bind_mount(tmp_path: Path) -> Iterator[Callable[[Path, Path], None]]:
+    """``mount --bind SOURCE TARGET`` (skipped where not allowed); unmounted after the test."""
+    mounted: list[Path] = []
+
+    def mount(source: Path, target: Path) -> None:
+        proc = subprocess.run(
+            ["mount", "--bind", str(source), str(target)], capture_output=True, text=True
+        )
+        if proc.returncode != 0:
+            pytest.skip(f"cannot bind-mount here: {proc.stderr.strip()}")
+        mounted.append(target)
+
+    yield mount
+    table = Path("/proc/self/mountinfo").read_text()
+    for line in table.splitlines():
+        point = line.split(" ")[4]
+        if point.startswith(str(tmp_path)):
+            subprocess.run(["umount", "-l", point], check=False)
+
+
+def _worktree_with_mount(
+    tmp_path: Path, mount: Callable[[Path, Path], None]
+) -> tuple[Path, Path, Path]:
+    repo = make_repo(tmp_path, files={"a.txt": "a\n", ".gitignore": "build/\n"})
+    wt = add_worktree(repo, tmp_path / "wt-feat", "feat")
+    data = tmp_path / "precious-data"
+    data.mkdir()
+    (data / "dataset.csv").write_text("years of work\n")
+    (wt / "build" / "data").mkdir(parents=True)
+    mount(data, wt / "build" / "data")
+    return repo, wt, data
+
+
+def test_remove_refuses_a_worktree_with_a_file_system_mounted_inside(
+    tmp_path: Path, bind_mount: Callable[[Path, Path], None]
+) -> None:
+    # A bind mount in an ignored folder: git lists its files as ignored (disposable), and a
+    # plain remove deleted the mounted folder's files, which live outside the worktree.
+    repo, wt, data = _worktree_with_mount(tmp_path, bind_mount)
+    for args in (["remove"], ["remove", "--force"]):
+        proc = run_wtls(repo, *args, str(wt))
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        assert "mounted inside" in proc.stderr and "Traceback" not in proc.stderr
+        assert (data / "dataset.csv").read_text() == "years of work\n"
+        assert (wt / "a.txt").exists()
+
+
+def test_a_mount_that_appears_after_the_check_is_never_entered(
+    tmp_path: Path, bind_mount: Callable[[Path, Path], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo, wt, data = _worktree_with_mount(tmp_path, bind_mount)
+    # As if the mount came after the removal's check: the deletion walk itself must stop.
+    monkeypatch.setattr(removal_module, "mount_points_inside", lambda folder: [])
+    result = remove(repo, str(wt))
+    assert (data / "dataset.csv").read_text() == "years of work\n"
+    assert not result.removed or result.problems
+    assert any("build/data" in p for p in result.problems), result
