@@ -1,5 +1,6 @@
-"""Hostile review, round 6: writers racing a command, git's locks, submodules, unreadable
-process start times. Each test here failed before its fix."""
+"""Hostile review, round 6: writers racing a command, git's locks, unseen edits, mounts,
+process start times. Each defect's test failed before its fix; the others (said so in their
+comments) guard what a fix changed."""
 
 from __future__ import annotations
 
@@ -445,3 +446,18 @@ def test_a_mount_that_appears_after_the_check_is_never_entered(
     assert (data / "dataset.csv").read_text() == "years of work\n"
     assert not result.removed or result.problems
     assert any("build/data" in p for p in result.problems), result
+
+
+def test_land_while_another_git_holds_the_base_index_lock_moves_nothing(tmp_path: Path) -> None:
+    # Safe before too (read-tree's dry run took the lock first); kept for the fast-forward
+    # that replaced it: the branch must not move when the worktree cannot follow.
+    repo, wt = _branch_with_env(tmp_path, diverge=False)
+    (repo / ".git" / "index.lock").touch()
+    old = commit_info(repo, git(repo, "rev-parse", "main"))
+    new = commit_info(repo, git(wt, "rev-parse", "HEAD"))
+    assert old is not None and new is not None
+    with pytest.raises(Refused, match=r"index\.lock"):
+        land_module._move_base(repo / ".git", repo, "main", old, new)
+    assert git(repo, "rev-parse", "main") == old.oid
+    (repo / ".git" / "index.lock").unlink()
+    assert git(repo, "status", "--porcelain") == ""
