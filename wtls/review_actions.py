@@ -206,8 +206,8 @@ def _hold_as_saved(
     held: dict[str, Path] = {}
     for rel in rels:
         target = root / rel
-        if not os.path.lexists(target):
-            continue
+        if not (target.is_symlink() or target.is_file()):
+            continue  # absent, or a folder (never moved: its files are not this change)
         hold = _hold_name(target, "discarding")
         os.rename(target, hold)
         held[rel] = hold
