@@ -461,4 +461,3 @@ def test_land_while_another_git_holds_the_base_index_lock_moves_nothing(tmp_path
     assert git(repo, "rev-parse", "main") == old.oid
     (repo / ".git" / "index.lock").unlink()
     assert git(repo, "status", "--porcelain") == ""
-
