@@ -21,7 +21,13 @@ from pathlib import Path
 from wtls.errors import Refused
 from wtls.git import GitError, run_git
 from wtls.lifecycle import remove as remove_worktree
-from wtls.lifecycle.common import _repo_lock, in_the_way, resolve_worktree, unseen_edits
+from wtls.lifecycle.common import (
+    _repo_lock,
+    in_the_way,
+    resolve_worktree,
+    unseen_edits,
+    unseen_text,
+)
 from wtls.predict.commits import Commit, Side, commit_info
 from wtls.predict.mergetree import merge_many
 from wtls.predict.order import simulate_merge_order
@@ -304,10 +310,7 @@ def _move_base(common: Path, start: Path, base: str, old: Commit, new: Commit) -
             unseen = unseen_edits(base_wt.path, old.oid, new.oid, head=old.oid)
             if unseen:
                 raise Refused(
-                    f"the base worktree {base_wt.path} has uncommitted changes that git's "
-                    f"status does not show (edited in the same second git last looked, same "
-                    f"size): {', '.join(unseen)}; `touch` them so git sees them, then commit or "
-                    f"stash them (the base branch stays at {old.oid[:12]})"
+                    f"{unseen_text(base_wt.path, unseen)} (the base branch stays at {old.oid[:12]})"
                 )
             blocking = in_the_way(base_wt.path, old.oid, new.oid)
             if blocking:

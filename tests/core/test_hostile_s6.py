@@ -247,7 +247,7 @@ def test_merge_refuses_over_an_edit_git_status_does_not_show(tmp_path: Path, div
     _hide_edit(repo, "a.txt", b"bbbb\n")
     proc = run_wtls(repo, "merge", "feat")
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "a.txt" in proc.stderr and "git's status does not show" in proc.stderr
+    assert "a.txt" in proc.stderr and "git's status does not" in proc.stderr
     assert (repo / "a.txt").read_bytes() == b"bbbb\n"
     assert git(repo, "rev-parse", "HEAD") == head
 
@@ -461,3 +461,17 @@ def test_land_while_another_git_holds_the_base_index_lock_moves_nothing(tmp_path
     assert git(repo, "rev-parse", "main") == old.oid
     (repo / ".git" / "index.lock").unlink()
     assert git(repo, "status", "--porcelain") == ""
+
+
+def test_merge_refuses_over_an_assume_unchanged_local_edit(tmp_path: Path) -> None:
+    # `git update-index --assume-unchanged` keeps a local config edit out of git's status.
+    # git 2.39's merge then stops ("your local changes would be overwritten") and, undoing
+    # its failed strategy, writes HEAD's version over the edit: gone, though nothing merged.
+    repo, _ = _branch_changing_a(tmp_path, diverge=True)
+    git(repo, "update-index", "--assume-unchanged", "a.txt")
+    (repo / "a.txt").write_text("my local setting\n")
+    assert git(repo, "status", "--porcelain") == ""
+    proc = run_wtls(repo, "merge", "feat")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "assume-unchanged" in proc.stderr
+    assert (repo / "a.txt").read_text() == "my local setting\n"

@@ -224,6 +224,17 @@ def in_the_way(worktree: Path, old: str, new: str, *, head: str | None = None) -
 _FILE_MODES = ("100644", "100755")
 
 
+def unseen_text(worktree: Path, files: Sequence[str]) -> str:
+    """How a refusal names :func:`unseen_edits`' files and says how to make git see them."""
+    return (
+        f"the base worktree {worktree} has uncommitted changes that git's status does not "
+        f"show: {_files_text(files)} (edited in the same second git last looked at them with "
+        "the same size, or marked assume-unchanged or skip-worktree); moving it would "
+        "overwrite them. `touch` them (and `git update-index --no-assume-unchanged "
+        "--no-skip-worktree -- FILE`) so git sees them, then commit or stash them"
+    )
+
+
 def unseen_edits(worktree: Path, old: str, new: str, *, head: str) -> list[str]:
     """Tracked files that going from ``old`` to ``new`` rewrites, edited unseen by git.
 

@@ -15,6 +15,7 @@ from wtls.lifecycle.common import (
     in_the_way,
     resolve_worktree,
     unseen_edits,
+    unseen_text,
 )
 from wtls.lifecycle.files import read_spawn_info
 from wtls.lifecycle.removal import (
@@ -109,12 +110,7 @@ def _refuse_files_in_the_way(base_wt: WorktreeState, branch: str) -> None:
         return  # unrelated histories: git merge refuses them itself
     unseen = unseen_edits(base_wt.path, found.text, tip, head=base_wt.head)
     if unseen:
-        raise Refused(
-            f"the base worktree {base_wt.path} has uncommitted changes that git's status does "
-            f"not show (edited in the same second git last looked, same size): "
-            f"{_files_text(unseen)}; the merge would overwrite them. `touch` them so git sees "
-            "them, then commit or stash them; nothing was merged"
-        )
+        raise Refused(f"{unseen_text(base_wt.path, unseen)}; nothing was merged")
     blocking = in_the_way(base_wt.path, found.text, tip, head=base_wt.head)
     if blocking:
         raise Refused(
