@@ -475,3 +475,16 @@ def test_merge_refuses_over_an_assume_unchanged_local_edit(tmp_path: Path) -> No
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "assume-unchanged" in proc.stderr
     assert (repo / "a.txt").read_text() == "my local setting\n"
+
+
+def test_a_merge_a_hook_stopped_is_left_for_the_person_to_commit(tmp_path: Path) -> None:
+    # Not an empty merge: git merged and staged it, only the pre-merge-commit hook said no.
+    repo, _ = _feature_commit(tmp_path)
+    hook = repo / ".git" / "hooks" / "pre-merge-commit"
+    hook.write_text("#!/bin/sh\nexit 1\n")
+    hook.chmod(0o755)
+    result = merge_back(repo, "feat")
+    assert not result.merged
+    assert (repo / ".git" / "MERGE_HEAD").exists()
+    assert (repo / "b.txt").read_text() == "b\n"
+    assert "b.txt" in git(repo, "diff", "--cached", "--name-only")

@@ -282,7 +282,12 @@ def merge_back(
                         ).stdout
                     )
                 )
-                if not conflicts:
+                staged = run_git(
+                    ["diff", "--cached", "--quiet", "HEAD", "--"], base_wt.path, ok_codes=(0, 1)
+                )
+                if not conflicts and staged.returncode == 0:
+                    # Nothing merged (the index is still HEAD's; a hook that refused the
+                    # commit, or rerere's resolutions, would have staged the merge).
                     _undo_failed_merge(base_wt, branch, exc)
                 return MergeResult(
                     merged=False,
