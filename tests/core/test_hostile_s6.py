@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -488,3 +490,68 @@ def test_a_merge_a_hook_stopped_is_left_for_the_person_to_commit(tmp_path: Path)
     assert (repo / ".git" / "MERGE_HEAD").exists()
     assert (repo / "b.txt").read_text() == "b\n"
     assert "b.txt" in git(repo, "diff", "--cached", "--name-only")
+
+
+# A process whose first thread ends (pthread_exit) while another thread goes on writing: the
+# first shows as a zombie without cwd or files, the live thread has them.
+_LEADER_EXITS = """
+import ctypes, threading, time
+def write():
+    for i in range(3000):
+        with open(f"build/note{i}.txt", "w") as f:
+            f.write("precious\\n")
+        time.sleep(0.1)
+threading.Thread(target=write).start()
+ctypes.CDLL(None).pthread_exit(None)
+"""
+
+
+@pytest.fixture
+def leader_exited(tmp_path: Path) -> Iterator[Callable[[Path], int]]:
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(cwd: Path) -> int:
+        p = subprocess.Popen([sys.executable, "-c", _LEADER_EXITS], cwd=cwd)
+        started.append(p)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            stat = Path(f"/proc/{p.pid}/stat").read_text()
+            threads = os.listdir(f"/proc/{p.pid}/task")
+            if stat.rpartition(")")[2].split()[0] == "Z" and len(threads) > 1:
+                return p.pid
+            time.sleep(0.02)
+        pytest.skip("the first thread did not end alone here")
+
+    yield start
+    for p in started:
+        p.kill()
+        p.wait(timeout=10)
+
+
+@pytest.mark.skipif(not processes._has_proc(), reason="needs Linux /proc")
+def test_a_process_whose_first_thread_ended_still_blocks_a_removal(
+    tmp_path: Path, leader_exited: Callable[[Path], int]
+) -> None:
+    # Its zombie first thread has no cwd: the scan counted it as "another user's" and the
+    # removal went on; the live thread's cwd was then a deleted folder.
+    repo = make_repo(tmp_path, files={"a.txt": "a\n", ".gitignore": "build/\n"})
+    wt = add_worktree(repo, tmp_path / "wt-feat", "feat")
+    (wt / "build").mkdir()
+    pid = leader_exited(wt)
+    proc = run_wtls(repo, "remove", "--force", str(wt))  # its own process: the writer is no child
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert f"pid {pid}" in proc.stderr and "still use" in proc.stderr
+    assert wt.is_dir()
+
+
+@pytest.mark.skipif(not processes._has_proc(), reason="needs Linux /proc")
+def test_stopping_a_process_whose_first_thread_ended_ends_it(
+    tmp_path: Path, leader_exited: Callable[[Path], int]
+) -> None:
+    (tmp_path / "build").mkdir()
+    pid = leader_exited(tmp_path)
+    start = processes._proc_start(pid)
+    assert start is not None
+    use = ProcessUse(pid=pid, command="python", reason=CWD, path=tmp_path)
+    assert processes.stop([use], {pid: start}, grace=5.0) == {}
+    assert not processes._threads_left(pid)
