@@ -150,6 +150,11 @@ def _check_nothing_in_the_way(root: Path, rel: str) -> None:
     folder = root
     for part in PurePosixPath(rel).parts[:-1]:
         folder = folder / part
+        if folder.is_symlink():
+            raise Refused(
+                f"{folder.relative_to(root).as_posix()} is a symbolic link in {root} now: "
+                f"putting {rel} back would write where it points, outside the worktree"
+            )
         if os.path.lexists(folder) and not folder.is_dir():
             raise Refused(
                 f"{folder.relative_to(root).as_posix()} is a file in {root} now: putting {rel} "

@@ -555,3 +555,19 @@ def test_stopping_a_process_whose_first_thread_ended_ends_it(
     use = ProcessUse(pid=pid, command="python", reason=CWD, path=tmp_path)
     assert processes.stop([use], {pid: start}, grace=5.0) == {}
     assert not processes._threads_left(pid)
+
+
+def test_discard_never_writes_through_a_folder_now_a_link(tmp_path: Path) -> None:
+    # The branch deleted src/a.txt; src is now a link to a folder outside the worktree.
+    # Refused before too (the path check); a guard for discard's own writing, which checks
+    # the folders again right before it writes.
+    repo = make_repo(tmp_path, files={"src/a.txt": "base\n"})
+    wt = add_worktree(repo, tmp_path / "wt-feat", "feat")
+    git(wt, "rm", "-q", "src/a.txt")
+    commit_all(wt, "drop a")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    os.symlink(outside, wt / "src")
+    with pytest.raises(Refused, match="symbolic link"):
+        review_actions.discard_in_worktree(str(wt), "src/a.txt", cwd=repo)
+    assert list(outside.iterdir()) == []
