@@ -21,7 +21,13 @@ from pathlib import Path
 from wtls.errors import Refused
 from wtls.git import GitError, run_git, split_z
 from wtls.lifecycle import remove as remove_worktree
-from wtls.lifecycle.common import _repo_lock, in_the_way, resolve_worktree
+from wtls.lifecycle.common import (
+    _repo_lock,
+    in_the_way,
+    resolve_worktree,
+    unseen_edits,
+    unseen_text,
+)
 from wtls.predict.commits import Commit, Side, commit_info
 from wtls.predict.mergetree import merge_many
 from wtls.predict.order import simulate_merge_order
@@ -318,6 +324,11 @@ def _move_base(
         if problem:
             raise Refused(f"{problem}; the base branch stays at {old.oid[:12]}")
         if base_wt is not None:
+            unseen = unseen_edits(base_wt.path, old.oid, new.oid, head=old.oid)
+            if unseen:
+                raise Refused(
+                    f"{unseen_text(base_wt.path, unseen)} (the base branch stays at {old.oid[:12]})"
+                )
             blocking = in_the_way(base_wt.path, old.oid, new.oid)
             if blocking:
                 raise Refused(
@@ -348,27 +359,41 @@ def _move_base(
                 what=f"moving {base} to {new.oid[:12]} would rewrite, in the base worktree "
                 f"{base_wt.path},",
             )
-        run_git(
-            [
-                "update-ref",
-                "-m",
-                f"wtls land: tests passed on {new.oid[:12]}",
-                f"refs/heads/{base}",
-                new.oid,
-                old.oid,
-            ],
-            common,
-        )
+        reason = f"wtls land: tests passed on {new.oid[:12]}"
         if base_wt is None:
+            run_git(["update-ref", "-m", reason, f"refs/heads/{base}", new.oid, old.oid], common)
             return []
-        done = run_git(["read-tree", "-u", "-m", old.oid, new.oid], base_wt.path, ok_codes=(0, 128))
-        if done.returncode != 0:
-            return [
-                f"{base} moved to {new.oid[:12]} but its worktree {base_wt.path} was not brought "
-                f"along ({done.stderr.strip()}): run `git read-tree -u -m {old.oid[:12]} "
-                f"{new.oid[:12]}` there"
-            ]
+        _fast_forward(base_wt, base, old, new, reason)
     return []
+
+
+def _fast_forward(base_wt: WorktreeState, base: str, old: Commit, new: Commit, reason: str) -> None:
+    """Move the base branch and its worktree from ``old`` to ``new`` in one git command.
+
+    ``git merge --ff-only --no-overwrite-ignore`` checks the files it writes itself, right
+    before writing them: an ignored file written after wtls's own check (a dev server's
+    ``.env``) refuses the move instead of being overwritten (``read-tree -u`` replaces
+    ignored files without a word).
+    """
+    head = run_git(["rev-parse", "--verify", "HEAD"], base_wt.path).text
+    if head != old.oid:
+        raise Refused(
+            f"the base worktree {base_wt.path} moved to {head[:12]} meanwhile; the base branch "
+            f"stays there"
+        )
+    done = run_git(
+        ["merge", "--ff-only", "--no-overwrite-ignore", "--end-of-options", new.oid],
+        base_wt.path,
+        ok_codes=(0, 1, 128),
+        env={"GIT_REFLOG_ACTION": reason},
+        timeout=None,
+    )
+    if done.returncode != 0:
+        raise Refused(
+            f"the base worktree {base_wt.path} cannot be brought to the new tip "
+            f"({done.stderr.strip() or done.text}); the base branch stays at "
+            f"{old.oid[:12]}"
+        )
 
 
 def _message(result: LandResult) -> str:

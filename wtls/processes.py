@@ -23,6 +23,7 @@ nested in another is that nested worktree's, not the outer one's.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
@@ -182,6 +183,11 @@ def _proc_command(pid: int) -> str:
     return text if len(text) <= _COMMAND_LIMIT else text[: _COMMAND_LIMIT - 1] + "…"
 
 
+def _has_proc() -> bool:
+    """Whether this system has Linux's ``/proc`` (pids' start times can be read)."""
+    return sys.platform.startswith("linux") and Path("/proc/self/stat").exists()
+
+
 def _proc_start(pid: int) -> str | None:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8", errors="replace")
@@ -190,13 +196,33 @@ def _proc_start(pid: int) -> str | None:
         return None
 
 
-def _proc_links(pid: int) -> Iterator[tuple[str, str]]:
+def _links_of(pid: int) -> list[tuple[str, str]]:
+    """What :func:`_proc_links` finds for ``pid``, through a live thread if its first ended.
+
+    A process whose first thread called ``pthread_exit`` shows that thread as a zombie with no
+    cwd, open files or executable, while its other threads run on (and write) with them: they
+    are read from ``/proc/PID/task/TID``. Raises as :func:`_proc_links` does.
+    """
+    try:
+        return list(_proc_links(f"/proc/{pid}"))
+    except (FileNotFoundError, PermissionError) as exc:
+        first = exc
+    try:
+        threads = [t for t in os.listdir(f"/proc/{pid}/task") if t != str(pid)]
+    except OSError:
+        threads = []
+    for tid in threads:
+        with contextlib.suppress(FileNotFoundError, PermissionError):
+            return list(_proc_links(f"/proc/{pid}/task/{tid}"))
+    raise first
+
+
+def _proc_links(base: str) -> Iterator[tuple[str, str]]:
     """``(reason, target)`` for a process's cwd, executable, open files and mapped files.
 
-    Raises PermissionError when the process is not ours to read, FileNotFoundError when it is
-    gone.
+    ``base``: its ``/proc/PID`` (or one thread's ``/proc/PID/task/TID``). Raises
+    PermissionError when the process is not ours to read, FileNotFoundError when it is gone.
     """
-    base = f"/proc/{pid}"
     yield CWD, os.readlink(f"{base}/cwd")
     try:
         exe: str | None = os.readlink(f"{base}/exe")
@@ -238,7 +264,7 @@ def _scan_proc(
         pid = int(name)
         best: dict[Path, tuple[str, str]] = {}
         try:
-            for reason, target in _proc_links(pid):
+            for reason, target in _links_of(pid):
                 folder = owners.owner(target)
                 if folder is None:
                     continue
@@ -365,7 +391,7 @@ def _alive(pid: int, start: str | None) -> bool:
         stat = ""
     if stat:
         fields = stat.rpartition(")")[2].split()
-        if fields and fields[0] in ("Z", "X"):
+        if fields and fields[0] in ("Z", "X") and not _threads_left(pid):
             return False
         # A different start time: the pid now belongs to another process.
         return start is None or len(fields) <= 19 or fields[19] == start
@@ -378,10 +404,32 @@ def _alive(pid: int, start: str | None) -> bool:
     return True
 
 
+#: Why a pid whose start time cannot be read is not signalled.
+UNVERIFIED = (
+    "its start time could not be read, so it cannot be told apart from a process that took "
+    "its pid later: not signalled"
+)
+
+
+def _threads_left(pid: int) -> bool:
+    """Whether a zombie ``pid`` still has running threads (its first thread ended alone)."""
+    try:
+        return any(t != str(pid) for t in os.listdir(f"/proc/{pid}/task"))
+    except OSError:
+        return False
+
+
 def _signal(pid: int, sig: int, start: str | None) -> str | None:
-    """Send ``sig``; None when sent (or the process is already gone), else why not."""
+    """Send ``sig``; None when sent (or the process is already gone), else why not.
+
+    Where ``/proc`` gives start times, a pid is signalled only while its start time is the
+    scanned one: a pid whose start time was not read at the scan, or cannot be read now (a
+    hidden ``/proc``, a race with its end), is left alone rather than risk another process.
+    """
     if not _alive(pid, start):
         return None
+    if _has_proc() and (start is None or _proc_start(pid) != start):
+        return UNVERIFIED
     try:
         os.kill(pid, sig)
     except ProcessLookupError:

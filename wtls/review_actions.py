@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from wtls.backup import inspect_worktree, save_backup
-from wtls.backup.gitdata import disk_entry, object_format, tree_entries
+from wtls.backup.gitdata import EXECUTABLE, SYMLINK, disk_entry, object_format, tree_entries
 from wtls.errors import Refused
 from wtls.git import GitError, run_git, split_z
 from wtls.lifecycle.common import _repo_lock, resolve_worktree
@@ -151,6 +151,11 @@ def _check_nothing_in_the_way(root: Path, rel: str) -> None:
     folder = root
     for part in PurePosixPath(rel).parts[:-1]:
         folder = folder / part
+        if folder.is_symlink():
+            raise Refused(
+                f"{folder.relative_to(root).as_posix()} is a symbolic link in {root} now: "
+                f"putting {rel} back would write where it points, outside the worktree"
+            )
         if os.path.lexists(folder) and not folder.is_dir():
             raise Refused(
                 f"{folder.relative_to(root).as_posix()} is a file in {root} now: putting {rel} "
@@ -189,6 +194,80 @@ def _change_of(wt: WorktreeState, rel: str, tip: Commit) -> _Change:
                 work.oid,
             )
     raise Refused(f"{rel} has no change in {side_label(wt)} against its merge base: nothing to do")
+
+
+def _hold_name(target: Path, what: str) -> Path:
+    return target.with_name(f".{target.name}.wtls-{what}-{os.getpid()}")
+
+
+def _hold_as_saved(
+    root: Path, rels: list[str], saved: dict[str, tuple[str, str]], fmt: str, ref: str
+) -> dict[str, Path]:
+    """Move each file aside to a holding name, and keep it only if it is what ``ref`` holds.
+
+    After the rename a writer can no longer change the held file by its path: what it writes
+    makes a new file, which :func:`_write_new` never replaces. A held file that differs from
+    the backup (rewritten just before the rename) is put back, and nothing is discarded.
+    """
+    held: dict[str, Path] = {}
+    for rel in rels:
+        target = root / rel
+        if not (target.is_symlink() or target.is_file()):
+            continue  # absent, or a folder (never moved: its files are not this change)
+        hold = _hold_name(target, "discarding")
+        os.rename(target, hold)
+        held[rel] = hold
+        if disk_entry(root, hold.relative_to(root).as_posix(), fmt) != saved.get(rel):
+            kept = _put_back(root, held)
+            raise Refused(
+                f"{rel} changed after it was saved in {ref}: nothing was discarded" + kept
+            )
+    return held
+
+
+def _put_back(root: Path, held: dict[str, Path]) -> str:
+    """Rename held files back (never over a file written meanwhile); words for what stays."""
+    left: list[str] = []
+    for rel, hold in held.items():
+        try:
+            os.link(hold, root / rel, follow_symlinks=False)  # fails when the path is taken
+            hold.unlink()
+        except FileExistsError:
+            left.append(f"{rel} as {hold.name}")
+    return f" (kept beside the new file: {', '.join(left)})" if left else ""
+
+
+def _write_new(
+    root: Path, rel: str, commit: str, mode: str, held: dict[str, Path], ref: str
+) -> None:
+    """Create ``rel`` as ``commit`` holds it (smudge filters applied), only if nothing is there.
+
+    The file is made under a temporary name and linked into place (``link`` fails when a
+    writer created the path meanwhile: that file is kept, not replaced).
+    """
+    target = root / rel
+    target.parent.mkdir(parents=True, exist_ok=True)
+    content = run_git(["cat-file", "--filters", f"{commit}:{rel}"], root, timeout=None).stdout
+    temp = _hold_name(target, "new")
+    try:
+        if mode == SYMLINK:
+            os.symlink(os.fsdecode(content), temp)
+        else:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
+            with os.fdopen(fd, "wb") as out:
+                out.write(content)
+            if mode == EXECUTABLE:
+                temp.chmod(temp.stat().st_mode | ((temp.stat().st_mode & 0o444) >> 2))
+        try:
+            os.link(temp, target, follow_symlinks=False)
+        except FileExistsError:
+            kept = _put_back(root, held)
+            raise Refused(
+                f"{rel} was written again while wtls discarded it; that file is kept, and the "
+                f"discarded one is in {ref}" + kept
+            ) from None
+    finally:
+        temp.unlink(missing_ok=True)
 
 
 def _paths(change: _Change) -> list[str]:
@@ -394,18 +473,22 @@ def discard_in_worktree(
                 raise Refused(
                     f"{p} changed after it was saved in {backup.ref}: nothing was discarded"
                 )
-        restored = [p for p in _paths(change) if tree_entry(wt.path, change.merge_base, p)]
+        wanted = {p: tree_entry(wt.path, change.merge_base, p) for p in _paths(change)}
+        restored = [p for p, entry in wanted.items() if entry]
         for p in restored:
             _check_nothing_in_the_way(wt.path, p)
+        held = _hold_as_saved(wt.path, _paths(change), saved, fmt, backup.ref)
+        for p in restored:
+            entry = wanted[p]
+            assert entry is not None
+            _write_new(wt.path, p, change.merge_base, entry[0], held, backup.ref)
         gone = [p for p in _paths(change) if p not in restored]
         if gone:
             run_git(["rm", "-q", "--cached", "--ignore-unmatch", "--", *gone], wt.path, env=LITERAL)
-            for p in gone:
-                target = wt.path / p
-                if target.is_symlink() or target.is_file():
-                    target.unlink()
         if restored:
-            run_git(["checkout", "-q", change.merge_base, "--", *restored], wt.path, env=LITERAL)
+            run_git(["reset", "-q", change.merge_base, "--", *restored], wt.path, env=LITERAL)
+        for hold in held.values():
+            hold.unlink()
     q = shlex.quote
     restore = (
         f"git -C {q(str(wt.path))} restore --source={q(backup.ref)} -- {q(change.path)}"

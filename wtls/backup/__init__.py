@@ -29,7 +29,7 @@ Modules: ``models`` (frozen results), ``gitdata`` (reading a folder as git data)
 
 from __future__ import annotations
 
-from wtls.backup.delete import delete_verified, deletion_plan
+from wtls.backup.delete import delete_verified, deletion_plan, mount_points_inside
 from wtls.backup.gitdata import (
     BACKUP_REF_PREFIX,
     NESTED_REF_PREFIX,
@@ -73,6 +73,7 @@ __all__ = [
     "deletion_plan",
     "find_nested",
     "inspect_worktree",
+    "mount_points_inside",
     "object_format",
     "own_refs",
     "read_manifest",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import secrets
 import shutil
 import stat
@@ -150,6 +151,33 @@ def _exists_at(dir_fd: int, name: str) -> bool:
     return True
 
 
+def _unescape_mount(field: bytes) -> bytes:
+    """A mountinfo path field: space, tab, newline and backslash come as ``\\NNN`` octal."""
+    return re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m.group(1), 8)]), field)
+
+
+def mount_points_inside(folder: Path) -> list[Path]:
+    """File systems mounted strictly inside ``folder`` (Linux ``/proc/self/mountinfo``).
+
+    A bind mount of a folder of the same file system has the same device number as its
+    parent, so only the mount table tells it apart. Elsewhere (no ``/proc``) the deletion
+    walk's device check is the guard.
+    """
+    try:
+        table = Path("/proc/self/mountinfo").read_bytes()
+    except OSError:
+        return []
+    real = os.fsencode(os.path.realpath(folder)).rstrip(b"/") + b"/"
+    found: list[Path] = []
+    for line in table.splitlines():
+        fields = line.split(b" ")
+        if len(fields) > 4:
+            point = _unescape_mount(fields[4])
+            if point.startswith(real) and point != real:
+                found.append(Path(os.fsdecode(point)))
+    return sorted(set(found))
+
+
 def _open_inside(folder_fd: int, rel: str) -> int:
     """An fd of the folder ``rel`` below ``folder_fd``, refusing a link at any step."""
     fd = os.dup(folder_fd)
@@ -196,16 +224,26 @@ def delete_verified(folder: Path, plan: Mapping[str, Any]) -> list[str]:
     holding = f"{HOLDING_PREFIX}{token}"
     kept: list[str] = []
     git_data: list[str] = []
+    mounts = {
+        p.relative_to(os.path.realpath(folder)).as_posix() for p in mount_points_inside(folder)
+    }
     try:
         folder_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     except OSError:
         return []
     try:
+        device = os.fstat(folder_fd).st_dev
         for rel_here, dirs, files, dir_fd in _walk(folder_fd):
             for name in list(dirs):
-                if stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode):
+                st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+                rel = f"{rel_here}/{name}" if rel_here else name
+                if stat.S_ISLNK(st.st_mode):
                     dirs.remove(name)
                     files.append(name)
+                elif st.st_dev != device or rel in mounts:
+                    # Another file system mounted here: its files are not the worktree's.
+                    dirs.remove(name)
+                    kept.append(rel + "/")
             if ".git" in dirs or ".git" in files:
                 if ".git" in dirs:
                     dirs.remove(".git")
@@ -244,10 +282,7 @@ def delete_verified(folder: Path, plan: Mapping[str, Any]) -> list[str]:
                         os.unlink(".git", dir_fd=parent)
                 finally:
                     os.close(parent)
-        for _, dirs, _, dir_fd in os.fwalk(".", dir_fd=folder_fd, topdown=False):
-            for name in dirs:
-                with contextlib.suppress(OSError):
-                    os.rmdir(name, dir_fd=dir_fd)
+        _remove_empty_folders(folder_fd, "", device, mounts)
         left = sorted(
             f"{rel}/{name}" if rel else name
             for rel, dirs, files, dir_fd in _walk(folder_fd)
@@ -264,6 +299,27 @@ def delete_verified(folder: Path, plan: Mapping[str, Any]) -> list[str]:
         with contextlib.suppress(OSError):
             folder.rmdir()
     return kept
+
+
+def _remove_empty_folders(dir_fd: int, rel: str, device: int, mounts: set[str]) -> None:
+    """Remove the folders below ``dir_fd`` left empty, never entering another file system."""
+    with os.scandir(dir_fd) as entries:
+        names = [
+            (e.name, e.stat(follow_symlinks=False))
+            for e in entries
+            if e.is_dir(follow_symlinks=False)
+        ]
+    for name, st in names:
+        here = f"{rel}/{name}" if rel else name
+        if st.st_dev != device or here in mounts:
+            continue
+        with contextlib.suppress(OSError):
+            sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dir_fd)
+            try:
+                _remove_empty_folders(sub, here, device, mounts)
+            finally:
+                os.close(sub)
+            os.rmdir(name, dir_fd=dir_fd)
 
 
 def _delete_held(

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Protocol, TypeVar
 
+from wtls.backup.gitdata import checkout_ids, disk_entry, object_format
 from wtls.errors import Refused
 from wtls.git import GitBusy, run_git, split_z
 from wtls.lifecycle.results import (
@@ -216,3 +218,72 @@ def in_the_way(worktree: Path, old: str, new: str, *, head: str | None = None) -
         else:
             found.add(path)
     return sorted(found)
+
+
+#: Index modes of files ``hash-object`` can compare (a symlink or submodule it cannot).
+_FILE_MODES = ("100644", "100755")
+
+
+def unseen_text(worktree: Path, files: Sequence[str]) -> str:
+    """How a refusal names :func:`unseen_edits`' files and says how to make git see them."""
+    return (
+        f"the base worktree {worktree} has uncommitted changes that git's status does not "
+        f"show: {_files_text(files)} (edited in the same second git last looked at them with "
+        "the same size, or marked assume-unchanged or skip-worktree); moving it would "
+        "overwrite them. `touch` them (and `git update-index --no-assume-unchanged "
+        "--no-skip-worktree -- FILE`) so git sees them, then commit or stash them"
+    )
+
+
+def unseen_edits(worktree: Path, old: str, new: str, *, head: str) -> list[str]:
+    """Tracked files that going from ``old`` to ``new`` rewrites, edited unseen by git.
+
+    git trusts a file's size and timestamps: an edit of the same size made in the same second
+    git last looked at the file (or by a tool that keeps the timestamp) does not show in
+    ``git status``, and a merge or checkout then replaces it without a word. So the files the
+    move rewrites are compared by content, both ways git does: hashed as ``git add`` would
+    (``hash-object``, with the paths' filters) against the index, and, for those that differ,
+    their raw bytes against what a checkout of ``head`` writes (a file committed with CRLF
+    under ``text=auto`` hashes differently, yet is what a checkout gives). A few files, not the
+    whole worktree. ``head``: the worktree's HEAD, whose index has no staged change.
+    """
+    changed = split_z(
+        run_git(["diff-tree", "-r", "-z", "--name-only", "--no-renames", old, new], worktree).stdout
+    )
+    staged: dict[str, str] = {}
+    for at_once in range(0, len(changed), 500):
+        out = run_git(
+            ["ls-files", "-s", "-z", "--", *changed[at_once : at_once + 500]],
+            worktree,
+            env={"GIT_LITERAL_PATHSPECS": "1"},
+        ).stdout
+        for item in split_z(out):
+            meta, _, path = item.partition("\t")
+            mode, oid, stage = [*meta.split(" "), "", "", ""][:3]
+            if stage == "0" and mode in _FILE_MODES:
+                staged[path] = oid
+    # hash-object reads one path a line: a name holding a newline is left to git's own check.
+    candidates = [p for p in staged if "\n" not in p and stat.S_ISREG(_lstat_mode(worktree / p))]
+    if not candidates:
+        return []
+    hashed = run_git(
+        ["hash-object", "--stdin-paths"],
+        worktree,
+        input=b"".join(os.fsencode(p) + b"\n" for p in candidates),
+        timeout=None,
+    ).text.splitlines()
+    differ = [p for p, oid in zip(candidates, hashed, strict=True) if oid != staged[p]]
+    if not differ:
+        return []
+    fmt = object_format(worktree)
+    checkout = checkout_ids(worktree, head, differ, fmt)
+    return sorted(
+        p for p in differ if (disk_entry(worktree, p, fmt) or ("", ""))[1] != checkout.get(p)
+    )
+
+
+def _lstat_mode(path: Path) -> int:
+    try:
+        return path.lstat().st_mode
+    except OSError:
+        return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import NoReturn
 
 from wtls.errors import Refused
 from wtls.git import GitBusy, GitError, run_git, split_z
@@ -13,6 +14,8 @@ from wtls.lifecycle.common import (
     _start_dir,
     in_the_way,
     resolve_worktree,
+    unseen_edits,
+    unseen_text,
 )
 from wtls.lifecycle.files import read_spawn_info
 from wtls.lifecycle.removal import (
@@ -108,14 +111,18 @@ def _merge_span(base_wt: WorktreeState, branch: str) -> tuple[str, str] | None:
 
 
 def _refuse_files_in_the_way(base_wt: WorktreeState, branch: str) -> None:
-    """Refuse when the merge would overwrite untracked or ignored files of the base worktree.
+    """Refuse when the merge would overwrite untracked or ignored files of the base worktree,
+    or tracked files edited in a way git's status does not see.
 
     ``git merge`` replaces an ignored file (a local ``.env``) by the branch's committed one
     without a word: ignored files are expendable to git, not to their owner.
     """
     span = _merge_span(base_wt, branch)
     if span is None:
-        return
+        return  # unrelated histories: git merge refuses them itself
+    unseen = unseen_edits(base_wt.path, span[0], span[1], head=base_wt.head)
+    if unseen:
+        raise Refused(f"{unseen_text(base_wt.path, unseen)}; nothing was merged")
     blocking = in_the_way(base_wt.path, span[0], span[1], head=base_wt.head)
     if blocking:
         raise Refused(
@@ -155,6 +162,44 @@ def _refuse_unsaved(
             what=f"removing worktree {target.path} after the merge would delete",
             otherwise="merge without --remove",
         )
+
+
+def _refuse_if_index_locked(base_wt: WorktreeState) -> None:
+    """Say "busy" while another git holds the base worktree's ``index.lock``.
+
+    git 2.39's merge then stops before merging anything, yet leaves ``MERGE_HEAD`` behind and
+    says "fix conflicts": a ``git commit`` there would record the branch as merged without
+    any of its changes (and ``prune --merged`` would then delete it).
+    """
+    lock = base_wt.gitdir / "index.lock" if base_wt.gitdir is not None else None
+    if lock is not None and lock.exists():
+        raise GitBusy(
+            ["merge"],
+            -1,
+            f"Unable to create '{lock}': another git process is writing the base worktree "
+            f"{base_wt.path} (if none runs there, the file is left from a crash: remove it); "
+            "nothing was merged",
+            base_wt.path,
+        )
+
+
+def _undo_failed_merge(base_wt: WorktreeState, branch: str, exc: GitError) -> NoReturn:
+    """git stopped without a conflict yet left a merge in progress: abort it, and say why."""
+    why = "; ".join(line for line in (exc.stderr or str(exc)).splitlines() if line.strip())
+    undone = run_git(["merge", "--abort"], base_wt.path, ok_codes=(0, 1, 128))
+    if undone.returncode == 0:
+        raise Refused(
+            f"git stopped the merge of {branch} without a conflict ({why}); the merge it had "
+            "begun was aborted, nothing was merged"
+        ) from exc
+    raise GitError(
+        exc.args_list,
+        exc.returncode,
+        f"git stopped the merge of {branch} without a conflict ({why}) and left a merge in "
+        f"progress in {base_wt.path}, with none of the branch's changes: do not commit it; "
+        f"run `git merge --abort` there",
+        base_wt.path,
+    ) from exc
 
 
 def _refuse_if_not_ready(wt: WorktreeState, role: str) -> None:
@@ -251,7 +296,6 @@ def merge_back(
                 f"{_files_text(list(work))}; commit it first"
             )
         _refuse_committed_links(target, base_wt, branch)
-        _refuse_files_in_the_way(base_wt, branch)
         if remove and target.locked:
             raise Refused(
                 f"worktree {target.path} is locked"
@@ -261,10 +305,20 @@ def merge_back(
         if remove:
             refuse_if_busy(_scan_for(state, target), target, kill=kill)
         _refuse_unsaved(unsaved, base_wt, target, remove=remove)
+        # Last before git: a file written after this check is no longer seen by it (the
+        # process scan above can take long). A fast-forward is then checked by git itself
+        # (--no-overwrite-ignore); a merge commit's checkout is not (git 2.39's ort ignores
+        # that option), so the gap left is this check to git's writing (safety.md).
+        _refuse_files_in_the_way(base_wt, branch)
+        _refuse_if_index_locked(base_wt)
         before = base_wt.head
         name = _merge_name(base_wt.path, branch)
         try:
-            run_git(["merge", "--no-edit", "--end-of-options", name], base_wt.path, timeout=None)
+            run_git(
+                ["merge", "--no-edit", "--no-overwrite-ignore", "--end-of-options", name],
+                base_wt.path,
+                timeout=None,
+            )
         except GitBusy:
             raise
         except GitError as exc:
@@ -276,6 +330,13 @@ def merge_back(
                         ).stdout
                     )
                 )
+                staged = run_git(
+                    ["diff", "--cached", "--quiet", "HEAD", "--"], base_wt.path, ok_codes=(0, 1)
+                )
+                if not conflicts and staged.returncode == 0:
+                    # Nothing merged (the index is still HEAD's; a hook that refused the
+                    # commit, or rerere's resolutions, would have staged the merge).
+                    _undo_failed_merge(base_wt, branch, exc)
                 return MergeResult(
                     merged=False,
                     branch=branch,

@@ -20,6 +20,7 @@ from wtls.backup import (
     delete_verified,
     deletion_plan,
     inspect_worktree,
+    mount_points_inside,
     save_backup,
     save_commit,
     save_refs,
@@ -314,6 +315,14 @@ def _check_removable(
         raise Refused(
             f"the repository's git data ({repository.common_dir}) lies inside {target.path}: "
             "it cannot be removed"
+        )
+    mounts = mount_points_inside(target.path)
+    if mounts:
+        raise Refused(
+            f"a file system is mounted inside {target.path}: "
+            f"{', '.join(str(m) for m in mounts[:5])}. Removing the folder would delete the "
+            "files of what is mounted there; unmount it first (`umount PATH`); nothing was "
+            "removed"
         )
     inspection = inspect_worktree(target.path)
     inside = inspection.worktrees_inside
