@@ -118,8 +118,8 @@ def _refuse_files_in_the_way(base_wt: WorktreeState, branch: str) -> None:
     without a word: ignored files are expendable to git, not to their owner.
     """
     span = _merge_span(base_wt, branch)
-    if span is None:
-        return  # unrelated histories: git merge refuses them itself
+    if span is None or base_wt.head is None:
+        return  # no commit yet, or unrelated histories: git merge refuses them itself
     unseen = unseen_edits(base_wt.path, span[0], span[1], head=base_wt.head)
     if unseen:
         raise Refused(f"{unseen_text(base_wt.path, unseen)}; nothing was merged")
