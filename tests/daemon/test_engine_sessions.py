@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 from tests.daemon.support import SocketLsp, alive, wait_until
+from tests.gitutil import add_worktree
 from wtls.daemon.client import connect, engine_status
 from wtls.daemon.paths import engine_files
 
@@ -76,7 +77,9 @@ def test_a_repository_deleted_under_the_engine(runtime: Path, tmp_path: Path, re
     lsp = SocketLsp(sock)
     try:
         lsp.initialize(repo)
-        lsp.wait_for(_is_worktrees, "a wtls/worktrees notification")
+        # Its first prediction done: no snapshot is being written into the repository that
+        # rmtree deletes (a "Directory not empty" under load).
+        lsp.wait_for(lambda m: m.get("method") == "wtls/settled", "wtls/settled")
         shutil.rmtree(repo)
         # No new session can join it: the socket goes at once...
         wait_until(lambda: not files.socket.exists(), "the socket to be removed")
@@ -92,3 +95,37 @@ def test_a_repository_deleted_under_the_engine(runtime: Path, tmp_path: Path, re
     log = files.log.read_text()
     assert "Traceback" not in log, log
     assert "the repository" in log and "is gone" in log
+
+
+def test_a_session_says_settled_once_its_first_picture_is_published(
+    runtime: Path, repo: Path, tmp_path: Path
+) -> None:
+    """``wtls/settled`` comes after the session's state, its conflict markers and its predicted
+    conflict: what the forwarder waits for before clearing an old engine's diagnostics."""
+    other = add_worktree(repo, tmp_path / "other", "feature/other").resolve()
+    mine = add_worktree(repo, tmp_path / "mine", "feature/mine").resolve()
+    for folder, text in ((other, "other"), (mine, "mine")):
+        cli = folder / "cli.py"
+        cli.write_text(cli.read_text().replace("done <index>", f"done <index> | {text}"))
+    (mine / "notes.txt").write_text("<<<<<<< ours\na\n=======\nb\n>>>>>>> theirs\n")
+    sock, _ = connect(repo / ".git", "lsp")
+    lsp = SocketLsp(sock)
+    try:
+        lsp.initialize(mine)
+        settled = lsp.wait_for(lambda m: m.get("method") == "wtls/settled", "wtls/settled")
+        before = lsp.messages[: lsp.messages.index(settled)]
+        assert any(_is_worktrees(m) for m in before)
+
+        def codes(name: str) -> set[str]:
+            return {
+                str(d.get("code"))
+                for m in before
+                if m.get("method") == "textDocument/publishDiagnostics"
+                and m["params"]["uri"] == (mine / name).as_uri()
+                for d in m["params"]["diagnostics"]
+            }
+
+        assert "predicted-conflict" in codes("cli.py")
+        assert codes("notes.txt"), "the conflict markers' diagnostics came after settled"
+    finally:
+        sock.close()

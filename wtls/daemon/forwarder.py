@@ -48,6 +48,7 @@ from typing import Any
 from urllib.parse import unquote_to_bytes, urlsplit
 
 from wtls.daemon.client import connect as connect_engine
+from wtls.daemon.hello import SETTLED_METHOD
 from wtls.daemon.paths import common_dir_of
 from wtls.frames import SKIPPED_MESSAGE, HeaderScanner, frame, skipped_request_id
 
@@ -78,9 +79,6 @@ STATE_NOTIFICATIONS = frozenset(
         "workspace/didChangeWorkspaceFolders",
     }
 )
-#: Sent by an engine that has done its start-up work (optional; swallowed).
-SETTLED_METHOD = "wtls/settled"
-
 #: A quiet moment after the new engine's first ``wtls/worktrees``: it has published what it
 #: will publish (no diagnostics, state or progress message for this long; a prediction on a
 #: large repository takes a good part of a second).

@@ -29,6 +29,11 @@ MAX_LINE_BYTES = 64 * 1024
 #: ``query``: a CLI question answered from the engine's state (wtls.cli.answers).
 KINDS = ("lsp", "status", "stop", "query")
 
+#: Notification (engine session → forwarder, swallowed there): the session's first picture is
+#: published (its state, diagnostics and conflict prediction); after an engine restart the
+#: forwarder then clears what the new engine did not publish again.
+SETTLED_METHOD = "wtls/settled"
+
 #: Test-only: the version and build an engine reports instead of its own, so that a test can
 #: start an engine that looks older, newer or edited. Read by the engine only.
 FAKE_VERSION_ENV = "WTLS_TEST_ENGINE_VERSION"

@@ -10,6 +10,7 @@ refresh hook.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
 from wtls.engine import Engine, Refreshed
@@ -66,17 +67,22 @@ class RefreshPipeline:
 
     async def after_refresh(
         self, session: RepoSession, refreshed: Refreshed, *, force: bool = False
-    ) -> None:
-        """Publish a session's new state and start every feature's follow-up work."""
+    ) -> list[asyncio.Task[None]]:
+        """Publish a session's new state and start every feature's follow-up work (returned)."""
         ls = self._ls
         await self.publish(session, force=force)
         self._publish_worktree_problems(session)
-        for hook in ls.agent_hooks:
+        tasks = [
             ls.spawn_task(hook(ls, session, refreshed), f"agent hook {hook.__name__}")
+            for hook in ls.agent_hooks
+        ]
         if refreshed.agents_only:
-            return  # an agent's state file: no file changed, nothing to scan or predict
-        for hook in ls.refresh_hooks:
+            return tasks  # an agent's state file: no file changed, nothing to scan or predict
+        tasks += [
             ls.spawn_task(hook(ls, session, refreshed), f"refresh hook {hook.__name__}")
+            for hook in ls.refresh_hooks
+        ]
+        return tasks
 
     async def publish(self, session: RepoSession, *, force: bool = False) -> None:
         """Send the ``wtls/worktrees`` notification when its payload changed (or ``force``)."""

@@ -23,6 +23,7 @@ from pygls.io_ import StdinAsyncReader, StdoutWriter
 from pygls.lsp.server import LanguageServer
 
 from wtls import __version__
+from wtls.daemon.hello import SETTLED_METHOD
 from wtls.engine import Engine
 from wtls.server.base import (
     CloseHook,
@@ -88,6 +89,9 @@ class WtlsServer(LanguageServer):
         #: LSP allows one codeAction handler per server; features add providers here.
         self.code_action_providers: list[CodeActionProvider] = []
         self.shutting_down = False
+        #: Send ``wtls/settled`` after the first picture (an engine session: its forwarder
+        #: clears what an engine it replaced had published and this one did not).
+        self.announces_settled = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._progress = Progress(self)
         self._pipeline = RefreshPipeline(
@@ -113,6 +117,21 @@ class WtlsServer(LanguageServer):
             pass
         finally:
             self.shutdown()  # type: ignore[no-untyped-call]
+
+    async def announce_settled(self) -> None:
+        """``wtls/settled`` once the first picture of every repository of the workspace is
+        published: the refresh hooks of each session's first publish (marker scans, repair
+        diagnostics) and each repository's foreground work (the conflict prediction)."""
+        while not self.shutting_down:
+            sessions = list(self.sessions.values())
+            pending = [t for s in sessions for t in s.first_work if not t.done()]
+            if pending:
+                await asyncio.wait(pending)
+                continue
+            await asyncio.gather(*(s.shared.settled() for s in sessions))
+            if all(t.done() for s in self.sessions.values() for t in s.first_work):
+                self.notify(SETTLED_METHOD, {})
+                return
 
     # ---------------------------------------------------------------- messages and tasks
     def notify(self, method: str, payload: Any) -> None:
@@ -255,6 +274,8 @@ def _register_lifecycle(server: WtlsServer) -> None:
     async def initialized(ls: WtlsServer, params: types.InitializedParams) -> None:
         """Discover the repositories of the workspace, watch them, announce their state."""
         await workspace.start(ls)
+        if ls.announces_settled:
+            ls.spawn_task(ls.announce_settled(), "settled")
 
     @server.feature(
         types.TEXT_DOCUMENT_CODE_ACTION,
@@ -301,6 +322,7 @@ async def serve_connection(reader: asyncio.StreamReader, writer: asyncio.StreamW
         stop.set()
         writer.close()  # flushes what is queued, then the reader sees the end
 
+    server.announces_settled = True
     server.protocol.set_writer(StreamWriter(writer))
     assert isinstance(server.protocol, WtlsProtocol)
     server.protocol.on_exit = on_exit

@@ -227,7 +227,9 @@ class SessionManager:
             ls.sessions[session.key] = session
             refreshed = session.shared.full_refreshed()
             if refreshed is not None:
-                await self._pipeline.after_refresh(session, refreshed, force=True)
+                session.first_work = await self._pipeline.after_refresh(
+                    session, refreshed, force=True
+                )
         finally:
             self._progress.end(token)
         return session

@@ -52,8 +52,8 @@ class SessionListener(Protocol):
 
     async def after_refresh(
         self, session: RepoSession, refreshed: Refreshed, *, force: bool = False
-    ) -> None:
-        """Publish a new state and start the session's features' follow-up work."""
+    ) -> list[asyncio.Task[None]]:
+        """Publish a new state and start the session's features' follow-up work (its tasks)."""
         ...
 
     async def publish(self, session: RepoSession, *, force: bool = False) -> None:
@@ -91,6 +91,9 @@ class RepoSession:
         ]
         | None
     ) = field(default=None, repr=False)
+    #: The refresh hooks of the session's first publish (what :meth:`WtlsServer.settled`
+    #: waits for besides the repository's own work).
+    first_work: list[asyncio.Task[Any]] = field(default_factory=list)
     #: The session's open documents by resolved path (saved or not), read on the event loop;
     #: set by its server when it joins.
     documents: Callable[[], Mapping[Path, str]] = _no_documents
@@ -213,6 +216,7 @@ class SharedRepository:
     _cookies: dict[str, asyncio.Future[None]] = field(default_factory=dict)
     _cookie_count: int = 0
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    _background: set[asyncio.Task[Any]] = field(default_factory=set)
 
     @property
     def key(self) -> str:
@@ -263,7 +267,7 @@ class SharedRepository:
             self.watcher = watcher
             refreshed = await asyncio.to_thread(engine.refresh)
             self.watched = frozenset(w.path for w in refreshed.state.worktrees)
-            self.disk_task = self.spawn(self._measure_disk(), "disk usage")
+            self.disk_task = self.spawn(self._measure_disk(), "disk usage", background=True)
         except BaseException as exc:
             self.failure = exc
             raise
@@ -376,7 +380,7 @@ class SharedRepository:
             for session in self.open_sessions():
                 await session.listener.after_refresh(session, refreshed)
             if not refreshed.agents_only and (self.disk_task is None or self.disk_task.done()):
-                self.disk_task = self.spawn(self._measure_disk(), "disk usage")
+                self.disk_task = self.spawn(self._measure_disk(), "disk usage", background=True)
             if listing_changed:
                 for session in self.open_sessions():
                     await session.listener.listing_changed(session)
@@ -408,21 +412,33 @@ class SharedRepository:
             for session in self.open_sessions():
                 await session.listener.publish(session)
 
-    def spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
+    def spawn(self, coro: Any, name: str, *, background: bool = False) -> asyncio.Task[Any]:
         """Run ``coro`` as this repository's work: it outlives the session that asked for it
         (a window closing must not cancel a prediction other windows wait for) and is
-        cancelled when the repository closes. A failure is logged."""
+        cancelled when the repository closes. A failure is logged. ``background`` work (sizes,
+        process counts, test runs) is not waited for by :meth:`settled`."""
         task: asyncio.Task[Any] = asyncio.ensure_future(coro)
         task.set_name(f"{name} {self.key}")
         self._tasks.add(task)
+        if background:
+            self._background.add(task)
 
         def done(t: asyncio.Task[Any]) -> None:
             self._tasks.discard(t)
+            self._background.discard(t)
             if not t.cancelled() and t.exception() is not None:
                 log.error("%s failed", t.get_name(), exc_info=t.exception())
 
         task.add_done_callback(done)
         return task
+
+    async def settled(self) -> None:
+        """Return once no re-read and no foreground work (a prediction) is pending."""
+        while not self.closed:
+            pending = [t for t in self._tasks if not t.done() and t not in self._background]
+            if not pending:
+                return
+            await asyncio.wait(pending)
 
     # ---------------------------------------------------------------- closing
     def close(self) -> None:

@@ -103,7 +103,7 @@ class Cleanup:
             scan.urgent = True
             scan.wake.set()
         if scan.task is None or scan.task.done():
-            scan.task = shared.spawn(self._run(shared, scan), "process scan")
+            scan.task = shared.spawn(self._run(shared, scan), "process scan", background=True)
 
     @staticmethod
     async def _run(shared: SharedRepository, scan: _Scan) -> None:

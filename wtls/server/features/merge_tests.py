@@ -202,7 +202,9 @@ class SettleRunner:
         work.wanted = True
         if (work.task is None or work.task.done()) and not shared.closed:
             # The repository's task, not this window's: it goes on if this window closes.
-            work.task = shared.spawn(SettleRunner._runs(shared, work), "tests on settle")
+            work.task = shared.spawn(
+                SettleRunner._runs(shared, work), "tests on settle", background=True
+            )
 
     @staticmethod
     async def _runs(shared: SharedRepository, work: _Settle) -> None:
