@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from wtls.engine import Engine
     from wtls.review_actions import FileAction
     from wtls.semantic import TestsReport
+    from wtls.testplan import TestPlan
 
 
 def _engine_for(path: str | None) -> tuple[Engine, Path]:
@@ -137,14 +138,22 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 def _check_tests(args: argparse.Namespace, state: RepositoryState) -> TestsReport | None:
     """The semantic part of ``wtls check``: None when no test command is asked for or set."""
-    from wtls.predict.commits import commit_info
-    from wtls.semantic import TestsReport, plan_tests, test_merges
+    from wtls.testplan import plan_tests
 
     plan = plan_tests(state, args.test, trusted=args.trust)
+    if plan.not_run is None and not plan.commands:
+        return None  # the usual case: deciding read only .wtls.toml, nothing more is loaded
+    return _run_check_tests(args, state, plan)
+
+
+def _run_check_tests(
+    args: argparse.Namespace, state: RepositoryState, plan: TestPlan
+) -> TestsReport:
+    from wtls.predict.commits import commit_info
+    from wtls.semantic import Tester, TestsReport, test_merges
+
     if plan.not_run is not None:
         return TestsReport(command="", not_run=plan.not_run)
-    if not plan.commands:
-        return None
     tip = (
         commit_info(state.repository.common_dir, f"refs/heads/{state.base_branch}")
         if state.base_branch
@@ -152,7 +161,8 @@ def _check_tests(args: argparse.Namespace, state: RepositoryState) -> TestsRepor
     )
     if tip is None:
         raise Refused("wtls check --test needs a base branch with commits (use --base BRANCH)")
-    tester = plan.tester(
+    tester = Tester.for_plan(
+        plan,
         state.repository,
         timeout=args.timeout,
         on_progress=None if args.json else lambda text: say_error(f"wtls: {text}"),
@@ -535,7 +545,8 @@ def _cmd_lock(args: argparse.Namespace) -> int:
 
 def _cmd_land(args: argparse.Namespace) -> int:
     from wtls.land import land
-    from wtls.semantic import plan_tests
+    from wtls.semantic import Tester
+    from wtls.testplan import plan_tests
     from wtls.wire import to_wire
     from wtls.worktrees import discover, repository_state
 
@@ -548,7 +559,8 @@ def _cmd_land(args: argparse.Namespace) -> int:
         raise Refused(
             "wtls land needs a test command: --test CMD, or `test` in .wtls.toml with --trust"
         )
-    tester = plan.tester(
+    tester = Tester.for_plan(
+        plan,
         state.repository,
         timeout=args.timeout,
         on_progress=None if args.json else lambda text: say_error(f"wtls: {text}"),

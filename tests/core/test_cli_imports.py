@@ -1,0 +1,94 @@
+"""`wtls check` without an engine loads only what it runs (issue 12: the CLI's start-up is most
+of its time). Each case runs the real CLI in a fresh interpreter on a real repository and lists
+the modules it loaded; nothing is timed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.gitutil import add_worktree, commit_all, git
+
+#: Runs ``wtls ARGV`` in this interpreter, then prints the loaded modules as JSON on stderr.
+_PROBE = """
+import json, sys
+from wtls.cli import main
+code = main(sys.argv[1:])
+sys.stdout.flush()
+print(json.dumps({"code": code, "modules": sorted(sys.modules)}), file=sys.stderr)
+"""
+
+#: What `wtls check` without tests never runs: the test machinery, the lifecycle commands, the
+#: forwarder and engine (asyncio), the language server.
+_NOT_FOR_CHECK = (
+    "wtls.semantic",
+    "wtls.scratch",
+    "wtls.testrun",
+    "wtls.lifecycle",
+    "wtls.land",
+    "wtls.daemon.forwarder",
+    "wtls.daemon.engine",
+    "wtls.server",
+    "asyncio",
+    "pygls",
+    "lsprotocol",
+)
+
+
+def _run(cwd: Path, *argv: str) -> tuple[subprocess.CompletedProcess[str], int, set[str]]:
+    proc = subprocess.run(
+        [sys.executable, "-c", _PROBE, *argv],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    report = json.loads(proc.stderr.strip().splitlines()[-1])
+    return proc, report["code"], set(report["modules"])
+
+
+def _loaded(modules: set[str], roots: tuple[str, ...]) -> list[str]:
+    return sorted(m for m in modules if any(m == r or m.startswith(r + ".") for r in roots))
+
+
+def _conflicting(repo: Path, tmp_path: Path) -> Path:
+    """``repo`` with worktree B committing a change to cli.py that main's uncommitted edit
+    conflicts with."""
+    b = add_worktree(repo, tmp_path / "b", "feature")
+    text = (repo / "cli.py").read_text()
+    (b / "cli.py").write_text(text.replace("usage:", "Usage (B):"))
+    commit_all(b, "B rewords the usage")
+    (repo / "cli.py").write_text(text.replace("usage:", "Usage (main):"))
+    return b
+
+
+def test_check_json_loads_no_test_lifecycle_or_server_module(repo: Path, tmp_path: Path) -> None:
+    _conflicting(repo, tmp_path)
+    proc, code, modules = _run(repo, "check", "--json", "--no-daemon")
+    assert code == 1, proc.stderr
+    payload = json.loads(proc.stdout)
+    assert [c["files"][0]["path"] for c in payload["conflicts"]] == ["cli.py"]
+    assert _loaded(modules, _NOT_FOR_CHECK) == []
+
+
+def test_check_text_with_order_loads_none_of_them_either(repo: Path, tmp_path: Path) -> None:
+    _conflicting(repo, tmp_path)
+    proc, code, modules = _run(repo, "check", "--order", "--no-daemon")
+    assert code == 1, proc.stderr
+    assert "CONFLICT" in proc.stdout and "Merge order" in proc.stdout
+    assert _loaded(modules, _NOT_FOR_CHECK) == []
+
+
+def test_a_configured_test_is_still_reported_as_not_run(repo: Path, tmp_path: Path) -> None:
+    """The cut keeps the answer: a `test` in .wtls.toml without --trust is reported (exit 0:
+    no conflict, and nothing failed)."""
+    (repo / ".wtls.toml").write_text('test = "python -c pass"\n')
+    git(repo, "add", ".wtls.toml")
+    git(repo, "commit", "-q", "-m", "a test command")
+    proc, code, _ = _run(repo, "check", "--no-daemon")
+    assert code == 0, proc.stderr
+    assert "Tests not run: the `test` command of" in proc.stdout
+    assert "was not run: the repository's config is not trusted" in proc.stderr
