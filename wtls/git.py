@@ -21,10 +21,11 @@ import select
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 #: ``git merge-tree --write-tree`` (conflict prediction) needs 2.38.
 MIN_GIT_VERSION = (2, 38)
@@ -224,6 +225,26 @@ def run_git(
         error_type = GitBusy if _LOCK_RE.search(stderr) else GitError
         raise error_type(list(args), proc.returncode, stderr, Path(cwd))
     return GitResult(tuple(args), proc.returncode, proc.stdout, stderr)
+
+
+#: Independent git commands run at most this many at a time (each keeps about one core busy).
+GIT_JOBS = max(1, min(4, os.cpu_count() or 1))
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+def run_parallel(fn: Callable[[_T], _R], items: Sequence[_T]) -> list[_R]:
+    """``fn`` over ``items``, up to :data:`GIT_JOBS` at a time, results in order.
+
+    For per-worktree git work that does not depend on the other worktrees: threads suffice, as
+    the work is in git's processes. If calls raise, the first item's exception is raised
+    once every call has finished.
+    """
+    if len(items) < 2 or GIT_JOBS < 2:
+        return [fn(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(GIT_JOBS, len(items))) as pool:
+        return list(pool.map(fn, items))
 
 
 def _run_to_files(

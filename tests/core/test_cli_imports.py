@@ -4,9 +4,12 @@ the modules it loaded; nothing is timed."""
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from tests.gitutil import add_worktree, commit_all, git
@@ -28,6 +31,9 @@ _NOT_FOR_CHECK = (
     "wtls.testrun",
     "wtls.lifecycle",
     "wtls.land",
+    "wtls.cli.agent_commands",
+    "wtls.cli.daemon_commands",
+    "wtls.daemon.client",
     "wtls.daemon.forwarder",
     "wtls.daemon.engine",
     "wtls.server",
@@ -92,3 +98,25 @@ def test_a_configured_test_is_still_reported_as_not_run(repo: Path, tmp_path: Pa
     assert code == 0, proc.stderr
     assert "Tests not run: the `test` command of" in proc.stdout
     assert "was not run: the repository's config is not trusted" in proc.stderr
+
+
+def _handlers(parser: argparse.ArgumentParser, prefix: str = "") -> Iterator[tuple[str, object]]:
+    """Every (command line, handler) of ``parser`` and its subcommands."""
+    handler = parser.get_default("handler")
+    if handler is not None:
+        yield prefix, handler
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _handlers(sub, f"{prefix} {name}".strip())
+
+
+def test_every_named_handler_exists() -> None:
+    """The parser names handlers instead of importing them: each name must resolve."""
+    from wtls.cli.parser import build_parser
+
+    found = dict(_handlers(build_parser()))
+    assert {"serve", "check", "agent set", "hook claude", "daemon stop", "engine"} <= set(found)
+    for line, handler in found.items():
+        target = getattr(importlib.import_module(handler.module), handler.name)  # type: ignore[attr-defined]
+        assert callable(target), line

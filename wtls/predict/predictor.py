@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from wtls.git import GitError, require_git, run_git
+from wtls.git import GitError, require_git, run_git, run_parallel
 from wtls.predict.commits import Commit, Side, commit_info, sweep_stale_temp_dirs
 from wtls.predict.mergetree import MergeOutcome, file_conflicts, merge_many
 from wtls.predict.models import FileConflict, PairPrediction, Prediction
@@ -69,6 +69,7 @@ class ConflictPredictor:
         self._snapshots: dict[Path, _Snapshot] = {}
         self._pairs: dict[tuple[str, str, str, str], _PairResult | None] = {}
         self._diffs: dict[tuple[str, str], dict[str, list[Hunk]]] = {}
+        self._bases: dict[tuple[str, str], str | None] = {}
         self._order_cache: tuple[Any, tuple[MergeStep, ...] | None] | None = None
 
     # -- snapshots
@@ -138,18 +139,28 @@ class ConflictPredictor:
                 per_wt.setdefault(owner.path, {})[rel] = data
         skipped: list[tuple[str, str]] = []
         sides: list[Side] = []
-        for wt in state.worktrees:
-            reason = unusable(wt)
+
+        def snapshot(wt: WorktreeState) -> _Snapshot | str | None:
+            """The worktree's snapshot (None: no commits yet), or why it failed."""
+            check = changed_set is None or wt.path in changed_set
+            try:
+                return self._snapshot(wt, per_wt.get(wt.path, {}), check)
+            except (GitError, OSError) as exc:
+                return f"could not snapshot it: {exc}"
+
+        reasons = [unusable(wt) for wt in state.worktrees]
+        # Each snapshot is its own worktree's git work: in parallel, then read in order.
+        usable = [wt for wt, reason in zip(state.worktrees, reasons, strict=True) if reason is None]
+        made = iter(run_parallel(snapshot, usable))
+        for wt, reason in zip(state.worktrees, reasons, strict=True):
             if reason is not None:
                 if not wt.bare:
                     skipped.append((str(wt.path), reason))
                 self._snapshots.pop(wt.path, None)
                 continue
-            check = changed_set is None or wt.path in changed_set
-            try:
-                snap = self._snapshot(wt, per_wt.get(wt.path, {}), check)
-            except (GitError, OSError) as exc:
-                skipped.append((str(wt.path), f"could not snapshot it: {exc}"))
+            snap = next(made)
+            if isinstance(snap, str):
+                skipped.append((str(wt.path), snap))
                 continue
             if snap is None:
                 skipped.append((str(wt.path), "it has no commits yet"))
@@ -272,12 +283,9 @@ class ConflictPredictor:
         conflicted: Sequence[str],
         conflicts: Sequence[FileConflict],
     ) -> tuple[FileConflict, ...]:
-        bases = run_git(
-            ["merge-base", "--end-of-options", x.commit.oid, y.commit.oid], cwd, ok_codes=(0, 1)
-        ).text.split()
-        if not bases:
+        base = self._merge_base(cwd, x.commit.oid, y.commit.oid)
+        if base is None:
             return ()
-        base = bases[0]
         if base in (x.commit.oid, y.commit.oid):
             return ()  # one side has nothing of its own: nothing can overlap
         exclude = set(conflicted)
@@ -290,6 +298,17 @@ class ConflictPredictor:
             str(y.path),
             exclude,
         )
+
+    def _merge_base(self, cwd: Path, a: str, b: str) -> str | None:
+        """The merge base git names first for ``a`` and ``b`` (None: unrelated). Cached: the
+        matrix asks for the same two commits once per pair of worktrees that stand at them."""
+        key = (a, b)
+        if key not in self._bases:
+            bases = run_git(["merge-base", "--end-of-options", a, b], cwd, ok_codes=(0, 1)).text
+            if len(self._bases) > 256:
+                self._bases.clear()
+            self._bases[key] = bases.split()[0] if bases.split() else None
+        return self._bases[key]
 
     def _diff(self, cwd: Path, base: str, commit: str) -> dict[str, list[Hunk]]:
         key = (base, commit)
