@@ -712,9 +712,11 @@ def worktree_state(
     base_branch: str | None,
     *,
     base_exists: bool | None = None,
+    status: bool = True,
 ) -> WorktreeState:
     """The full state of one worktree (one ``git status`` plus base comparison).
-    ``base_exists``: whether the base branch has a commit, when the caller knows."""
+    ``base_exists``: whether the base branch has a commit, when the caller knows. Without
+    ``status``: no ``git status`` (see :func:`repository_state`)."""
     gitdir = worktree_gitdir(repo, entry)
     state = WorktreeState(
         path=entry.path,
@@ -733,19 +735,21 @@ def worktree_state(
         return state
     if gitdir is not None and not gitdir.exists():
         return replace(state, broken=f"its git dir {gitdir} is missing")
-    try:
-        status = read_status(entry.path)
-    except GitError as exc:
-        return replace(state, broken=str(exc))
-    head = status.oid if status.oid is not None else entry.head
-    branch = status.branch if status.branch is not None else None
+    counts = StatusCounts()
+    if status:
+        try:
+            counts = read_status(entry.path)
+        except GitError as exc:
+            return replace(state, broken=str(exc))
+    head = counts.oid if counts.oid is not None else entry.head
+    branch = counts.branch if status else entry.branch
     return replace(
         state,
         head=head,
         branch=branch,
         detached=branch is None and head is not None,
         operation=operation_in_progress(gitdir),
-        status=status,
+        status=counts,
         base=base_status(repo.common_dir, base_branch, branch, head, base_exists=base_exists),
     )
 
@@ -766,8 +770,14 @@ def repository_state(
     *,
     previous: RepositoryState | None = None,
     only: Iterable[Path] | None = None,
+    statuses: bool = True,
 ) -> RepositoryState:
     """State of every worktree of ``repo``.
+
+    Without ``statuses``, no ``git status`` runs: HEAD and branch come from ``git worktree
+    list``, the change counts stay empty, and a worktree git cannot read is not found broken.
+    For a caller that reads every worktree's files itself anyway (``wtls check`` alone: its
+    snapshots), and reads the full state when one of those reads fails.
 
     With ``previous`` and ``only``, a worktree outside ``only`` whose HEAD and branch did not
     move keeps its previous status (no ``git status``); its base comparison is redone only if the
@@ -799,7 +809,7 @@ def repository_state(
                     repo.common_dir, base, old.branch, old.head, base_exists=base_exists
                 )
             return replace(old, locked=entry.locked, lock_reason=entry.lock_reason, base=base_state)
-        return worktree_state(repo, entry, base, base_exists=base_exists)
+        return worktree_state(repo, entry, base, base_exists=base_exists, status=statuses)
 
     # Each worktree's reading is its own (a `git status`, the base comparison): in parallel.
     states = run_parallel(read, entries)

@@ -7,12 +7,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.gitutil import add_worktree, commit_all, git
+from tests.gitutil import add_worktree, commit_all, git, make_repo
 
 #: Runs ``wtls ARGV`` in this interpreter, then prints the loaded modules as JSON on stderr.
 _PROBE = """
@@ -120,3 +122,57 @@ def test_every_named_handler_exists() -> None:
     for line, handler in found.items():
         target = getattr(importlib.import_module(handler.module), handler.name)  # type: ignore[attr-defined]
         assert callable(target), line
+
+
+def _git_logging(tmp_path: Path) -> dict[str, str]:
+    """An environment whose `git` logs each command line to a file, then runs the real git."""
+    real = shutil.which("git")
+    assert real is not None
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    wrapper = folder / "git"
+    wrapper.write_text(
+        f'#!/bin/sh\nprintf \'%s\\n\' "$*" >> {tmp_path / "git.log"}\nexec {real} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    return {**os.environ, "PATH": f"{folder}{os.pathsep}{os.environ['PATH']}"}
+
+
+def test_check_alone_runs_no_git_status_when_every_worktree_snapshots(
+    repo: Path, tmp_path: Path
+) -> None:
+    """Its snapshots read every worktree's files: a `git status` of each first was the same
+    work again (about as much git time as the snapshots)."""
+    _conflicting(repo, tmp_path)
+    env = _git_logging(tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "wtls", "check", "--json", "--no-daemon"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert json.loads(proc.stdout)["conflicts"]
+    commands = (tmp_path / "git.log").read_text().splitlines()
+    assert [c for c in commands if c.startswith("status")] == []
+    assert sum(c.startswith("add -A") for c in commands) == 2  # one snapshot per worktree
+
+
+def test_a_worktree_git_cannot_read_is_still_reported_broken(repo: Path, tmp_path: Path) -> None:
+    """Without `git status`, the snapshot is what fails; check then reads the full state, whose
+    `git status` says why, as it always did (here: a submodule whose git dir was deleted)."""
+    sub = make_repo(tmp_path / "upstream", name="sub", files={"s.txt": "s\n"})
+    git(repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(sub), "sub")
+    git(repo, "commit", "-q", "-m", "a submodule")
+    b = add_worktree(repo, tmp_path / "b", "feature")
+    git(b, "-c", "protocol.file.allow=always", "submodule", "update", "-q", "--init")
+    modules = Path(git(b, "rev-parse", "--git-dir")) / "modules"
+    shutil.rmtree(modules)
+    proc, code, _ = _run(repo, "check", "--json", "--no-daemon")
+    assert code == 0, proc.stderr
+    skipped = json.loads(proc.stdout)["skipped"]
+    assert [s["path"] for s in skipped] == [str(b)]
+    assert skipped[0]["reason"].startswith("it is broken: git status --porcelain=v2 failed:")

@@ -112,15 +112,29 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_check(args: argparse.Namespace) -> int:
     from wtls.git import require_git
     from wtls.predict import ConflictPredictor, format_prediction
+    from wtls.predict.predictor import unreadable
+    from wtls.testplan import plan_tests
     from wtls.worktrees import discover, repository_state
 
     folder = to_path(args.path or ".", name="PATH").resolve()
     require_git()
-    state = repository_state(discover(folder), args.base)
-    prediction = ConflictPredictor(state.repository).update(state)
-    tests = _check_tests(args, state)
-    if tests is None:
+    repo = discover(folder)
+    # The snapshots read every worktree's files: no `git status` before them. Test runs, or a
+    # worktree git could not snapshot, need the full state (which says which one is broken).
+    state = repository_state(repo, args.base, statuses=False)
+    plan = plan_tests(state, args.test, trusted=args.trust)
+    runs_tests = plan.not_run is None and bool(plan.commands)
+    prediction = None
+    if not runs_tests:
+        prediction = ConflictPredictor(repo).update(state)
+        if unreadable(prediction):
+            prediction = None
+    if prediction is None:
+        state = repository_state(repo, args.base)
+        prediction = ConflictPredictor(repo).update(state)
+    if plan.not_run is None and not runs_tests:
         return emit(check_report(prediction, as_json=args.json, order=args.order, cwd=Path.cwd()))
+    tests = _run_check_tests(args, state, plan)
     if args.json:
         payload = wire_object(prediction.check_payload())
         payload["tests"] = to_wire(tests)
@@ -134,16 +148,6 @@ def _cmd_check(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     problems = prediction.has_conflicts or tests.has_problems
     return EXIT_REFUSED if problems else EXIT_OK
-
-
-def _check_tests(args: argparse.Namespace, state: RepositoryState) -> TestsReport | None:
-    """The semantic part of ``wtls check``: None when no test command is asked for or set."""
-    from wtls.testplan import plan_tests
-
-    plan = plan_tests(state, args.test, trusted=args.trust)
-    if plan.not_run is None and not plan.commands:
-        return None  # the usual case: deciding read only .wtls.toml, nothing more is loaded
-    return _run_check_tests(args, state, plan)
 
 
 def _run_check_tests(

@@ -27,7 +27,13 @@ from wtls.predict.mergetree import MergeOutcome, file_conflicts, merge_many
 from wtls.predict.models import FileConflict, PairPrediction, Prediction
 from wtls.predict.order import simulate_merge_order
 from wtls.predict.ranges import Hunk, overlaps_between, parse_hunks
-from wtls.predict.snapshot import fingerprint, overlay_digest, snapshot_worktree, unusable
+from wtls.predict.snapshot import (
+    NO_COMMITS,
+    fingerprint,
+    overlay_digest,
+    snapshot_worktree,
+    unusable,
+)
 from wtls.worktrees import (
     MergeStep,
     Repository,
@@ -38,6 +44,19 @@ from wtls.worktrees import (
 )
 
 log = logging.getLogger(__name__)
+
+#: How a skipped worktree's reason starts when git could not snapshot it.
+SNAPSHOT_FAILED = "could not snapshot it"
+
+
+def unreadable(prediction: Prediction) -> bool:
+    """Whether git could not snapshot some worktree of ``prediction`` (it failed, or found no
+    HEAD commit): what a worktree git cannot read at all gives when no ``git status`` marked
+    it broken first (``repository_state(statuses=False)``)."""
+    return any(
+        reason == NO_COMMITS or reason.startswith(SNAPSHOT_FAILED)
+        for _, reason in prediction.skipped
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -146,7 +165,7 @@ class ConflictPredictor:
             try:
                 return self._snapshot(wt, per_wt.get(wt.path, {}), check)
             except (GitError, OSError) as exc:
-                return f"could not snapshot it: {exc}"
+                return f"{SNAPSHOT_FAILED}: {exc}"
 
         reasons = [unusable(wt) for wt in state.worktrees]
         # Each snapshot is its own worktree's git work: in parallel, then read in order.
@@ -163,7 +182,7 @@ class ConflictPredictor:
                 skipped.append((str(wt.path), snap))
                 continue
             if snap is None:
-                skipped.append((str(wt.path), "it has no commits yet"))
+                skipped.append((str(wt.path), NO_COMMITS))
                 continue
             sides.append(Side(path=wt.path, branch=wt.branch, commit=snap.commit))
         live = {s.path for s in sides}

@@ -21,6 +21,9 @@ from wtls.git import run_git, split_z
 from wtls.predict.commits import IDENTITY_ENV, Commit, TempDir, commit_info
 from wtls.worktrees import WorktreeState
 
+#: Why a worktree without commits has no snapshot (as the prediction's ``skipped`` says).
+NO_COMMITS = "it has no commits yet"
+
 #: An untracked folder with more files than this makes the fingerprint "unknown" (re-snapshot).
 _FINGERPRINT_WALK_LIMIT = 5000
 
@@ -132,7 +135,7 @@ def unusable(wt: WorktreeState) -> str | None:
     if not wt.path.is_dir():
         return "its folder is missing"
     if wt.head is None:
-        return "it has no commits yet"
+        return NO_COMMITS
     return None
 
 
