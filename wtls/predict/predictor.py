@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from wtls.git import GitError, require_git, run_git, run_parallel
-from wtls.predict.commits import Commit, Side, commit_info, sweep_stale_temp_dirs
+from wtls.predict.commits import Commit, Side, commit_info, commit_infos, sweep_stale_temp_dirs
 from wtls.predict.mergetree import MergeOutcome, file_conflicts, merge_many
 from wtls.predict.models import FileConflict, PairPrediction, Prediction
 from wtls.predict.order import simulate_merge_order
@@ -93,7 +93,11 @@ class ConflictPredictor:
 
     # -- snapshots
     def _snapshot(
-        self, wt: WorktreeState, overlays: Mapping[str, bytes], check: bool
+        self,
+        wt: WorktreeState,
+        overlays: Mapping[str, bytes],
+        check: bool,
+        head: Commit | None = None,
     ) -> _Snapshot | None:
         """The worktree's snapshot: cached when nothing it depends on changed."""
         old = self._snapshots.get(wt.path)
@@ -110,13 +114,16 @@ class ConflictPredictor:
         ):
             return old
         made = snapshot_worktree(
-            wt.path, overlays, index=wt.gitdir / "index" if wt.gitdir is not None else None
+            wt.path,
+            overlays,
+            index=wt.gitdir / "index" if wt.gitdir is not None else None,
+            head=head,
         )
         if made is None:
             return None
-        head, commit = made
+        head_oid, commit = made
         snap = _Snapshot(
-            worktree=wt.path, head=head, commit=commit, fingerprint=stamp, overlays=digest
+            worktree=wt.path, head=head_oid, commit=commit, fingerprint=stamp, overlays=digest
         )
         self._snapshots[wt.path] = snap
         return snap
@@ -159,17 +166,24 @@ class ConflictPredictor:
         skipped: list[tuple[str, str]] = []
         sides: list[Side] = []
 
+        reasons = [unusable(wt) for wt in state.worktrees]
+        usable = [wt for wt, reason in zip(state.worktrees, reasons, strict=True) if reason is None]
+        heads: dict[str, Commit] = {}
+        if changed_set is None and len(usable) > 1:
+            # Every worktree is snapshotted: their HEAD commits and the base tip in one git call.
+            tip = [state.base_head] if state.base_head else []
+            heads = commit_infos(cwd, [wt.head for wt in usable if wt.head] + tip)
+
         def snapshot(wt: WorktreeState) -> _Snapshot | str | None:
             """The worktree's snapshot (None: no commits yet), or why it failed."""
             check = changed_set is None or wt.path in changed_set
+            head = heads.get(wt.head) if wt.head else None
             try:
-                return self._snapshot(wt, per_wt.get(wt.path, {}), check)
+                return self._snapshot(wt, per_wt.get(wt.path, {}), check, head)
             except (GitError, OSError) as exc:
                 return f"{SNAPSHOT_FAILED}: {exc}"
 
-        reasons = [unusable(wt) for wt in state.worktrees]
         # Each snapshot is its own worktree's git work: in parallel, then read in order.
-        usable = [wt for wt, reason in zip(state.worktrees, reasons, strict=True) if reason is None]
         made = iter(run_parallel(snapshot, usable))
         for wt, reason in zip(state.worktrees, reasons, strict=True):
             if reason is not None:
@@ -189,7 +203,7 @@ class ConflictPredictor:
         for gone in set(self._snapshots) - live:
             del self._snapshots[gone]
 
-        base_side = self._base_side(state, sides)
+        base_side = self._base_side(state, sides, heads)
         jobs: list[tuple[Side, Side, bool]] = []
         for x, y in itertools.combinations(sides, 2):
             jobs.append((x, y, False))
@@ -239,11 +253,15 @@ class ConflictPredictor:
             skipped=tuple(skipped),
         )
 
-    def _base_side(self, state: RepositoryState, sides: Sequence[Side]) -> Side | None:
+    def _base_side(
+        self, state: RepositoryState, sides: Sequence[Side], known: Mapping[str, Commit]
+    ) -> Side | None:
         base = state.base_branch
         if base is None:
             return None
-        tip = commit_info(self.repo.common_dir, f"refs/heads/{base}")
+        tip = known.get(state.base_head) if state.base_head else None
+        if tip is None:
+            tip = commit_info(self.repo.common_dir, f"refs/heads/{base}")
         if tip is None:
             return None
         holder = state.find_by_branch(base)

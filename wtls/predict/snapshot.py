@@ -36,15 +36,21 @@ def _worktree_index(worktree: Path) -> Path:
 
 
 def snapshot_worktree(
-    worktree: Path, overlays: Mapping[str, bytes] | None = None, *, index: Path | None = None
+    worktree: Path,
+    overlays: Mapping[str, bytes] | None = None,
+    *,
+    index: Path | None = None,
+    head: Commit | None = None,
 ) -> tuple[str, Commit] | None:
     """Snapshot ``worktree``'s working state (plus ``overlays``: relative path → bytes).
 
-    ``index`` is the worktree's real index file when the caller knows it (saves a git call).
-    Returns ``(head, commit)``; the commit is HEAD itself when nothing differs from it. None
-    for a worktree without commits. The worktree's index, HEAD and refs are not touched.
+    ``index`` is the worktree's real index file and ``head`` its HEAD commit, when the caller
+    knows them (each saves a git call). Returns ``(head, commit)``; the commit is HEAD itself
+    when nothing differs from it. None for a worktree without commits. The worktree's index,
+    HEAD and refs are not touched.
     """
-    head = commit_info(worktree, "HEAD")
+    if head is None:
+        head = commit_info(worktree, "HEAD")
     if head is None:
         return None
     real_index = index if index is not None else _worktree_index(worktree)
