@@ -69,6 +69,16 @@ class _Snapshot:
 
 
 @dataclass(frozen=True, kw_only=True)
+class _Plan:
+    """A worktree's snapshot in this update: the cached one if still right, else what a new one
+    records (the fingerprint, the overlays' digest)."""
+
+    cached: _Snapshot | None
+    stamp: tuple[Any, ...] | None
+    digest: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class _PairResult:
     outcome: MergeOutcome
     conflicts: tuple[FileConflict, ...]
@@ -92,19 +102,14 @@ class ConflictPredictor:
         self._order_cache: tuple[Any, tuple[MergeStep, ...] | None] | None = None
 
     # -- snapshots
-    def _snapshot(
-        self,
-        wt: WorktreeState,
-        overlays: Mapping[str, bytes],
-        check: bool,
-        head: Commit | None = None,
-    ) -> _Snapshot | None:
-        """The worktree's snapshot: cached when nothing it depends on changed."""
+    def _plan(self, wt: WorktreeState, overlays: Mapping[str, bytes], check: bool) -> _Plan:
+        """The cached snapshot of ``wt`` if nothing it depends on changed, else what a new one
+        records (its fingerprint, the overlays' digest). No git."""
         old = self._snapshots.get(wt.path)
         digest = overlay_digest(overlays)
         unchanged = old is not None and old.head == wt.head and old.overlays == digest
         if unchanged and not check:
-            return old  # the caller says its files did not change
+            return _Plan(cached=old, stamp=None, digest=digest)  # its files did not change
         stamp = fingerprint(wt)
         if (
             old is not None
@@ -112,7 +117,14 @@ class ConflictPredictor:
             and old.fingerprint == stamp
             and old.overlays == digest
         ):
-            return old
+            return _Plan(cached=old, stamp=stamp, digest=digest)
+        return _Plan(cached=None, stamp=stamp, digest=digest)
+
+    def _snapshot(
+        self, wt: WorktreeState, overlays: Mapping[str, bytes], plan: _Plan, head: Commit | None
+    ) -> _Snapshot | None:
+        """A new snapshot of ``wt`` (None: no commits yet), cached. ``head``: its HEAD commit
+        when known."""
         made = snapshot_worktree(
             wt.path,
             overlays,
@@ -123,7 +135,11 @@ class ConflictPredictor:
             return None
         head_oid, commit = made
         snap = _Snapshot(
-            worktree=wt.path, head=head_oid, commit=commit, fingerprint=stamp, overlays=digest
+            worktree=wt.path,
+            head=head_oid,
+            commit=commit,
+            fingerprint=plan.stamp,
+            overlays=plan.digest,
         )
         self._snapshots[wt.path] = snap
         return snap
@@ -168,23 +184,36 @@ class ConflictPredictor:
 
         reasons = [unusable(wt) for wt in state.worktrees]
         usable = [wt for wt, reason in zip(state.worktrees, reasons, strict=True) if reason is None]
-        heads: dict[str, Commit] = {}
-        if changed_set is None and len(usable) > 1:
-            # Every worktree is snapshotted: their HEAD commits and the base tip in one git call.
-            tip = [state.base_head] if state.base_head else []
-            heads = commit_infos(cwd, [wt.head for wt in usable if wt.head] + tip)
-
-        def snapshot(wt: WorktreeState) -> _Snapshot | str | None:
-            """The worktree's snapshot (None: no commits yet), or why it failed."""
+        plans: list[_Plan | str] = []
+        for wt in usable:
             check = changed_set is None or wt.path in changed_set
+            try:
+                plans.append(self._plan(wt, per_wt.get(wt.path, {}), check))
+            except OSError as exc:
+                plans.append(f"{SNAPSHOT_FAILED}: {exc}")
+        fresh = [
+            wt.head
+            for wt, plan in zip(usable, plans, strict=True)
+            if isinstance(plan, _Plan) and plan.cached is None and wt.head
+        ]
+        heads: dict[str, Commit] = {}
+        if len(fresh) > 1:
+            # Several new snapshots: their HEAD commits and the base tip in one git call.
+            heads = commit_infos(cwd, fresh + ([state.base_head] if state.base_head else []))
+
+        def snapshot(item: tuple[WorktreeState, _Plan | str]) -> _Snapshot | str | None:
+            """The worktree's snapshot (None: no commits yet), or why it failed."""
+            wt, plan = item
+            if isinstance(plan, str) or plan.cached is not None:
+                return plan if isinstance(plan, str) else plan.cached
             head = heads.get(wt.head) if wt.head else None
             try:
-                return self._snapshot(wt, per_wt.get(wt.path, {}), check, head)
+                return self._snapshot(wt, per_wt.get(wt.path, {}), plan, head)
             except (GitError, OSError) as exc:
                 return f"{SNAPSHOT_FAILED}: {exc}"
 
         # Each snapshot is its own worktree's git work: in parallel, then read in order.
-        made = iter(run_parallel(snapshot, usable))
+        made = iter(run_parallel(snapshot, list(zip(usable, plans, strict=True))))
         for wt, reason in zip(state.worktrees, reasons, strict=True):
             if reason is not None:
                 if not wt.bare:
