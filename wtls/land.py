@@ -32,6 +32,7 @@ from wtls.predict.commits import Commit, Side, commit_info
 from wtls.predict.mergetree import merge_many
 from wtls.predict.order import simulate_merge_order
 from wtls.semantic import Tester
+from wtls.testplan import command_text
 from wtls.testrun import Failure
 from wtls.unsaved import UnsavedFinder, refuse_unsaved
 from wtls.worktrees import RepositoryState, WorktreeState, discover, repository_state
@@ -302,8 +303,6 @@ def land(
 
 def tester_command(tester: Tester) -> str:
     """The tester's command in words."""
-    from wtls.semantic import command_text
-
     return command_text(tester.commands)
 
 

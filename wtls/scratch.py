@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
 import shlex
@@ -32,7 +31,7 @@ from wtls.git import GitError, run_git, split_z
 from wtls.lifecycle.files import copy_ignored_files
 from wtls.lifecycle.results import _REPO_POINTING_VARS
 from wtls.lifecycle.setup import run_setup
-from wtls.project_config import ProjectConfig
+from wtls.testplan import Recipe
 from wtls.worktrees import Repository, is_scratch, list_worktrees, scratch_root
 
 #: The lock reason ``git worktree list`` shows for a scratch worktree.
@@ -40,29 +39,6 @@ LOCK_REASON = "wtls scratch worktree for test runs (wtls owns it; `wtls check --
 _PREFIX = "scratch-"
 #: Most slots a repository gets (``--jobs`` above this waits for a free one).
 MAX_SLOTS = 16
-
-
-@dataclass(frozen=True, kw_only=True)
-class Recipe:
-    """What prepares a scratch worktree: files to copy from ``source`` and setup commands.
-
-    Empty unless the repository's config is trusted (then it comes from ``.wtls.toml``).
-    """
-
-    source: Path | None = None
-    copy: tuple[str, ...] = ()
-    setup: tuple[tuple[str, ...], ...] = ()
-
-    @classmethod
-    def trusted(cls, source: Path, config: ProjectConfig) -> Recipe:
-        """The recipe of a trusted config read from the worktree ``source``."""
-        return cls(source=source, copy=config.copy, setup=config.setup)
-
-    @property
-    def key(self) -> str:
-        """The recipe's identity: a slot is set up again when it changes."""
-        text = json.dumps([str(self.source), list(self.copy), [list(c) for c in self.setup]])
-        return hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass(kw_only=True)

@@ -23,22 +23,20 @@ nothing changed runs nothing.
 from __future__ import annotations
 
 import os
-import shlex
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from wtls.errors import Refused
 from wtls.git import GitError, run_git, split_z
 from wtls.lifecycle.results import _REPO_POINTING_VARS
 from wtls.predict.commits import Commit, make_merge_commits
 from wtls.predict.mergetree import merge_many
 from wtls.predict.snapshot import snapshot_worktree, unusable
 from wtls.problems import Problem, anchor_file
-from wtls.project_config import CONFIG_NAME, load_project_config
-from wtls.scratch import Recipe, acquire
+from wtls.scratch import acquire
+from wtls.testplan import Recipe, TestPlan, command_text
 from wtls.testrun import (
     DEFAULT_TIMEOUT,
     Failure,
@@ -121,11 +119,6 @@ class _Candidate:
     commit: Commit
 
 
-def command_text(commands: Sequence[Sequence[str]]) -> str:
-    """The test command(s) as one line, as a person would type them."""
-    return " && ".join(shlex.join(c) for c in commands)
-
-
 @dataclass(kw_only=True)
 class Tester:
     """Runs the test command on commits in scratch worktrees, with the result cache."""
@@ -146,6 +139,27 @@ class Tester:
 
     def __post_init__(self) -> None:
         self.cache = ResultCache(self.repo.common_dir / "wtls" / "test-cache.json")
+
+    @classmethod
+    def for_plan(
+        cls,
+        plan: TestPlan,
+        repo: Repository,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        on_progress: Progress = None,
+        cancel: threading.Event | None = None,
+    ) -> Tester:
+        """The tester that runs ``plan`` (:func:`wtls.testplan.plan_tests`)."""
+        return cls(
+            repo=repo,
+            commands=plan.commands,
+            recipe=plan.recipe,
+            timeout=timeout,
+            on_progress=on_progress,
+            notes=list(plan.notes),
+            cancel=cancel,
+        )
 
     def run(self, commit: Commit, label: str) -> tuple[RunOutcome, bool]:
         """The outcome of the test command on ``commit``'s tree and whether it came cached."""
@@ -402,89 +416,6 @@ def test_merges(
         notes=tuple(tester.notes),
         cancelled=tester.cancelled,
     )
-
-
-def config_root(state: RepositoryState) -> Path | None:
-    """The worktree whose ``.wtls.toml`` speaks for the repository: the base branch's, else
-    the main worktree."""
-    holder = state.find_by_branch(state.base_branch) if state.base_branch else None
-    for wt in (holder, state.main):
-        if wt is not None and not wt.bare and wt.path.is_dir():
-            return wt.path
-    return None
-
-
-@dataclass(frozen=True, kw_only=True)
-class TestPlan:
-    """What :func:`plan_tests` decided: the test commands (none: nothing to run), the scratch
-    recipe, why nothing runs (or None), and notes for the report."""
-
-    __test__ = False  # not a pytest test class, whatever its name says
-
-    commands: tuple[tuple[str, ...], ...] = ()
-    recipe: Recipe = field(default_factory=Recipe)
-    not_run: str | None = None
-    notes: tuple[str, ...] = ()
-
-    def tester(
-        self,
-        repo: Repository,
-        *,
-        timeout: float = DEFAULT_TIMEOUT,
-        on_progress: Progress = None,
-        cancel: threading.Event | None = None,
-    ) -> Tester:
-        """The :class:`Tester` that runs this plan."""
-        return Tester(
-            repo=repo,
-            commands=self.commands,
-            recipe=self.recipe,
-            timeout=timeout,
-            on_progress=on_progress,
-            notes=list(self.notes),
-            cancel=cancel,
-        )
-
-
-def plan_tests(state: RepositoryState, command: str | None, *, trusted: bool) -> TestPlan:
-    """The test commands to run, the scratch recipe, why nothing runs (or None), and notes.
-
-    ``command`` (``--test``) is split like a shell would (no shell runs it). Without it, the
-    ``test`` of ``.wtls.toml`` runs only when ``trusted``; the ``setup`` and ``copy`` of the
-    scratch worktrees likewise. Raises :class:`~wtls.errors.Refused` for a bad config or command.
-    """
-    root = config_root(state)
-    config = load_project_config(root) if root is not None else None
-    notes: list[str] = []
-    commands: tuple[tuple[str, ...], ...] = ()
-    if command is not None:
-        try:
-            argv = shlex.split(command)
-        except ValueError as exc:
-            raise Refused(f"the test command {command!r} cannot be split: {exc}") from exc
-        if not argv:
-            raise Refused("the test command is empty")
-        commands = (tuple(argv),)
-    elif config is not None and config.test:
-        if not trusted:
-            return TestPlan(
-                not_run=f"the `test` command of {root / CONFIG_NAME if root else CONFIG_NAME} "
-                f"(`{command_text(config.test)}`) was not run: the repository's config is not "
-                "trusted; pass --trust to run it, or give --test CMD",
-            )
-        commands = config.test
-    else:
-        return TestPlan()
-    recipe = Recipe()
-    if config is not None and root is not None and (config.setup or config.copy):
-        if trusted:
-            recipe = Recipe.trusted(root, config)
-        else:
-            notes.append(
-                f"the scratch worktrees were not set up (`setup`/`copy` of {root / CONFIG_NAME} "
-                "run only when trusted: pass --trust)"
-            )
-    return TestPlan(commands=commands, recipe=recipe, notes=tuple(notes))
 
 
 def _changed_files(worktree: Path, tip: str) -> set[str]:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from wtls.agents import AgentState, read_agent
-from wtls.git import GitError, run_git, split_z
+from wtls.git import GitError, run_git, run_parallel, split_z
 from wtls.links import absolute, explain_broken_link
 from wtls.links import read_gitfile as read_gitfile
 from wtls.links import worktree_root as worktree_root
@@ -690,13 +690,21 @@ def is_merged(repo_dir: Path, branch: str | None, head: str, base: str, ahead: i
 
 
 def base_status(
-    repo_dir: Path, base: str | None, entry_branch: str | None, head: str | None
+    repo_dir: Path,
+    base: str | None,
+    entry_branch: str | None,
+    head: str | None,
+    *,
+    base_exists: bool | None = None,
 ) -> BaseStatus | None:
-    """Compare a worktree's HEAD with the base branch; None when it cannot be compared."""
+    """Compare a worktree's HEAD with the base branch; None when it cannot be compared.
+    ``base_exists``: whether the base branch has a commit, when the caller knows."""
     if base is None or head is None or entry_branch == base:
         return None
     base_ref = f"refs/heads/{base}"
-    if not ref_exists(repo_dir, base_ref):
+    if base_exists is None:
+        base_exists = ref_exists(repo_dir, base_ref)
+    if not base_exists:
         return None
     ahead, behind = ahead_behind(repo_dir, base_ref, head)
     merged = is_merged(repo_dir, entry_branch, head, base_ref, ahead)
@@ -704,9 +712,16 @@ def base_status(
 
 
 def worktree_state(
-    repo: Repository, entry: WorktreeEntry, base_branch: str | None
+    repo: Repository,
+    entry: WorktreeEntry,
+    base_branch: str | None,
+    *,
+    base_exists: bool | None = None,
+    status: bool = True,
 ) -> WorktreeState:
-    """The full state of one worktree (one ``git status`` plus base comparison)."""
+    """The full state of one worktree (one ``git status`` plus base comparison).
+    ``base_exists``: whether the base branch has a commit, when the caller knows. Without
+    ``status``: no ``git status`` (see :func:`repository_state`)."""
     gitdir = worktree_gitdir(repo, entry)
     state = WorktreeState(
         path=entry.path,
@@ -725,20 +740,22 @@ def worktree_state(
         return state
     if gitdir is not None and not gitdir.exists():
         return replace(state, broken=f"its git dir {gitdir} is missing")
-    try:
-        status = read_status(entry.path)
-    except GitError as exc:
-        return replace(state, broken=str(exc))
-    head = status.oid if status.oid is not None else entry.head
-    branch = status.branch if status.branch is not None else None
+    counts = StatusCounts()
+    if status:
+        try:
+            counts = read_status(entry.path)
+        except GitError as exc:
+            return replace(state, broken=str(exc))
+    head = counts.oid if counts.oid is not None else entry.head
+    branch = counts.branch if status else entry.branch
     return replace(
         state,
         head=head,
         branch=branch,
         detached=branch is None and head is not None,
         operation=operation_in_progress(gitdir),
-        status=status,
-        base=base_status(repo.common_dir, base_branch, branch, head),
+        status=counts,
+        base=base_status(repo.common_dir, base_branch, branch, head, base_exists=base_exists),
     )
 
 
@@ -758,8 +775,14 @@ def repository_state(
     *,
     previous: RepositoryState | None = None,
     only: Iterable[Path] | None = None,
+    statuses: bool = True,
 ) -> RepositoryState:
     """State of every worktree of ``repo``.
+
+    Without ``statuses``, no ``git status`` runs: HEAD and branch come from ``git worktree
+    list``, the change counts stay empty, and a worktree git cannot read is not found broken.
+    For a caller that reads every worktree's files itself anyway (``wtls check`` alone: its
+    snapshots), and reads the full state when one of those reads fails.
 
     With ``previous`` and ``only``, a worktree outside ``only`` whose HEAD and branch did not
     move keeps its previous status (no ``git status``); its base comparison is redone only if the
@@ -773,8 +796,9 @@ def repository_state(
         wanted = {absolute(p) for p in only}
         keep = {w.path: w for w in previous.worktrees if w.path not in wanted}
     base_moved = previous is None or previous.base_head != base_head
-    states: list[WorktreeState] = []
-    for entry in entries:
+    base_exists = base_head is not None
+
+    def read(entry: WorktreeEntry) -> WorktreeState:
         old = keep.get(entry.path)
         reusable = (
             old is not None
@@ -786,17 +810,14 @@ def repository_state(
         if old is not None and reusable:
             base_state = old.base
             if base_moved:
-                base_state = base_status(repo.common_dir, base, old.branch, old.head)
-            states.append(
-                replace(
-                    old,
-                    locked=entry.locked,
-                    lock_reason=entry.lock_reason,
-                    base=base_state,
+                base_state = base_status(
+                    repo.common_dir, base, old.branch, old.head, base_exists=base_exists
                 )
-            )
-        else:
-            states.append(worktree_state(repo, entry, base))
+            return replace(old, locked=entry.locked, lock_reason=entry.lock_reason, base=base_state)
+        return worktree_state(repo, entry, base, base_exists=base_exists, status=statuses)
+
+    # Each worktree's reading is its own (a `git status`, the base comparison): in parallel.
+    states = run_parallel(read, entries)
     return RepositoryState(
         repository=repo, base_branch=base, worktrees=with_agents(states), base_head=base_head
     )

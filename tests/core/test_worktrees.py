@@ -270,6 +270,20 @@ def test_git_errors_are_typed_and_env_is_scrubbed(
         run_git(["add", "x.txt"], repo)
 
 
+def test_a_command_whose_output_goes_to_files_keeps_its_output_status_and_timeout(
+    repo: Path,
+) -> None:
+    """Commands that may write (output to files, not pipes) are waited for on a pidfd: their
+    output, exit status and timeout are what subprocess.run gave."""
+    done = run_git(["-c", "alias.says=!echo out; echo err >&2", "says"], repo)
+    assert (done.stdout, done.stderr) == (b"out\n", "err\n")
+    with pytest.raises(GitError) as err:
+        run_git(["-c", "alias.fails=!exit 3", "fails"], repo)
+    assert err.value.returncode == 3
+    with pytest.raises(GitError, match=r"timed out after 0\.2 s"):
+        run_git(["-c", "alias.slow=!sleep 3", "slow"], repo, timeout=0.2)
+
+
 def test_the_payload_says_which_lifecycle_commands_apply(repo: Path, tmp_path: Path) -> None:
     """Clients offer merge/remove/lock by these fields and never re-derive git's rules."""
     from tests.gitutil import add_worktree, git

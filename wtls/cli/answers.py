@@ -93,7 +93,7 @@ async def answer_query(
         )
     else:
         from wtls.errors import Refused
-        from wtls.semantic import plan_tests
+        from wtls.testplan import plan_tests
 
         try:
             plan = await asyncio.to_thread(plan_tests, state, None, trusted=False)

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from wtls.engine import Engine
     from wtls.review_actions import FileAction
     from wtls.semantic import TestsReport
+    from wtls.testplan import TestPlan
 
 
 def _engine_for(path: str | None) -> tuple[Engine, Path]:
@@ -111,15 +112,29 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_check(args: argparse.Namespace) -> int:
     from wtls.git import require_git
     from wtls.predict import ConflictPredictor, format_prediction
+    from wtls.predict.predictor import unreadable
+    from wtls.testplan import plan_tests
     from wtls.worktrees import discover, repository_state
 
     folder = to_path(args.path or ".", name="PATH").resolve()
     require_git()
-    state = repository_state(discover(folder), args.base)
-    prediction = ConflictPredictor(state.repository).update(state)
-    tests = _check_tests(args, state)
-    if tests is None:
+    repo = discover(folder)
+    # The snapshots read every worktree's files: no `git status` before them. Test runs, or a
+    # worktree git could not snapshot, need the full state (which says which one is broken).
+    state = repository_state(repo, args.base, statuses=False)
+    plan = plan_tests(state, args.test, trusted=args.trust)
+    runs_tests = plan.not_run is None and bool(plan.commands)
+    prediction = None
+    if not runs_tests:
+        prediction = ConflictPredictor(repo).update(state)
+        if unreadable(prediction):
+            prediction = None
+    if prediction is None:
+        state = repository_state(repo, args.base)
+        prediction = ConflictPredictor(repo).update(state)
+    if plan.not_run is None and not runs_tests:
         return emit(check_report(prediction, as_json=args.json, order=args.order, cwd=Path.cwd()))
+    tests = _run_check_tests(args, state, plan)
     if args.json:
         payload = wire_object(prediction.check_payload())
         payload["tests"] = to_wire(tests)
@@ -135,16 +150,14 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return EXIT_REFUSED if problems else EXIT_OK
 
 
-def _check_tests(args: argparse.Namespace, state: RepositoryState) -> TestsReport | None:
-    """The semantic part of ``wtls check``: None when no test command is asked for or set."""
+def _run_check_tests(
+    args: argparse.Namespace, state: RepositoryState, plan: TestPlan
+) -> TestsReport:
     from wtls.predict.commits import commit_info
-    from wtls.semantic import TestsReport, plan_tests, test_merges
+    from wtls.semantic import Tester, TestsReport, test_merges
 
-    plan = plan_tests(state, args.test, trusted=args.trust)
     if plan.not_run is not None:
         return TestsReport(command="", not_run=plan.not_run)
-    if not plan.commands:
-        return None
     tip = (
         commit_info(state.repository.common_dir, f"refs/heads/{state.base_branch}")
         if state.base_branch
@@ -152,7 +165,8 @@ def _check_tests(args: argparse.Namespace, state: RepositoryState) -> TestsRepor
     )
     if tip is None:
         raise Refused("wtls check --test needs a base branch with commits (use --base BRANCH)")
-    tester = plan.tester(
+    tester = Tester.for_plan(
+        plan,
         state.repository,
         timeout=args.timeout,
         on_progress=None if args.json else lambda text: say_error(f"wtls: {text}"),
@@ -561,7 +575,8 @@ def _cmd_lock(args: argparse.Namespace) -> int:
 
 def _cmd_land(args: argparse.Namespace) -> int:
     from wtls.land import land
-    from wtls.semantic import plan_tests
+    from wtls.semantic import Tester
+    from wtls.testplan import plan_tests
     from wtls.wire import to_wire
     from wtls.worktrees import discover, repository_state
 
@@ -574,7 +589,8 @@ def _cmd_land(args: argparse.Namespace) -> int:
         raise Refused(
             "wtls land needs a test command: --test CMD, or `test` in .wtls.toml with --trust"
         )
-    tester = plan.tester(
+    tester = Tester.for_plan(
+        plan,
         state.repository,
         timeout=args.timeout,
         on_progress=None if args.json else lambda text: say_error(f"wtls: {text}"),

@@ -1,5 +1,6 @@
 """``wtls engine`` (the per-repository background process, started by sessions) and ``wtls
-daemon status|stop``: their parsers and handlers, on :mod:`wtls.daemon`."""
+daemon status|stop``: their handlers, on :mod:`wtls.daemon` (their flags and --help texts are
+in :mod:`wtls.cli.parser`)."""
 
 from __future__ import annotations
 
@@ -9,74 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from wtls.cli.render import EXIT_ERROR, EXIT_OK, print_json, say_error
-from wtls.cli.serve import positive_seconds
 from wtls.daemon.client import EngineError, engine_status, stop_engine
 from wtls.daemon.paths import RuntimeDirError, engine_files
 from wtls.locations import BadLocation, to_path
 from wtls.safety import printable
 from wtls.worktrees import discover
-
-
-def add_parsers(sub: Any) -> None:
-    """Add ``engine`` and ``daemon`` to the subcommands. ``engine`` has no ``help=``, which
-    keeps it out of the command list of ``wtls --help`` (it has its own --help)."""
-    p = sub.add_parser(
-        "engine",
-        description="The background process that serves every editor session, agent and CLI "
-        "call of one repository (one per repository, found through a socket in the user's "
-        "private runtime folder). `wtls serve` starts it when none runs; you do not need to "
-        "run it yourself. It exits after --idle-timeout seconds without a client, and when "
-        "its repository is deleted once its sessions have left.",
-    )
-    p.add_argument(
-        "--repository",
-        metavar="COMMON_DIR",
-        required=True,
-        help="the repository's common git dir (absolute), e.g. /src/app/.git",
-    )
-    p.add_argument(
-        "--idle-timeout",
-        metavar="SECONDS",
-        type=positive_seconds,
-        help="exit after this long without a client (default: $WTLS_ENGINE_IDLE_TIMEOUT, else 600)",
-    )
-    p.add_argument(
-        "--detach",
-        action="store_true",
-        help="fork into the background at once (what a starting session asks for)",
-    )
-    p.set_defaults(handler=_cmd_engine)
-
-    p = sub.add_parser(
-        "daemon",
-        help="status of the repository's background engine, or stop it",
-        description="Each repository has at most one background engine, shared by every "
-        "editor window and agent session on it. `status` shows it; `stop` ends it (sessions "
-        "connected to it start a new one when they need it).",
-    )
-    daemon_sub = p.add_subparsers(dest="daemon_command", metavar="ACTION", required=True)
-    where_help = "a folder of the repository (default: the current folder)"
-    q = daemon_sub.add_parser(
-        "status",
-        help="show the engine: pid, socket, clients, uptime, version",
-        description="Show the engine of the repository containing PATH (-C; default: the "
-        "current folder): its pid, socket, repository, connected sessions, uptime, version "
-        "and idle timeout. Exits 0 also when no engine runs (it says so; --json has "
-        '"running": false). Never starts one.',
-    )
-    q.add_argument("-C", dest="path", metavar="PATH", default=".", help=where_help)
-    q.add_argument("--json", action="store_true", help="print the status object")
-    q.set_defaults(handler=_cmd_daemon_status)
-    q = daemon_sub.add_parser(
-        "stop",
-        help="stop the engine",
-        description="Stop the engine of the repository containing PATH (-C; default: the "
-        "current folder) and wait until it has stopped listening. Connected editor sessions "
-        "start a new engine when they need one. Exits 0 also when none ran.",
-    )
-    q.add_argument("-C", dest="path", metavar="PATH", default=".", help=where_help)
-    q.add_argument("--json", action="store_true", help='print {"stopped": true|false, "pid"}')
-    q.set_defaults(handler=_cmd_daemon_stop)
 
 
 def _cmd_engine(args: argparse.Namespace) -> int:

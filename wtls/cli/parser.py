@@ -1,41 +1,36 @@
-"""The ``wtls`` argument parser: every command, flag and --help text."""
+"""The ``wtls`` argument parser: every command, flag and --help text.
+
+Each command's handler is named, not imported (:class:`_Lazy`): the parser loads no command
+module, and running a command loads its own only."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
-from typing import TYPE_CHECKING, NoReturn
+from typing import Any, NoReturn
 
 from wtls import __version__
-
-if TYPE_CHECKING:
-    pass
-
-from wtls.cli import agent_commands, daemon_commands
-from wtls.cli.commands import (
-    _cmd_check,
-    _cmd_demo,
-    _cmd_diff,
-    _cmd_discard,
-    _cmd_land,
-    _cmd_list,
-    _cmd_lock,
-    _cmd_merge,
-    _cmd_move,
-    _cmd_open,
-    _cmd_prune,
-    _cmd_remove,
-    _cmd_repair,
-    _cmd_restore,
-    _cmd_serve,
-    _cmd_spawn,
-    _cmd_status,
-    _cmd_take,
-)
-from wtls.cli.render import (
-    EXIT_ERROR,
-)
+from wtls.agents import STATES
+from wtls.cli.render import EXIT_ERROR, Handler
 from wtls.cli.serve import SERVE_DESCRIPTION, SERVE_HELP, add_serve_arguments, positive_seconds
+
+
+class _Lazy:
+    """A command's handler, imported when the command runs: reading a command line loads the
+    modules of that command only (``wtls check`` never loads the lifecycle commands)."""
+
+    def __init__(self, module: str, name: str) -> None:
+        self.module = module
+        self.name = name
+
+    def __call__(self, args: argparse.Namespace) -> int:
+        handler: Handler = getattr(importlib.import_module(self.module), self.name)
+        return handler(args)
+
+
+def _command(name: str) -> _Lazy:
+    return _Lazy("wtls.cli.commands", name)
 
 
 def _duration(text: str) -> float:
@@ -79,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help=SERVE_HELP, description=SERVE_DESCRIPTION)
     add_serve_arguments(p)
-    p.set_defaults(handler=_cmd_serve)
+    p.set_defaults(handler=_command("_cmd_serve"))
 
     p = sub.add_parser(
         "list",
@@ -104,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="read the repository here, even when its engine runs (default: the running "
         "engine answers, from its live state)",
     )
-    p.set_defaults(handler=_cmd_list)
+    p.set_defaults(handler=_command("_cmd_list"))
 
     p = sub.add_parser(
         "status",
@@ -132,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="read the repository here, even when its engine runs (default: the running "
         "engine answers, from its live state)",
     )
-    p.set_defaults(handler=_cmd_status)
+    p.set_defaults(handler=_command("_cmd_status"))
 
     p = sub.add_parser(
         "demo",
@@ -143,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
         "show. Everything is removed afterwards.",
     )
     p.add_argument("--keep", action="store_true", help="keep the demo folder and print its path")
-    p.set_defaults(handler=_cmd_demo)
+    p.set_defaults(handler=_command("_cmd_demo"))
 
     # --- lifecycle (spawn, open, merge, remove, prune, lock, unlock): lifecycle helper ---
     wt_help = "the worktree: its path (or a path inside it), its branch, or its folder name"
@@ -199,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
         "notify line in ~/.codex/config.toml instead (see docs/agents.md)",
     )
     p.add_argument("--json", action="store_true", help="print the result object")
-    p.set_defaults(handler=_cmd_spawn)
+    p.set_defaults(handler=_command("_cmd_spawn"))
 
     p = sub.add_parser(
         "open",
@@ -210,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("worktree", nargs="?", metavar="WORKTREE", help=wt_help)
     p.add_argument("--json", action="store_true", help="print the result object")
-    p.set_defaults(handler=_cmd_open)
+    p.set_defaults(handler=_command("_cmd_open"))
 
     p = sub.add_parser(
         "merge",
@@ -242,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print the result object")
     _add_no_daemon_unsaved(p)
-    p.set_defaults(handler=_cmd_merge)
+    p.set_defaults(handler=_command("_cmd_merge"))
 
     p = sub.add_parser(
         "remove",
@@ -290,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="say what would happen, change nothing")
     p.add_argument("--json", action="store_true", help="print the result object")
     _add_no_daemon_unsaved(p)
-    p.set_defaults(handler=_cmd_remove)
+    p.set_defaults(handler=_command("_cmd_remove"))
 
     p = sub.add_parser(
         "prune",
@@ -323,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print the result object")
     _add_no_daemon_unsaved(p)
-    p.set_defaults(handler=_cmd_prune)
+    p.set_defaults(handler=_command("_cmd_prune"))
 
     p = sub.add_parser(
         "restore",
@@ -339,7 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("ref", metavar="REF", help="the backup ref")
     p.add_argument("--path", metavar="PATH", help="where to recreate it (default: where it was)")
     p.add_argument("--json", action="store_true", help="print the result object")
-    p.set_defaults(handler=_cmd_restore)
+    p.set_defaults(handler=_command("_cmd_restore"))
 
     p = sub.add_parser(
         "lock",
@@ -349,12 +344,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("worktree", metavar="WORKTREE", help=wt_help)
     p.add_argument("--reason", metavar="TEXT", help="why it is locked")
     p.add_argument("--json", action="store_true", help="print the result object")
-    p.set_defaults(handler=_cmd_lock)
+    p.set_defaults(handler=_command("_cmd_lock"))
 
     p = sub.add_parser("unlock", help="unlock a worktree", description="`git worktree unlock`.")
     p.add_argument("worktree", metavar="WORKTREE", help=wt_help)
     p.add_argument("--json", action="store_true", help="print the result object")
-    p.set_defaults(handler=_cmd_lock)
+    p.set_defaults(handler=_command("_cmd_lock"))
 
     # --- conflict foresight (check): predict helper ---
     p = sub.add_parser(
@@ -409,7 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="read the repository here, even when its engine runs (default: the running "
         "engine answers, from its live state)",
     )
-    p.set_defaults(handler=_cmd_check)
+    p.set_defaults(handler=_command("_cmd_check"))
 
     p = sub.add_parser(
         "diff",
@@ -428,7 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
         "oldPath, added, deleted}], patch}",
     )
     p.add_argument("--base", metavar="BRANCH", help="base branch (default: the main worktree's)")
-    p.set_defaults(handler=_cmd_diff)
+    p.set_defaults(handler=_command("_cmd_diff"))
 
     p = sub.add_parser(
         "take",
@@ -447,7 +442,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--base", metavar="BRANCH", help="base branch (default: the main worktree's)")
     _add_no_daemon_unsaved(p)
-    p.set_defaults(handler=_cmd_take)
+    p.set_defaults(handler=_command("_cmd_take"))
 
     p = sub.add_parser(
         "discard",
@@ -465,7 +460,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--base", metavar="BRANCH", help="base branch (default: the main worktree's)")
     _add_no_daemon_unsaved(p)
-    p.set_defaults(handler=_cmd_discard)
+    p.set_defaults(handler=_command("_cmd_discard"))
 
     p = sub.add_parser(
         "land",
@@ -508,7 +503,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base", metavar="BRANCH", help="base branch (default: the main worktree's)")
     p.add_argument("--json", action="store_true", help="print the result object")
     _add_no_daemon_unsaved(p)
-    p.set_defaults(handler=_cmd_land)
+    p.set_defaults(handler=_command("_cmd_land"))
 
     p = sub.add_parser(
         "repair",
@@ -531,7 +526,7 @@ def build_parser() -> argparse.ArgumentParser:
         "keeping its files",
     )
     p.add_argument("--json", action="store_true", help="print the result object")
-    p.set_defaults(handler=_cmd_repair)
+    p.set_defaults(handler=_command("_cmd_repair"))
 
     p = sub.add_parser(
         "move",
@@ -549,12 +544,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="move it even with uncommitted changes")
     p.add_argument("--json", action="store_true", help="print {from, to, branch}")
     _add_no_daemon_unsaved(p)
-    p.set_defaults(handler=_cmd_move)
+    p.set_defaults(handler=_command("_cmd_move"))
 
     # --- coding agents (agent, hook): docs/agents.md ---
-    agent_commands.add_parsers(sub)
+    _add_agent_parsers(sub)
     # --- the per-repository engine (engine, daemon): docs/architecture.md ---
-    daemon_commands.add_parsers(sub)
+    _add_daemon_parsers(sub)
     return parser
 
 
@@ -566,3 +561,136 @@ def _add_no_daemon_unsaved(p: argparse.ArgumentParser) -> None:
         help="do not ask the running engine whether editor windows hold unsaved changes in "
         "the files this changes (default: ask it, at most 5 s; no engine: nothing to ask)",
     )
+
+
+def _add_agent_parsers(sub: Any) -> None:
+    """Add ``agent`` and ``hook`` to the ``wtls`` subcommands ``sub``."""
+    p = sub.add_parser(
+        "agent",
+        help="set or clear the coding agent state of a worktree",
+        description="Record what the coding agent in a worktree is doing, for every editor "
+        "window and `wtls list` to show: working, waiting (it needs you: a permission "
+        "prompt, a question) or idle (its turn ended). For any agent, wrapper or script; "
+        "Claude Code and Codex CLI have `wtls hook`. The state is stored in the worktree's "
+        "private git dir (never in the work tree); one whose --pid is gone is not shown.",
+    )
+    agent_sub = p.add_subparsers(dest="agent_command", metavar="ACTION", required=True)
+    where_help = "the worktree (a folder or file in it; default: the current folder)"
+    q = agent_sub.add_parser(
+        "set",
+        help="record the agent's state",
+        description="Record the agent state of the worktree holding --worktree (default: the "
+        "current folder). STATE is working, waiting or idle.",
+    )
+    q.add_argument("state", metavar="STATE", choices=STATES, help=", ".join(STATES))
+    q.add_argument("--message", metavar="TEXT", help="what it waits for, or did")
+    q.add_argument("--tool", metavar="NAME", help="the agent: claude, codex, or your word")
+    q.add_argument("--session", metavar="ID", help="the agent's session id")
+    q.add_argument(
+        "--pid",
+        metavar="N",
+        type=int,
+        help="the agent's process: when it is gone, the state is no longer shown",
+    )
+    q.add_argument("--worktree", metavar="PATH", help=where_help)
+    q.add_argument("--json", action="store_true", help="print the recorded agent object")
+    q.set_defaults(handler=_Lazy("wtls.cli.agent_commands", "_cmd_agent"))
+    q = agent_sub.add_parser(
+        "clear",
+        help="forget the agent's state",
+        description="Remove the agent state of the worktree holding --worktree.",
+    )
+    q.add_argument("--worktree", metavar="PATH", help=where_help)
+    q.add_argument("--json", action="store_true", help='print {"cleared": true|false}')
+    q.set_defaults(handler=_Lazy("wtls.cli.agent_commands", "_cmd_agent"))
+
+    p = sub.add_parser(
+        "hook",
+        help="a coding agent's hook: record its state, tell it about conflicts",
+        description="Called by a coding agent, not by you; see docs/agents.md. `wtls hook "
+        "claude` and `wtls hook codex` always exit 0: bad input changes nothing and says why "
+        "in one line on stderr.",
+    )
+    hook_sub = p.add_subparsers(dest="hook_tool", metavar="AGENT", required=True)
+    q = hook_sub.add_parser(
+        "claude",
+        help="Claude Code: one hook event as JSON on stdin",
+        description="Read one Claude Code hook event on stdin and record the agent state of "
+        "the worktree holding its cwd: SessionStart, UserPromptSubmit, PreToolUse, "
+        "PostToolUse: working; Notification: waiting (with its message); Stop: idle; "
+        "SessionEnd: cleared. After an Edit, Write, MultiEdit or NotebookEdit, print the "
+        "conflicts and overlaps the changed file will have with other worktrees as "
+        "hookSpecificOutput.additionalContext, for Claude to read (at most WTLS_HOOK_TIMEOUT "
+        "seconds, default 4; then nothing).",
+    )
+    q.set_defaults(handler=_Lazy("wtls.cli.agent_commands", "_cmd_hook"))
+    q = hook_sub.add_parser(
+        "codex",
+        help="Codex CLI: its notify program (one JSON argument)",
+        description='Codex CLI\'s `notify` program: in ~/.codex/config.toml, notify = ["wtls", '
+        '"hook", "codex"]. agent-turn-complete records idle for the worktree holding its cwd.',
+    )
+    q.add_argument("payload", nargs="?", metavar="JSON", help="the notification (Codex adds it)")
+    q.set_defaults(handler=_Lazy("wtls.cli.agent_commands", "_cmd_hook"))
+
+
+def _add_daemon_parsers(sub: Any) -> None:
+    """Add ``engine`` and ``daemon`` to the subcommands. ``engine`` has no ``help=``, which
+    keeps it out of the command list of ``wtls --help`` (it has its own --help)."""
+    p = sub.add_parser(
+        "engine",
+        description="The background process that serves every editor session, agent and CLI "
+        "call of one repository (one per repository, found through a socket in the user's "
+        "private runtime folder). `wtls serve` starts it when none runs; you do not need to "
+        "run it yourself. It exits after --idle-timeout seconds without a client, and when "
+        "its repository is deleted once its sessions have left.",
+    )
+    p.add_argument(
+        "--repository",
+        metavar="COMMON_DIR",
+        required=True,
+        help="the repository's common git dir (absolute), e.g. /src/app/.git",
+    )
+    p.add_argument(
+        "--idle-timeout",
+        metavar="SECONDS",
+        type=positive_seconds,
+        help="exit after this long without a client (default: $WTLS_ENGINE_IDLE_TIMEOUT, else 600)",
+    )
+    p.add_argument(
+        "--detach",
+        action="store_true",
+        help="fork into the background at once (what a starting session asks for)",
+    )
+    p.set_defaults(handler=_Lazy("wtls.cli.daemon_commands", "_cmd_engine"))
+
+    p = sub.add_parser(
+        "daemon",
+        help="status of the repository's background engine, or stop it",
+        description="Each repository has at most one background engine, shared by every "
+        "editor window and agent session on it. `status` shows it; `stop` ends it (sessions "
+        "connected to it start a new one when they need it).",
+    )
+    daemon_sub = p.add_subparsers(dest="daemon_command", metavar="ACTION", required=True)
+    where_help = "a folder of the repository (default: the current folder)"
+    q = daemon_sub.add_parser(
+        "status",
+        help="show the engine: pid, socket, clients, uptime, version",
+        description="Show the engine of the repository containing PATH (-C; default: the "
+        "current folder): its pid, socket, repository, connected sessions, uptime, version "
+        "and idle timeout. Exits 0 also when no engine runs (it says so; --json has "
+        '"running": false). Never starts one.',
+    )
+    q.add_argument("-C", dest="path", metavar="PATH", default=".", help=where_help)
+    q.add_argument("--json", action="store_true", help="print the status object")
+    q.set_defaults(handler=_Lazy("wtls.cli.daemon_commands", "_cmd_daemon_status"))
+    q = daemon_sub.add_parser(
+        "stop",
+        help="stop the engine",
+        description="Stop the engine of the repository containing PATH (-C; default: the "
+        "current folder) and wait until it has stopped listening. Connected editor sessions "
+        "start a new engine when they need one. Exits 0 also when none ran.",
+    )
+    q.add_argument("-C", dest="path", metavar="PATH", default=".", help=where_help)
+    q.add_argument("--json", action="store_true", help='print {"stopped": true|false, "pid"}')
+    q.set_defaults(handler=_Lazy("wtls.cli.daemon_commands", "_cmd_daemon_stop"))

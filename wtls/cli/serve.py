@@ -1,6 +1,7 @@
 """``wtls serve``: its options, and the server in this process (``--no-daemon``, and the
-forwarder's fallback). Light on purpose: the console script reaches it without the parser, and
-only the in-process path imports the server (:mod:`wtls.daemon.forwarder` is the default)."""
+forwarder's fallback). Light on purpose: the console script reaches it without the parser, the
+full parser imports it for serve's options, and only :func:`serve` imports what runs
+(:mod:`wtls.daemon.forwarder` by default, the server for the in-process path)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,6 @@ import logging
 import os
 from collections.abc import Sequence
 from typing import Any, BinaryIO
-
-from wtls.daemon.forwarder import forward
 
 SERVE_HELP = "run the language server over stdio (what editors start)"
 SERVE_DESCRIPTION = (
@@ -65,6 +64,10 @@ def serve(*, no_daemon: bool = False, idle_timeout: float | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     if no_daemon:
         return run_in_process(b"")
+    # Imported here: the full parser imports this module for serve's options, and the other
+    # commands must not pay for the forwarder (asyncio) they never run.
+    from wtls.daemon.forwarder import forward
+
     return forward(idle_timeout=idle_timeout, fallback=run_in_process)
 
 

@@ -82,6 +82,27 @@ def commit_info(cwd: Path, rev: str) -> Commit | None:
     return Commit(oid=out[0], tree=out[1], date=int(out[2]))
 
 
+def commit_infos(cwd: Path, oids: Sequence[str]) -> dict[str, Commit]:
+    """:func:`commit_info` of each of ``oids`` (full commit ids) in one git process, by id;
+    empty when git cannot read one of them (the caller then asks one by one)."""
+    wanted = list(dict.fromkeys(oids))
+    if not wanted:
+        return {}
+    try:
+        out = run_git(
+            ["log", "--no-walk=unsorted", "--format=%H %T %ct", "--end-of-options", *wanted, "--"],
+            cwd,
+        ).text
+    except GitError:
+        return {}
+    found: dict[str, Commit] = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 3:
+            found[parts[0]] = Commit(oid=parts[0], tree=parts[1], date=int(parts[2]))
+    return found
+
+
 def make_merge_commits(cwd: Path, items: Sequence[tuple[str, Commit, Commit]]) -> list[Commit]:
     """Unreferenced two-parent commits for simulated merge results, in one git process."""
     with TempDir() as tmp:

@@ -26,13 +26,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from wtls.git import GitError, require_git, run_git
-from wtls.predict.commits import TEMP_PREFIX, Commit, Side, commit_info, sweep_stale_temp_dirs
+from wtls.git import GitError, require_git, run_git, run_parallel
+from wtls.predict.commits import (
+    TEMP_PREFIX,
+    Commit,
+    Side,
+    commit_info,
+    commit_infos,
+    sweep_stale_temp_dirs,
+)
 from wtls.predict.mergetree import MergeOutcome, file_conflicts, merge_many
 from wtls.predict.models import FileConflict, PairPrediction, Prediction
 from wtls.predict.order import simulate_merge_order
 from wtls.predict.ranges import Hunk, overlaps_between, parse_hunks
-from wtls.predict.snapshot import fingerprint, overlay_digest, snapshot_worktree, unusable
+from wtls.predict.snapshot import (
+    NO_COMMITS,
+    fingerprint,
+    overlay_digest,
+    snapshot_worktree,
+    unusable,
+)
 from wtls.worktrees import (
     MergeStep,
     Repository,
@@ -43,6 +56,19 @@ from wtls.worktrees import (
 )
 
 log = logging.getLogger(__name__)
+
+#: How a skipped worktree's reason starts when git could not snapshot it.
+SNAPSHOT_FAILED = "could not snapshot it"
+
+
+def unreadable(prediction: Prediction) -> bool:
+    """Whether git could not snapshot some worktree of ``prediction`` (it failed, or found no
+    HEAD commit): what a worktree git cannot read at all gives when no ``git status`` marked
+    it broken first (``repository_state(statuses=False)``)."""
+    return any(
+        reason == NO_COMMITS or reason.startswith(SNAPSHOT_FAILED)
+        for _, reason in prediction.skipped
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,6 +88,21 @@ class _Snapshot:
 
 
 @dataclass(frozen=True, kw_only=True)
+class _Plan:
+    """A worktree's snapshot in this update: the cached one if still right, else what a new one
+    records (the fingerprints, the overlays' digest) and starts from."""
+
+    cached: _Snapshot | None
+    stamp: tuple[Any, ...] | None
+    digest: str
+    unwritten: tuple[Any, ...] | None = None
+    #: The last snapshot's index after ``add -A``, still right (only the buffers differ).
+    added: Path | None = None
+    #: Where this snapshot keeps its own index after ``add -A`` (when it makes one).
+    keep: Path | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class _PairResult:
     outcome: MergeOutcome
     conflicts: tuple[FileConflict, ...]
@@ -77,26 +118,27 @@ class ConflictPredictor:
     def __init__(self, repo: Repository) -> None:
         self.repo = repo
         sweep_stale_temp_dirs()
-        #: This predictor's own files (the snapshots' indexes after `add -A`), removed with it.
-        self._files = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX))
-        self._file_count = 0
-        weakref.finalize(self, shutil.rmtree, self._files, True)
         self._lock = threading.Lock()
         self._snapshots: dict[Path, _Snapshot] = {}
         self._pairs: dict[tuple[str, str, str, str], _PairResult | None] = {}
         self._diffs: dict[tuple[str, str], dict[str, list[Hunk]]] = {}
         self._bases: dict[tuple[str, str], str | None] = {}
         self._order_cache: tuple[Any, tuple[MergeStep, ...] | None] | None = None
+        #: This predictor's own files (the snapshots' indexes after `add -A`), removed with it.
+        self._files = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX))
+        self._file_count = 0
+        weakref.finalize(self, shutil.rmtree, self._files, True)
 
     # -- snapshots
-    def _snapshot(
+    def _plan(
         self,
         wt: WorktreeState,
         overlays: Mapping[str, bytes],
         check: bool,
         written: frozenset[str] | None = None,
-    ) -> _Snapshot | None:
-        """The worktree's snapshot: cached when nothing it depends on changed.
+    ) -> _Plan:
+        """The cached snapshot of ``wt`` if nothing it depends on changed, else what a new one
+        records and starts from. No git.
 
         ``written``: files (relative) written since ``wt`` was read; the worktree is
         snapshotted again whatever its (older) status says.
@@ -105,56 +147,27 @@ class ConflictPredictor:
         digest = overlay_digest(overlays)
         unchanged = old is not None and old.head == wt.head and old.overlays == digest
         if unchanged and not check and not written:
-            return old  # the caller says its files did not change
+            return _Plan(cached=old, stamp=None, digest=digest)  # its files did not change
         stamp = fingerprint(wt, written or ())
-        if (
-            not written
-            and old is not None
-            and stamp is not None
-            and stamp in (old.fingerprint, old.unwritten)
-            and old.overlays == digest
-        ):
-            return old
-        unwritten = fingerprint(wt, without=written) if written else None
-        # The files are as the last snapshot saw them, only the buffers differ: its index
-        # after `add -A` is still right (an unsaved edit costs no walk of the worktree).
         files_same = (
             not written
             and old is not None
-            and old.added is not None
             and stamp is not None
             and stamp in (old.fingerprint, old.unwritten)
         )
+        if files_same and old is not None and old.overlays == digest:
+            return _Plan(cached=old, stamp=stamp, digest=digest)
+        # The files are as the last snapshot saw them, only the buffers differ: its index after
+        # `add -A` is still right (an unsaved edit costs no walk of the worktree).
         added = old.added if files_same and old is not None else None
-        keep = None if added is not None else self._index_file()
-        made = snapshot_worktree(
-            wt.path,
-            overlays,
-            index=wt.gitdir / "index" if wt.gitdir is not None else None,
+        return _Plan(
+            cached=None,
+            stamp=stamp,
+            digest=digest,
+            unwritten=fingerprint(wt, without=written) if written else None,
             added=added,
-            keep=keep,
+            keep=None if added is not None else self._index_file(),
         )
-        if old is not None and old.added not in (None, added):
-            _remove(old.added)
-        if made is None:
-            if keep is not None:
-                _remove(keep)
-            return None
-        head, commit = made
-        if head != wt.head:
-            # HEAD moved since ``wt`` was read: its fingerprint says nothing.
-            stamp = unwritten = None
-        snap = _Snapshot(
-            worktree=wt.path,
-            head=head,
-            commit=commit,
-            fingerprint=stamp,
-            unwritten=unwritten,
-            overlays=digest,
-            added=added or keep,
-        )
-        self._snapshots[wt.path] = snap
-        return snap
 
     def _index_file(self) -> Path:
         """A new file name for a snapshot's index (never reused: a copy that failed leaves no
@@ -163,6 +176,49 @@ class ConflictPredictor:
         with contextlib.suppress(OSError):  # swept by another process after an idle hour
             self._files.mkdir(mode=0o700, exist_ok=True)
         return self._files / f"index-{self._file_count}"
+
+    def _snapshot(
+        self, wt: WorktreeState, overlays: Mapping[str, bytes], plan: _Plan, head: Commit | None
+    ) -> _Snapshot | None:
+        """A new snapshot of ``wt`` (None: no commits yet), cached. ``head``: its HEAD commit
+        when known."""
+        old = self._snapshots.get(wt.path)
+        try:
+            made = snapshot_worktree(
+                wt.path,
+                overlays,
+                index=wt.gitdir / "index" if wt.gitdir is not None else None,
+                head=head,
+                added=plan.added,
+                keep=plan.keep,
+            )
+        except BaseException:
+            if plan.keep is not None:
+                _remove(plan.keep)
+            raise
+        if old is not None and old.added not in (None, plan.added):
+            _remove(old.added)
+        if made is None:
+            if plan.keep is not None:
+                _remove(plan.keep)
+            return None
+        head_oid, commit = made
+        stamp, unwritten = plan.stamp, plan.unwritten
+        if head_oid != wt.head:
+            stamp = unwritten = (
+                None  # HEAD moved since ``wt`` was read: its fingerprint says nothing
+            )
+        snap = _Snapshot(
+            worktree=wt.path,
+            head=head_oid,
+            commit=commit,
+            fingerprint=stamp,
+            unwritten=unwritten,
+            overlays=plan.digest,
+            added=plan.added or plan.keep,
+        )
+        self._snapshots[wt.path] = snap
+        return snap
 
     # -- the main entry point
     def update(
@@ -208,32 +264,60 @@ class ConflictPredictor:
                 per_wt.setdefault(owner.path, {})[rel] = data
         skipped: list[tuple[str, str]] = []
         sides: list[Side] = []
-        for wt in state.worktrees:
-            reason = unusable(wt)
+
+        reasons = [unusable(wt) for wt in state.worktrees]
+        usable = [wt for wt, reason in zip(state.worktrees, reasons, strict=True) if reason is None]
+        plans: list[_Plan | str] = []
+        for wt in usable:
+            check = changed_set is None or wt.path in changed_set
+            try:
+                plans.append(
+                    self._plan(wt, per_wt.get(wt.path, {}), check, written_rels.get(wt.path))
+                )
+            except OSError as exc:
+                plans.append(f"{SNAPSHOT_FAILED}: {exc}")
+        fresh = [
+            wt.head
+            for wt, plan in zip(usable, plans, strict=True)
+            if isinstance(plan, _Plan) and plan.cached is None and wt.head
+        ]
+        heads: dict[str, Commit] = {}
+        if len(fresh) > 1:
+            # Several new snapshots: their HEAD commits and the base tip in one git call.
+            heads = commit_infos(cwd, fresh + ([state.base_head] if state.base_head else []))
+
+        def snapshot(item: tuple[WorktreeState, _Plan | str]) -> _Snapshot | str | None:
+            """The worktree's snapshot (None: no commits yet), or why it failed."""
+            wt, plan = item
+            if isinstance(plan, str) or plan.cached is not None:
+                return plan if isinstance(plan, str) else plan.cached
+            head = heads.get(wt.head) if wt.head else None
+            try:
+                return self._snapshot(wt, per_wt.get(wt.path, {}), plan, head)
+            except (GitError, OSError) as exc:
+                return f"{SNAPSHOT_FAILED}: {exc}"
+
+        # Each snapshot is its own worktree's git work: in parallel, then read in order.
+        made = iter(run_parallel(snapshot, list(zip(usable, plans, strict=True))))
+        for wt, reason in zip(state.worktrees, reasons, strict=True):
             if reason is not None:
                 if not wt.bare:
                     skipped.append((str(wt.path), reason))
-                dropped = self._snapshots.pop(wt.path, None)
-                if dropped is not None and dropped.added is not None:
-                    _remove(dropped.added)
+                self._forget(wt.path)
                 continue
-            check = changed_set is None or wt.path in changed_set
-            try:
-                snap = self._snapshot(wt, per_wt.get(wt.path, {}), check, written_rels.get(wt.path))
-            except (GitError, OSError) as exc:
-                skipped.append((str(wt.path), f"could not snapshot it: {exc}"))
+            snap = next(made)
+            if isinstance(snap, str):
+                skipped.append((str(wt.path), snap))
                 continue
             if snap is None:
-                skipped.append((str(wt.path), "it has no commits yet"))
+                skipped.append((str(wt.path), NO_COMMITS))
                 continue
             sides.append(Side(path=wt.path, branch=wt.branch, commit=snap.commit))
         live = {s.path for s in sides}
         for gone in set(self._snapshots) - live:
-            dropped = self._snapshots.pop(gone)
-            if dropped.added is not None:
-                _remove(dropped.added)
+            self._forget(gone)
 
-        base_side = self._base_side(state, sides)
+        base_side = self._base_side(state, sides, heads)
         jobs: list[tuple[Side, Side, bool]] = []
         for x, y in itertools.combinations(sides, 2):
             jobs.append((x, y, False))
@@ -283,11 +367,15 @@ class ConflictPredictor:
             skipped=tuple(skipped),
         )
 
-    def _base_side(self, state: RepositoryState, sides: Sequence[Side]) -> Side | None:
+    def _base_side(
+        self, state: RepositoryState, sides: Sequence[Side], known: Mapping[str, Commit]
+    ) -> Side | None:
         base = state.base_branch
         if base is None:
             return None
-        tip = commit_info(self.repo.common_dir, f"refs/heads/{base}")
+        tip = known.get(state.base_head) if state.base_head else None
+        if tip is None:
+            tip = commit_info(self.repo.common_dir, f"refs/heads/{base}")
         if tip is None:
             return None
         holder = state.find_by_branch(base)
@@ -346,7 +434,9 @@ class ConflictPredictor:
         conflicted: Sequence[str],
         conflicts: Sequence[FileConflict],
     ) -> tuple[FileConflict, ...]:
-        base = self._merge_base(cwd, x, y)
+        # The snapshots' merge base is their HEADs': an edit (or a keystroke in a buffer) makes
+        # new snapshots, not new merge bases.
+        base = self._merge_base(cwd, self._history_of(x), self._history_of(y))
         if base is None:
             return ()
         if base in (x.commit.oid, y.commit.oid):
@@ -362,27 +452,30 @@ class ConflictPredictor:
             exclude,
         )
 
-    def _merge_base(self, cwd: Path, x: Side, y: Side) -> str | None:
-        """The merge base of two sides, cached by their HEADs: a snapshot commit's only parent
-        is its worktree's HEAD and nothing descends from it, so the snapshots' merge base is
-        their HEADs' — an edit (or a keystroke in a buffer) makes new snapshots, not new
-        merge bases."""
-        key = (self._history_of(x), self._history_of(y))
-        if key in self._bases:
-            return self._bases[key]
-        bases = run_git(["merge-base", "--end-of-options", *key], cwd, ok_codes=(0, 1)).text.split()
-        found = bases[0] if bases else None
-        if len(self._bases) > 256:
-            self._bases.clear()
-        self._bases[key] = found
-        return found
+    def _forget(self, worktree: Path) -> None:
+        """Drop a worktree's snapshot and its kept index."""
+        dropped = self._snapshots.pop(worktree, None)
+        if dropped is not None and dropped.added is not None:
+            _remove(dropped.added)
 
     def _history_of(self, side: Side) -> str:
-        """The commit ``side``'s history starts from: its HEAD for a snapshot commit."""
+        """The commit ``side``'s history starts from: its HEAD for a snapshot commit (whose only
+        parent is its HEAD, and which nothing descends from)."""
         snap = self._snapshots.get(side.path)
         if snap is not None and snap.commit.oid == side.commit.oid:
             return snap.head
         return side.commit.oid
+
+    def _merge_base(self, cwd: Path, a: str, b: str) -> str | None:
+        """The merge base git names first for ``a`` and ``b`` (None: unrelated). Cached: the
+        matrix asks for the same two commits once per pair of worktrees that stand at them."""
+        key = (a, b)
+        if key not in self._bases:
+            bases = run_git(["merge-base", "--end-of-options", a, b], cwd, ok_codes=(0, 1)).text
+            if len(self._bases) > 256:
+                self._bases.clear()
+            self._bases[key] = bases.split()[0] if bases.split() else None
+        return self._bases[key]
 
     def _diff(self, cwd: Path, base: str, commit: str) -> dict[str, list[Hunk]]:
         key = (base, commit)

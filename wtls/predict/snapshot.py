@@ -22,6 +22,9 @@ from wtls.git import run_git, split_z
 from wtls.predict.commits import IDENTITY_ENV, Commit, TempDir, commit_info
 from wtls.worktrees import WorktreeState
 
+#: Why a worktree without commits has no snapshot (as the prediction's ``skipped`` says).
+NO_COMMITS = "it has no commits yet"
+
 #: An untracked folder with more files than this makes the fingerprint "unknown" (re-snapshot).
 _FINGERPRINT_WALK_LIMIT = 5000
 
@@ -38,21 +41,23 @@ def snapshot_worktree(
     overlays: Mapping[str, bytes] | None = None,
     *,
     index: Path | None = None,
+    head: Commit | None = None,
     added: Path | None = None,
     keep: Path | None = None,
 ) -> tuple[str, Commit] | None:
     """Snapshot ``worktree``'s working state (plus ``overlays``: relative path → bytes).
 
-    ``index`` is the worktree's real index file when the caller knows it (saves a git call).
-    ``keep``: a new file to save the temporary index in after ``git add -A`` (before the
-    overlays). ``added``: such a file from an earlier snapshot, used instead of the real index
-    and ``add -A`` — only when the caller knows the worktree's files are unchanged since and
-    only the buffers differ: an unsaved edit then costs no walk of the worktree. A missing
-    ``added`` falls back to the walk.
+    ``index`` is the worktree's real index file and ``head`` its HEAD commit, when the caller
+    knows them (each saves a git call). ``keep``: a new file to save the temporary index in
+    after ``git add -A`` (before the overlays). ``added``: such a file from an earlier
+    snapshot, used instead of the real index and ``add -A`` — only when the caller knows the
+    worktree's files are unchanged since and only the buffers differ: an unsaved edit then
+    costs no walk of the worktree. A missing ``added`` falls back to the walk.
     Returns ``(head, commit)``; the commit is HEAD itself when nothing differs from it. None
     for a worktree without commits. The worktree's index, HEAD and refs are not touched.
     """
-    head = commit_info(worktree, "HEAD")
+    if head is None:
+        head = commit_info(worktree, "HEAD")
     if head is None:
         return None
     with TempDir() as tmp:
@@ -163,7 +168,7 @@ def unusable(wt: WorktreeState) -> str | None:
     if not wt.path.is_dir():
         return "its folder is missing"
     if wt.head is None:
-        return "it has no commits yet"
+        return NO_COMMITS
     return None
 
 

@@ -36,12 +36,13 @@ from wtls.errors import Refused
 from wtls.land import LandResult, land
 from wtls.predict.commits import Commit, commit_info
 from wtls.problems import Problem
-from wtls.semantic import TestsReport, plan_tests, test_merges, test_problems
+from wtls.semantic import Tester, TestsReport, test_merges, test_problems
 from wtls.server.base import RepoSession, Server
 from wtls.server.features.documents import unsaved_finder
 from wtls.server.protocol import Command
 from wtls.server.rpc import command
 from wtls.server.shared import SharedRepository, Viewers
+from wtls.testplan import plan_tests
 from wtls.testrun import DEFAULT_TIMEOUT
 from wtls.wire import to_wire
 from wtls.worktrees import RepositoryState
@@ -84,8 +85,8 @@ def register(server: Server) -> None:
             raise Refused("testing merges needs a base branch with commits")
 
         def work(report: Callable[[str], None], cancel: threading.Event) -> TestsReport:
-            tester = plan.tester(
-                state.repository, timeout=timeout, on_progress=report, cancel=cancel
+            tester = Tester.for_plan(
+                plan, state.repository, timeout=timeout, on_progress=report, cancel=cancel
             )
             return test_merges(state, tester, base_tip=tip, jobs=jobs)
 
@@ -121,8 +122,8 @@ def register(server: Server) -> None:
         unsaved = await unsaved_finder(ls, start)
 
         def work(report: Callable[[str], None], cancel: threading.Event) -> LandResult:
-            tester = plan.tester(
-                state.repository, timeout=timeout, on_progress=report, cancel=cancel
+            tester = Tester.for_plan(
+                plan, state.repository, timeout=timeout, on_progress=report, cancel=cancel
             )
             return land(
                 start,
@@ -244,7 +245,7 @@ class SettleRunner:
         tip = _base_tip(state)
         if tip is None:
             return "no base branch with commits"
-        tester = plan.tester(state.repository, timeout=DEFAULT_TIMEOUT)
+        tester = Tester.for_plan(plan, state.repository, timeout=DEFAULT_TIMEOUT)
         result = await asyncio.to_thread(test_merges, state, tester, base_tip=tip, jobs=1)
         for viewer, runner in session.shared.feature_state(_Settle, _Settle).viewers.live():
             if runner in wanting:
