@@ -64,6 +64,9 @@ class Refreshed:
     files: Mapping[Path, frozenset[Path]] = field(default_factory=dict)
     #: Only agent states were re-read (no file, ref or listing changed: nothing to predict).
     agents_only: bool = False
+    #: Nothing was re-read: the current state shown to a session that joins (work that follows
+    #: changes, a full prediction, a process scan, a test run, need not run again).
+    replayed: bool = False
 
 
 def ignored_dirs(worktree: Path) -> frozenset[Path]:

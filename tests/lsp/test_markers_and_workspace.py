@@ -73,6 +73,40 @@ async def test_merge_conflict_from_a_terminal_then_resolved(repo: Path, tmp_path
         )
 
 
+async def test_a_window_joining_at_a_head_already_scanned_finds_its_committed_markers(
+    tmp_path: Path,
+) -> None:
+    """The second window's worktree is at the HEAD the first one grepped: the engine scans the
+    files found there instead of grepping again, and a file the first worktree changed (its copy
+    no longer has the markers, the commit still has) is scanned in the second one too."""
+    text = "a\n<<<<<<< mine\nb\n=======\nc\n>>>>>>> theirs\n"
+    repo = make_repo(tmp_path, files={"committed.txt": text, "fixed.txt": text, "x.py": "x\n"})
+    other = add_worktree(repo, tmp_path / "other", "feature/other").resolve()
+    late = add_worktree(repo, tmp_path / "late", "feature/late").resolve()
+    (repo / "fixed.txt").write_text("fixed before the first scan\n")
+    async with open_session([repo]) as first:
+        await first.wait_for_diagnostics(
+            repo / "committed.txt", lambda d: len(markers(d)) == 1, "committed markers in A"
+        )
+        assert markers(first.diagnostics(repo / "fixed.txt")) == []
+        async with open_session([other]) as second:
+            for name in ("committed.txt", "fixed.txt"):
+                await second.wait_for_diagnostics(
+                    other / name, lambda d: len(markers(d)) == 1, f"{name}'s markers in B"
+                )
+            # A's committed.txt fixed after A's scan: a window joining later still sees the
+            # commit's markers in its own copy.
+            (repo / "committed.txt").write_text("fixed after the scan\n")
+            await first.wait_for_diagnostics(
+                repo / "committed.txt", lambda d: not markers(d), "A's fix"
+            )
+            async with open_session([late]) as third:
+                for name in ("committed.txt", "fixed.txt"):
+                    await third.wait_for_diagnostics(
+                        late / name, lambda d: len(markers(d)) == 1, f"{name}'s markers in C"
+                    )
+
+
 async def test_markers_in_an_unsaved_buffer_and_a_committed_file(tmp_path: Path) -> None:
     text = "a\n<<<<<<< mine\nb\n=======\nc\n>>>>>>> theirs\n"
     repo = make_repo(tmp_path, files={"committed.txt": text, "clean.py": "x = 1\n"})

@@ -285,6 +285,7 @@ class SharedRepository:
             changed=True,
             listing_changed=True,
             touched=frozenset(w.path for w in state.worktrees),
+            replayed=True,
         )
 
     # ---------------------------------------------------------------- refreshing

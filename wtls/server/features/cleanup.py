@@ -91,6 +91,11 @@ class Cleanup:
         even if the next scan does not see it), count processes again (rate-limited) and
         consider it once more with the new sizes."""
         self._consider_notice(ls, session, self._notice(session))
+        scan = session.shared.feature_state(_Scan, _Scan)
+        if refreshed.replayed and scan.task is not None:
+            # A session joined: the counts of the repository's last scan are in its state.
+            scan.viewers.add(session, self)
+            return
         self.schedule(ls, session)
 
     def schedule(self, ls: Server, session: RepoSession, *, urgent: bool = False) -> None:

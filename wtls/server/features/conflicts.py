@@ -134,7 +134,9 @@ class ConflictFeature:
         if not ls.is_open(session):
             return
         work = self._for(session)
-        if refreshed.listing_changed:
+        if refreshed.replayed:
+            pass  # a session joined: nothing changed, the run only publishes to it too
+        elif refreshed.listing_changed:
             work.changed = None
         elif work.changed is not None:
             work.changed |= set(refreshed.touched)

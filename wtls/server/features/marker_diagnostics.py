@@ -1,8 +1,9 @@
 """Conflict-marker diagnostics for every file of this session's worktrees, open or not.
 
 What is scanned: when a session opens, every changed, untracked or unmerged file (from ``git
-status``) and every tracked file ``git grep`` finds markers in; afterwards, the files a refresh
-reports and every open buffer on each edit. A file whose markers are gone is cleared at once.
+status``) and every tracked file ``git grep`` finds markers in (one grep per HEAD commit and
+repository: a worktree joining at a HEAD already grepped scans what was found there); afterwards,
+the files a refresh reports and every open buffer on each edit. A file whose markers are gone is cleared at once.
 Finding and reading the files is the core's (:mod:`wtls.marker_files`); this module decides
 when, and publishes.
 """
@@ -10,6 +11,8 @@ when, and publishes.
 from __future__ import annotations
 
 import asyncio
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from wtls.engine import Refreshed
@@ -23,11 +26,61 @@ from wtls.marker_files import (
 from wtls.server.base import RepoSession, Server
 from wtls.server.diagnostics import uri_of
 from wtls.server.rpc import uri_to_path
+from wtls.server.shared import SharedRepository
+from wtls.watch import ChangeSet
 from wtls.worktrees import WorktreeState
 
 __all__ = ["CATEGORY", "MAX_BLOCKS_PER_FILE", "MarkerTracker", "marker_problems", "register"]
 
 CATEGORY = "markers"
+#: HEAD commits whose committed-marker candidates are remembered per repository, at most.
+_HEADS_KEPT = 64
+
+
+@dataclass(eq=False)
+class _CommittedMarkers:
+    """A repository's files that may hold conflict markers as committed, per HEAD commit: what
+    ``git grep`` found in a worktree at that HEAD, plus every file that worktree had changed
+    then or has changed since (its copy may differ from the commit's). A worktree joining at a
+    HEAD already grepped (an agent's worktree just branched from main) scans those files
+    instead of grepping all of its own again: an unchanged file's content is the commit's."""
+
+    shared: SharedRepository
+    by_head: dict[str, set[str]] = field(default_factory=dict)
+
+    def files_written(self, change: ChangeSet) -> None:
+        """Watcher events (a change listener): what a worktree changes joins its HEAD's list."""
+        state = self.shared.engine.state
+        if state is None:
+            return
+        for root, files in change.files.items():
+            wt = state.find(root)
+            known = self.by_head.get(wt.head) if wt is not None and wt.head else None
+            if known is not None:
+                prefix = os.path.join(root, "")
+                known.update(str(f)[len(prefix) :] for f in files if str(f).startswith(prefix))
+
+    async def candidates(self, wt: WorktreeState) -> set[Path]:
+        """The files of ``wt`` that may hold committed markers (one ``git grep`` per HEAD)."""
+        known = self.by_head.get(wt.head) if wt.head else None
+        if known is None:
+            found = await asyncio.to_thread(grep_markers, wt.path)
+            known = {p.relative_to(wt.path).as_posix() for p in found}
+            known.update(wt.status.changed_paths, wt.status.conflicted_paths)
+            if wt.head:
+                if len(self.by_head) >= _HEADS_KEPT:
+                    self.by_head.clear()
+                self.by_head[wt.head] = known
+        return {wt.path / rel for rel in known}
+
+
+def _committed_markers(shared: SharedRepository) -> _CommittedMarkers:
+    def make() -> _CommittedMarkers:
+        found = _CommittedMarkers(shared)
+        shared.change_listeners.append(found.files_written)
+        return found
+
+    return shared.feature_state(_CommittedMarkers, make)
 
 
 class MarkerTracker:
@@ -66,10 +119,11 @@ class MarkerTracker:
         """Scan every candidate file of the session's own worktrees."""
         worktrees = session.own_worktrees()
         candidates: set[Path] = set()
+        committed = _committed_markers(session.shared)
         for wt in worktrees:
             candidates |= status_candidates(wt)
             if full:
-                candidates |= await asyncio.to_thread(grep_markers, wt.path)
+                candidates |= await committed.candidates(wt)
         if full:
             # Buffers opened before this repository's session existed were not scanned yet.
             candidates |= self._open_paths()

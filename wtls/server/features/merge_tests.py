@@ -192,6 +192,8 @@ class SettleRunner:
             return
         work = session.shared.feature_state(_Settle, _Settle)
         work.viewers.add(session, self)
+        if refreshed.replayed:
+            return  # a session joined: nothing changed to test
         if work.timer is not None:
             work.timer.cancel()
         loop = asyncio.get_running_loop()
