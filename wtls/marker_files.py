@@ -137,8 +137,10 @@ def status_candidates(wt: WorktreeState) -> set[Path]:
 def grep_markers(worktree: Path) -> set[Path]:
     """Tracked files whose working copy has a line that opens a conflict block."""
     try:
+        # One thread: the reads dominate, and git's default of a thread per core cost 60% more
+        # CPU (and more wall time) on 10,000 files here; this runs in the background.
         result = run_git(
-            ["grep", "-l", "-z", "-I", "-E", "-e", "^<{7,}( |$)", "--", "."],
+            ["grep", "--threads=1", "-l", "-z", "-I", "-E", "-e", "^<{7,}( |$)", "--", "."],
             worktree,
             ok_codes=(0, 1),
         )
