@@ -541,11 +541,8 @@ def test_no_merge_order_without_pending_work(repo: Path) -> None:
 
 
 # ----------------------------------------------------------------------------- cost, safety
-def test_only_changed_worktrees_are_snapshotted_again(
-    repo: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    repo = repo.resolve()
-    (_, w, r), _ = case_seed_usage_line(repo)
+def count_snapshots(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """The worktrees snapshotted from now on, in order (git still does every snapshot)."""
     calls: list[Path] = []
     real = predict_module.snapshot_worktree
 
@@ -554,6 +551,15 @@ def test_only_changed_worktrees_are_snapshotted_again(
         return real(worktree, overlays, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(predict_module, "snapshot_worktree", counting)
+    return calls
+
+
+def test_only_changed_worktrees_are_snapshotted_again(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = repo.resolve()
+    (_, w, r), _ = case_seed_usage_line(repo)
+    calls = count_snapshots(monkeypatch)
     repository = discover(repo)
     predictor = ConflictPredictor(repository)
     state = repository_state(repository)
@@ -585,14 +591,7 @@ def test_written_files_are_predicted_before_the_status_is_read_again(
     repo = repo.resolve()
     (_, _, r), _ = case_seed_usage_line(repo)
     git(r, "checkout", "--", "cli.py")  # r starts clean: no conflict
-    calls: list[Path] = []
-    real = predict_module.snapshot_worktree
-
-    def counting(worktree: Path, overlays: object = None, **kwargs: object) -> object:
-        calls.append(worktree)
-        return real(worktree, overlays, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(predict_module, "snapshot_worktree", counting)
+    calls = count_snapshots(monkeypatch)
     repository = discover(repo)
     predictor = ConflictPredictor(repository)
     stale = repository_state(repository)
