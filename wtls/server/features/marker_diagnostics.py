@@ -2,10 +2,10 @@
 
 What is scanned: when a session opens, every changed, untracked or unmerged file (from ``git
 status``) and every tracked file ``git grep`` finds markers in (one grep per HEAD commit and
-repository: a worktree joining at a HEAD already grepped scans what was found there); afterwards,
-the files a refresh reports and every open buffer on each edit. A file whose markers are gone is cleared at once.
-Finding and reading the files is the core's (:mod:`wtls.marker_files`); this module decides
-when, and publishes.
+repository: a worktree joining at a HEAD already grepped scans what was found there);
+afterwards, the files a refresh reports and every open buffer on each edit. A file whose markers
+are gone is cleared at once. Finding and reading the files is the core's
+(:mod:`wtls.marker_files`); this module decides when, and publishes.
 """
 
 from __future__ import annotations
