@@ -35,6 +35,8 @@ __all__ = ["CATEGORY", "MAX_BLOCKS_PER_FILE", "MarkerTracker", "marker_problems"
 CATEGORY = "markers"
 #: HEAD commits whose committed-marker candidates are remembered per repository, at most.
 _HEADS_KEPT = 64
+#: Candidates of one HEAD at most (beyond, a joining worktree greps instead of reading them).
+_KNOWN_LIMIT = 5000
 
 
 @dataclass(eq=False)
@@ -55,10 +57,13 @@ class _CommittedMarkers:
             return
         for root, files in change.files.items():
             wt = state.find(root)
-            known = self.by_head.get(wt.head) if wt is not None and wt.head else None
-            if known is not None:
+            head = wt.head if wt is not None else None
+            known = self.by_head.get(head) if head else None
+            if head and known is not None:
                 prefix = os.path.join(root, "")
                 known.update(str(f)[len(prefix) :] for f in files if str(f).startswith(prefix))
+                if len(known) > _KNOWN_LIMIT:  # a flood of writes: grep that HEAD again
+                    del self.by_head[head]
 
     async def candidates(self, wt: WorktreeState) -> set[Path]:
         """The files of ``wt`` that may hold committed markers (one ``git grep`` per HEAD)."""
