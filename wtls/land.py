@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wtls.errors import Refused
-from wtls.git import GitError, run_git, split_z
+from wtls.git import GitError, run_git
 from wtls.lifecycle import remove as remove_worktree
 from wtls.lifecycle.common import (
     _repo_lock,
     in_the_way,
     resolve_worktree,
+    rewritten_paths,
     unseen_edits,
     unseen_text,
 )
@@ -346,12 +347,7 @@ def _move_base(
                     f"({check.stderr.strip() or 'read-tree refused'}); the base branch stays at "
                     f"{old.oid[:12]}"
                 )
-            rewritten = split_z(
-                run_git(
-                    ["diff-tree", "-r", "-z", "--name-only", "--no-renames", old.oid, new.oid],
-                    base_wt.path,
-                ).stdout
-            )
+            rewritten = rewritten_paths(base_wt.path, old.oid, new.oid)
             refuse_unsaved(
                 unsaved,
                 [base_wt.path / p for p in rewritten],

@@ -159,6 +159,14 @@ def resolve_worktree(
     return _match_worktree(state.worktrees, spec, cwd)
 
 
+def rewritten_paths(worktree: Path, old: str, new: str) -> list[str]:
+    """The paths that going from commit ``old`` to ``new`` adds, changes or deletes (a merge
+    from its merge base to the branch, a fast-forward of the base branch)."""
+    return split_z(
+        run_git(["diff-tree", "-r", "-z", "--name-only", "--no-renames", old, new], worktree).stdout
+    )
+
+
 def in_the_way(worktree: Path, old: str, new: str, *, head: str | None = None) -> list[str]:
     """Untracked or ignored files of ``worktree`` that ``read-tree -u -m OLD NEW`` would replace.
 
@@ -168,9 +176,7 @@ def in_the_way(worktree: Path, old: str, new: str, *, head: str | None = None) -
     changed: give it ``old`` = the merge base, ``new`` = the branch and ``head`` = the
     worktree's HEAD (whose folders are not in the way; default ``old``).
     """
-    changed = split_z(
-        run_git(["diff-tree", "-r", "-z", "--name-only", "--no-renames", old, new], worktree).stdout
-    )
+    changed = rewritten_paths(worktree, old, new)
     if not changed:
         return []
     old_dirs = set(
@@ -247,9 +253,7 @@ def unseen_edits(worktree: Path, old: str, new: str, *, head: str) -> list[str]:
     under ``text=auto`` hashes differently, yet is what a checkout gives). A few files, not the
     whole worktree. ``head``: the worktree's HEAD, whose index has no staged change.
     """
-    changed = split_z(
-        run_git(["diff-tree", "-r", "-z", "--name-only", "--no-renames", old, new], worktree).stdout
-    )
+    changed = rewritten_paths(worktree, old, new)
     staged: dict[str, str] = {}
     for at_once in range(0, len(changed), 500):
         out = run_git(

@@ -14,6 +14,7 @@ from wtls.lifecycle.common import (
     _start_dir,
     in_the_way,
     resolve_worktree,
+    rewritten_paths,
     unseen_edits,
     unseen_text,
 )
@@ -110,14 +111,15 @@ def _merge_span(base_wt: WorktreeState, branch: str) -> tuple[str, str] | None:
     return found.text, tip
 
 
-def _refuse_files_in_the_way(base_wt: WorktreeState, branch: str) -> None:
+def _refuse_files_in_the_way(
+    base_wt: WorktreeState, branch: str, span: tuple[str, str] | None
+) -> None:
     """Refuse when the merge would overwrite untracked or ignored files of the base worktree,
-    or tracked files edited in a way git's status does not see.
+    or tracked files edited in a way git's status does not see (``span``: :func:`_merge_span`).
 
     ``git merge`` replaces an ignored file (a local ``.env``) by the branch's committed one
     without a word: ignored files are expendable to git, not to their owner.
     """
-    span = _merge_span(base_wt, branch)
     if span is None or base_wt.head is None:
         return  # no commit yet, or unrelated histories: git merge refuses them itself
     unseen = unseen_edits(base_wt.path, span[0], span[1], head=base_wt.head)
@@ -133,23 +135,19 @@ def _refuse_files_in_the_way(base_wt: WorktreeState, branch: str) -> None:
 
 
 def _refuse_unsaved(
-    find: UnsavedFinder | None, base_wt: WorktreeState, target: WorktreeState, *, remove: bool
+    find: UnsavedFinder | None,
+    base_wt: WorktreeState,
+    target: WorktreeState,
+    span: tuple[str, str] | None,
+    *,
+    remove: bool,
 ) -> None:
     """Refuse when an editor holds unsaved buffers of files the merge rewrites in the base
-    worktree (what the branch changed), or, with ``remove``, of any file of the worktree."""
+    worktree (what the branch changed since ``span``'s merge base), or, with ``remove``, of any
+    file of the worktree."""
     if find is None:
         return
-    span = _merge_span(base_wt, target.branch or "")
-    rewritten = (
-        split_z(
-            run_git(
-                ["diff-tree", "-r", "-z", "--name-only", "--no-renames", span[0], span[1]],
-                base_wt.path,
-            ).stdout
-        )
-        if span is not None
-        else []
-    )
+    rewritten = rewritten_paths(base_wt.path, *span) if span is not None else []
     refuse_unsaved(
         find,
         [base_wt.path / path for path in rewritten],
@@ -304,12 +302,13 @@ def merge_back(
             )
         if remove:
             refuse_if_busy(_scan_for(state, target), target, kill=kill)
-        _refuse_unsaved(unsaved, base_wt, target, remove=remove)
+        span = _merge_span(base_wt, branch)
+        _refuse_unsaved(unsaved, base_wt, target, span, remove=remove)
         # Last before git: a file written after this check is no longer seen by it (the
         # process scan above can take long). A fast-forward is then checked by git itself
         # (--no-overwrite-ignore); a merge commit's checkout is not (git 2.39's ort ignores
         # that option), so the gap left is this check to git's writing (safety.md).
-        _refuse_files_in_the_way(base_wt, branch)
+        _refuse_files_in_the_way(base_wt, branch, span)
         _refuse_if_index_locked(base_wt)
         before = base_wt.head
         name = _merge_name(base_wt.path, branch)
