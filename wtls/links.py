@@ -26,6 +26,24 @@ from wtls.git import GitError, run_git, split_z
 _MAX_SCAN = 500
 
 
+def folder_prefix(folder: Path | str) -> str:
+    """``folder`` as a text prefix of the paths inside it (``/a/b`` → ``/a/b/``, ``/`` → ``/``).
+
+    Paths compared as text cost well under a microsecond; ``Path.parents`` builds and compares
+    a Path per level, which showed in checks run per file event, or per session and refresh.
+    """
+    return os.path.join(folder, "")
+
+
+def paths_inside(root: Path, files: Iterable[Path]) -> Iterator[str]:
+    """The ``files`` inside ``root`` as paths relative to it (those outside are left out)."""
+    prefix = folder_prefix(root)
+    for file in files:
+        text = str(file)
+        if text.startswith(prefix):
+            yield text[len(prefix) :]
+
+
 def absolute(path: Path) -> Path:
     """Absolute, symlinks resolved where they exist, without failing on missing folders."""
     try:

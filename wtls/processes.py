@@ -35,6 +35,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from wtls.links import folder_prefix
 from wtls.safety import printable
 
 #: How a process is tied to a folder, strongest first (one entry per process and folder).
@@ -108,12 +109,15 @@ class _Owners:
     """Maps a path to the deepest scanned folder holding it."""
 
     def __init__(self, folders: Sequence[Path]) -> None:
-        self._folders = sorted(((_real(f), f) for f in folders), key=lambda p: -len(p[0]))
+        reals = [(_real(f), f) for f in folders]
+        self._folders = sorted(
+            ((real, folder_prefix(real), f) for real, f in reals), key=lambda p: -len(p[0])
+        )
 
     def owner(self, path: str) -> Path | None:
         path = path.removesuffix(" (deleted)")
-        for real, folder in self._folders:
-            if path == real or path.startswith(real.rstrip("/") + "/"):
+        for real, inside, folder in self._folders:
+            if path == real or path.startswith(inside):
                 return folder
         return None
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from watchfiles._rust_notify import RustNotify, WatchfilesRustInternalError
 
 from wtls.agents import AGENT_FILE
+from wtls.links import folder_prefix
 
 log = logging.getLogger(__name__)
 
@@ -155,9 +156,9 @@ def classify(events: Iterable[Path], targets: WatchTargets) -> ChangeSet:
     # walking each one's parents (a Path object per level, per root) cost ~90 µs per event,
     # seconds of CPU holding the GIL; a prefix test costs well under a microsecond.
     common_str = str(common)
-    common_prefix = _prefix(common)
+    common_prefix = folder_prefix(common)
     roots_by_depth = [
-        (root, _prefix(root))
+        (root, folder_prefix(root))
         for root in sorted(targets.worktrees, key=lambda p: len(p.parts), reverse=True)
     ]
     ignored_strs = {root: {str(d) for d in dirs} for root, dirs in targets.ignored_dirs.items()}
@@ -190,11 +191,6 @@ def classify(events: Iterable[Path], targets: WatchTargets) -> ChangeSet:
         if rel_parts[-1] == ".gitignore":
             change.everything = True
     return change
-
-
-def _prefix(folder: Path) -> str:
-    """``folder`` as a string prefix of the paths inside it (``/a/b`` → ``/a/b/``)."""
-    return str(folder).rstrip("/") + "/"
 
 
 def _classify_git_path(

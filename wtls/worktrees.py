@@ -7,7 +7,6 @@ every git call goes through :mod:`wtls.git`.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 
 from wtls.agents import AgentState, read_agent
 from wtls.git import GitError, run_git, run_parallel, split_z
-from wtls.links import absolute, explain_broken_link
+from wtls.links import absolute, explain_broken_link, folder_prefix
 from wtls.links import read_gitfile as read_gitfile
 from wtls.links import worktree_root as worktree_root
 from wtls.processes import ProcessUse
@@ -230,7 +229,7 @@ class RepositoryState:
             if wt.bare:
                 continue
             root = str(wt.path)
-            inside = target == root or target.startswith(os.path.join(root, ""))
+            inside = target == root or target.startswith(folder_prefix(root))
             if inside and len(root) > best_length:
                 best, best_length = wt, len(root)
         return best

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
-import os
 import shutil
 import tempfile
 import threading
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from wtls.git import GitError, require_git, run_git, run_parallel
+from wtls.links import paths_inside
 from wtls.predict.commits import (
     TEMP_PREFIX,
     Commit,
@@ -254,7 +254,7 @@ class ConflictPredictor:
         cwd = self.repo.common_dir
         changed_set = None if changed is None else {Path(p) for p in changed}
         written_rels = {
-            root: frozenset(_relative(root, files)) for root, files in (written or {}).items()
+            root: frozenset(paths_inside(root, files)) for root, files in (written or {}).items()
         }
         per_wt: dict[Path, dict[str, bytes]] = {}
         for file, data in overlays.items():
@@ -540,15 +540,6 @@ def predict(path: Path | str, base_branch: str | None = None) -> Prediction:
     repo = discover(path)
     state = repository_state(repo, base_branch)
     return ConflictPredictor(repo).update(state)
-
-
-def _relative(root: Path, files: Iterable[Path]) -> Iterable[str]:
-    """``files`` inside ``root`` as git paths (those outside are left out)."""
-    prefix = os.path.join(root, "")
-    for file in files:
-        text = str(file)
-        if text.startswith(prefix):
-            yield text[len(prefix) :]
 
 
 def _remove(file: Path) -> None:

@@ -28,6 +28,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from wtls.engine import Engine, EngineSettings, Refreshed, git_writing_until
 from wtls.git import GitError
+from wtls.links import folder_prefix
 from wtls.unsaved import OpenBuffer
 from wtls.watch import SYNC_DIR, ChangeSet, RepoWatcher
 from wtls.wire import wire_object
@@ -149,7 +150,7 @@ class RepoSession:
                 this = wt if this is None else this
                 found[wt.path] = wt
             # A folder that contains worktrees (e.g. a parent of several) owns all of them.
-            inside = os.path.join(folder, "")
+            inside = folder_prefix(folder)
             for other in state.worktrees:
                 if str(other.path).startswith(inside) and other.path != folder:
                     found[other.path] = other

@@ -11,11 +11,11 @@ are gone is cleared at once. Finding and reading the files is the core's
 from __future__ import annotations
 
 import asyncio
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from wtls.engine import Refreshed
+from wtls.links import paths_inside
 from wtls.marker_files import (
     MAX_BLOCKS_PER_FILE,
     grep_markers,
@@ -60,8 +60,7 @@ class _CommittedMarkers:
             head = wt.head if wt is not None else None
             known = self.by_head.get(head) if head else None
             if head and known is not None:
-                prefix = os.path.join(root, "")
-                known.update(str(f)[len(prefix) :] for f in files if str(f).startswith(prefix))
+                known.update(paths_inside(root, files))
                 if len(known) > _KNOWN_LIMIT:  # a flood of writes: grep that HEAD again
                     del self.by_head[head]
 
