@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from wtls.review_actions import FileAction
     from wtls.semantic import TestsReport
     from wtls.testplan import TestPlan
+    from wtls.unsaved import UnsavedFinder
 
 
 def _engine_for(path: str | None) -> tuple[Engine, Path]:
@@ -267,7 +268,7 @@ def _cmd_move(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _unsaved(args: argparse.Namespace) -> Any:
+def _unsaved(args: argparse.Namespace) -> UnsavedFinder | None:
     """What a command that deletes or rewrites files asks before it does: the running engine's
     editors' unsaved buffers there (:func:`wtls.daemon.ask.engine_unsaved`); None with
     ``--no-daemon`` (nothing asked)."""

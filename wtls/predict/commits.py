@@ -69,17 +69,19 @@ class TempDir:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
+#: How :func:`commit_info` and :func:`commit_infos` ask git for a commit (read by _commit_of).
+_COMMIT_FORMAT = "--format=%H %T %ct"
+
+
 def commit_info(cwd: Path, rev: str) -> Commit | None:
     """Commit id, tree and committer date of ``rev``; None if it does not resolve."""
     try:
         out = run_git(
-            ["log", "-1", "--no-walk", "--format=%H %T %ct", "--end-of-options", rev, "--"], cwd
-        ).text.split()
+            ["log", "-1", "--no-walk", _COMMIT_FORMAT, "--end-of-options", rev, "--"], cwd
+        ).text
     except GitError:
         return None
-    if len(out) != 3:
-        return None
-    return Commit(oid=out[0], tree=out[1], date=int(out[2]))
+    return _commit_of(out)
 
 
 def commit_infos(cwd: Path, oids: Sequence[str]) -> dict[str, Commit]:
@@ -90,17 +92,21 @@ def commit_infos(cwd: Path, oids: Sequence[str]) -> dict[str, Commit]:
         return {}
     try:
         out = run_git(
-            ["log", "--no-walk=unsorted", "--format=%H %T %ct", "--end-of-options", *wanted, "--"],
+            ["log", "--no-walk=unsorted", _COMMIT_FORMAT, "--end-of-options", *wanted, "--"],
             cwd,
         ).text
     except GitError:
         return {}
-    found: dict[str, Commit] = {}
-    for line in out.splitlines():
-        parts = line.split()
-        if len(parts) == 3:
-            found[parts[0]] = Commit(oid=parts[0], tree=parts[1], date=int(parts[2]))
-    return found
+    commits = (_commit_of(line) for line in out.splitlines())
+    return {c.oid: c for c in commits if c is not None}
+
+
+def _commit_of(line: str) -> Commit | None:
+    """A commit from a line of :data:`_COMMIT_FORMAT`; None when the line is not one."""
+    parts = line.split()
+    if len(parts) != 3:
+        return None
+    return Commit(oid=parts[0], tree=parts[1], date=int(parts[2]))
 
 
 def make_merge_commits(cwd: Path, items: Sequence[tuple[str, Commit, Commit]]) -> list[Commit]:

@@ -205,9 +205,8 @@ class ConflictPredictor:
         head_oid, commit = made
         stamp, unwritten = plan.stamp, plan.unwritten
         if head_oid != wt.head:
-            stamp = unwritten = (
-                None  # HEAD moved since ``wt`` was read: its fingerprint says nothing
-            )
+            # HEAD moved since ``wt`` was read: its fingerprint says nothing.
+            stamp = unwritten = None
         snap = _Snapshot(
             worktree=wt.path,
             head=head_oid,

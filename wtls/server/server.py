@@ -144,7 +144,7 @@ class WtlsServer(LanguageServer):
         ):
             protocol.notify_json(method, payload)
         else:
-            self.protocol.notify(method, payload)
+            protocol.notify(method, payload)
 
     def spawn_task(self, coro: Awaitable[T], name: str) -> asyncio.Task[T]:
         """Run ``coro`` in the background; keep a reference and log its failure."""

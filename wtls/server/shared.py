@@ -92,7 +92,7 @@ class RepoSession:
         ]
         | None
     ) = field(default=None, repr=False)
-    #: The refresh hooks of the session's first publish (what :meth:`WtlsServer.settled`
+    #: The refresh hooks of the session's first publish (what ``WtlsServer.announce_settled``
     #: waits for besides the repository's own work).
     first_work: list[asyncio.Task[Any]] = field(default_factory=list)
     #: The session's open documents by resolved path (saved or not), read on the event loop;
